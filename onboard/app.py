@@ -1,0 +1,79 @@
+"""Builds what a journey command needs: configuration, store, UI, secrets, workflow and engine."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from onboard import paths
+from onboard.errors import StateError, UsageError
+from onboard.store import Store, check_vo_name
+from onboard.ui import UI
+
+
+def store() -> Store:
+    return Store(paths.state_dir())
+
+
+def pick_vo(st: Store, vo: str | None) -> str:
+    """The VO named, or the only journey there is."""
+    if vo:
+        return check_vo_name(vo)
+    journeys = st.journeys()
+    if len(journeys) == 1:
+        return journeys[0]
+    if not journeys:
+        raise StateError("there is no journey yet.", "Start one with `onboard start --vo VO`.")
+    raise UsageError(f"there are journeys for several VOs ({', '.join(journeys)}).", "Name one with --vo VO.")
+
+
+@dataclass
+class Run:
+    """One run of the engine over one journey, with everything its steps share."""
+
+    config: Any
+    store: Store
+    ui: UI
+    record: Any
+    options: dict[str, Any] = field(default_factory=dict)
+    now: Any = None
+
+    def engine(self):
+        from onboard import steps, workflow
+        from onboard.engine import Engine
+        from onboard.secrets import Secrets
+        from onboard.state import utcnow
+        from onboard.steps.context import StepContext
+
+        opts = self.options
+        creds = self.config.credentials
+        secrets = Secrets(self.ui, passphrase_file=opts.get("passphrase_file"),
+                          passphrase_stdin=bool(opts.get("passphrase_stdin")),
+                          passphrase_command=creds.passphrase_command, config_passphrase_file=creds.passphrase_file)
+        wf = workflow.load(self.record.workflow, steps.names())
+        ctx = StepContext(record=self.record, config=self.config, ui=self.ui, secrets=secrets,
+                          checkpoint=lambda: self.store.save(self.record), now=self.now or utcnow, options=opts)
+        return Engine(wf, self.record, self.store, ctx, steps.resolve)
+
+
+def load_config(args: argparse.Namespace, *, required: bool = False):
+    from onboard import config
+
+    return config.load(Path(args.config) if getattr(args, "config", None) else None, required=required)
+
+
+def new_record(vo: str, workflow_name: str, initial: str):
+    from onboard.state import JourneyRecord
+
+    return JourneyRecord(vo=vo, workflow=workflow_name, state=initial)
+
+
+def fmt_time(when: datetime | str | None) -> str:
+    if when is None:
+        return "-"
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,106 @@
+"""Command line: parses arguments, runs a command, and is the only place errors become messages and exit codes.
+
+Imports nothing heavy at module level: `onboard --help`, `--version` and `status` must start fast.
+Each command lives in onboard/commands/<module>.py with `add_arguments(parser)` and `run(args) -> int`;
+those modules, too, import heavy libraries inside `run` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from onboard import __version__
+from onboard.errors import Exit, OnboardError
+
+# name -> (module in onboard.commands, one-line help). Order is the order of `onboard --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "start": ("journey", "start the journey for a VO and run it as far as it goes"),
+    "resume": ("journey", "continue the journey (as often as needed, days apart)"),
+    "status": ("journey", "where the journey stands: done, current, next, and what it waits for"),
+    "history": ("journey", "every step the journey took, with times and outcomes"),
+    "reset": ("journey", "forget the journey's state (files and credentials are kept)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: one line, one hint, exit 2
+        raise _Usage(message, self.prog)
+
+
+class _Usage(Exception):
+    def __init__(self, message: str, prog: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="onboard", description="From nothing to a working grid VO credential.",
+                     epilog="Exit codes: 0 done, 1 error, 2 usage, 75 waiting (run `onboard resume` later); "
+                            "others name the failure (see README).")
+    parser.add_argument("--version", action="version", version=f"onboard {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="configuration file (default: the platform config directory)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no explanations, only what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    modules: dict[str, object] = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = modules.get(module_name) or importlib.import_module(f"onboard.commands.{module_name}")
+        modules[module_name] = module
+        p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+        module.add_arguments(name, p)  # type: ignore[attr-defined]
+        p.set_defaults(_module=module)
+    return parser
+
+
+def _report(err: OnboardError, debug: bool) -> int:
+    from onboard.ui import style
+
+    code = int(err.exit_code)
+    if code == Exit.WAITING:
+        print(err.message, file=sys.stderr)
+    else:
+        print(style("error:", "31;1", sys.stderr), err.message, file=sys.stderr)
+    if err.hint:
+        print(style("hint:", "36", sys.stderr), err.hint, file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or bool(os.environ.get("ONBOARD_DEBUG"))
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return Exit.USAGE
+        return int(args._module.run(args))
+    except _Usage as e:
+        print(f"error: {e}", file=sys.stderr)
+        print(f"hint: see `{e.prog} --help`.", file=sys.stderr)
+        return Exit.USAGE
+    except OnboardError as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        return _report(e, debug)
+    except KeyboardInterrupt:
+        print("\ninterrupted.", file=sys.stderr)
+        print("hint: nothing was lost; `onboard resume` picks up where it stopped.", file=sys.stderr)
+        return Exit.INTERRUPTED
+    except BrokenPipeError:
+        return Exit.ERROR
+    except Exception as e:  # a bug: say so in one line, traceback only with --debug
+        if debug:
+            raise
+        print(f"error: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        print("hint: run again with --debug and report the traceback.", file=sys.stderr)
+        return Exit.ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""start, resume, status, history, reset: the journey commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+
+from onboard import app
+from onboard.errors import Exit, StateError, UsageError, Waiting
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    if name == "start":
+        p.add_argument("--vo", required=True, help="the VO to join, e.g. cms")
+        p.add_argument("--workflow", help="journey definition (default: from the VO's registration service)")
+    elif name in ("resume", "status", "history", "reset"):
+        p.add_argument("--vo", help="the VO of the journey (default: the only journey)")
+    if name in ("start", "resume"):
+        p.add_argument("--wait", action="store_true", help="keep going through waits until done (or --timeout)")
+        p.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up waiting after S seconds")
+        p.add_argument("--p12", metavar="FILE", help="a PKCS#12 from the CA already at hand")
+        p.add_argument("--passphrase-file", metavar="F", help="file whose first line is the key's passphrase")
+        p.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+        p.add_argument("--trust-host-key", metavar="SHA256:...", help="accept the submit host's key with this fingerprint")
+    if name in ("status", "history"):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    if name == "reset":
+        p.add_argument("--yes", action="store_true", help="do not ask")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"start": start, "resume": resume, "status": status, "history": history, "reset": reset}[args.command](args)
+
+
+def _options(args: argparse.Namespace) -> dict:
+    from pathlib import Path
+
+    return {"p12": Path(args.p12) if args.p12 else None,
+            "passphrase_file": Path(args.passphrase_file) if args.passphrase_file else None,
+            "passphrase_stdin": args.passphrase_stdin, "trust_host_key": args.trust_host_key}
+
+
+def workflow_for(cfg, vo: str, explicit: str | None) -> str:
+    from onboard import workflow
+
+    if explicit:
+        name = explicit
+    else:
+        entry = cfg.vos.get(vo)
+        name = entry.kind if entry else "voms-admin"
+    if name not in workflow.available():
+        raise UsageError(f"no workflow '{name}'.", f"Known workflows: {', '.join(workflow.available())}.")
+    return name
+
+
+def start(args: argparse.Namespace) -> int:
+    from onboard import steps, workflow
+
+    st = app.store()
+    vo = app.pick_vo(st, args.vo)
+    cfg = app.load_config(args)
+    with st.lock(vo):
+        if st.exists(vo):
+            raise StateError(f"a journey for VO '{vo}' exists already.",
+                             f"Continue it with `onboard resume --vo {vo}`, or start over with `onboard reset --vo {vo}`.")
+        wf = workflow.load(workflow_for(cfg, vo, args.workflow), steps.names())
+        record = app.new_record(vo, wf.name, wf.initial)
+        st.save(record)
+        st.append_history(vo, **{"from": None, "to": wf.initial, "trigger": "start", "outcome": "ok", "error": None,
+                                 "workflow": wf.name})
+        return _drive(args, st, cfg, record)
+
+
+def resume(args: argparse.Namespace) -> int:
+    st = app.store()
+    vo = app.pick_vo(st, args.vo)
+    cfg = app.load_config(args)
+    with st.lock(vo):
+        record = st.load(vo)
+        return _drive(args, st, cfg, record)
+
+
+def _drive(args: argparse.Namespace, st, cfg, record) -> int:
+    from onboard.ui import UI
+
+    ui = UI(quiet=args.quiet)
+    run = app.Run(cfg, st, ui, record, _options(args))
+    engine = run.engine()
+    deadline = time.monotonic() + args.timeout if args.wait and args.timeout else None
+    try:
+        while True:
+            result = engine.run()
+            if result.finished:
+                return _finish(ui, record)
+            due = result.next_check_after
+            what = "; ".join(result.waiting_for or ["the outside world"])
+            if not args.wait:
+                raise Waiting(what, due)
+            pause = max(0.0, (due - engine.ctx.now()).total_seconds()) if due else 2.0
+            if deadline is not None and time.monotonic() + pause > deadline:
+                remaining = max(0.0, deadline - time.monotonic())
+                _sleep_showing(ui, what, due, remaining)
+                raise Waiting(what, due, "Gave up waiting (--timeout); `onboard resume --wait` goes on.")
+            _sleep_showing(ui, what, due, pause)
+    finally:
+        engine.ctx.close()
+
+
+def _sleep_showing(ui, what: str, due, seconds: float) -> None:
+    """Sleep, showing on a terminal what we wait for and when we look next."""
+    end = time.monotonic() + seconds
+    live = sys.stderr.isatty()
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        if live:
+            when = app.fmt_time(due) if due else "soon"
+            sys.stderr.write(f"\r\033[K⏳ waiting for {what} — next check {when} (in {int(left)} s)")
+            sys.stderr.flush()
+        time.sleep(min(1.0, left))
+    if live:
+        sys.stderr.write("\r\033[K")
+
+
+def _finish(ui, record) -> int:
+    states = record.states()
+    if states == ["done"]:
+        ui.say(f"Done: your credential for VO {record.vo} works.")
+        return Exit.OK
+    reason = f": {record.outcome}" if record.outcome else ""
+    from onboard.errors import OnboardError
+
+    code = Exit.REJECTED if "rejected" in states else Exit.EXPIRED if "expired" in states else Exit.ERROR
+    raise OnboardError(f"the journey for VO {record.vo} ended in '{states[0]}'{reason}.",
+                       f"Ask the VO's administrators why, then `onboard reset --vo {record.vo}` and "
+                       f"`onboard start --vo {record.vo}` to try again.", exit_code=code)
+
+
+# -- read-only commands: no pydantic, no engine (they must start fast) --------------------------------
+
+def status(args: argparse.Namespace) -> int:
+    from onboard import workflow
+    from onboard.status_view import checklist
+
+    st = app.store()
+    vo = app.pick_vo(st, args.vo)
+    data = st.read_raw(vo)
+    wf = workflow.load(data["workflow"])
+    rows = checklist(wf, data)
+    if args.json:
+        print(json.dumps({"vo": vo, "workflow": wf.name, "state": data["state"], "checklist": rows,
+                          "next_check_after": min((w["next_check_after"] for w in data.get("waits", {}).values()
+                                                   if w.get("next_check_after")), default=None),
+                          "last_error": data.get("last_error"), "artifacts": data.get("artifacts", {}),
+                          "outcome": data.get("outcome", "")}, indent=2, ensure_ascii=False))
+        return Exit.OK
+    from onboard.status_view import render
+
+    print(render(vo, wf, data, rows))
+    return Exit.OK
+
+
+def history(args: argparse.Namespace) -> int:
+    st = app.store()
+    vo = app.pick_vo(st, args.vo)
+    events = st.history(vo)
+    if args.json:
+        print(json.dumps(events, indent=2, ensure_ascii=False))
+        return Exit.OK
+    if not events:
+        print(f"no history for VO {vo}.")
+    for ev in events:
+        line = f"{app.fmt_time(ev.get('time'))}  {ev.get('trigger', ''):<12} {ev.get('from') or '-'} -> {ev.get('to') or '-'}  {ev.get('outcome', '')}"
+        if ev.get("error"):
+            line += f": {ev['error']}"
+        elif ev.get("what"):
+            line += f": {ev['what']}"
+        print(line)
+    return Exit.OK
+
+
+def reset(args: argparse.Namespace) -> int:
+    from onboard.ui import UI
+
+    st = app.store()
+    vo = app.pick_vo(st, args.vo)
+    if not st.exists(vo):
+        raise StateError(f"there is no journey for VO '{vo}'.", "Nothing to reset.")
+    if not args.yes and not UI().confirm(f"Forget the journey for VO {vo}? Credentials and files stay", flag="--yes"):
+        print("nothing changed.")
+        return Exit.OK
+    with st.lock(vo):
+        st.delete(vo)
+        st.append_history(vo, **{"from": None, "to": None, "trigger": "reset", "outcome": "ok", "error": None,
+                                 "time_reset": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    print(f"journey for VO {vo} forgotten; its history stays in {st.history_path(vo)}.")
+    return Exit.OK

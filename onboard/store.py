@@ -1,0 +1,206 @@
+"""The state store: one JSON record per journey, written atomically, locked, with an append-only history.
+
+Layout under the state directory (0700):
+    <vo>.json           the record (0600), replaced atomically
+    <vo>.history.jsonl  one JSON object per event, appended (0600)
+    <vo>.lock           holds the PID of the onboard that works on the journey
+
+This module imports no pydantic at import time: `onboard status` reads records raw, to start fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from onboard.errors import LockedError, StateError
+
+if TYPE_CHECKING:
+    from onboard.state import JourneyRecord
+
+_VO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CURRENT_SCHEMA = 2  # kept equal to onboard.state.SCHEMA_VERSION (a test checks)
+
+
+def check_vo_name(vo: str) -> str:
+    if not _VO_NAME.match(vo):
+        from onboard.errors import UsageError
+
+        raise UsageError(f"'{vo}' is not a valid VO name.", "A VO name is letters, digits, '.', '-' and '_', like cms or vo.example.org.")
+    return vo
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write `data` to `path` so that a crash leaves the old file or the new one, never a torn one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)  # make the rename itself durable
+    finally:
+        os.close(dfd)
+
+
+class Lock:
+    """An exclusive, non-blocking lock on one journey, released when the process ends (even by kill -9)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> Lock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EAGAIN):
+                os.close(fd)
+                raise
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise LockedError(f"journey {self.path.stem} is in use by PID {holder}.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            os.close(self.fd)  # closing drops the lockf lock
+            self.fd = None
+
+    def __enter__(self) -> Lock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Store:
+    def __init__(self, root: Path):
+        self.root = root
+
+    # -- paths ---------------------------------------------------------------------------------
+    def record_path(self, vo: str) -> Path:
+        return self.root / f"{check_vo_name(vo)}.json"
+
+    def history_path(self, vo: str) -> Path:
+        return self.root / f"{check_vo_name(vo)}.history.jsonl"
+
+    def lock(self, vo: str) -> Lock:
+        self._ensure_root()
+        return Lock(self.root / f"{check_vo_name(vo)}.lock")
+
+    def _ensure_root(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def journeys(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name[:-5] for p in self.root.glob("*.json") if not p.name.startswith("."))
+
+    # -- records -------------------------------------------------------------------------------
+    def exists(self, vo: str) -> bool:
+        return self.record_path(vo).exists()
+
+    def read_raw(self, vo: str) -> dict[str, Any]:
+        """The record as JSON, schema-checked and migrated, without pydantic (fast path for status)."""
+        path = self.record_path(vo)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise StateError(f"there is no journey for VO '{vo}'.", f"Start one with `onboard start --vo {vo}`.") from None
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+        except ValueError as e:
+            raise StateError(f"{path}: the state file is corrupt ({e}).",
+                             f"Move it aside and run `onboard reset --vo {vo}`; the history file keeps what happened.") from None
+        version = data.get("schema_version")
+        if not isinstance(version, int) or version < 1:
+            raise StateError(f"{path}: the state file has no valid schema_version.",
+                             f"Move it aside and run `onboard reset --vo {vo}`.")
+        if version > CURRENT_SCHEMA:
+            writer = data.get("onboard_version", "a newer onboard")
+            raise StateError(
+                f"{path}: written by onboard {writer} (state schema {version}); this onboard reads up to schema {CURRENT_SCHEMA}.",
+                "Upgrade onboard (pip install -U onboard) to continue this journey.")
+        if version < CURRENT_SCHEMA:
+            from onboard.state import MIGRATIONS
+
+            while version < CURRENT_SCHEMA:
+                data = MIGRATIONS[version](data)
+                version = data["schema_version"]
+        return data
+
+    def load(self, vo: str) -> JourneyRecord:
+        from pydantic import ValidationError
+
+        from onboard.state import JourneyRecord
+
+        data = self.read_raw(vo)
+        try:
+            return JourneyRecord.model_validate(data)
+        except ValidationError as e:
+            first = e.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise StateError(f"{self.record_path(vo)}: the state file is corrupt (key '{key}': {first['msg']}).",
+                             f"Move it aside and run `onboard reset --vo {vo}`.") from None
+
+    def save(self, record: JourneyRecord) -> None:
+        from onboard.state import utcnow
+
+        self._ensure_root()
+        record.updated = utcnow()
+        data = record.model_dump_json(indent=2).encode() + b"\n"
+        write_atomic(self.record_path(record.vo), data)
+
+    def delete(self, vo: str) -> Path | None:
+        """Remove the record (the history stays, with a reset event). Returns the path removed."""
+        path = self.record_path(vo)
+        if path.exists():
+            path.unlink()
+            return path
+        return None
+
+    # -- history -------------------------------------------------------------------------------
+    def append_history(self, vo: str, **event: Any) -> None:
+        self._ensure_root()
+        event = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
+        line = (json.dumps(event, ensure_ascii=False, default=str) + "\n").encode()
+        fd = os.open(self.history_path(vo), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)  # one write() of one line on O_APPEND: no interleaving, no torn line
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def history(self, vo: str) -> list[dict[str, Any]]:
+        path = self.history_path(vo)
+        if not path.exists():
+            return []
+        events = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):  # a line cut by power loss is skipped, not fatal
+                events.append(json.loads(line))
+        return events

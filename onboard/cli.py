@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("journey", "where the journey stands: done, current, next, and what it waits for"),
     "history": ("journey", "every step the journey took, with times and outcomes"),
     "reset": ("journey", "forget the journey's state (files and credentials are kept)"),
+    "workflows": ("workflows", "list and validate the journeys onboard knows"),
 }
 
 

@@ -107,16 +107,26 @@ class Engine:
         return not (wait and wait.next_check_after and wait.next_check_after > self.ctx.now())
 
     def run(self) -> RunResult:
-        """Fire transitions until the journey ends or every active state waits for something not yet due."""
+        """Fire transitions until the journey ends or every active state waits for something not yet due.
+
+        In a parallel state a failing region does not hold up the others: they go on, and the first
+        error is raised once nothing else can move.
+        """
+        failed: dict[str, OnboardError] = {}
         while not self.finished():
             progressed = False
             before = self.journey.state
             for path in self.leaves():
                 name = path.rsplit(SEP, 1)[-1]
                 main = self.workflow.main_transition(name)
-                if main is None or not self._due(name):
-                    continue  # a region that has ended, or a wait not yet due
-                progressed |= self._fire(main.trigger, name)
+                if main is None or name in failed or not self._due(name):
+                    continue  # a region that has ended, failed in this run, or waits for a later time
+                try:
+                    progressed |= self._fire(main.trigger, name)
+                except OnboardError as e:
+                    if not isinstance(before, list):
+                        raise
+                    failed[name] = e
                 if self.journey.state != before and not isinstance(self.journey.state, list):
                     break  # left the parallel state (e.g. rejected): the other leaves are gone
             if isinstance(self.journey.state, list):
@@ -128,6 +138,8 @@ class Engine:
                     progressed = True
             if not progressed:
                 break
+        if failed:
+            raise next(iter(failed.values()))
         waits = {k: w for k, w in self.record.waits.items() if k in {p.rsplit(SEP, 1)[-1] for p in self.leaves()}}
         due = [w.next_check_after for w in waits.values() if w.next_check_after]
         return RunResult(self.finished(), self.journey.state, min(due) if due else None,
@@ -160,6 +172,7 @@ class Engine:
             self._record_error(name, trigger, e.message, e.hint, int(e.exit_code))
             raise
         except KeyboardInterrupt:
+            self.machine._transition_queue.clear()  # transitions clears it only for Exception
             self._record_error(name, trigger, "interrupted", "", 130)
             raise Interrupted("interrupted; the journey keeps the state it had reached.") from None
 

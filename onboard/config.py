@@ -62,6 +62,8 @@ class CA(Section):
     portal_url: str = ""
     p12: Path | None = None  # a PKCS#12 already at hand
     download_dir: Path = Path("~/Downloads")
+    open_browser: bool = True  # open the portal in a browser when there is a display
+    csr: bool = False  # provider "other": make the key and a CSR here instead of downloading a .p12
 
 
 class VOEntry(Section):

@@ -49,6 +49,8 @@ class Exit(IntEnum):
     # the CA / obtain step
     CA = 40
     SANDBOX = 41
+    BROWSER = 42  # a browser's or mail client's certificate store: no primary password, pk12util failed
+    TRUST = 43  # trust anchors: the needed CA is missing, or an IGTF tarball that does not verify
     WAITING = 75  # EX_TEMPFAIL: waiting on something outside our control; run `onboard resume` later
     INTERRUPTED = 130
 

@@ -1,10 +1,172 @@
-"""The obtain step of the journey."""
+"""The obtain step: get the personal certificate from the CA, as a PKCS#12 in onboard's own directory.
+
+Three ways in, first match wins: a journey that already has its .p12 (idempotent); a file at hand
+(`--p12 FILE` or config ca.p12), copied into a 0600 file; the CA's portal, opened in the browser (or its
+address printed when there is no display), its steps shown one at a time, and the download directory
+watched until the new .p12/.pfx has fully arrived, which is then moved at once into a 0600 file. While
+nothing has arrived the step waits (exit 75 without --wait; `onboard resume` looks again).
+"""
 
 from __future__ import annotations
 
-from onboard.errors import NotImplementedStep
+import os
+import select
+import sys
+from pathlib import Path
+
+from onboard.errors import UsageError
 from onboard.steps.context import StepContext
 
 
+def _home(path: Path | str) -> str:
+    """A path as a person would type it (~ for the home directory)."""
+    text = str(path)
+    home = str(Path.home())
+    return "~" + text[len(home):] if text == home or text.startswith(home + os.sep) else text
+
+
+def has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_portal(ctx: StepContext, url: str) -> bool:
+    """Open the portal in the user's browser when there is a display; never a text browser on a terminal."""
+    if not url or not ctx.config.ca.open_browser or not has_display() or os.environ.get("ONBOARD_NO_BROWSER"):
+        return False
+    import webbrowser
+
+    try:
+        return bool(webbrowser.open(url, new=2))
+    except Exception:  # a broken browser setup must not stop the journey
+        return False
+
+
+def _private_dir() -> Path:
+    from onboard import paths
+
+    return paths.data_dir() / "obtained"
+
+
+def _take(ctx: StepContext, src: Path, *, move: bool) -> None:
+    from onboard.obtain.watcher import take_private
+
+    dest = take_private(src, _private_dir(), move=move)
+    ctx.record.artifacts.p12 = dest
+    ctx.record.artifacts.extra.setdefault("obtain", {})["source"] = str(src)
+    ctx.checkpoint()
+    if move:
+        if src.exists():
+            ctx.ui.warn(f"copied {src} to {dest} but could not remove the original; delete it yourself.")
+        else:
+            ctx.ui.say(f"Got {src.name}; moved it to {_home(dest)} (readable only by you).")
+    else:
+        ctx.ui.say(f"Using {src}; copied it to {_home(dest)} (readable only by you).")
+        try:
+            if src.stat().st_mode & 0o077:
+                ctx.ui.warn(f"{src} can be read by other users of this computer; `chmod 600 {src}` or delete it "
+                            "once the journey is done.")
+        except OSError:
+            pass
+
+
+def _given(ctx: StepContext, given: Path) -> None:
+    path = Path(given).expanduser()
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file.", "Give the PKCS#12 (.p12/.pfx) file the CA gave you.")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith(b"\x30"):
+        raise UsageError(f"{path}: not a PKCS#12 file (it does not start like one).",
+                         "Give the .p12/.pfx file the CA portal let you download (not a PEM or a web page).")
+    _take(ctx, path, move=False)
+
+
+def _walk_steps(ctx: StepContext, steps: list[str], watcher) -> Path | None:
+    """Show the steps one at a time; on a terminal, Enter shows the next while the watcher keeps looking."""
+    ui = ctx.ui
+    n = len(steps)
+    interactive = ui.interactive and hasattr(select, "select")
+    for i, text in enumerate(steps, 1):
+        ui.say(f"  Step {i}/{n}: {text}")
+        if not interactive:
+            continue
+        if i < n:
+            print("    (Enter: next step — onboard is watching for the download meanwhile)", file=ui.err, flush=True)
+        else:
+            print("    (onboard goes on by itself once the file is there; Enter: keep waiting)", file=ui.err,
+                  flush=True)
+        while True:
+            found = watcher.poll()
+            if found is not None:
+                return found
+            try:
+                ready, _, _ = select.select([sys.stdin], [], [], 1.0)
+            except (OSError, ValueError):
+                interactive = False
+                break
+            if ready:
+                if not sys.stdin.readline():
+                    interactive = False
+                break
+        if i == n:
+            break
+    return None
+
+
 def run(ctx: StepContext) -> None:
-    raise NotImplementedStep("obtain")
+    from onboard import obtain
+    from onboard.obtain.watcher import DownloadWatcher
+
+    arts, cfg, ui = ctx.record.artifacts, ctx.config, ctx.ui
+    if arts.p12 and Path(arts.p12).is_file():
+        ui.say(f"The certificate is already here: {_home(arts.p12)}.")
+        return
+    given = ctx.options.get("p12") or cfg.ca.p12
+    if given:
+        _given(ctx, Path(given))
+        return
+
+    provider = obtain.get(cfg.ca.provider)
+    provider.check(ctx)
+    if provider.obtain(ctx):
+        return
+
+    state = arts.extra.setdefault("obtain", {})
+    if state.get("provider") == provider.name and "baseline" in state:
+        portal = state.get("portal", "")
+        watcher = DownloadWatcher(Path(state["download_dir"]), state["baseline"])
+        first = False
+    else:
+        portal = provider.portal(cfg, ctx)
+        watcher = DownloadWatcher(Path(cfg.ca.download_dir).expanduser())
+        state.clear()
+        state.update(provider=provider.name, portal=portal, download_dir=str(watcher.directory),
+                     baseline=watcher.baseline, since=ctx.now().isoformat(timespec="seconds"))
+        ctx.checkpoint()  # the baseline must survive: files there now are not the new certificate
+        first = True
+
+    found = watcher.poll()
+    if found is None and first:
+        ui.explain("A personal certificate is your identity on the grid: the certificate authority (CA) checks "
+                   "who you are, and every grid service then recognises you by it.")
+        for sentence in provider.intro(cfg):
+            ui.explain(sentence)
+        opened = open_portal(ctx, portal)
+        if portal:
+            ui.say(f"{'Opened' if opened else 'Open'} {portal} {'in your browser' if opened else 'in a browser'}.")
+        older = watcher.preexisting()
+        if older:
+            ui.say(f"{_home(older[0])} was already there before; if it is the certificate you want, run "
+                   f"`onboard resume --p12 {_home(older[0])}`.")
+        found = _walk_steps(ctx, provider.steps(cfg, portal, _home(watcher.directory)), watcher)
+    if found is None:
+        found = watcher.poll()
+    if found is not None:
+        _take(ctx, found, move=True)
+        return
+    where = portal or "the CA"
+    raise ctx.wait(f"you to download the certificate from {where} into {_home(watcher.directory)}",
+                   after_seconds=2,
+                   hint="`onboard resume --wait` notices the download by itself; or `onboard resume --p12 FILE`.")

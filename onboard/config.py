@@ -103,6 +103,13 @@ class Registration(Section):
     poll_max_seconds: int = Field(3600, ge=1)
     timeout_seconds: float = Field(30.0, gt=0)
     message: str = ""  # the free-text message sent with the VOMS-Admin form
+    # how approval is watched: auto (apiv2 with mail, else the start page), api, start, or mail
+    poll_method: Literal["auto", "api", "start", "mail"] = "auto"
+    group_manager: str = ""  # VOMS-Admin: the group manager to notify (name or e-mail), when asked
+    groups: list[str] = Field(default_factory=list)  # VOMS-Admin/VOMRS: groups to request after confirming
+    representative: str = ""  # VOMRS phase II: the representative (name or e-mail)
+    username: str = ""  # IAM: the account name to ask for (default: from the e-mail address)
+    organisation: str = ""  # IAM: the organisation name in its mail subjects (default: the VO)
 
 
 class Trust(Section):

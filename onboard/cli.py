@@ -22,6 +22,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("journey", "where the journey stands: done, current, next, and what it waits for"),
     "history": ("journey", "every step the journey took, with times and outcomes"),
     "reset": ("journey", "forget the journey's state (files and credentials are kept)"),
+    "vos": ("vos", "the VO catalog: how each VO registers members and what it needs"),
+    "explain": ("explain", "what a CA portal's or grid tool's error message means, and whom to ask"),
+    "trust": ("trust", "the grid trust anchors in use: check them, or install the IGTF bundle"),
+    "browser-import": ("browser", "import your certificate into Firefox/Thunderbird (NSS), or show the steps"),
+    "browser-export": ("browser", "export a certificate from Firefox/Thunderbird into onboard (the OSG flow)"),
     "workflows": ("workflows", "list and validate the journeys onboard knows"),
 }
 

@@ -1,0 +1,173 @@
+"""The VO catalog: the VOs newcomers join, shipped as data (onboard/data/vos.toml), with config overrides.
+
+`lookup(vo, cfg)` gives one VO's entry: the shipped values, with every key that config `[vos.<vo>]` sets
+laid over them (config alone may also define a VO the catalog lacks). The vomses and LSC formats are
+those voms-proxy-init reads (vomses(5), vomsdir(5)); `problems()` checks an entry against them.
+
+Imports nothing heavy: `onboard vos` must start fast.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+KINDS = ("voms-admin", "iam", "vomrs")
+DATA = Path(__file__).resolve().parent / "data" / "vos.toml"
+_VOMSES_FIELD = re.compile(r'"([^"]*)"')
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_VO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DN = re.compile(r"^(/[A-Za-z][A-Za-z0-9.]*=[^/]*)+$")
+
+
+@dataclass(frozen=True)
+class VomsesLine:
+    alias: str
+    host: str
+    port: int
+    dn: str
+    vo: str
+
+    def __str__(self) -> str:
+        return f'"{self.alias}" "{self.host}" "{self.port}" "{self.dn}" "{self.vo}"'
+
+
+def parse_vomses(line: str) -> VomsesLine:
+    """One vomses line: "alias" "host" "port" "server DN" "vo" (an old sixth field is tolerated)."""
+    text = line.strip()
+    fields = _VOMSES_FIELD.findall(text)
+    if _VOMSES_FIELD.sub("", text).strip():
+        raise ValueError("every field must be in double quotes, separated by spaces")
+    if len(fields) not in (5, 6):
+        raise ValueError(f"expected 5 quoted fields (alias host port DN vo), found {len(fields)}")
+    alias, host, port, dn, vo = fields[:5]
+    if not _HOST.match(host):
+        raise ValueError(f"host '{host}' is not a host name")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"port '{port}' is not a port number")
+    if not _DN.match(dn):
+        raise ValueError(f"server DN '{dn}' is not in OpenSSL slash form (/DC=ch/DC=cern/CN=...)")
+    if not _VO.match(vo) or not alias:
+        raise ValueError(f"VO name '{vo}' or alias '{alias}' is not valid")
+    return VomsesLine(alias, host, int(port), dn, vo)
+
+
+def check_lsc(lines: list[str]) -> None:
+    """An LSC file: the VOMS server's DN, then its CA's DN (and intermediates), one per line, slash form."""
+    if len(lines) < 2:
+        raise ValueError("an LSC needs at least two DN lines: the server's DN, then its CA's DN")
+    for dn in lines:
+        if not _DN.match(dn):
+            raise ValueError(f"'{dn}' is not a DN in OpenSSL slash form")
+
+
+@dataclass
+class VOEntry:
+    name: str
+    kind: str = "voms-admin"
+    url: str = ""
+    vomses: list[str] = field(default_factory=list)
+    lsc: dict[str, list[str]] = field(default_factory=dict)
+    requirements: str = ""
+    title: str = ""
+    grid: str = ""
+    notes: str = ""
+    checked: str = ""
+    source: str = "catalog"  # catalog, config, or catalog+config
+
+    def vomses_lines(self) -> list[VomsesLine]:
+        return [parse_vomses(v) for v in self.vomses]
+
+    def lsc_text(self, host: str) -> str:
+        return "\n".join(self.lsc[host]) + "\n"
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.kind not in KINDS:
+            out.append(f"kind '{self.kind}' is not one of {', '.join(KINDS)}")
+        if self.url and not self.url.startswith("https://"):
+            out.append(f"url '{self.url}' is not an https:// address")
+        hosts = set()
+        for line in self.vomses:
+            try:
+                parsed = parse_vomses(line)
+            except ValueError as e:
+                out.append(f"vomses line {line!r}: {e}")
+                continue
+            hosts.add(parsed.host)
+            if parsed.vo != self.name:
+                out.append(f"vomses line names VO '{parsed.vo}', not '{self.name}'")
+            if parsed.host in self.lsc and self.lsc[parsed.host][0] != parsed.dn:
+                out.append(f"LSC for {parsed.host} starts with another DN than its vomses line")
+        for host, lines in self.lsc.items():
+            try:
+                check_lsc(lines)
+            except ValueError as e:
+                out.append(f"LSC for {host}: {e}")
+            if not _HOST.match(host):
+                out.append(f"LSC host '{host}' is not a host name")
+        missing = hosts - set(self.lsc)
+        if missing:
+            out.append(f"no LSC for {', '.join(sorted(missing))}")
+        return out
+
+
+_FIELDS = {"kind", "url", "vomses", "lsc", "requirements", "title", "grid", "notes", "checked"}
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> dict[str, dict[str, Any]]:
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def shipped(path: Path | None = None) -> dict[str, VOEntry]:
+    """Every VO of the shipped catalog (or of `path`)."""
+    data = _load(path or DATA)
+    out = {}
+    for name, table in data.items():
+        unknown = set(table) - _FIELDS
+        if unknown:
+            raise ValueError(f"{path or DATA}: [{name}]: unknown key {sorted(unknown)[0]}")
+        out[name] = VOEntry(name=name, **{k: v for k, v in table.items()})
+    return out
+
+
+def _overrides(cfg: Any, vo: str) -> dict[str, Any]:
+    entry = getattr(cfg, "vos", {}).get(vo) if cfg is not None else None
+    if entry is None:
+        return {}
+    if hasattr(entry, "model_fields_set"):  # the pydantic config model: only keys the user set
+        return {k: getattr(entry, k) for k in entry.model_fields_set}
+    return dict(entry)
+
+
+def lookup(vo: str, cfg: Any = None) -> VOEntry | None:
+    """The VO's entry: the catalog's, with config `[vos.<vo>]` laid over it; None if neither knows it."""
+    base = shipped().get(vo)
+    over = _overrides(cfg, vo)
+    if base is None and not over and (cfg is None or vo not in getattr(cfg, "vos", {})):
+        return None
+    if base is None:
+        entry = VOEntry(name=vo, source="config")
+    else:
+        entry = VOEntry(**{**base.__dict__})
+        entry.vomses, entry.lsc = list(base.vomses), dict(base.lsc)
+        if over:
+            entry.source = "catalog+config"
+    for key, value in over.items():
+        setattr(entry, key, value)
+    return entry
+
+
+def all_entries(cfg: Any = None) -> list[VOEntry]:
+    names = set(shipped()) | set(getattr(cfg, "vos", {}) if cfg is not None else {})
+    return [e for e in (lookup(n, cfg) for n in sorted(names)) if e is not None]

@@ -110,6 +110,7 @@ class Registration(Section):
     representative: str = ""  # VOMRS phase II: the representative (name or e-mail)
     username: str = ""  # IAM: the account name to ask for (default: from the e-mail address)
     organisation: str = ""  # IAM: the organisation name in its mail subjects (default: the VO)
+    voms_aa_url: str = ""  # IAM: the VOMS-AA's generate-ac URL (default: from the VO's vomses line)
 
 
 class Trust(Section):

@@ -1,0 +1,146 @@
+"""Writing a set of credential files as one transaction: all of them, or none.
+
+Each file is first written under a hidden temporary name in the destination directory, created with
+O_CREAT|O_EXCL|O_NOFOLLOW and its final mode from the first byte. Commit then moves every file that would
+be replaced to `backup.<YYYYmmdd-HHMMSS>.<name>` and puts the new one in place. If anything fails, the new
+files are removed and the backups moved back, so the directory is as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from onboard.errors import CredentialError, Exit
+
+KEY_MODE = 0o600  # GCT: no group/other bits; Java voms: exactly 400 or 600
+P12_MODE = 0o600  # Java voms-proxy-init wants usercred.p12 at exactly 600
+CERT_MODE = 0o644  # GCT: at most 644
+
+
+def ensure_dest(path: Path) -> bool:
+    """Create the destination (0700) if missing; True if onboard created it."""
+    if path.is_dir():
+        return False
+    try:
+        path.mkdir(parents=True, mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is cut by the umask; a new credential directory is private
+    except FileExistsError:
+        if not path.is_dir():
+            raise CredentialError(f"{path} exists and is not a directory.", "Choose another --dest.") from None
+        return False
+    except OSError as e:
+        raise CredentialError(f"cannot create {path}: {e.strerror}.", "Choose a --dest you may write to.") from None
+    return True
+
+
+@dataclass
+class _Staged:
+    name: str
+    tmp: Path
+    link: bool
+
+
+@dataclass
+class Transaction:
+    directory: Path
+    stamp: str  # YYYYmmdd-HHMMSS
+    backup_prefix: str = "backup"
+    staged: list[_Staged] = field(default_factory=list)
+    installed: list[Path] = field(default_factory=list)
+    backups: list[tuple[Path, Path]] = field(default_factory=list)  # (original, backup)
+    done: bool = False
+
+    def _tmp(self, name: str) -> Path:
+        return self.directory / f".onboard-{os.getpid()}-{len(self.staged)}.{name}.tmp"
+
+    def write(self, name: str, data: bytes, mode: int) -> None:
+        tmp = self._tmp(name)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(tmp, flags, mode)
+        except OSError as e:
+            raise CredentialError(f"cannot write in {self.directory}: {e.strerror}.",
+                                  "Check that the directory is yours and writable, or choose another --dest.") from None
+        self.staged.append(_Staged(name, tmp, False))
+        try:
+            os.fchmod(fd, mode)  # the exact mode whatever the umask, before any byte is written
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as e:
+            raise CredentialError(f"cannot write {tmp}: {e.strerror}.", "Free some space and try again.") from None
+        finally:
+            os.close(fd)
+
+    def link(self, name: str, target: str) -> None:
+        tmp = self._tmp(name)
+        os.symlink(target, tmp)
+        self.staged.append(_Staged(name, tmp, True))
+
+    def _backup_path(self, name: str) -> Path:
+        path = self.directory / f"{self.backup_prefix}.{self.stamp}.{name}"
+        n = 1
+        while os.path.lexists(path):  # two runs in one second: never overwrite an earlier backup
+            n += 1
+            path = self.directory / f"{self.backup_prefix}.{self.stamp}-{n}.{name}"
+        return path
+
+    def commit(self) -> None:
+        try:
+            for st in self.staged:
+                final = self.directory / st.name
+                if os.path.lexists(final):
+                    backup = self._backup_path(st.name)
+                    os.rename(final, backup)
+                    self.backups.append((final, backup))
+                if st.link:
+                    os.rename(st.tmp, final)
+                else:
+                    os.link(st.tmp, final)  # fails (EEXIST) rather than replace a file that appeared meanwhile
+                    os.unlink(st.tmp)
+                self.installed.append(final)
+            _fsync_dir(self.directory)
+            self.done = True
+        except OSError as e:
+            self.rollback()
+            raise CredentialError(f"could not put the new files in place in {self.directory}: {e.strerror}; "
+                                  "nothing was changed.", "Check the directory's permissions and free space.",
+                                  exit_code=Exit.CREDENTIAL) from None
+        except BaseException:
+            self.rollback()
+            raise
+
+    def rollback(self) -> None:
+        """Remove whatever this transaction added and restore what it moved aside."""
+        for path in reversed(self.installed):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self.installed.clear()
+        for original, backup in reversed(self.backups):
+            with contextlib.suppress(OSError):
+                os.rename(backup, original)
+        self.backups.clear()
+        for st in self.staged:
+            with contextlib.suppress(OSError):
+                os.unlink(st.tmp)
+        with contextlib.suppress(OSError):
+            _fsync_dir(self.directory)
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.done:
+            self.rollback()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

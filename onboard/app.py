@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from onboard import paths
 from onboard.errors import StateError, UsageError
 from onboard.store import Store, check_vo_name
 from onboard.ui import UI
+
+TYPE_CHECKING = False  # keep typing out of start-up
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 
 def store() -> Store:
@@ -30,16 +32,14 @@ def pick_vo(st: Store, vo: str | None) -> str:
     raise UsageError(f"there are journeys for several VOs ({', '.join(journeys)}).", "Name one with --vo VO.")
 
 
-@dataclass
 class Run:
     """One run of the engine over one journey, with everything its steps share."""
 
-    config: Any
-    store: Store
-    ui: UI
-    record: Any
-    options: dict[str, Any] = field(default_factory=dict)
-    now: Any = None
+    def __init__(self, config: Any, store: Store, ui: UI, record: Any, options: dict[str, Any] | None = None,
+                 now: Any = None):
+        self.config, self.store, self.ui, self.record = config, store, ui, record
+        self.options = options or {}
+        self.now = now
 
     def engine(self):
         from onboard import steps, workflow

@@ -45,7 +45,22 @@ class _Usage(Exception):
         self.prog = prog
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The command named on the line (skipping the value of --config), without parsing the rest."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--config":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser. Only the module of the command on the line is imported (start-up time); with argv=None
+    every command is built (for documentation and tests)."""
     parser = _Parser(prog="onboard", description="From nothing to a working grid VO credential.",
                      epilog="Exit codes: 0 done, 1 error, 2 usage, 75 waiting (run `onboard resume` later); "
                             "others name the failure (see README).")
@@ -54,13 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no explanations, only what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    modules: dict[str, object] = {}
+    chosen = _command_in(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
-        module = modules.get(module_name) or importlib.import_module(f"onboard.commands.{module_name}")
-        modules[module_name] = module
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        module.add_arguments(name, p)  # type: ignore[attr-defined]
-        p.set_defaults(_module=module)
+        if argv is None or name == chosen:
+            module = importlib.import_module(f"onboard.commands.{module_name}")
+            module.add_arguments(name, p)
+            p.set_defaults(_module=module)
     return parser
 
 
@@ -81,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv or bool(os.environ.get("ONBOARD_DEBUG"))
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
         if not args.command:
             parser.print_help()

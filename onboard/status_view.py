@@ -6,7 +6,9 @@ Works on the raw JSON record (no pydantic) so that status starts fast.
 from __future__ import annotations
 
 import sys
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from onboard.ui import style
 from onboard.workflow import SEP, Workflow

@@ -18,11 +18,13 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # keep typing out of start-up
 
 from onboard.errors import LockedError, StateError
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from onboard.state import JourneyRecord
 
 _VO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

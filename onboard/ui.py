@@ -8,7 +8,9 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import TextIO
+TYPE_CHECKING = False  # keep typing out of start-up
+if TYPE_CHECKING:
+    from typing import TextIO
 
 from onboard.errors import MissingInput, UsageError
 

@@ -14,11 +14,13 @@ This module imports nothing heavy: `onboard status` uses it.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from onboard.errors import WorkflowError
+
+TYPE_CHECKING = False  # typing and dataclasses cost start-up time that `onboard status` cannot spare
+if TYPE_CHECKING:
+    from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,34 +30,29 @@ else:  # pragma: no cover
 SEP = "/"  # separator of nested state names: enrol/vo/register
 
 
-@dataclass
 class State:
-    name: str  # short name, unique in the workflow
-    path: str  # full name in the machine: enrol/vo/register
-    description: str
-    wait: bool = False
-    final: bool = False
-    parent: str | None = None  # the parallel state's name
-    region: str | None = None
-    regions: dict[str, list[str]] = field(default_factory=dict)
+    def __init__(self, name: str, description: str, wait: bool = False, final: bool = False,
+                 regions: dict[str, list[str]] | None = None):
+        self.name = name  # short name, unique in the workflow
+        self.path = name  # full name in the machine: enrol/vo/register
+        self.description = description
+        self.wait = wait
+        self.final = final
+        self.parent: str | None = None  # the parallel state's name
+        self.region: str | None = None
+        self.regions = regions or {}
 
 
-@dataclass
 class Transition:
-    trigger: str
-    source: str  # short names
-    dest: str
-    step: str | None = None
+    def __init__(self, trigger: str, source: str, dest: str, step: str | None = None):
+        self.trigger, self.source, self.dest, self.step = trigger, source, dest, step  # source/dest: short names
 
 
-@dataclass
 class Workflow:
-    name: str
-    title: str
-    initial: str
-    states: dict[str, State]
-    transitions: list[Transition]
-    file: Path
+    def __init__(self, name: str, title: str, initial: str, states: dict[str, State],
+                 transitions: list[Transition], file: Path):
+        self.name, self.title, self.initial = name, title, initial
+        self.states, self.transitions, self.file = states, transitions, file
 
     def state(self, name_or_path: str) -> State:
         return self.states[name_or_path.rsplit(SEP, 1)[-1]]
@@ -173,7 +170,7 @@ def parse(data: dict[str, Any], path: Path, known_steps: set[str] | None = None)
         if not isinstance(regions, dict) or not all(
                 isinstance(v, list) and v and all(isinstance(m, str) for m in v) for v in regions.values()):
             raise fail(f"{where}.regions", "a table of region = [state, ...] lists")
-        states[sname] = State(sname, sname, text(table, "description", where), bool(table.get("wait", False)),
+        states[sname] = State(sname, text(table, "description", where), bool(table.get("wait", False)),
                               bool(table.get("final", False)), regions=regions)
     for pname, st in list(states.items()):
         for region, members in st.regions.items():

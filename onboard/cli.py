@@ -71,6 +71,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     chosen = _command_in(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
+        if chosen and name != chosen:
+            continue  # building parsers costs start-up time; only the one on the line is needed
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         if argv is None or name == chosen:
             module = importlib.import_module(f"onboard.commands.{module_name}")

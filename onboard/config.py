@@ -96,6 +96,7 @@ class SubmitHost(Section):
     identity_file: Path | None = None
     trust_host_key: str = ""  # SHA256:... fingerprint accepted without asking
     known_hosts: Path | None = None
+    x509_cert_dir: str = ""  # trust anchors ON the submit host, when not its default (for voms-proxy-init)
 
 
 class Registration(Section):

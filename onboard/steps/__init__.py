@@ -24,6 +24,7 @@ STEPS: dict[str, str] = {
     "register": "register",
     "confirm_email": "confirm_email",
     "await_approval": "await_approval",
+    "link_certificate": "link_certificate",  # IAM: the certificate linked to the account (VOMS-AA answers)
     "deliver": "deliver",
     "verify": "verify",
 }

@@ -1,0 +1,240 @@
+"""Mailboxes: IMAP over TLS (imapclient) and a local Maildir. Read-only: nothing is marked, moved or deleted.
+
+IMAP: password from mail.password_command / mail.password_file / a prompt (never stored), or XOAUTH2
+with a token printed by mail.oauth2_token_command. When the server offers IDLE, `wait()` returns as
+soon as a mail arrives; otherwise it returns after the timeout and the caller polls.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from onboard.errors import Exit, MailError
+
+if TYPE_CHECKING:
+    from onboard.config import Mail as MailConfig
+    from onboard.secrets import Secrets
+
+
+@dataclass
+class Mail:
+    key: str  # IMAP UID or Maildir key
+    message: EmailMessage
+    received: datetime | None = None
+
+    @property
+    def subject(self) -> str:
+        return str(self.message.get("Subject", ""))
+
+
+class Mailbox(Protocol):
+    push: bool  # True when wait() returns on arrival (IMAP IDLE), not only on timeout
+
+    def messages(self, since: datetime | None = None, subject: str | None = None) -> list[Mail]: ...
+
+    def wait(self, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def parse_message(data: bytes) -> EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def _date(msg: EmailMessage) -> datetime | None:
+    try:
+        d = parsedate_to_datetime(str(msg.get("Date", "")))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+# -- Maildir -------------------------------------------------------------------------------------
+
+class MaildirBox:
+    """A local Maildir (the sandbox delivers there); read without touching flags."""
+
+    push = False
+
+    def __init__(self, path: Path, *, poll: float = 0.5, sleep: Callable[[float], None] = time.sleep):
+        self.path = Path(path).expanduser()
+        self.poll = poll
+        self.sleep = sleep
+        if not (self.path / "new").is_dir() or not (self.path / "cur").is_dir():
+            raise MailError(f"{self.path} is not a Maildir (no new/ and cur/ inside).",
+                            "Set mail.maildir to the Maildir the mail is delivered to (the sandbox prints it).",
+                            exit_code=Exit.MAIL)
+
+    def _files(self) -> list[Path]:
+        out: list[Path] = []
+        for sub in ("new", "cur"):
+            try:
+                out += [p for p in (self.path / sub).iterdir() if not p.name.startswith(".")]
+            except OSError:
+                continue
+        return out
+
+    def messages(self, since: datetime | None = None, subject: str | None = None) -> list[Mail]:
+        out: list[Mail] = []
+        for path in sorted(self._files(), key=lambda p: p.name):
+            try:
+                data = path.read_bytes()
+                mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            except OSError:
+                continue  # moved between listing and reading (new/ -> cur/)
+            msg = parse_message(data)
+            received = _date(msg) or mtime
+            if since and received < since - timedelta(days=1):
+                continue
+            if subject and subject.lower() not in str(msg.get("Subject", "")).lower():
+                continue
+            out.append(Mail(path.name.split(":", 1)[0], msg, received))
+        return out
+
+    def wait(self, timeout: float) -> bool:
+        """Return True as soon as a new file appears (checked every `poll` s), False at the timeout."""
+        before = {p.name for p in self._files()}
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.sleep(min(self.poll, max(0.0, end - time.monotonic())))
+            if {p.name for p in self._files()} - before:
+                return True
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+# -- IMAP ----------------------------------------------------------------------------------------
+
+def imap_context(ca_file: Path | None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()  # system roots, hostname checked
+    if ca_file:
+        ctx.load_verify_locations(cafile=str(Path(ca_file).expanduser()))
+    return ctx
+
+
+class ImapBox:
+    def __init__(self, host: str, port: int, username: str, *, password: str | None = None,
+                 oauth2_token: str | None = None, folder: str = "INBOX", ca_file: Path | None = None,
+                 timeout: float = 30.0):
+        from imapclient import IMAPClient
+        from imapclient.exceptions import IMAPClientError, LoginError
+
+        self.host, self.folder = host, folder
+        where = f"{username}@{host}:{port}"
+        try:
+            self.client = IMAPClient(host, port=port, ssl=True, ssl_context=imap_context(ca_file), timeout=timeout)
+        except ssl.SSLCertVerificationError as e:
+            raise MailError(f"the IMAP server {host} was refused: {e.verify_message}.",
+                            "Set mail.ca_file to its CA (or fix mail.host); verification stays on.",
+                            exit_code=Exit.TLS) from None
+        except ssl.SSLError as e:
+            raise MailError(f"TLS with the IMAP server {host}:{port} failed: {e.reason or e}.",
+                            "Port 993 is IMAP over TLS; check mail.port.", exit_code=Exit.TLS) from None
+        except (OSError, socket.timeout) as e:
+            raise MailError(f"cannot reach the IMAP server {host}:{port}: {e.strerror or e}.",
+                            "Check mail.host and mail.port, and the network.") from None
+        try:
+            if oauth2_token is not None:
+                self.client.oauth2_login(username, oauth2_token)
+            else:
+                self.client.login(username, password or "")
+            self.client.select_folder(folder, readonly=True)
+        except LoginError:
+            self.client.shutdown()
+            raise MailError(f"the IMAP server refused the login of {where}.",
+                            "Check mail.username and the password (mail.password_command) or token.") from None
+        except IMAPClientError as e:
+            self.client.shutdown()
+            raise MailError(f"IMAP {where}: {e}.", f"Check that the folder {folder!r} exists (mail.folder).") from None
+        self.push = b"IDLE" in self.client.capabilities()
+        self._idle_seen: set[int] = set()
+
+    def messages(self, since: datetime | None = None, subject: str | None = None) -> list[Mail]:
+        from imapclient.exceptions import IMAPClientError
+
+        criteria: list[Any] = []
+        if since:
+            criteria += ["SINCE", (since - timedelta(days=1)).date()]
+        if subject:
+            criteria += ["SUBJECT", subject]
+        try:
+            self.client.noop()  # let the server report new mail in the selected folder
+            uids = self.client.search(criteria or ["ALL"])
+            if not uids:
+                return []
+            data = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
+        except (IMAPClientError, OSError) as e:
+            raise MailError(f"reading mail from {self.host} failed: {e}.", "`onboard resume` tries again.") from None
+        out = []
+        for uid in sorted(data):
+            item = data[uid]
+            raw = item.get(b"BODY[]") or b""
+            when = item.get(b"INTERNALDATE")
+            if isinstance(when, datetime) and when.tzinfo is None:
+                when = when.astimezone(timezone.utc)
+            out.append(Mail(str(uid), parse_message(raw), when))
+        return out
+
+    def wait(self, timeout: float) -> bool:
+        """With IDLE: return True when the server announces a new mail (EXISTS), False at the timeout."""
+        if not self.push:
+            time.sleep(timeout)
+            return False
+        end = time.monotonic() + timeout
+        self.client.idle()
+        try:
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                # servers end IDLE after ~30 min; re-enter well before that
+                responses = self.client.idle_check(timeout=min(left, 600))
+                if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    return True
+        finally:
+            self.client.idle_done()
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:
+            try:
+                self.client.shutdown()
+            except Exception:
+                pass
+
+
+def open_mailbox(cfg: MailConfig, secrets: Secrets) -> Mailbox | None:
+    """The configured mailbox, or None when mail.kind = "none" (the user confirms by hand)."""
+    if cfg.kind == "maildir":
+        if not cfg.maildir:
+            raise MailError("mail.kind is maildir but mail.maildir is not set.", "Set mail.maildir to the Maildir path.",
+                            exit_code=Exit.CONFIG)
+        return MaildirBox(cfg.maildir)
+    if cfg.kind == "imap":
+        if not cfg.host or not cfg.username:
+            raise MailError("mail.kind is imap but mail.host or mail.username is not set.",
+                            "Set both (and mail.password_command, or mail.oauth2_token_command).", exit_code=Exit.CONFIG)
+        if cfg.oauth2_token_command:
+            token = secrets.get("imap-oauth2-token", command=cfg.oauth2_token_command,
+                                prompt=f"OAuth2 token for {cfg.username}", key="mail.oauth2_token_command")
+            return ImapBox(cfg.host, cfg.port, cfg.username, oauth2_token=token, folder=cfg.folder,
+                           ca_file=cfg.ca_file)
+        password = secrets.get("imap-password", command=cfg.password_command, file=cfg.password_file,
+                               prompt=f"IMAP password of {cfg.username} at {cfg.host}", key="mail.password_command")
+        return ImapBox(cfg.host, cfg.port, cfg.username, password=password, folder=cfg.folder, ca_file=cfg.ca_file)
+    return None
+

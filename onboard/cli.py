@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("journey", "where the journey stands: done, current, next, and what it waits for"),
     "history": ("journey", "every step the journey took, with times and outcomes"),
     "reset": ("journey", "forget the journey's state (files and credentials are kept)"),
+    "confirm": ("confirm", "open the VO's e-mail confirmation link by hand (checked like the mail reader does)"),
     "convert": ("credentials", "convert the CA's PKCS#12 into grid PEM files, a clean .p12 and links"),
     "keygen": ("credentials", "make a key and CSR locally, for CAs that take a request"),
     "doctor": ("credentials", "check the installed credential against what grid tools require"),

@@ -1,0 +1,59 @@
+"""onboard confirm URL: open a confirmation link by hand, with the same checks as the mail reader.
+
+For when onboard cannot read the mailbox (mail.kind = "none") or the mail went elsewhere: the user pastes
+the link. It is opened only if it points at this journey's registration server (scheme, host, port, the
+VO's path); anything else is refused with exit code 24 and never contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from onboard import app
+from onboard.errors import Exit, StateError
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", metavar="URL", help="the confirmation link from the VO's mail")
+    p.add_argument("--vo", help="the VO of the journey (default: the only journey)")
+    p.add_argument("--passphrase-file", metavar="F", help="file whose first line is the key's passphrase")
+    p.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from onboard.registration import flow, links
+    from onboard.steps.confirm_email import confirm
+    from onboard.ui import UI
+
+    st = app.store()
+    vo = app.pick_vo(st, args.vo)
+    cfg = app.load_config(args)
+    with st.lock(vo):
+        record = st.load(vo)
+        options = {"passphrase_file": Path(args.passphrase_file) if args.passphrase_file else None,
+                   "passphrase_stdin": args.passphrase_stdin}
+        run_ = app.Run(cfg, st, UI(quiet=args.quiet), record, options)
+        engine = run_.engine()
+        ctx = engine.ctx
+        try:
+            kind = flow.kind(ctx)
+            server = flow.server_url(ctx)
+            links.check_link(args.url, server, kind)  # before anything else: an unsafe link is never opened
+            states = {s.rsplit("/", 1)[-1] for s in record.states()}
+            if "register" in states or not ({"confirm_email", "await_approval"} & states or record.completed):
+                raise StateError(f"the journey for VO {vo} has not sent its registration yet.",
+                                 f"Run `onboard resume --vo {vo}` first; it registers, then waits for this link.")
+            if flow.extra(ctx).get("registration") in ("confirmed", "member"):
+                ctx.ui.say(f"The request for VO {vo} is confirmed already; nothing to do.")
+                return Exit.OK
+            ctx.state = "confirm_email"
+            confirm(ctx, args.url)
+            st.save(record)
+            st.append_history(vo, **{"from": "confirm_email", "to": "confirm_email", "trigger": "confirm-by-hand",
+                                     "outcome": "ok", "error": None})
+        finally:
+            ctx.close()
+    ctx.ui.say(f"Next: `onboard resume --vo {vo}` goes on to wait for the VO administrators.")
+    return Exit.OK

@@ -1,10 +1,45 @@
-"""The deliver step of the journey."""
+"""The deliver step: the clean package onto the submit host, PEM files made there (see onboard.delivery).
+
+Runs beside registration (the VO administrators need not have approved yet). One SSH connection, shared
+with the verify step when both happen in the same run. Idempotent: what is already installed (checked by
+fingerprint) is not sent again, and a run killed halfway is finished by the next one.
+"""
 
 from __future__ import annotations
 
-from onboard.errors import NotImplementedStep
+from pathlib import Path
+
+from onboard.errors import CredentialError, Exit
 from onboard.steps.context import StepContext
 
 
+def connection(ctx: StepContext):
+    """The run's one SSH connection to the submit host."""
+    from onboard.adapters.ssh import connect_configured
+
+    return ctx.resource("ssh", lambda: connect_configured(ctx.config, ctx.ui, ctx.options))
+
+
 def run(ctx: StepContext) -> None:
-    raise NotImplementedStep("deliver")
+    from onboard.delivery import deliver
+    from onboard.delivery.local import load_package
+
+    art = ctx.record.artifacts
+    if not art.package:
+        raise CredentialError("there is no package to deliver yet (the convert step makes it).",
+                              "Run `onboard resume`; the convert step comes first.", exit_code=Exit.CREDENTIAL)
+    package = load_package(Path(art.package), ctx.secrets.passphrase())
+    conn = connection(ctx)
+    ctx.ui.explain(f"Copying your credential to {conn.target.display} over one SSH connection; the PEM files "
+                   "are made there, by its own openssl, with the passphrase sent on a pipe.")
+
+    def progress(phase: str) -> None:
+        # persisted after each side effect, so a killed run is resumed without redoing it blindly
+        art.remote = {**art.remote, "host": conn.target.display, "phase": phase}
+        ctx.checkpoint()
+
+    report = deliver(conn, package, ctx.secrets.passphrase(), ui=ctx.ui, now=ctx.now(), on_progress=progress)
+    art.remote = {**report.remote, "phase": "delivered", "delivered_at": ctx.now().isoformat(timespec="seconds")}
+    ctx.checkpoint()
+    for line in report.steps or ["already installed there; nothing to do"]:
+        ctx.ui.say(f"    {line}")

@@ -1,0 +1,177 @@
+"""The SSH adapter against a real OpenSSH sshd: host keys, ~/.ssh/config, ProxyJump, authentication."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import paramiko
+import pytest
+
+from onboard.adapters import ssh
+from onboard.errors import Exit, SSHError
+
+from .helpers import connect, quiet_ui, target
+from servers.sshd import TEST_USER, make_host_keys
+
+
+def test_connects_with_known_host_key_and_runs_a_command(sshd, client_key, known_hosts):
+    conn = connect(sshd, client_key, known_hosts)
+    try:
+        res = conn.run("id -un; echo $HOME")
+        assert res.status == 0
+        assert res.out.split()[0] == TEST_USER
+        assert res.out.split()[1] == str(sshd.home)
+        assert conn.run("exit 3").status == 3
+    finally:
+        conn.close()
+
+
+def test_unknown_host_key_without_confirmation_is_refused(sshd, client_key, tmp_path):
+    kh = tmp_path / "empty_known_hosts"
+    with pytest.raises(SSHError) as e:
+        connect(sshd, client_key, kh, ui=quiet_ui(interactive=False))
+    assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
+    assert sshd.fingerprint in e.value.message  # the user is shown what to check
+    assert "--trust-host-key" in e.value.hint
+    assert not kh.exists()  # nothing was saved
+    assert "Accepted publickey" not in sshd.log()  # never got as far as logging in
+
+
+def test_unknown_host_key_declined_at_the_prompt_is_refused(sshd, client_key, tmp_path):
+    kh = tmp_path / "kh"
+    ui = quiet_ui(interactive=True, answers=["n"])
+    with pytest.raises(SSHError) as e:
+        connect(sshd, client_key, kh, ui=ui)
+    assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
+    assert sshd.fingerprint in ui.out.getvalue()  # shown before asking
+    assert not kh.exists()
+
+
+def test_unknown_host_key_confirmed_at_the_prompt_is_saved(sshd, client_key, tmp_path):
+    kh = tmp_path / "ssh" / "known_hosts"
+    connect(sshd, client_key, kh, ui=quiet_ui(interactive=True, answers=["yes"])).close()
+    assert kh.read_text().startswith(f"[127.0.0.1]:{sshd.port} ssh-ed25519 ")
+    assert oct(kh.stat().st_mode & 0o777) == "0o600"
+    connect(sshd, client_key, kh, ui=quiet_ui(interactive=False)).close()  # known now: no question
+
+
+def test_trust_host_key_flag_accepts_exactly_that_key_and_saves_it(sshd, client_key, tmp_path):
+    kh = tmp_path / "known_hosts"
+    connect(sshd, client_key, kh, trust=sshd.fingerprint).close()
+    assert kh.read_text().split()[2] == (sshd.host_key_dir / "ssh_host_ed25519_key.pub").read_text().split()[1]
+    connect(sshd, client_key, kh).close()  # next time without the flag
+
+
+def test_trust_host_key_with_another_fingerprint_is_refused(sshd, client_key, tmp_path):
+    kh = tmp_path / "known_hosts"
+    wrong = "SHA256:" + "A" * 43
+    with pytest.raises(SSHError) as e:
+        connect(sshd, client_key, kh, trust=wrong)
+    assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
+    assert wrong in e.value.message and sshd.fingerprint in e.value.message
+    assert not kh.exists()
+
+
+def test_changed_host_key_is_fatal_even_with_trust_flag(sshd_factory, client_key, tmp_path):
+    first = sshd_factory("first")
+    kh = tmp_path / "known_hosts"
+    kh.write_text(first.known_hosts_line())
+    old_fp = first.fingerprint
+    port = first.port
+    first.stop()
+    impostor = sshd_factory("impostor", host_key_dir=make_host_keys(tmp_path / "other-keys"), port=port)
+    new_fp = impostor.fingerprint
+    assert new_fp != old_fp
+    for trust in ("", new_fp):
+        with pytest.raises(SSHError) as e:
+            connect(impostor, client_key, kh, trust=trust)
+        assert e.value.exit_code == Exit.HOST_KEY_CHANGED
+        assert old_fp in e.value.message and new_fp in e.value.message
+        assert "ssh-keygen -R" in e.value.hint
+    assert kh.read_text() == first.known_hosts_line()  # the known key is never replaced
+    assert "Accepted publickey" not in impostor.log()
+
+
+def test_ssh_config_alias_hostname_user_port_identityfile(sshd, client_key, known_hosts, tmp_path):
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host submit\n  HostName 127.0.0.1\n  User {TEST_USER}\n  Port {sshd.port}\n"
+                   f"  IdentityFile {client_key}\n  IdentitiesOnly yes\n")
+    t = ssh.resolve("submit", known_hosts=known_hosts, ssh_config=paramiko.SSHConfig.from_path(str(cfg)))
+    assert (t.hostname, t.port, t.user, t.identity_files) == ("127.0.0.1", sshd.port, TEST_USER, [client_key])
+    t.global_known_hosts = []
+    conn = ssh.connect(t, quiet_ui())
+    assert conn.run("id -un").out.strip() == TEST_USER
+    conn.close()
+
+
+def test_proxyjump_through_a_bastion(sshd_factory, client_key, tmp_path):
+    bastion = sshd_factory("bastion")
+    submit = sshd_factory("submit", host_key_dir=make_host_keys(tmp_path / "submit-keys"))
+    kh = tmp_path / "known_hosts"
+    kh.write_text(bastion.known_hosts_line() + submit.known_hosts_line())
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host bastion\n  HostName 127.0.0.1\n  Port {bastion.port}\n  User {TEST_USER}\n"
+                   f"  IdentityFile {client_key}\n\n"
+                   f"Host submit\n  HostName 127.0.0.1\n  Port {submit.port}\n  User {TEST_USER}\n"
+                   f"  IdentityFile {client_key}\n  ProxyJump bastion\n")
+    t = ssh.resolve("submit", known_hosts=kh, ssh_config=paramiko.SSHConfig.from_path(str(cfg)))
+    assert [h.port for h in t.jump] == [bastion.port]
+    for hop in (t, *t.jump):
+        hop.global_known_hosts = []
+    conn = ssh.connect(t, quiet_ui())
+    try:
+        assert conn.run("echo via bastion").out.strip() == "via bastion"
+        assert conn.tcp_connections == 2
+    finally:
+        conn.close()
+    assert "direct-tcpip" in bastion.log() or "Accepted publickey" in bastion.log()
+    assert submit.log().count("Accepted publickey") == 1
+    # the submit host saw the connection arrive from the bastion, through its forwarding
+    assert bastion.log().count("Accepted publickey") == 1
+
+
+def test_key_not_authorized_fails_with_ssh_auth(sshd, known_hosts, tmp_path):
+    from servers.sshd import make_client_key
+
+    stranger = make_client_key(tmp_path / "stranger" / "id_ed25519")
+    with pytest.raises(SSHError) as e:
+        connect(sshd, stranger, known_hosts)
+    assert e.value.exit_code == Exit.SSH_AUTH
+    assert str(stranger) in e.value.message
+    assert "authorized_keys" in e.value.hint
+
+
+def test_agent_key_is_used(sshd, client_key, known_hosts, tmp_path, monkeypatch):
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            if sock.exists():
+                break
+            subprocess.run(["sleep", "0.01"])
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", "-q", str(client_key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path / "nohome"))  # no default key files to fall back on
+        t = ssh.resolve("127.0.0.1", user=TEST_USER, port=sshd.port, known_hosts=known_hosts,
+                        ssh_config=paramiko.SSHConfig())
+        t.global_known_hosts = []
+        conn = ssh.connect(t, quiet_ui())
+        assert conn.run("true").status == 0
+        conn.close()
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=5)
+
+
+def test_unreachable_port_is_a_network_error(client_key, known_hosts, sshd):
+    from servers.sshd import free_port
+
+    t = target(sshd, client_key, known_hosts)
+    t.port = free_port()
+    with pytest.raises(SSHError) as e:
+        ssh.connect(t, quiet_ui())
+    assert e.value.exit_code == Exit.NETWORK

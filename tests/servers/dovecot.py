@@ -1,0 +1,232 @@
+"""A real Dovecot IMAP server on loopback for tests: its own port, TLS with a test certificate, a passwd-file
+with one test user, serving a Maildir root (e.g. the sandbox's DIR/mail, one Maildir per address).
+
+Started as root with a private configuration (`dovecot -F -c FILE`: foreground, its own base_dir, its own
+instance name, so it never touches a system Dovecot), stopped afterwards; the fixture checks that no
+process of its group is left.
+
+    from tests.servers.dovecot import Dovecot, start_dovecot
+    with start_dovecot(tmp, maildir_root, user="jane@example.org", password="...") as imap:
+        imap.port, imap.ca_file, imap.host
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+@dataclass
+class Dovecot:
+    host: str
+    port: int
+    user: str
+    password: str
+    ca_file: Path
+    maildir_root: Path
+    log: Path
+    process: subprocess.Popen
+
+    def maildir(self, user: str | None = None) -> Path:
+        return self.maildir_root / (user or self.user)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _test_pki(d: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 / localhost."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Dovecot Test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+          .not_valid_after(now + dt.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    import ipaddress
+
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file, cert_file, key_file = d / "ca.pem", d / "cert.pem", d / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return ca_file, cert_file, key_file
+
+
+CONFIG = """\
+# private test instance: nothing here touches a system Dovecot
+instance_name = {instance}
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+info_log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = required
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
+ssl_min_protocol = TLSv1.2
+auth_mechanisms = plain login
+disable_plaintext_auth = yes
+first_valid_uid = 0
+first_valid_gid = 0
+mail_location = maildir:{root}/%Lu
+mail_uid = {uid}
+mail_gid = {gid}
+default_internal_user = {internal}
+default_login_user = {login}
+mailbox_idle_check_interval = 1 secs
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%Lu {d}/passwd
+}}
+userdb {{
+  driver = static
+  args = home={d}/home/%Lu
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {port}
+    ssl = yes
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0600
+  }}
+  unix_listener stats-writer {{
+    mode = 0600
+  }}
+}}
+"""
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@contextlib.contextmanager
+def start_dovecot(workdir: Path, maildir_root: Path, *, user: str = "jane@example.org",
+                  password: str | None = None, dovecot: str = "dovecot") -> Iterator[Dovecot]:
+    d = Path(workdir)
+    d.mkdir(parents=True, exist_ok=True)
+    for sub in ("run", "state", "home"):
+        (d / sub).mkdir(mode=0o755, exist_ok=True)
+    ca_file, _, _ = _test_pki(d)
+    password = password or secrets.token_urlsafe(12)
+    (d / "passwd").write_text(f"{user.lower()}:{{PLAIN}}{password}::::::\n")
+    os.chmod(d / "passwd", 0o644)
+    port = free_port()
+    st = os.stat(maildir_root) if maildir_root.exists() else None
+    internal = "dovecot" if _user_exists("dovecot") else "root"
+    login = "dovenull" if _user_exists("dovenull") else internal
+    (d / "dovecot.conf").write_text(CONFIG.format(
+        instance=f"onboard-test-{secrets.token_hex(4)}", d=d, root=maildir_root, port=port,
+        uid=st.st_uid if st else os.getuid(), gid=st.st_gid if st else os.getgid(), internal=internal, login=login))
+    log = d / "dovecot.log"
+    proc = subprocess.Popen([dovecot, "-F", "-c", str(d / "dovecot.conf")], stdin=subprocess.DEVNULL,
+                            stdout=open(d / "stdout.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_ready(port, proc, d)
+        yield Dovecot("127.0.0.1", port, user, password, ca_file, maildir_root, log, proc)
+    finally:
+        _stop(proc)
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, d: Path, timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("dovecot exited: " + _tail(d))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+                with ctx.wrap_socket(s, server_hostname="localhost") as t:
+                    if t.recv(100).startswith(b"* OK"):
+                        return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("dovecot did not become ready: " + _tail(d))
+
+
+def _tail(d: Path) -> str:
+    out = []
+    for name in ("stdout.log", "dovecot.log"):
+        p = d / name
+        if p.exists():
+            out.append(p.read_text(errors="replace")[-1500:])
+    return " | ".join(out)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the master (it stops its children), then make sure its whole process group is gone."""
+    pgid = proc.pid  # start_new_session: the master leads its own group
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    end = time.monotonic() + 5
+    while time.monotonic() < end and group_alive(pgid):
+        time.sleep(0.05)
+    if group_alive(pgid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def group_alive(pgid: int) -> bool:
+    """Is any process of group `pgid` still there (zombies excluded)?"""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False

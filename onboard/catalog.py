@@ -165,7 +165,22 @@ def lookup(vo: str, cfg: Any = None) -> VOEntry | None:
             entry.source = "catalog+config"
     for key, value in over.items():
         setattr(entry, key, value)
+    if "url" in over and "kind" not in over and base is not None and over["url"] != base.url:
+        # another server than the catalog's (a sandbox, a test instance): its address tells its kind
+        entry.kind = kind_from_url(over["url"]) or entry.kind
     return entry
+
+
+def kind_from_url(url: str) -> str:
+    """voms-admin for .../voms/<vo>, vomrs for .../vo/<vo>/vomrs, "" when the address does not say."""
+    from urllib.parse import urlsplit
+
+    path = urlsplit(url).path
+    if "/vomrs" in path:
+        return "vomrs"
+    if path.startswith("/voms/"):
+        return "voms-admin"
+    return ""
 
 
 def all_entries(cfg: Any = None) -> list[VOEntry]:

@@ -49,7 +49,9 @@ def workflow_for(cfg, vo: str, explicit: str | None) -> str:
     if explicit:
         name = explicit
     else:
-        entry = cfg.vos.get(vo)
+        from onboard import catalog
+
+        entry = catalog.lookup(vo, cfg)  # config [vos.<vo>] over the shipped catalog
         name = entry.kind if entry else "voms-admin"
     if name not in workflow.available():
         raise UsageError(f"no workflow '{name}'.", f"Known workflows: {', '.join(workflow.available())}.")
@@ -62,6 +64,10 @@ def start(args: argparse.Namespace) -> int:
     st = app.store()
     vo = app.pick_vo(st, args.vo)
     cfg = app.load_config(args)
+    if not st.exists(vo):
+        from onboard import guide
+
+        cfg = guide.before_start(args, cfg)  # first time: ask, write the config, show the plan; VO requirements
     with st.lock(vo):
         if st.exists(vo):
             raise StateError(f"a journey for VO '{vo}' exists already.",

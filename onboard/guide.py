@@ -1,0 +1,211 @@
+"""The guided first time: `onboard start` with no configuration, on a terminal, asks for what it needs,
+writes the configuration file (0600), and shows the plan of the whole journey before doing anything.
+
+Defaults come from the environment: the name from the account's full name (GECOS), the e-mail from git's
+user.email or $EMAIL, the institution from the e-mail's domain, the submit host from ~/.ssh/config.
+Also, for every start: what the VO requires of a person (a CERN account, ...) is said up front.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+# Why each step exists, in a sentence a newcomer understands (keyed by workflow state).
+WHY = {
+    "obtain": "A certificate authority (CA) confirms who you are; you log in at its web portal with your "
+              "institution's account and download your personal certificate.",
+    "convert": "Grid tools read the certificate and its key as files in ~/.globus; browsers want one .p12. "
+               "The key keeps its passphrase, so a stolen copy is useless.",
+    "register": "A VO (virtual organisation) is the collaboration whose computers you will use; its "
+                "membership service must learn your certificate.",
+    "confirm_email": "The VO sends you an e-mail to check the address; onboard finds it and opens the link.",
+    "await_approval": "A person, the VO's administrator, approves you: this takes hours or days. onboard "
+                      "checks by itself; `onboard resume` any time, `onboard status` shows where you are.",
+    "deliver": "The submit host is the machine you run jobs from; onboard copies your credential there over "
+               "SSH and makes the files the grid tools want.",
+    "verify": "voms-proxy-init on the submit host proves that everything works: your certificate, the VO's "
+              "attributes, the files' permissions.",
+}
+
+
+def is_first_time(args: argparse.Namespace, cfg: Any) -> bool:
+    return cfg.source is None and not getattr(args, "config", None) and "ONBOARD_CONFIG" not in os.environ
+
+
+def before_start(args: argparse.Namespace, cfg: Any) -> Any:
+    """Run by `onboard start` before the journey exists. Returns the configuration to use."""
+    from onboard import catalog
+    from onboard.ui import UI
+
+    ui = UI(quiet=getattr(args, "quiet", False))
+    first = is_first_time(args, cfg) and ui.interactive
+    if first:
+        cfg = first_time(ui, args.vo, cfg)
+    entry = catalog.lookup(args.vo, cfg)
+    if entry is not None and entry.requirements:
+        ui.say(f"Before you begin — VO {args.vo} needs: {entry.requirements}")
+    elif entry is None:
+        ui.explain(f"VO {args.vo} is not in onboard's catalog (`onboard vos`); its address comes from "
+                   f"[vos.{args.vo}] in the configuration.")
+    if first:
+        show_plan(ui, cfg, args.vo, getattr(args, "workflow", None))
+        answer = ui.ask("Start the journey now? [Y/n]", default="").strip().lower() if ui.interactive else "y"
+        if answer not in ("", "y", "yes"):
+            ui.say(f"Not started. Your settings are in {cfg.source}; `onboard start --vo {args.vo}` when ready.")
+            raise SystemExit(0)
+    return cfg
+
+
+# ---- defaults from the environment -----------------------------------------------------------------
+
+def default_name() -> tuple[str, str]:
+    try:
+        import pwd
+
+        gecos = pwd.getpwuid(os.getuid()).pw_gecos.split(",")[0].strip()
+    except (ImportError, KeyError):
+        gecos = ""
+    parts = gecos.split()
+    if len(parts) >= 2:
+        return " ".join(parts[:-1]), parts[-1]
+    return (parts[0], "") if parts else ("", "")
+
+
+def default_email() -> str:
+    try:
+        out = subprocess.run(["git", "config", "--get", "user.email"], capture_output=True, text=True, timeout=5,
+                             stdin=subprocess.DEVNULL, check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    return out or os.environ.get("EMAIL", "")
+
+
+def default_submit_host(home: Path | None = None) -> str:
+    """The first concrete Host of ~/.ssh/config (no wildcards)."""
+    path = Path(home or Path.home()) / ".ssh" / "config"
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        words = line.strip().split()
+        if len(words) >= 2 and words[0].lower() == "host":
+            for name in words[1:]:
+                if not any(c in name for c in "*?!"):
+                    return name
+    return ""
+
+
+# ---- asking and writing ---------------------------------------------------------------------------
+
+def _ask_email(ui, default: str) -> str:
+    while True:
+        value = ui.ask("Your e-mail address (the VO writes to it)", default=default, key="user.email").strip()
+        if "@" in value and not value.startswith("@") and not value.endswith("@") and " " not in value:
+            return value
+        ui.say("    That does not look like an e-mail address (jane.doe@example.org).")
+
+
+def first_time(ui, vo: str, cfg: Any) -> Any:
+    from onboard import config, obtain
+
+    ui.say("Welcome to onboard. This looks like your first time here: a few questions, then the plan.")
+    ui.explain("Answers go into a configuration file you can edit later; press Enter to take the [default].")
+    given_d, family_d = default_name()
+    given = ui.ask("Your given name(s), as on your institution's records", default=given_d, key="user.given_name")
+    family = ui.ask("Your family name", default=family_d, key="user.family_name")
+    email = _ask_email(ui, default_email())
+    institution = ui.ask("Your institution", default=email.rsplit("@", 1)[-1] if "@" in email else "",
+                         key="user.institution")
+    ui.say(f"VO to join: {vo} (from --vo)")
+    ui.explain("Where does your certificate come from? " + "; ".join(f"{k}: {v}" for k, v in obtain.PROVIDERS.items()
+                                                                  if k != "cilogon"))
+    provider = ""
+    while provider not in obtain.PROVIDERS:
+        provider = ui.ask("Certificate authority", default="harica", key="ca.provider").strip().lower()
+    p12 = ui.ask("A .p12 you already have (path; empty: get one now)", default="", key="ca.p12").strip()
+    download_dir = str(cfg.ca.download_dir)
+    if not p12:
+        download_dir = ui.ask("Where your browser saves downloads", default=download_dir, key="ca.download_dir")
+    submit = ui.ask("Submit host, where you run jobs (a name or a ~/.ssh/config alias)",
+                    default=default_submit_host(), key="submit_host.host").strip()
+    values = {
+        "vo": vo,
+        "user": {"given_name": given, "family_name": family, "email": email, "institution": institution},
+        "ca": {"provider": provider, "download_dir": download_dir, **({"p12": p12} if p12 else {})},
+        "submit_host": {"host": submit} if submit else {},
+    }
+    path = config.default_path()
+    write_config(path, values)
+    ui.say(f"Wrote your settings to {path} (readable only by you).")
+    return config.load(path)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def render_config(values: dict[str, Any]) -> str:
+    lines = ["# onboard configuration, written by the guided first start. Every key: config.example.toml.", ""]
+    for key, value in values.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_config(path: Path, values: dict[str, Any]) -> None:
+    """Write a new configuration file, 0600 from the first byte, in a 0700 directory; never over one."""
+    from onboard.errors import ConfigError
+    from onboard.paths import ensure_private_dir
+
+    ensure_private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{path} exists already; onboard does not overwrite it.",
+                          "Edit it, or pass --config FILE.") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(render_config(values))
+
+
+def show_plan(ui, cfg: Any, vo: str, explicit_workflow: str | None = None) -> None:
+    """The whole journey, step by step, before anything happens."""
+    from onboard import obtain, workflow
+    from onboard.commands.journey import workflow_for
+
+    wf = workflow.load(workflow_for(cfg, vo, explicit_workflow))
+    ui.step(f"The plan: {wf.title}")
+    n = 0
+    for name in wf.order():
+        st = wf.states[name]
+        if st.final or st.regions:
+            continue
+        n += 1
+        detail = ""
+        if name == "obtain":
+            detail = (f" — from {cfg.ca.p12}" if cfg.ca.p12 else
+                      f" — {obtain.PROVIDERS.get(cfg.ca.provider, cfg.ca.provider)}")
+        elif name == "deliver" and cfg.submit_host.host:
+            detail = f" — to {cfg.submit_host.host}"
+        ui.say(f"  {n}. {st.description}{detail}{'  (a wait)' if st.wait else ''}")
+        if name in WHY:
+            ui.explain(f"   {WHY[name]}")
+    regions = [s for s in wf.states.values() if s.regions]
+    if regions:
+        ui.explain("Registration and delivery run side by side, so the journey takes the longer of the two.")
+    ui.say("onboard saves where it stands after every step: stop any time, `onboard resume` goes on, "
+           "`onboard status` shows where you are.")

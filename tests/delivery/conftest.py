@@ -88,3 +88,29 @@ def known_hosts(tmp_path, sshd) -> Path:
     kh = tmp_path / "known_hosts"
     kh.write_text(sshd.known_hosts_line())
     return kh
+
+
+@pytest.fixture(scope="session")
+def voms_server(tmp_path_factory, pki, shared_dir):
+    """MariaDB + voms-server for VO testvo, Jane Doe a member (as the on-approval hook makes her)."""
+    for tool in ("mariadbd", "voms", "voms-proxy-init", "voms-proxy-info"):
+        require_tool(tool)
+    from servers.voms import MariaDB, VOMSServer
+
+    work = tmp_path_factory.mktemp("voms")
+    host = pki["ca"].host("localhost")
+    hc, hk = work / "hostcert.pem", work / "hostkey.pem"
+    hc.write_bytes(host.cert_pem())
+    fd = os.open(hk, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(host.key_pem())  # the daemon cannot prompt: unencrypted, 0600
+    db = MariaDB(work / "db").start()
+    server = None
+    try:
+        server = VOMSServer("testvo", db, work / "voms", hc, hk, host.dn, pki["ca"].dn, pki["trust"]).start()
+        server.add_member(pki["user"].dn)
+        yield server
+    finally:
+        if server is not None:
+            server.stop()
+        db.stop()

@@ -30,30 +30,60 @@ def _passphrase_args(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "convert":
-        p.add_argument("file", nargs="?", metavar="FILE.p12", help="the PKCS#12 (.p12/.pfx) from the CA or browser "
-                       "(a PEM file with certificate and key also works)")
-        p.add_argument("--cert", metavar="ISSUED.pem", help="a PEM certificate instead of a PKCS#12; its key is "
-                       "--key, or the one `onboard keygen` made")
+        p.add_argument(
+            "file",
+            nargs="?",
+            metavar="FILE.p12",
+            help="the PKCS#12 (.p12/.pfx) from the CA or browser "
+            "(a PEM file with certificate and key also works)",
+        )
+        p.add_argument(
+            "--cert",
+            metavar="ISSUED.pem",
+            help="a PEM certificate instead of a PKCS#12; its key is --key, or the one `onboard keygen` made",
+        )
         p.add_argument("--key", metavar="KEY.pem", help="with --cert: the encrypted PEM key")
-        p.add_argument("--dest", metavar="DIR", help="where to install (default: config credentials.dir, ~/.globus)")
+        p.add_argument(
+            "--dest", metavar="DIR", help="where to install (default: config credentials.dir, ~/.globus)"
+        )
         _passphrase_args(p)
-        p.add_argument("--new-passphrase", action="store_true",
-                       help="protect the key and package with a new passphrase (asked twice, 12+ characters)")
-        p.add_argument("--name-format", choices=("dated", "cn", "plain"),
-                       help="<n> in the file names: CN + issue date (default), CN, or the input's name")
-        p.add_argument("--csr", action="store_true", help="also write request-<n>.pem (same key and subject, for renewal)")
-        p.add_argument("--no-links", action="store_true", help="do not point usercert.pem/userkey.pem at the new files")
-        p.add_argument("--force", action="store_true", help="write again even if this certificate is installed already")
+        p.add_argument(
+            "--new-passphrase",
+            action="store_true",
+            help="protect the key and package with a new passphrase (asked twice, 12+ characters)",
+        )
+        p.add_argument(
+            "--name-format",
+            choices=("dated", "cn", "plain"),
+            help="<n> in the file names: CN + issue date (default), CN, or the input's name",
+        )
+        p.add_argument(
+            "--csr",
+            action="store_true",
+            help="also write request-<n>.pem (same key and subject, for renewal)",
+        )
+        p.add_argument(
+            "--no-links", action="store_true", help="do not point usercert.pem/userkey.pem at the new files"
+        )
+        p.add_argument(
+            "--force", action="store_true", help="write again even if this certificate is installed already"
+        )
         p.add_argument("--json", action="store_true", help="machine-readable summary")
     elif name == "keygen":
-        p.add_argument("--subject", required=True, metavar="DN",
-                       help="the certificate's subject, e.g. '/DC=org/DC=example/CN=Jane Doe'")
+        p.add_argument(
+            "--subject",
+            required=True,
+            metavar="DN",
+            help="the certificate's subject, e.g. '/DC=org/DC=example/CN=Jane Doe'",
+        )
         p.add_argument("--ec", action="store_true", help="an EC P-256 key instead of RSA 3072")
         p.add_argument("--bits", type=int, default=3072, help="RSA key size (default 3072)")
         p.add_argument("--dest", metavar="DIR", help="also write the CSR there as request-<n>.pem")
         _passphrase_args(p)
     elif name == "doctor":
-        p.add_argument("--dir", metavar="DIR", help="credential directory (default: config credentials.dir, ~/.globus)")
+        p.add_argument(
+            "--dir", metavar="DIR", help="credential directory (default: config credentials.dir, ~/.globus)"
+        )
         p.add_argument("--vo", help="also check the VO's vomses line and LSC file")
         _passphrase_args(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -71,9 +101,13 @@ def _setup(args: argparse.Namespace) -> tuple[object, UI, Secrets]:
     cfg = app.load_config(args)
     ui = UI(quiet=args.quiet)
     creds = cfg.credentials
-    secrets = Secrets(ui, passphrase_file=Path(args.passphrase_file) if args.passphrase_file else None,
-                      passphrase_stdin=args.passphrase_stdin, passphrase_command=creds.passphrase_command,
-                      config_passphrase_file=creds.passphrase_file)
+    secrets = Secrets(
+        ui,
+        passphrase_file=Path(args.passphrase_file) if args.passphrase_file else None,
+        passphrase_stdin=args.passphrase_stdin,
+        passphrase_command=creds.passphrase_command,
+        config_passphrase_file=creds.passphrase_file,
+    )
     return cfg, ui, secrets
 
 
@@ -81,8 +115,11 @@ def read_input(path: Path) -> bytes:
     try:
         return path.expanduser().read_bytes()
     except FileNotFoundError:
-        raise CredentialError(f"{path}: no such file.", "Give the path of the file the CA or your browser saved.",
-                              exit_code=Exit.CREDENTIAL) from None
+        raise CredentialError(
+            f"{path}: no such file.",
+            "Give the path of the file the CA or your browser saved.",
+            exit_code=Exit.CREDENTIAL,
+        ) from None
     except IsADirectoryError:
         raise CredentialError(f"{path} is a directory.", "Give the .p12/.pfx file itself.") from None
     except OSError as e:
@@ -106,13 +143,17 @@ def load_input(args: argparse.Namespace, secrets: Secrets) -> tuple[Credential, 
             try:
                 leaf = x509.load_pem_x509_certificates(cert_data)[0]
             except ValueError:
-                raise CredentialError(f"{cert_path} holds no PEM certificate.",
-                                      "Give the certificate the CA issued (-----BEGIN CERTIFICATE-----).",
-                                      exit_code=Exit.END_ENTITY) from None
+                raise CredentialError(
+                    f"{cert_path} holds no PEM certificate.",
+                    "Give the certificate the CA issued (-----BEGIN CERTIFICATE-----).",
+                    exit_code=Exit.END_ENTITY,
+                ) from None
             key_path = keys.find_for(leaf)
         key_data = read_input(key_path)
         pw = secrets.passphrase(f"Passphrase of the key {key_path.name}")
-        return model.load_pem(cert_data, key_data, pw, cert_source=cert_path, key_source=key_path), cert_path.stem
+        return model.load_pem(
+            cert_data, key_data, pw, cert_source=cert_path, key_source=key_path
+        ), cert_path.stem
     if args.key:
         raise UsageError("--key goes with --cert.", "Use `onboard convert --cert ISSUED.pem --key KEY.pem`.")
     if not args.file:
@@ -132,10 +173,13 @@ def trust_warning(cred: Credential, configured: Path | None) -> str | None:
 
     tdir = trust.find_dir(configured)
     if tdir is None:
-        return ("no grid trust directory found (X509_CERT_DIR, ~/.globus/certificates, "
-                "/etc/grid-security/certificates); grid tools will need your CA's IGTF bundle.")
+        return (
+            "no grid trust directory found (X509_CERT_DIR, ~/.globus/certificates, "
+            "/etc/grid-security/certificates); grid tools will need your CA's IGTF bundle."
+        )
     if trust.find_issuer(cred.cert, tdir) is None:
-        return f"the issuer {cred.issuer_dn} is not in the trust directory {tdir}; install your CA's IGTF bundle there."
+        return (f"the issuer {cred.issuer_dn} is not in the trust directory {tdir}; "
+                "install your CA's IGTF bundle there.")
     return None
 
 
@@ -153,8 +197,16 @@ def convert(args: argparse.Namespace) -> int:
     dest = Path(args.dest).expanduser() if args.dest else Path(cfg.credentials.dir).expanduser()  # type: ignore[attr-defined]
     fmt = args.name_format or cfg.credentials.name_format  # type: ignore[attr-defined]
     name = cred.name(fmt, stem)
-    result = installer.install(cred, dest, key_passphrase=key_pw, name=name, now=now, csr=args.csr,
-                               links=not args.no_links, force=args.force)
+    result = installer.install(
+        cred,
+        dest,
+        key_passphrase=key_pw,
+        name=name,
+        now=now,
+        csr=args.csr,
+        links=not args.no_links,
+        force=args.force,
+    )
     for w in warnings:
         ui.warn(w)
     if args.json:
@@ -165,18 +217,29 @@ def convert(args: argparse.Namespace) -> int:
 
 
 def summary(cred: Credential, result: Installed, warnings: list[str]) -> dict:
-    return {"subject": cred.subject_dn, "issuer": cred.issuer_dn, "serial": cred.serial_hex,
-            "not_before": cred.not_before.isoformat(), "not_after": cred.not_after.isoformat(),
-            "sha256": cred.sha256, "name": result.name, "dest": str(result.dest), "unchanged": result.unchanged,
-            "files": [str(p) for p in result.written()],
-            "backups": [[str(a), str(b)] for a, b in result.backups], "warnings": warnings}
+    return {
+        "subject": cred.subject_dn,
+        "issuer": cred.issuer_dn,
+        "serial": cred.serial_hex,
+        "not_before": cred.not_before.isoformat(),
+        "not_after": cred.not_after.isoformat(),
+        "sha256": cred.sha256,
+        "name": result.name,
+        "dest": str(result.dest),
+        "unchanged": result.unchanged,
+        "files": [str(p) for p in result.written()],
+        "backups": [[str(a), str(b)] for a, b in result.backups],
+        "warnings": warnings,
+    }
 
 
 def report(ui: UI, cred: Credential, result: Installed) -> None:
     ui.step(f"{cred.subject_dn}")
     ui.explain(f"issued by {cred.issuer_dn}; valid {cred.not_before:%Y-%m-%d} to {cred.not_after:%Y-%m-%d}")
     if result.unchanged:
-        ui.say(f"already installed in {result.dest} as {result.cert.name}; nothing to do (--force writes again).")
+        ui.say(
+            f"already installed in {result.dest} as {result.cert.name}; nothing to do (--force writes again)."
+        )
         return
     if result.created_dest:
         ui.say(f"created {result.dest} (0700)")
@@ -188,8 +251,10 @@ def report(ui: UI, cred: Credential, result: Installed) -> None:
             ui.say(f"  {stat.S_IMODE(path.stat().st_mode):04o}  {path.name}")
     for original, backup in result.backups:
         ui.say(f"  kept the previous {original.name} as {backup.name}")
-    ui.explain("Grid tools read usercert.pem/userkey.pem; import package-" + result.name + ".p12 into a browser "
-               "or keychain (never the CA's original download).")
+    ui.explain(
+        "Grid tools read usercert.pem/userkey.pem; import package-" + result.name + ".p12 into a browser "
+        "or keychain (never the CA's original download)."
+    )
 
 
 def keygen(args: argparse.Namespace) -> int:
@@ -201,8 +266,10 @@ def keygen(args: argparse.Namespace) -> int:
     if args.passphrase_file or args.passphrase_stdin:
         pw = secrets.passphrase()
         if len(pw) < MIN_NEW_PASSPHRASE:
-            raise UsageError(f"the passphrase has {len(pw)} characters; a new key needs at least {MIN_NEW_PASSPHRASE}.",
-                             "Choose a longer passphrase (a few words make a good one).")
+            raise UsageError(
+                f"the passphrase has {len(pw)} characters; a new key needs at least {MIN_NEW_PASSPHRASE}.",
+                "Choose a longer passphrase (a few words make a good one).",
+            )
     else:
         pw = secrets.new_passphrase("Passphrase for the new key (12 characters or more)")
     stored = keys.generate(subject, pw, kind="ec" if args.ec else "rsa", bits=args.bits)
@@ -220,8 +287,10 @@ def keygen(args: argparse.Namespace) -> int:
             tx.write(f"request-{name}.pem", stored.csr_pem, files.CERT_MODE)
             tx.commit()
         ui.say(f"  request copy:    {dest / f'request-{name}.pem'}")
-    ui.explain("Paste the request into your CA's form. When the certificate is issued, run "
-               "`onboard convert --cert ISSUED.pem`: onboard pairs it with this key.")
+    ui.explain(
+        "Paste the request into your CA's form. When the certificate is issued, run "
+        "`onboard convert --cert ISSUED.pem`: onboard pairs it with this key."
+    )
     print(stored.csr_pem.decode(), end="")
     return Exit.OK
 
@@ -232,8 +301,9 @@ def doctor(args: argparse.Namespace) -> int:
     cfg, ui, secrets = _setup(args)
     pw = secrets.passphrase() if (args.passphrase_file or args.passphrase_stdin) else None
     directory = Path(args.dir).expanduser() if args.dir else Path(cfg.credentials.dir).expanduser()  # type: ignore[attr-defined]
-    checks = doc.run_checks(directory, now=datetime.now(timezone.utc), vo=args.vo, passphrase=pw,
-                            trust_dir=cfg.trust.cert_dir)  # type: ignore[attr-defined]
+    checks = doc.run_checks(
+        directory, now=datetime.now(timezone.utc), vo=args.vo, passphrase=pw, trust_dir=cfg.trust.cert_dir
+    )  # type: ignore[attr-defined]
     failed = [c for c in checks if c.status == doc.FAIL]
     if args.json:
         print(json.dumps([c.__dict__ for c in checks], indent=2, ensure_ascii=False))
@@ -243,8 +313,10 @@ def doctor(args: argparse.Namespace) -> int:
             if c.fix and c.status in (doc.FAIL, doc.WARN, doc.SKIP):
                 ui.say(f"       fix: {c.fix}")
     if failed:
-        raise CredentialError(f"{len(failed)} check(s) failed: {', '.join(c.title for c in failed)}.",
-                              "Apply the fix shown under each failing line, then run `onboard doctor` again.",
-                              exit_code=Exit.CREDENTIAL)
+        raise CredentialError(
+            f"{len(failed)} check(s) failed: {', '.join(c.title for c in failed)}.",
+            "Apply the fix shown under each failing line, then run `onboard doctor` again.",
+            exit_code=Exit.CREDENTIAL,
+        )
     ui.say("all checks passed.")
     return Exit.OK

@@ -34,17 +34,30 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Credential": "model", "load_pkcs12": "model", "load_pem": "model", "check": "model",
-    "diagnose_pkcs12": "model", "key_id": "model",
-    "install": "installer", "Installed": "installer",
-    "pem_files_for_remote": "remote", "pem_files_from_pkcs12": "remote", "RemoteFile": "remote",
-    "StoredKey": "keys", "parse_subject": "keys",
+    "Credential": "model",
+    "load_pkcs12": "model",
+    "load_pem": "model",
+    "check": "model",
+    "diagnose_pkcs12": "model",
+    "key_id": "model",
+    "install": "installer",
+    "Installed": "installer",
+    "pem_files_for_remote": "remote",
+    "pem_files_from_pkcs12": "remote",
+    "RemoteFile": "remote",
+    "StoredKey": "keys",
+    "parse_subject": "keys",
     "Check": "doctor",
-    "subject_hash": "trust", "find_issuer": "trust",
+    "subject_hash": "trust",
+    "find_issuer": "trust",
     "name_oneline": "der",
 }
-_RENAMED = {"generate_key": ("keys", "generate"), "find_stored_key": ("keys", "find_for"),
-            "doctor_checks": ("doctor", "run_checks"), "find_trust_dir": ("trust", "find_dir")}
+_RENAMED = {
+    "generate_key": ("keys", "generate"),
+    "find_stored_key": ("keys", "find_for"),
+    "doctor_checks": ("doctor", "run_checks"),
+    "find_trust_dir": ("trust", "find_dir"),
+}
 
 __all__ = sorted([*_EXPORTS, *_RENAMED])
 

@@ -56,11 +56,11 @@ def read(buf: bytes, pos: int = 0) -> TLV:
             raise DERError("length field too long")
         if pos + n > len(buf):
             raise DERError("unexpected end of data", truncated=True)
-        length = int.from_bytes(buf[pos:pos + n], "big")
+        length = int.from_bytes(buf[pos : pos + n], "big")
         pos += n
     if pos + length > len(buf):
         raise DERError(f"element needs {length} bytes, only {len(buf) - pos} remain", truncated=True)
-    return TLV(tag, buf[pos:pos + length], pos + length)
+    return TLV(tag, buf[pos : pos + length], pos + length)
 
 
 def read_all(buf: bytes) -> list[TLV]:
@@ -104,13 +104,30 @@ def integer(t: TLV) -> int:
 
 # OpenSSL short names of the attribute types met in grid DNs (others print as dotted OIDs, like OpenSSL)
 SHORT_NAMES = {
-    "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
-    "2.5.4.4": "SN", "2.5.4.42": "GN", "2.5.4.43": "initials", "2.5.4.44": "generationQualifier",
-    "2.5.4.5": "serialNumber", "2.5.4.12": "title", "2.5.4.9": "street", "2.5.4.17": "postalCode",
-    "2.5.4.46": "dnQualifier", "2.5.4.65": "pseudonym", "2.5.4.15": "businessCategory",
-    "2.5.4.97": "organizationIdentifier", "2.5.4.41": "name", "2.5.4.13": "description",
-    "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
-    "1.2.840.113549.1.9.1": "emailAddress", "1.2.840.113549.1.9.2": "unstructuredName",
+    "2.5.4.3": "CN",
+    "2.5.4.6": "C",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.4": "SN",
+    "2.5.4.42": "GN",
+    "2.5.4.43": "initials",
+    "2.5.4.44": "generationQualifier",
+    "2.5.4.5": "serialNumber",
+    "2.5.4.12": "title",
+    "2.5.4.9": "street",
+    "2.5.4.17": "postalCode",
+    "2.5.4.46": "dnQualifier",
+    "2.5.4.65": "pseudonym",
+    "2.5.4.15": "businessCategory",
+    "2.5.4.97": "organizationIdentifier",
+    "2.5.4.41": "name",
+    "2.5.4.13": "description",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "0.9.2342.19200300.100.1.1": "UID",
+    "1.2.840.113549.1.9.1": "emailAddress",
+    "1.2.840.113549.1.9.2": "unstructuredName",
     "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionC",
 }
 _GENERAL_STRING = 0x1B

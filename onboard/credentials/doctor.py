@@ -51,10 +51,14 @@ def _file_check(path: Path, kind: str, checks: list[Check]) -> os.stat_result | 
             checks.append(Check(FAIL, title, "missing", fix))
         return None
     except OSError as e:
-        checks.append(Check(FAIL, title, f"cannot be read: {e.strerror}", "Check the directory's permissions."))
+        checks.append(
+            Check(FAIL, title, f"cannot be read: {e.strerror}", "Check the directory's permissions.")
+        )
         return None
     if not stat.S_ISREG(st.st_mode):
-        checks.append(Check(FAIL, title, "is not a regular file", "Replace it with the file `onboard convert` writes."))
+        checks.append(
+            Check(FAIL, title, "is not a regular file", "Replace it with the file `onboard convert` writes.")
+        )
         return None
     checks.append(Check(OK, title, "present"))
     return st
@@ -100,7 +104,13 @@ def vomses_lines(vo: str, environ: dict[str, str]) -> list[tuple[Path, list[str]
     """Every vomses entry for the VO: (file, [alias, host, port, host DN, vo name, ...])."""
     found = []
     for base in vomses_paths(environ):
-        candidates = sorted(p for p in base.iterdir() if p.is_file()) if base.is_dir() else [base] if base.is_file() else []
+        candidates = (
+            sorted(p for p in base.iterdir() if p.is_file())
+            if base.is_dir()
+            else [base]
+            if base.is_file()
+            else []
+        )
         for path in candidates:
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
@@ -120,8 +130,15 @@ def vomsdir(environ: dict[str, str]) -> Path:
     return Path(environ.get("X509_VOMS_DIR") or "/etc/grid-security/vomsdir")
 
 
-def run_checks(directory: Path, *, now: datetime, vo: str | None = None, passphrase: str | None = None,
-               trust_dir: Path | None = None, environ: dict[str, str] | None = None) -> list[Check]:
+def run_checks(
+    directory: Path,
+    *,
+    now: datetime,
+    vo: str | None = None,
+    passphrase: str | None = None,
+    trust_dir: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> list[Check]:
     from cryptography import x509
 
     from onboard.credentials.model import WARN_DAYS, load_pem_key, public_key_der
@@ -130,7 +147,11 @@ def run_checks(directory: Path, *, now: datetime, vo: str | None = None, passphr
     env = dict(os.environ if environ is None else environ)
     directory = Path(directory).expanduser()
     checks: list[Check] = []
-    cert_path, key_path, p12_path = directory / "usercert.pem", directory / "userkey.pem", directory / "usercred.p12"
+    cert_path, key_path, p12_path = (
+        directory / "usercert.pem",
+        directory / "userkey.pem",
+        directory / "usercred.p12",
+    )
     cert_st = _file_check(cert_path, "certificate", checks)
     key_st = _file_check(key_path, "key", checks)
     if cert_st:
@@ -145,8 +166,14 @@ def run_checks(directory: Path, *, now: datetime, vo: str | None = None, passphr
         try:
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         except (ValueError, OSError):
-            checks.append(Check(FAIL, "certificate readable", "not a PEM certificate",
-                                "Run `onboard convert FILE.p12` again."))
+            checks.append(
+                Check(
+                    FAIL,
+                    "certificate readable",
+                    "not a PEM certificate",
+                    "Run `onboard convert FILE.p12` again.",
+                )
+            )
     key = None
     if key_st:
         data = key_path.read_bytes()
@@ -154,11 +181,23 @@ def run_checks(directory: Path, *, now: datetime, vo: str | None = None, passphr
         if encrypted:
             checks.append(Check(OK, "key is encrypted", "protected by a passphrase"))
         else:
-            checks.append(Check(WARN, "key is encrypted", "the key is stored in the clear",
-                                f"openssl pkey -in {shlex.quote(str(key_path))} -aes256 -out NEW (then replace it)"))
+            checks.append(
+                Check(
+                    WARN,
+                    "key is encrypted",
+                    "the key is stored in the clear",
+                    f"openssl pkey -in {shlex.quote(str(key_path))} -aes256 -out NEW (then replace it)",
+                )
+            )
         if passphrase is None and encrypted:
-            checks.append(Check(SKIP, "key decrypts", "no passphrase given",
-                                "Add --passphrase-file F or --passphrase-stdin to check it."))
+            checks.append(
+                Check(
+                    SKIP,
+                    "key decrypts",
+                    "no passphrase given",
+                    "Add --passphrase-file F or --passphrase-stdin to check it.",
+                )
+            )
         else:
             try:
                 key = load_pem_key(data, passphrase or "", str(key_path))
@@ -169,25 +208,49 @@ def run_checks(directory: Path, *, now: datetime, vo: str | None = None, passphr
         if public_key_der(cert.public_key()) == public_key_der(key.public_key()):  # type: ignore[attr-defined]
             checks.append(Check(OK, "key matches certificate"))
         else:
-            checks.append(Check(FAIL, "key matches certificate", "the key belongs to another certificate",
-                                "Point userkey.pem at the key-<n>.pem made with this cert-<n>.pem."))
+            checks.append(
+                Check(
+                    FAIL,
+                    "key matches certificate",
+                    "the key belongs to another certificate",
+                    "Point userkey.pem at the key-<n>.pem made with this cert-<n>.pem.",
+                )
+            )
     if cert is not None:
         nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
         if now < nb:
-            checks.append(Check(FAIL, "validity", f"not valid before {nb:%Y-%m-%d %H:%M} UTC", "Check the clock."))
+            checks.append(
+                Check(FAIL, "validity", f"not valid before {nb:%Y-%m-%d %H:%M} UTC", "Check the clock.")
+            )
         elif now > na:
-            checks.append(Check(FAIL, "validity", f"expired on {na:%Y-%m-%d}", "Request a new certificate from your CA."))
+            checks.append(
+                Check(
+                    FAIL, "validity", f"expired on {na:%Y-%m-%d}", "Request a new certificate from your CA."
+                )
+            )
         elif na - now < timedelta(days=WARN_DAYS):
-            checks.append(Check(WARN, "validity", f"expires in {(na - now).days} days ({na:%Y-%m-%d})",
-                                "Renew it soon (onboard keygen makes a CSR if your CA takes one)."))
+            checks.append(
+                Check(
+                    WARN,
+                    "validity",
+                    f"expires in {(na - now).days} days ({na:%Y-%m-%d})",
+                    "Renew it soon (onboard keygen makes a CSR if your CA takes one).",
+                )
+            )
         else:
             checks.append(Check(OK, "validity", f"until {na:%Y-%m-%d}"))
 
     tdir = trust.find_dir(trust_dir, env)
     if tdir is None:
         where = ", ".join(name for name, _ in trust.candidates(trust_dir, env))
-        checks.append(Check(FAIL, "trust directory", f"none found ({where})",
-                            "Install the IGTF CA bundle (ca-policy-egi-core or osg-ca-certs), or set X509_CERT_DIR."))
+        checks.append(
+            Check(
+                FAIL,
+                "trust directory",
+                f"none found ({where})",
+                "Install the IGTF CA bundle (ca-policy-egi-core or osg-ca-certs), or set X509_CERT_DIR.",
+            )
+        )
     else:
         checks.append(Check(OK, "trust directory", str(tdir)))
         if cert is not None:
@@ -196,10 +259,15 @@ def run_checks(directory: Path, *, now: datetime, vo: str | None = None, passphr
             if trust.find_issuer(cert, tdir) is not None:
                 checks.append(Check(OK, "issuer trusted", name_oneline(cert.issuer.public_bytes())))
             else:
-                checks.append(Check(FAIL, "issuer trusted",
-                                    f"{name_oneline(cert.issuer.public_bytes())} is not in {tdir}",
-                                    "Install your CA's IGTF bundle there (hash "
-                                    f"{trust.subject_hash(cert.issuer.public_bytes())}.0)."))
+                checks.append(
+                    Check(
+                        FAIL,
+                        "issuer trusted",
+                        f"{name_oneline(cert.issuer.public_bytes())} is not in {tdir}",
+                        "Install your CA's IGTF bundle there (hash "
+                        f"{trust.subject_hash(cert.issuer.public_bytes())}.0).",
+                    )
+                )
     if vo:
         entries = vomses_lines(vo, env)
         if entries:
@@ -207,8 +275,14 @@ def run_checks(directory: Path, *, now: datetime, vo: str | None = None, passphr
             checks.append(Check(OK, f"vomses for {vo}", f"{fields[1]}:{fields[2]} in {path}"))
         else:
             where = ", ".join(str(p) for p in vomses_paths(env))
-            checks.append(Check(FAIL, f"vomses for {vo}", f"no line for {vo} in {where}",
-                                f'Add the VO\'s line ("{vo}" "host" "port" "host DN" "{vo}") to ~/.voms/vomses.'))
+            checks.append(
+                Check(
+                    FAIL,
+                    f"vomses for {vo}",
+                    f"no line for {vo} in {where}",
+                    f'Add the VO\'s line ("{vo}" "host" "port" "host DN" "{vo}") to ~/.voms/vomses.',
+                )
+            )
         vdir = vomsdir(env) / vo
         hosts = sorted({f[1] for _, f in entries})
         lsc = sorted(vdir.glob("*.lsc")) if vdir.is_dir() else []
@@ -217,6 +291,12 @@ def run_checks(directory: Path, *, now: datetime, vo: str | None = None, passphr
             checks.append(Check(OK, f"LSC files for {vo}", ", ".join(p.name for p in lsc)))
         else:
             need = ", ".join(f"{h}.lsc" for h in missing) if missing else "<host>.lsc"
-            checks.append(Check(FAIL, f"LSC files for {vo}", f"{need} missing in {vdir}",
-                                f"Create {vdir}/<host>.lsc with two lines: the VOMS server's DN, then its CA's DN."))
+            checks.append(
+                Check(
+                    FAIL,
+                    f"LSC files for {vo}",
+                    f"{need} missing in {vdir}",
+                    f"Create {vdir}/<host>.lsc with two lines: the VOMS server's DN, then its CA's DN.",
+                )
+            )
     return checks

@@ -29,10 +29,14 @@ def ensure_dest(path: Path) -> bool:
         os.chmod(path, 0o700)  # mkdir's mode is cut by the umask; a new credential directory is private
     except FileExistsError:
         if not path.is_dir():
-            raise CredentialError(f"{path} exists and is not a directory.", "Choose another --dest.") from None
+            raise CredentialError(
+                f"{path} exists and is not a directory.", "Choose another --dest."
+            ) from None
         return False
     except OSError as e:
-        raise CredentialError(f"cannot create {path}: {e.strerror}.", "Choose a --dest you may write to.") from None
+        raise CredentialError(
+            f"cannot create {path}: {e.strerror}.", "Choose a --dest you may write to."
+        ) from None
     return True
 
 
@@ -58,21 +62,27 @@ class Transaction:
 
     def write(self, name: str, data: bytes, mode: int) -> None:
         tmp = self._tmp(name)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        flags = (
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        )
         try:
             fd = os.open(tmp, flags, mode)
         except OSError as e:
-            raise CredentialError(f"cannot write in {self.directory}: {e.strerror}.",
-                                  "Check that the directory is yours and writable, or choose another --dest.") from None
+            raise CredentialError(
+                f"cannot write in {self.directory}: {e.strerror}.",
+                "Check that the directory is yours and writable, or choose another --dest.",
+            ) from None
         self.staged.append(_Staged(name, tmp, False))
         try:
             os.fchmod(fd, mode)  # the exact mode whatever the umask, before any byte is written
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         except OSError as e:
-            raise CredentialError(f"cannot write {tmp}: {e.strerror}.", "Free some space and try again.") from None
+            raise CredentialError(
+                f"cannot write {tmp}: {e.strerror}.", "Free some space and try again."
+            ) from None
         finally:
             os.close(fd)
 
@@ -100,16 +110,21 @@ class Transaction:
                 if st.link:
                     os.rename(st.tmp, final)
                 else:
-                    os.link(st.tmp, final)  # fails (EEXIST) rather than replace a file that appeared meanwhile
+                    os.link(
+                        st.tmp, final
+                    )  # fails (EEXIST) rather than replace a file that appeared meanwhile
                     os.unlink(st.tmp)
                 self.installed.append(final)
             _fsync_dir(self.directory)
             self.done = True
         except OSError as e:
             self.rollback()
-            raise CredentialError(f"could not put the new files in place in {self.directory}: {e.strerror}; "
-                                  "nothing was changed.", "Check the directory's permissions and free space.",
-                                  exit_code=Exit.CREDENTIAL) from None
+            raise CredentialError(
+                f"could not put the new files in place in {self.directory}: {e.strerror}; "
+                "nothing was changed.",
+                "Check the directory's permissions and free space.",
+                exit_code=Exit.CREDENTIAL,
+            ) from None
         except BaseException:
             self.rollback()
             raise

@@ -34,8 +34,13 @@ class Installed:
 
 
 def paths_for(dest: Path, name: str) -> dict[str, Path]:
-    return {"cert": dest / f"cert-{name}.pem", "chain": dest / f"chain-{name}.pem", "key": dest / f"key-{name}.pem",
-            "package": dest / f"package-{name}.p12", "csr": dest / f"request-{name}.pem"}
+    return {
+        "cert": dest / f"cert-{name}.pem",
+        "chain": dest / f"chain-{name}.pem",
+        "key": dest / f"key-{name}.pem",
+        "package": dest / f"package-{name}.p12",
+        "csr": dest / f"request-{name}.pem",
+    }
 
 
 def already_installed(cred: Credential, dest: Path, name: str, *, links: bool) -> bool:
@@ -54,17 +59,38 @@ def already_installed(cred: Credential, dest: Path, name: str, *, links: bool) -
     return True
 
 
-def install(cred: Credential, dest: Path, *, key_passphrase: str, name: str, now: datetime, csr: bool = False,
-            links: bool = True, force: bool = False, backup_prefix: str = "backup") -> Installed:
+def install(
+    cred: Credential,
+    dest: Path,
+    *,
+    key_passphrase: str,
+    name: str,
+    now: datetime,
+    csr: bool = False,
+    links: bool = True,
+    force: bool = False,
+    backup_prefix: str = "backup",
+) -> Installed:
     """Write every file, or none. Existing files are moved to backup.<stamp>.<name> first."""
     dest = Path(dest).expanduser()
     p = paths_for(dest, name)
-    result = Installed(name=name, dest=dest, cert=p["cert"], key=p["key"], package=p["package"],
-                       chain=p["chain"] if cred.chain else None, csr=p["csr"] if csr else None)
+    result = Installed(
+        name=name,
+        dest=dest,
+        cert=p["cert"],
+        key=p["key"],
+        package=p["package"],
+        chain=p["chain"] if cred.chain else None,
+        csr=p["csr"] if csr else None,
+    )
     if links:
         result.links = [dest / "usercert.pem", dest / "userkey.pem"]
-    if not force and dest.is_dir() and already_installed(cred, dest, name, links=links) \
-            and (not csr or p["csr"].is_file()):
+    if (
+        not force
+        and dest.is_dir()
+        and already_installed(cred, dest, name, links=links)
+        and (not csr or p["csr"].is_file())
+    ):
         result.unchanged = True
         return result
     # everything that needs the key is computed before the first byte goes to disk
@@ -82,7 +108,9 @@ def install(cred: Credential, dest: Path, *, key_passphrase: str, name: str, now
             for fname, data, mode in contents:
                 tx.write(fname, data, mode)
             if links:
-                tx.link("usercert.pem", p["cert"].name)  # relative: the directory may move or be mounted elsewhere
+                tx.link(
+                    "usercert.pem", p["cert"].name
+                )  # relative: the directory may move or be mounted elsewhere
                 tx.link("userkey.pem", p["key"].name)
             tx.commit()
             result.backups = list(tx.backups)

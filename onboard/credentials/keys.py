@@ -56,12 +56,15 @@ def parse_subject(text: str) -> x509.Name:
                     cur += ch
             parts.append(cur)
             rfc = ",".join(_escape_rfc4514(p) for p in reversed(parts))
-            return x509.Name.from_rfc4514_string(rfc, {"emailAddress": x509.NameOID.EMAIL_ADDRESS,
-                                                       "UID": x509.NameOID.USER_ID})
+            return x509.Name.from_rfc4514_string(
+                rfc, {"emailAddress": x509.NameOID.EMAIL_ADDRESS, "UID": x509.NameOID.USER_ID}
+            )
         return x509.Name.from_rfc4514_string(text, {"emailAddress": x509.NameOID.EMAIL_ADDRESS})
     except ValueError as e:
-        raise UsageError(f"cannot read the subject '{text}' ({e}).",
-                         "Write it as /DC=org/DC=example/CN=Jane Doe (or the form your CA shows).") from None
+        raise UsageError(
+            f"cannot read the subject '{text}' ({e}).",
+            "Write it as /DC=org/DC=example/CN=Jane Doe (or the form your CA shows).",
+        ) from None
 
 
 def _escape_rfc4514(part: str) -> str:
@@ -76,8 +79,14 @@ def _escape_rfc4514(part: str) -> str:
     return f"{attr.strip()}={escaped}"
 
 
-def generate(subject: x509.Name, passphrase: str, *, kind: str = "rsa", bits: int = DEFAULT_RSA_BITS,
-             data_dir: Path | None = None) -> StoredKey:
+def generate(
+    subject: x509.Name,
+    passphrase: str,
+    *,
+    kind: str = "rsa",
+    bits: int = DEFAULT_RSA_BITS,
+    data_dir: Path | None = None,
+) -> StoredKey:
     """A new key pair (RSA 3072 or EC P-256) and its CSR, the key stored encrypted (0600)."""
     if kind == "rsa":
         if bits < 2048:
@@ -90,8 +99,11 @@ def generate(subject: x509.Name, passphrase: str, *, kind: str = "rsa", bits: in
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
     kid = key_id(key.public_key())
     directory = paths.ensure_private_dir(keys_dir(data_dir))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.BestAvailableEncryption(passphrase.encode("utf-8")))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode("utf-8")),
+    )
     csr_pem = csr.public_bytes(serialization.Encoding.PEM)
     from datetime import datetime
 
@@ -110,5 +122,6 @@ def find_for(cert: x509.Certificate, data_dir: Path | None = None) -> Path:
         raise CredentialError(
             f"onboard holds no key for this certificate (key id {kid}) in {keys_dir(data_dir)}.",
             "Give the key with --key FILE, or convert the PKCS#12 the CA gave instead.",
-            exit_code=Exit.NO_PRIVATE_KEY)
+            exit_code=Exit.NO_PRIVATE_KEY,
+        )
     return path

@@ -95,7 +95,7 @@ class Credential:
     @property
     def sha256(self) -> str:
         digest = hashlib.sha256(self.cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-        return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+        return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
     @property
     def key_id(self) -> str:
@@ -118,8 +118,10 @@ class Credential:
         """Encrypted PKCS#8 (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC): read by GCT, both voms-proxy-inits,
         OpenSSL 1.1+."""
         return self.key.private_bytes(  # type: ignore[attr-defined]
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(_passphrase_bytes(passphrase)))
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(_passphrase_bytes(passphrase)),
+        )
 
     def package_p12(self, passphrase: str) -> bytes:
         """End-entity + key + intermediates, 3DES for certificates and key, SHA-1 MAC: macOS Keychain,
@@ -127,20 +129,25 @@ class Credential:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.serialization.pkcs12 import PBES
 
-        enc = (serialization.PrivateFormat.PKCS12.encryption_builder()
-               .kdf_rounds(2048)
-               .key_cert_algorithm(PBES.PBESv1SHA1And3KeyTripleDESCBC)
-               .hmac_hash(hashes.SHA1())
-               .build(_passphrase_bytes(passphrase)))
+        enc = (
+            serialization.PrivateFormat.PKCS12.encryption_builder()
+            .kdf_rounds(2048)
+            .key_cert_algorithm(PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())
+            .build(_passphrase_bytes(passphrase))
+        )
         return pkcs12.serialize_key_and_certificates(
-            self.package_friendly_name().encode("utf-8"), self.key, self.cert, self.chain or None, enc)  # type: ignore[arg-type]
+            self.package_friendly_name().encode("utf-8"), self.key, self.cert, self.chain or None, enc
+        )  # type: ignore[arg-type]
 
     def csr_pem(self) -> bytes:
         """A request with the same key and subject, for renewal with the same key pair."""
         from cryptography.hazmat.primitives import hashes
 
         algorithm = None if _no_digest(self.key) else hashes.SHA256()
-        csr = x509.CertificateSigningRequestBuilder().subject_name(self.cert.subject).sign(self.key, algorithm)  # type: ignore[arg-type]
+        csr = (
+            x509.CertificateSigningRequestBuilder().subject_name(self.cert.subject).sign(self.key, algorithm)
+        )  # type: ignore[arg-type]
         return csr.public_bytes(serialization.Encoding.PEM)
 
 
@@ -156,6 +163,7 @@ def _passphrase_bytes(passphrase: str) -> bytes:
 
 # --- loading -------------------------------------------------------------------------------------
 
+
 def _what(source: Path | str | None) -> str:
     return str(source) if source else "the PKCS#12 file"
 
@@ -167,33 +175,56 @@ def diagnose_pkcs12(data: bytes, passphrase: str, source: Path | str | None = No
         st = pfx.parse(data)
     except der.DERError as e:
         if data.lstrip().startswith(b"-----BEGIN"):
-            return _err(Exit.NOT_PKCS12, f"{what} is a PEM file, not a PKCS#12.",
-                        "Give it with --cert FILE (and --key FILE if the key is separate).")
+            return _err(
+                Exit.NOT_PKCS12,
+                f"{what} is a PEM file, not a PKCS#12.",
+                "Give it with --cert FILE (and --key FILE if the key is separate).",
+            )
         if e.truncated and len(data) > 0 and data[0] == der.SEQUENCE:
-            return _err(Exit.NOT_PKCS12, f"{what} is cut short ({len(data)} bytes; {e}).",
-                        "Download or copy the file again; the transfer was incomplete.")
-        return _err(Exit.NOT_PKCS12, f"{what} is not a PKCS#12 file ({e}).",
-                    "Give the .p12 or .pfx file the CA's portal or your browser exported.")
+            return _err(
+                Exit.NOT_PKCS12,
+                f"{what} is cut short ({len(data)} bytes; {e}).",
+                "Download or copy the file again; the transfer was incomplete.",
+            )
+        return _err(
+            Exit.NOT_PKCS12,
+            f"{what} is not a PKCS#12 file ({e}).",
+            "Give the .p12 or .pfx file the CA's portal or your browser exported.",
+        )
     except (IndexError, KeyError):
-        return _err(Exit.NOT_PKCS12, f"{what} is not a valid PKCS#12 file (its structure is damaged).",
-                    "Download or export the file again.")
+        return _err(
+            Exit.NOT_PKCS12,
+            f"{what} is not a valid PKCS#12 file (its structure is damaged).",
+            "Download or export the file again.",
+        )
     matches = st.mac_matches(passphrase)
     algos = ", ".join(dict.fromkeys(st.algorithms)) or "unknown"
     legacy = [a for a in st.algorithms if a in pfx.LEGACY]
     if matches is False:
-        return _err(Exit.WRONG_PASSPHRASE, f"wrong passphrase for {what}.",
-                    "Type the passphrase you chose when you downloaded or exported the certificate.")
+        return _err(
+            Exit.WRONG_PASSPHRASE,
+            f"wrong passphrase for {what}.",
+            "Type the passphrase you chose when you downloaded or exported the certificate.",
+        )
     if matches is None and all(a in pfx.USUAL for a in st.algorithms):
-        return _err(Exit.WRONG_PASSPHRASE, f"wrong passphrase for {what} (or the file is damaged).",
-                    "Type the passphrase you chose when you downloaded or exported the certificate.")
+        return _err(
+            Exit.WRONG_PASSPHRASE,
+            f"wrong passphrase for {what} (or the file is damaged).",
+            "Type the passphrase you chose when you downloaded or exported the certificate.",
+        )
     if legacy:
-        return _err(Exit.UNSUPPORTED_ALGORITHM,
-                    f"{what} uses {', '.join(dict.fromkeys(legacy))}, which this build of cryptography/OpenSSL "
-                    "cannot decrypt (legacy provider missing).",
-                    "Install cryptography from PyPI (pip install -U cryptography), whose OpenSSL has the legacy "
-                    "provider, or install openssl-provider-legacy.")
-    return _err(Exit.UNSUPPORTED_ALGORITHM, f"{what} is encrypted with an algorithm onboard cannot use ({algos}).",
-                "Export the certificate again from the browser or portal with the default (AES or 3DES) encryption.")
+        return _err(
+            Exit.UNSUPPORTED_ALGORITHM,
+            f"{what} uses {', '.join(dict.fromkeys(legacy))}, which this build of cryptography/OpenSSL "
+            "cannot decrypt (legacy provider missing).",
+            "Install cryptography from PyPI (pip install -U cryptography), whose OpenSSL has the legacy "
+            "provider, or install openssl-provider-legacy.",
+        )
+    return _err(
+        Exit.UNSUPPORTED_ALGORITHM,
+        f"{what} is encrypted with an algorithm onboard cannot use ({algos}).",
+        "Export the certificate again from the browser or portal with the default (AES or 3DES) encryption.",
+    )
 
 
 def load_pkcs12(data: bytes, passphrase: str, *, source: Path | str | None = None) -> Credential:
@@ -210,27 +241,42 @@ def load_pkcs12(data: bytes, passphrase: str, *, source: Path | str | None = Non
         friendly = (bundle.cert.friendly_name or b"").decode("utf-8", "replace")
     certs += [c.certificate for c in bundle.additional_certs]
     if bundle.key is None:
-        raise _err(Exit.NO_PRIVATE_KEY, f"{_what(source)} holds no private key, only certificates.",
-                   "Export again from the browser choosing 'with private key' (a backup), or use the file the "
-                   "portal gave when you made the request.")
+        raise _err(
+            Exit.NO_PRIVATE_KEY,
+            f"{_what(source)} holds no private key, only certificates.",
+            "Export again from the browser choosing 'with private key' (a backup), or use the file the "
+            "portal gave when you made the request.",
+        )
     return assemble(bundle.key, certs, friendly=friendly, source=Path(source) if source else None)
 
 
-def load_pem(cert_data: bytes, key_data: bytes | None, passphrase: str, *, cert_source: Path | str | None = None,
-             key_source: Path | str | None = None) -> Credential:
+def load_pem(
+    cert_data: bytes,
+    key_data: bytes | None,
+    passphrase: str,
+    *,
+    cert_source: Path | str | None = None,
+    key_source: Path | str | None = None,
+) -> Credential:
     """A PEM certificate (optionally followed by its chain) and an encrypted PEM key, in one file or two."""
     try:
         certs = x509.load_pem_x509_certificates(cert_data)
     except ValueError:
         certs = []
     if not certs:
-        raise _err(Exit.END_ENTITY, f"{_what(cert_source)} holds no PEM certificate.",
-                   "Give the certificate file the CA issued (it starts with -----BEGIN CERTIFICATE-----).")
+        raise _err(
+            Exit.END_ENTITY,
+            f"{_what(cert_source)} holds no PEM certificate.",
+            "Give the certificate file the CA issued (it starts with -----BEGIN CERTIFICATE-----).",
+        )
     key_data = cert_data if key_data is None else key_data
     key_what = str(key_source or cert_source or "the key file")
     if b"PRIVATE KEY-----" not in key_data:
-        raise _err(Exit.NO_PRIVATE_KEY, f"{key_what} holds no private key.",
-                   "Give the key that goes with this certificate with --key FILE.")
+        raise _err(
+            Exit.NO_PRIVATE_KEY,
+            f"{key_what} holds no private key.",
+            "Give the key that goes with this certificate with --key FILE.",
+        )
     key = load_pem_key(key_data, passphrase, key_what)
     return assemble(key, certs, source=Path(cert_source) if cert_source else None)
 
@@ -242,23 +288,38 @@ def load_pem_key(data: bytes, passphrase: str, what: str = "the key file"):
         try:
             return serialization.load_pem_private_key(data, None)
         except TypeError:
-            raise _err(Exit.WRONG_PASSPHRASE, f"{what} is encrypted and no passphrase was given.",
-                       "Give the key's passphrase (prompt, --passphrase-file or --passphrase-stdin).") from None
+            raise _err(
+                Exit.WRONG_PASSPHRASE,
+                f"{what} is encrypted and no passphrase was given.",
+                "Give the key's passphrase (prompt, --passphrase-file or --passphrase-stdin).",
+            ) from None
         except (ValueError, UnsupportedAlgorithm):
             pass
     except UnsupportedAlgorithm:
-        raise _err(Exit.UNSUPPORTED_ALGORITHM, f"{what} is encrypted with an algorithm onboard cannot use.",
-                   "Re-encrypt it: openssl pkey -in KEY -aes256 -out NEW (you will be asked for passphrases).") from None
+        raise _err(
+            Exit.UNSUPPORTED_ALGORITHM,
+            f"{what} is encrypted with an algorithm onboard cannot use.",
+            "Re-encrypt it: openssl pkey -in KEY -aes256 -out NEW (you will be asked for passphrases).",
+        ) from None
     except ValueError as e:
         text = str(e).lower()
         if "decrypt" in text or "password" in text:
-            raise _err(Exit.WRONG_PASSPHRASE, f"wrong passphrase for {what}.",
-                       "Type the passphrase that protects this key.") from None
+            raise _err(
+                Exit.WRONG_PASSPHRASE,
+                f"wrong passphrase for {what}.",
+                "Type the passphrase that protects this key.",
+            ) from None
         if "unsupported" in text:
-            raise _err(Exit.UNSUPPORTED_ALGORITHM, f"{what} uses an algorithm onboard cannot use.",
-                       "Re-encrypt it: openssl pkey -in KEY -aes256 -out NEW.") from None
-    raise _err(Exit.NO_PRIVATE_KEY, f"{what} holds no private key that can be read.",
-               "Give the PEM key (-----BEGIN ENCRYPTED PRIVATE KEY-----) that goes with the certificate.")
+            raise _err(
+                Exit.UNSUPPORTED_ALGORITHM,
+                f"{what} uses an algorithm onboard cannot use.",
+                "Re-encrypt it: openssl pkey -in KEY -aes256 -out NEW.",
+            ) from None
+    raise _err(
+        Exit.NO_PRIVATE_KEY,
+        f"{what} holds no private key that can be read.",
+        "Give the PEM key (-----BEGIN ENCRYPTED PRIVATE KEY-----) that goes with the certificate.",
+    )
 
 
 def _ca_like(c: x509.Certificate, key_spki: bytes) -> bool:
@@ -269,7 +330,9 @@ def _ca_like(c: x509.Certificate, key_spki: bytes) -> bool:
     return _is_self_issued(c) and public_key_der(c.public_key()) != key_spki
 
 
-def assemble(key, certs: list[x509.Certificate], *, friendly: str = "", source: Path | None = None) -> Credential:
+def assemble(
+    key, certs: list[x509.Certificate], *, friendly: str = "", source: Path | None = None
+) -> Credential:
     """Classify certificates: exactly one end-entity (matching the key), intermediates ordered upwards."""
     what = _what(source)
     spki = public_key_der(key.public_key())
@@ -279,17 +342,26 @@ def assemble(key, certs: list[x509.Certificate], *, friendly: str = "", source: 
             unique.append(c)
     eecs = [c for c in unique if not _ca_like(c, spki)]
     if not eecs:
-        raise _err(Exit.END_ENTITY, f"{what} holds no personal (end-entity) certificate, only CA certificates.",
-                   "Use the file with your own certificate: the one downloaded after the CA issued it.")
+        raise _err(
+            Exit.END_ENTITY,
+            f"{what} holds no personal (end-entity) certificate, only CA certificates.",
+            "Use the file with your own certificate: the one downloaded after the CA issued it.",
+        )
     if len(eecs) > 1:
         names = "; ".join(der.name_oneline(c.subject.public_bytes()) for c in eecs)
-        raise _err(Exit.END_ENTITY, f"{what} holds {len(eecs)} personal certificates ({names}).",
-                   "Export one certificate at a time from the browser, then convert each file separately.")
+        raise _err(
+            Exit.END_ENTITY,
+            f"{what} holds {len(eecs)} personal certificates ({names}).",
+            "Export one certificate at a time from the browser, then convert each file separately.",
+        )
     leaf = eecs[0]
     if public_key_der(leaf.public_key()) != spki:
-        raise _err(Exit.KEY_MISMATCH, f"the private key in {what} does not belong to its certificate "
-                   f"{der.name_oneline(leaf.subject.public_bytes())}.",
-                   "Use the key that was made with this certificate's request (or export both together again).")
+        raise _err(
+            Exit.KEY_MISMATCH,
+            f"the private key in {what} does not belong to its certificate "
+            f"{der.name_oneline(leaf.subject.public_bytes())}.",
+            "Use the key that was made with this certificate's request (or export both together again).",
+        )
     cas = [c for c in unique if c is not leaf]
     chain: list[x509.Certificate] = []
     dropped: list[x509.Certificate] = []
@@ -298,8 +370,9 @@ def assemble(key, certs: list[x509.Certificate], *, friendly: str = "", source: 
             dropped.append(c)
         else:
             chain.append(c)
-    return Credential(key=key, cert=leaf, chain=_order(leaf, chain), dropped=dropped, friendly_name=friendly,
-                      source=source)
+    return Credential(
+        key=key, cert=leaf, chain=_order(leaf, chain), dropped=dropped, friendly_name=friendly, source=source
+    )
 
 
 def _order(leaf: x509.Certificate, cas: list[x509.Certificate]) -> list[x509.Certificate]:
@@ -316,40 +389,59 @@ def _order(leaf: x509.Certificate, cas: list[x509.Certificate]) -> list[x509.Cer
 
 # --- checks --------------------------------------------------------------------------------------
 
+
 def check(cred: Credential, now: datetime) -> list[str]:
     """Raise for what makes the credential unusable; return warnings for what merely deserves attention."""
     what = cred.subject_dn
     if now < cred.not_before:
-        raise _err(Exit.VALIDITY, f"the certificate {what} is not valid yet (from {cred.not_before:%Y-%m-%d %H:%M} UTC).",
-                   "Check this computer's clock, or wait until then.")
+        raise _err(
+            Exit.VALIDITY,
+            f"the certificate {what} is not valid yet (from {cred.not_before:%Y-%m-%d %H:%M} UTC).",
+            "Check this computer's clock, or wait until then.",
+        )
     if now > cred.not_after:
-        raise _err(Exit.VALIDITY, f"the certificate {what} expired on {cred.not_after:%Y-%m-%d} (UTC).",
-                   "Request a new certificate from your CA (onboard start --vo VO walks you through it).")
+        raise _err(
+            Exit.VALIDITY,
+            f"the certificate {what} expired on {cred.not_after:%Y-%m-%d} (UTC).",
+            "Request a new certificate from your CA (onboard start --vo VO walks you through it).",
+        )
     pub = cred.cert.public_key()
     if isinstance(pub, rsa.RSAPublicKey | dsa.DSAPublicKey) and pub.key_size < MIN_RSA_BITS:
         kind = "RSA" if isinstance(pub, rsa.RSAPublicKey) else "DSA"
-        raise _err(Exit.WEAK_KEY, f"the certificate's {kind} key has {pub.key_size} bits; grid services require "
-                   f"at least {MIN_RSA_BITS}.",
-                   "Request a new certificate with a 3072-bit RSA key (onboard keygen makes one).")
+        raise _err(
+            Exit.WEAK_KEY,
+            f"the certificate's {kind} key has {pub.key_size} bits; grid services require "
+            f"at least {MIN_RSA_BITS}.",
+            "Request a new certificate with a 3072-bit RSA key (onboard keygen makes one).",
+        )
     try:
         eku = cred.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         eku = None
-    if eku is not None and not ({ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku)):
-        raise _err(Exit.NOT_CLIENT_AUTH, f"the certificate {what} is not for client authentication "
-                   "(its extended key usage lacks clientAuth).",
-                   "This is a server or e-mail-only certificate; request a personal (IGTF) certificate instead.")
+    if eku is not None and not (
+        {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku)
+    ):
+        raise _err(
+            Exit.NOT_CLIENT_AUTH,
+            f"the certificate {what} is not for client authentication "
+            "(its extended key usage lacks clientAuth).",
+            "This is a server or e-mail-only certificate; request a personal (IGTF) certificate instead.",
+        )
     try:
         ku = cred.cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
         ku = None
     if ku is not None and not ku.digital_signature:
-        raise _err(Exit.NOT_CLIENT_AUTH, f"the certificate {what} may not sign (no digitalSignature key usage), "
-                   "so it cannot authenticate a client or sign a proxy.",
-                   "Request a personal (IGTF) certificate for client authentication instead.")
+        raise _err(
+            Exit.NOT_CLIENT_AUTH,
+            f"the certificate {what} may not sign (no digitalSignature key usage), "
+            "so it cannot authenticate a client or sign a proxy.",
+            "Request a personal (IGTF) certificate for client authentication instead.",
+        )
     warnings = []
     left = cred.not_after - now
     if left < timedelta(days=WARN_DAYS):
-        warnings.append(f"the certificate expires in {max(left.days, 0)} days ({cred.not_after:%Y-%m-%d}); "
-                        "renew it soon.")
+        warnings.append(
+            f"the certificate expires in {max(left.days, 0)} days ({cred.not_after:%Y-%m-%d}); renew it soon."
+        )
     return warnings

@@ -41,11 +41,27 @@ ALGORITHM_NAMES = {
     "1.2.156.10197.1.104.2": "sm4-cbc",
 }
 # what a stock cryptography build decrypts; anything else is named as the likely culprit
-USUAL = {"pbeWithSHA1And3-KeyTripleDES-CBC", "pbeWithSHA1And40BitRC2-CBC", "pbeWithSHA1And128BitRC2-CBC",
-         "aes-128-cbc", "aes-192-cbc", "aes-256-cbc", "des-ede3-cbc"}
-LEGACY = {"pbeWithSHA1And40BitRC2-CBC", "pbeWithSHA1And128BitRC2-CBC", "pbeWithSHA1And40BitRC4",
-          "pbeWithSHA1And128BitRC4", "rc2-cbc", "des-cbc", "seed-cbc", "pbeWithMD5AndDES-CBC",
-          "pbeWithSHA1AndDES-CBC", "pbeWithSHA1And2-KeyTripleDES-CBC"}
+USUAL = {
+    "pbeWithSHA1And3-KeyTripleDES-CBC",
+    "pbeWithSHA1And40BitRC2-CBC",
+    "pbeWithSHA1And128BitRC2-CBC",
+    "aes-128-cbc",
+    "aes-192-cbc",
+    "aes-256-cbc",
+    "des-ede3-cbc",
+}
+LEGACY = {
+    "pbeWithSHA1And40BitRC2-CBC",
+    "pbeWithSHA1And128BitRC2-CBC",
+    "pbeWithSHA1And40BitRC4",
+    "pbeWithSHA1And128BitRC4",
+    "rc2-cbc",
+    "des-cbc",
+    "seed-cbc",
+    "pbeWithMD5AndDES-CBC",
+    "pbeWithSHA1AndDES-CBC",
+    "pbeWithSHA1And2-KeyTripleDES-CBC",
+}
 
 _HASHES = {  # digest OID -> (hashlib name, block size in bytes for the PKCS#12 KDF)
     "1.3.14.3.2.26": ("sha1", 64),
@@ -89,8 +105,9 @@ def _password_forms(passphrase: str) -> list[bytes]:
     return forms
 
 
-def pkcs12_kdf(hash_name: str, v: int, password: bytes, salt: bytes, ident: int, iterations: int,
-               length: int) -> bytes:
+def pkcs12_kdf(
+    hash_name: str, v: int, password: bytes, salt: bytes, ident: int, iterations: int, length: int
+) -> bytes:
     """RFC 7292 appendix B.2 key derivation."""
     u = hashlib.new(hash_name).digest_size
     d = bytes([ident]) * v
@@ -110,8 +127,8 @@ def pkcs12_kdf(hash_name: str, v: int, password: bytes, salt: bytes, ident: int,
         out += a
         b = int.from_bytes((a * (v // u + 1))[:v], "big")
         for j in range(0, len(i), v):
-            block = (int.from_bytes(i[j:j + v], "big") + b + 1) % (1 << (8 * v))
-            i[j:j + v] = block.to_bytes(v, "big")
+            block = (int.from_bytes(i[j : j + v], "big") + b + 1) % (1 << (8 * v))
+            i[j : j + v] = block.to_bytes(v, "big")
     return out[:length]
 
 
@@ -136,7 +153,7 @@ def parse(data: bytes) -> Structure:
     """Read the outer PFX structure; raises der.DERError if these bytes are not a PKCS#12."""
     top = der.read(data)
     if top.end != len(data):
-        if data[top.end:].strip(b"\0\r\n ") != b"":
+        if data[top.end :].strip(b"\0\r\n ") != b"":
             raise der.DERError("trailing data after the PKCS#12 structure")
     parts = der.expect(top, der.SEQUENCE, "PFX").children()
     if len(parts) < 2 or der.integer(parts[0]) != 3:

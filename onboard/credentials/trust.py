@@ -16,12 +16,21 @@ from onboard.credentials import der
 
 SYSTEM_DIR = Path("/etc/grid-security/certificates")
 # string types OpenSSL canonicalises (ASN1_MASK_CANON): UTF8, BMP, Universal, Printable, T61, IA5, Visible
-_CANON = {0x0C: "utf-8", 0x1E: "utf-16-be", 0x1C: "utf-32-be", 0x13: "latin-1", 0x14: "latin-1",
-          0x16: "latin-1", 0x1A: "latin-1"}
+_CANON = {
+    0x0C: "utf-8",
+    0x1E: "utf-16-be",
+    0x1C: "utf-32-be",
+    0x13: "latin-1",
+    0x14: "latin-1",
+    0x16: "latin-1",
+    0x1A: "latin-1",
+}
 _SPACE = b" \t\n\v\f\r"
 
 
-def candidates(configured: Path | None = None, environ: dict[str, str] | None = None) -> list[tuple[str, Path]]:
+def candidates(
+    configured: Path | None = None, environ: dict[str, str] | None = None
+) -> list[tuple[str, Path]]:
     env = os.environ if environ is None else environ
     out: list[tuple[str, Path]] = []
     if configured:

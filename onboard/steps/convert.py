@@ -18,9 +18,11 @@ def _source(ctx: StepContext) -> Path:
     for candidate in (ctx.record.artifacts.p12, ctx.options.get("p12"), ctx.config.ca.p12):
         if candidate:
             return Path(candidate).expanduser()
-    raise CredentialError("there is no PKCS#12 to convert yet.",
-                          "Pass --p12 FILE (the .p12 your CA's portal gave you), or set ca.p12 in the configuration.",
-                          exit_code=Exit.CREDENTIAL)
+    raise CredentialError(
+        "there is no PKCS#12 to convert yet.",
+        "Pass --p12 FILE (the .p12 your CA's portal gave you), or set ca.p12 in the configuration.",
+        exit_code=Exit.CREDENTIAL,
+    )
 
 
 def _done_before(ctx: StepContext) -> bool:
@@ -60,8 +62,9 @@ def run(ctx: StepContext) -> None:
     stem = src.name.rsplit(".", 1)[0] if src.suffix.lower() in (".p12", ".pfx") else src.name
     name = cred.name(creds.name_format, stem)
     key_pw = ctx.secrets.new_passphrase() if ctx.options.get("new_passphrase") else ctx.secrets.passphrase()
-    result = installer.install(cred, dest, key_passphrase=key_pw, name=name, now=now,
-                               links=not ctx.options.get("no_links"))
+    result = installer.install(
+        cred, dest, key_passphrase=key_pw, name=name, now=now, links=not ctx.options.get("no_links")
+    )
     for w in warnings:
         ctx.ui.warn(w)
     art = ctx.record.artifacts
@@ -74,6 +77,8 @@ def run(ctx: StepContext) -> None:
     if result.unchanged:
         ctx.ui.say(f"credential already installed: {result.cert}")
     else:
-        ctx.ui.say(f"installed {result.cert.name}, {result.key.name} and {result.package.name} in {result.dest}")
+        ctx.ui.say(
+            f"installed {result.cert.name}, {result.key.name} and {result.package.name} in {result.dest}"
+        )
         for original, backup in result.backups:
             ctx.ui.say(f"  kept the previous {original.name} as {backup.name}")

@@ -28,12 +28,27 @@ def voms_env(tmp_path):
 
 def test_all_good(cli, globus, pki, pwfile, voms_env):
     env, vomsdir = voms_env
-    (vomsdir / "testvo" / "voms.example.org.lsc").write_text("/DC=org/DC=x/CN=voms.example.org\n/DC=org/CN=CA\n")
-    r = cli("doctor", "--vo", "testvo", "--passphrase-file", str(pwfile),
-            env={"X509_CERT_DIR": str(pki.trust), **env})
+    (vomsdir / "testvo" / "voms.example.org.lsc").write_text(
+        "/DC=org/DC=x/CN=voms.example.org\n/DC=org/CN=CA\n"
+    )
+    r = cli(
+        "doctor",
+        "--vo",
+        "testvo",
+        "--passphrase-file",
+        str(pwfile),
+        env={"X509_CERT_DIR": str(pki.trust), **env},
+    )
     assert r.returncode == 0, r.stdout + r.stderr
-    for line in ("key decrypts", "key matches certificate", "issuer trusted", "vomses for testvo",
-                 "LSC files for testvo", "key owner and mode (600)", "cert owner and mode (644)"):
+    for line in (
+        "key decrypts",
+        "key matches certificate",
+        "issuer trusted",
+        "vomses for testvo",
+        "LSC files for testvo",
+        "key owner and mode (600)",
+        "cert owner and mode (644)",
+    ):
         assert f"[ ok ] {line}" in r.stdout, (line, r.stdout)
     assert "all checks passed" in r.stdout
 
@@ -65,7 +80,9 @@ def test_missing_files_trust_and_vo(cli, tmp_path, voms_env):
     empty = tmp_path / "empty"
     empty.mkdir()
     (tmp_path / "vomses").write_text('"othervo" "h" "1" "/CN=h" "othervo"\n')
-    r = cli("doctor", "--dir", str(empty), "--vo", "testvo", env={"X509_CERT_DIR": str(tmp_path / "nope"), **env})
+    r = cli(
+        "doctor", "--dir", str(empty), "--vo", "testvo", env={"X509_CERT_DIR": str(tmp_path / "nope"), **env}
+    )
     assert r.returncode == Exit.CREDENTIAL
     assert f"[FAIL] certificate {empty}/usercert.pem: missing" in r.stdout
     assert "onboard convert" in r.stdout

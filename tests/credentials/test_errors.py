@@ -1,4 +1,4 @@
-"""Every refusal of point 6: its own exit code, a line of what and a line of what to do, and no file changed."""
+"""Every refusal of point 6: its own exit code, a line of what and one of what to do, and no file changed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from conftest import require_tool
 from onboard.errors import Exit
 
 from .pkiutil import NOW, PASSPHRASE, new_key, snapshot
@@ -20,8 +20,15 @@ from .pkiutil import NOW, PASSPHRASE, new_key, snapshot
 def installed(cli, pki, jose, pwfile):
     """An earlier conversion in ~/.globus that a failing run would otherwise replace."""
     require_tool("openssl")
-    r = cli("convert", str(pki.p12(jose, "earlier.p12")), "--passphrase-file", str(pwfile), "--name-format", "cn",
-            "--csr")
+    r = cli(
+        "convert",
+        str(pki.p12(jose, "earlier.p12")),
+        "--passphrase-file",
+        str(pwfile),
+        "--name-format",
+        "cn",
+        "--csr",
+    )
     assert r.returncode == 0, r.stderr
     dest = Path(os.environ["HOME"]) / ".globus"
     return dest, snapshot(dest)
@@ -68,7 +75,9 @@ def test_truncated_pkcs12(cli, pki, jose, tmp_path, pwfile, installed):
 
 def test_unsupported_algorithm(cli, pki, jose, pwfile, installed):
     """RC2-40 with a cryptography/OpenSSL that lacks the legacy provider (as distro builds may)."""
-    r = convert(cli, pki.p12(jose, "rc2.p12", legacy=True), pwfile, env={"CRYPTOGRAPHY_OPENSSL_NO_LEGACY": "1"})
+    r = convert(
+        cli, pki.p12(jose, "rc2.p12", legacy=True), pwfile, env={"CRYPTOGRAPHY_OPENSSL_NO_LEGACY": "1"}
+    )
     assert_refused(r, Exit.UNSUPPORTED_ALGORITHM, "pbeWithSHA1And40BitRC2-CBC", "legacy", installed=installed)
 
 
@@ -92,37 +101,62 @@ def test_several_end_entities(cli, pki, jose, pwfile, installed):
 def test_key_does_not_match(cli, pki, jose, pwfile, tmp_path, installed):
     (tmp_path / "cert.pem").write_bytes(jose.pem())
     (tmp_path / "other-key.pem").write_bytes(pki.user("Someone Else").key_pem(PASSPHRASE))
-    r = cli("convert", "--cert", str(tmp_path / "cert.pem"), "--key", str(tmp_path / "other-key.pem"),
-            "--passphrase-file", str(pwfile), "--name-format", "cn")
+    r = cli(
+        "convert",
+        "--cert",
+        str(tmp_path / "cert.pem"),
+        "--key",
+        str(tmp_path / "other-key.pem"),
+        "--passphrase-file",
+        str(pwfile),
+        "--name-format",
+        "cn",
+    )
     assert_refused(r, Exit.KEY_MISMATCH, "does not belong", installed=installed)
 
 
 def test_expired(cli, pki, pwfile, installed):
     old = pki.user("José Pérez", not_before=NOW - dt.timedelta(days=400), days=395)
-    assert_refused(convert(cli, pki.p12(old, "expired.p12"), pwfile), Exit.VALIDITY, "expired", installed=installed)
+    assert_refused(
+        convert(cli, pki.p12(old, "expired.p12"), pwfile), Exit.VALIDITY, "expired", installed=installed
+    )
 
 
 def test_not_yet_valid(cli, pki, pwfile, installed):
     future = pki.user("José Pérez", not_before=NOW + dt.timedelta(days=3))
-    assert_refused(convert(cli, pki.p12(future, "future.p12"), pwfile), Exit.VALIDITY, "not valid yet",
-                   installed=installed)
+    assert_refused(
+        convert(cli, pki.p12(future, "future.p12"), pwfile),
+        Exit.VALIDITY,
+        "not valid yet",
+        installed=installed,
+    )
 
 
 def test_weak_rsa_key(cli, pki, pwfile, installed):
     weak = pki.user("José Pérez", key=new_key(1024))
-    assert_refused(convert(cli, pki.p12(weak, "weak.p12"), pwfile), Exit.WEAK_KEY, "1024 bits", installed=installed)
+    assert_refused(
+        convert(cli, pki.p12(weak, "weak.p12"), pwfile), Exit.WEAK_KEY, "1024 bits", installed=installed
+    )
 
 
 def test_not_for_client_auth(cli, pki, pwfile, installed):
     server = pki.user("José Pérez", eku=(ExtendedKeyUsageOID.SERVER_AUTH,))
-    assert_refused(convert(cli, pki.p12(server, "server.p12"), pwfile), Exit.NOT_CLIENT_AUTH, "client authentication",
-                   installed=installed)
+    assert_refused(
+        convert(cli, pki.p12(server, "server.p12"), pwfile),
+        Exit.NOT_CLIENT_AUTH,
+        "client authentication",
+        installed=installed,
+    )
 
 
 def test_no_digital_signature(cli, pki, pwfile, installed):
     enc_only = pki.user("José Pérez", digital_signature=False)
-    assert_refused(convert(cli, pki.p12(enc_only, "enc.p12"), pwfile), Exit.NOT_CLIENT_AUTH, "digitalSignature",
-                   installed=installed)
+    assert_refused(
+        convert(cli, pki.p12(enc_only, "enc.p12"), pwfile),
+        Exit.NOT_CLIENT_AUTH,
+        "digitalSignature",
+        installed=installed,
+    )
 
 
 def test_warnings_are_not_errors(cli, pki, pwfile, tmp_path):
@@ -134,7 +168,9 @@ def test_warnings_are_not_errors(cli, pki, pwfile, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "expires in" in r.stderr and "renew" in r.stderr
     assert "not in the trust directory" in r.stderr
-    r = convert(cli, pki.p12(pki.user("Long Lived"), "long.p12"), pwfile, env={"X509_CERT_DIR": str(pki.trust)})
+    r = convert(
+        cli, pki.p12(pki.user("Long Lived"), "long.p12"), pwfile, env={"X509_CERT_DIR": str(pki.trust)}
+    )
     assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
 
 
@@ -171,8 +207,9 @@ def test_failure_while_committing_restores_everything(pki, jose, tmp_path, monke
 
     monkeypatch.setattr(os, "link", flaky_link)
     with pytest.raises(CredentialError) as e:
-        installer.install(cred, dest, key_passphrase=PASSPHRASE, name="n", now=NOW + dt.timedelta(seconds=5),
-                          force=True)
+        installer.install(
+            cred, dest, key_passphrase=PASSPHRASE, name="n", now=NOW + dt.timedelta(seconds=5), force=True
+        )
     assert "nothing was changed" in e.value.message
     assert len(calls) == 3
     assert snapshot(dest) == before
@@ -182,6 +219,9 @@ def test_openssl_agrees_the_file_is_unreadable_without_legacy(pki, jose, pwfile)
     """Sanity: the RC2 input really is the legacy kind (OpenSSL 3 refuses it without -legacy)."""
     require_tool("openssl")
     p = pki.p12(jose, "check.p12", legacy=True)
-    r = subprocess.run(["openssl", "pkcs12", "-in", str(p), "-passin", f"file:{pwfile}", "-nokeys", "-noout"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["openssl", "pkcs12", "-in", str(p), "-passin", f"file:{pwfile}", "-nokeys", "-noout"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0 and "RC2" in r.stderr

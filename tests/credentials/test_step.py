@@ -23,9 +23,16 @@ def make_ctx(tmp_path, *, pwfile=None, p12=None, record=None, new_passphrase=Fal
     saves = []
     record = record or JourneyRecord(vo="testvo", workflow="voms-admin", state="convert")
     cfg = Config(credentials=Credentials(dir=tmp_path / "globus", name_format="dated"))
-    ctx = StepContext(record=record, config=cfg, ui=ui, secrets=Secrets(ui, passphrase_file=pwfile),
-                      checkpoint=lambda: saves.append(record.model_dump_json()), now=lambda: NOW, state="convert",
-                      options={"p12": p12} if p12 else {})
+    ctx = StepContext(
+        record=record,
+        config=cfg,
+        ui=ui,
+        secrets=Secrets(ui, passphrase_file=pwfile),
+        checkpoint=lambda: saves.append(record.model_dump_json()),
+        now=lambda: NOW,
+        state="convert",
+        options={"p12": p12} if p12 else {},
+    )
     return ctx, saves
 
 
@@ -37,17 +44,40 @@ def test_step_fills_record_and_is_idempotent(pki, jose, pwfile, tmp_path, onboar
     assert saves, "the step checkpoints after writing"
     assert art.cert.name.startswith("cert-Jose_Perez_issued_") and art.key.is_file() and art.package.is_file()
     assert art.chain and art.chain.is_file() and art.p12 == p12
-    expect_subject = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "compat"],
-                                    input=jose.pem(), capture_output=True, check=True).stdout.decode()
+    expect_subject = subprocess.run(
+        ["openssl", "x509", "-noout", "-subject", "-nameopt", "compat"],
+        input=jose.pem(),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     assert "subject=" + art.certificate.subject_dn == expect_subject.strip()
-    expect_issuer = subprocess.run(["openssl", "x509", "-noout", "-issuer", "-nameopt", "compat"],
-                                   input=jose.pem(), capture_output=True, check=True).stdout.decode()
+    expect_issuer = subprocess.run(
+        ["openssl", "x509", "-noout", "-issuer", "-nameopt", "compat"],
+        input=jose.pem(),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     assert "issuer=" + art.certificate.issuer_dn == expect_issuer.strip()
-    serial = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=jose.pem(), capture_output=True,
-                            check=True).stdout.decode().strip().removeprefix("serial=")
+    serial = (
+        subprocess.run(
+            ["openssl", "x509", "-noout", "-serial"], input=jose.pem(), capture_output=True, check=True
+        )
+        .stdout.decode()
+        .strip()
+        .removeprefix("serial=")
+    )
     assert int(art.certificate.serial, 16) == int(serial, 16)
-    fp = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=jose.pem(),
-                        capture_output=True, check=True).stdout.decode().strip().split("=", 1)[1]
+    fp = (
+        subprocess.run(
+            ["openssl", "x509", "-noout", "-fingerprint", "-sha256"],
+            input=jose.pem(),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+        .split("=", 1)[1]
+    )
     assert art.certificate.sha256 == fp
     assert art.certificate.not_after == jose.cert.not_valid_after_utc
     # no secret in the record
@@ -61,7 +91,7 @@ def test_step_fills_record_and_is_idempotent(pki, jose, pwfile, tmp_path, onboar
 
 
 def test_step_after_crash_before_checkpoint(pki, jose, pwfile, tmp_path, onboard_env):
-    """Files written but the record not saved: the rerun sees the same certificate installed, writes nothing."""
+    """Files written, record not saved: the rerun sees the same certificate installed and writes nothing."""
     p12 = pki.p12(jose, "Certificate.p12")
     first, _ = make_ctx(tmp_path, pwfile=pwfile, p12=p12)
     step.run(first)

@@ -18,14 +18,17 @@ from onboard.errors import CredentialError
 from .pkiutil import NOW, PASSPHRASE
 
 
-@pytest.mark.parametrize("cn,expected", [
-    ("José Pérez", "Jose_Perez"),
-    ("Jane Doe jdoe@example.org", "Jane_Doe_jdoe_example_org"),
-    ("Øystein Ærø-Straße", "Oystein_AEro-Strasse"),
-    ("Łukasz Żółć", "Lukasz_Zolc"),
-    ("Ἀθηνᾶ", "_____"),  # no ASCII letters to fall back on: still one '_' per letter, never cut short
-    ("Zoë O'Brien (CERN)", "Zoe_O_Brien__CERN_"),
-])
+@pytest.mark.parametrize(
+    "cn,expected",
+    [
+        ("José Pérez", "Jose_Perez"),
+        ("Jane Doe jdoe@example.org", "Jane_Doe_jdoe_example_org"),
+        ("Øystein Ærø-Straße", "Oystein_AEro-Strasse"),
+        ("Łukasz Żółć", "Lukasz_Zolc"),
+        ("Ἀθηνᾶ", "_____"),  # no ASCII letters to fall back on: still one '_' per letter, never cut short
+        ("Zoë O'Brien (CERN)", "Zoe_O_Brien__CERN_"),
+    ],
+)
 def test_sanitize(cn, expected):
     assert naming.sanitize(cn) == expected
 
@@ -43,16 +46,32 @@ def test_dated_stem_and_friendly_name():
 def _selfsigned(attrs):
     k = ec.generate_private_key(ec.SECP256R1())
     n = x509.Name(attrs)
-    return (x509.CertificateBuilder().subject_name(n).issuer_name(n).public_key(k.public_key()).serial_number(1)
-            .not_valid_before(NOW).not_valid_after(NOW).sign(k, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(n)
+        .issuer_name(n)
+        .public_key(k.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW)
+        .sign(k, hashes.SHA256())
+    )
 
 
 NAMES = [
-    [x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"), x509.NameAttribute(NameOID.COMMON_NAME, "José a/b+c")],
-    [x509.NameAttribute(NameOID.COMMON_NAME, "Zoë", _ASN1Type.BMPString),
-     x509.NameAttribute(NameOID.EMAIL_ADDRESS, "z@example.org")],
-    [x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"), x509.NameAttribute(NameOID.COMMON_NAME, "  Mixed   Case  "),
-     x509.NameAttribute(NameOID.USER_ID, "jd")],
+    [
+        x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "José a/b+c"),
+    ],
+    [
+        x509.NameAttribute(NameOID.COMMON_NAME, "Zoë", _ASN1Type.BMPString),
+        x509.NameAttribute(NameOID.EMAIL_ADDRESS, "z@example.org"),
+    ],
+    [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "  Mixed   Case  "),
+        x509.NameAttribute(NameOID.USER_ID, "jd"),
+    ],
     [x509.NameAttribute(NameOID.COMMON_NAME, "Ünïcode", _ASN1Type.UniversalString)],
 ]
 
@@ -63,8 +82,16 @@ def test_oneline_and_hash_match_openssl(attrs, tmp_path):
 
     cert = _selfsigned(attrs)
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    out = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "compat", "-subject_hash"],
-                         input=pem, capture_output=True, check=True).stdout.decode().splitlines()
+    out = (
+        subprocess.run(
+            ["openssl", "x509", "-noout", "-subject", "-nameopt", "compat", "-subject_hash"],
+            input=pem,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .splitlines()
+    )
     assert out[0] == "subject=" + der.name_oneline(cert.subject.public_bytes())
     assert out[1] == trust.subject_hash(cert.subject.public_bytes())
 
@@ -76,7 +103,9 @@ def test_pkcs12_kdf_mac_check_on_openssl_files(pki, jose):
         assert st.mac_matches(PASSPHRASE) is True
         assert st.mac_matches(PASSPHRASE + "x") is False
     assert pfx.parse(pki.p12(jose, "algs.p12", legacy=True).read_bytes()).algorithms == [
-        "pbeWithSHA1And40BitRC2-CBC", "pbeWithSHA1And3-KeyTripleDES-CBC"]
+        "pbeWithSHA1And40BitRC2-CBC",
+        "pbeWithSHA1And3-KeyTripleDES-CBC",
+    ]
 
 
 def test_non_ascii_passphrase(pki, jose):
@@ -96,8 +125,11 @@ def test_remote_files(pki, jose, tmp_path):
     cert.write_bytes(jose.pem())
     key.write_bytes(jose.key_pem(PASSPHRASE))
     files = {f.name: f for f in pem_files_for_remote(cert=cert, key=key, package=b"p12-bytes")}
-    assert {n: oct(f.mode) for n, f in files.items()} == {"usercert.pem": "0o644", "userkey.pem": "0o600",
-                                                           "usercred.p12": "0o600"}
+    assert {n: oct(f.mode) for n, f in files.items()} == {
+        "usercert.pem": "0o644",
+        "userkey.pem": "0o600",
+        "usercred.p12": "0o600",
+    }
     assert files["userkey.pem"].data == key.read_bytes()
     with pytest.raises(CredentialError):
         pem_files_for_remote(cert=cert, key=jose.key_pem(None))  # a clear key is never shipped
@@ -108,7 +140,9 @@ def test_remote_files(pki, jose, tmp_path):
 
 
 def test_help_does_not_import_cryptography():
-    code = ("import sys; from onboard import cli; cli.build_parser(['convert']); "
-            "import onboard.credentials; print('cryptography' in sys.modules)")
+    code = (
+        "import sys; from onboard import cli; cli.build_parser(['convert']); "
+        "import onboard.credentials; print('cryptography' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

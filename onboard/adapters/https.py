@@ -99,30 +99,44 @@ def load_identity(ctx: ssl.SSLContext, identity: ClientIdentity) -> None:
             raise CredentialError(f"the {what} file {path} does not exist.",
                                   "Run the convert step first (`onboard resume`), or fix credentials.dir.")
     certfile, tmp = _with_chain(identity.cert, identity.chain)
-    asked = {"n": 0}
-
     def password() -> bytes:
-        asked["n"] += 1
         return identity.passphrase().encode()
 
     try:
         ctx.load_cert_chain(certfile, str(identity.key), password=password)
     except ssl.SSLError as e:
-        text = f"{e.reason or ''} {e}".lower()
-        if asked["n"] and ("bad decrypt" in text or "bad password" in text or "decrypt" in text
-                           or "maybe wrong password" in text):
-            raise CredentialError(f"wrong passphrase for the key {identity.key}.",
-                                  "Give the passphrase you chose when the key was made (--passphrase-file).",
-                                  exit_code=Exit.WRONG_PASSPHRASE) from None
-        if "key values mismatch" in text or "x509_check_private_key" in text:
-            raise CredentialError(f"the key {identity.key} does not belong to the certificate {identity.cert}.",
-                                  "Use the key made together with this certificate.",
-                                  exit_code=Exit.KEY_MISMATCH) from None
-        raise CredentialError(f"the certificate or key cannot be used for TLS: {e.reason or e}.",
-                              "Check the files with `openssl x509 -in CERT -noout -text`.") from None
+        raise _diagnose_identity(identity, e) from None
     finally:
         if tmp:
             os.unlink(tmp)
+
+
+def _diagnose_identity(identity: ClientIdentity, err: ssl.SSLError) -> CredentialError:
+    """OpenSSL says only "PEM lib": find out in memory whether the passphrase, the pairing or the file is wrong."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(Path(identity.key).read_bytes(), identity.passphrase().encode() or None)
+    except TypeError:  # not encrypted, or a passphrase for an unencrypted key
+        key = None
+    except ValueError as e:
+        if "password" in str(e).lower() or "decrypt" in str(e).lower():
+            return CredentialError(f"wrong passphrase for the key {identity.key}.",
+                                   "Give the passphrase you chose when the key was made (--passphrase-file).",
+                                   exit_code=Exit.WRONG_PASSPHRASE)
+        return CredentialError(f"the key {identity.key} cannot be read: {e}.",
+                               "Check that it is a PEM private key (onboard convert makes one).")
+    try:
+        cert = x509.load_pem_x509_certificate(Path(identity.cert).read_bytes())
+    except ValueError:
+        return CredentialError(f"the certificate {identity.cert} is not a PEM certificate.",
+                               "Run the convert step again (`onboard convert`).")
+    if key is not None and cert.public_key().public_numbers() != key.public_key().public_numbers():
+        return CredentialError(f"the key {identity.key} does not belong to the certificate {identity.cert}.",
+                               "Use the key made together with this certificate.", exit_code=Exit.KEY_MISMATCH)
+    return CredentialError(f"the certificate or key cannot be used for TLS: {err.reason or err}.",
+                           "Check the files with `onboard doctor`.")
 
 
 def _with_chain(cert: Path, chain: Path | None) -> tuple[str, str | None]:

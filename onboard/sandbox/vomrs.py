@@ -39,9 +39,17 @@ FIELDS = (("firstName", "First name"), ("lastName", "Last name"), ("institution"
 
 
 def install(app: App) -> None:
-    app.schema(SCHEMA)
+    _schema(app.ctx)
     for method in ("GET", "POST"):
         app.route(method, "/vo/", handle, listener="voms", prefix=True)
+
+
+def _schema(ctx: SandboxContext) -> None:
+    # one statement at a time: executescript() would commit the surrounding transaction by itself
+    with ctx.db() as db:
+        for stmt in SCHEMA.split(";"):
+            if stmt.strip():
+                db.execute(stmt)
 
 
 def base(req: Request, vo: str) -> str:

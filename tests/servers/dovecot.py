@@ -1,7 +1,9 @@
 """A real Dovecot IMAP server on loopback for tests: its own port, TLS with a test certificate, a passwd-file
 with one test user, serving a Maildir root (e.g. the sandbox's DIR/mail, one Maildir per address).
 
-Started as root with a private configuration (`dovecot -F -c FILE`: foreground, its own base_dir, its own
+Dovecot never reads mail as root, so the mail processes run as `nobody`: the fixture lets `nobody`
+traverse the directories above the Maildir root (o+x, no read) and hands the test user's Maildir to it;
+the sandbox, running as root, still delivers into it. Started as root with a private configuration (`dovecot -F -c FILE`: foreground, its own base_dir, its own
 instance name, so it never touches a system Dovecot), stopped afterwards; the fixture checks that no
 process of its group is left.
 
@@ -99,8 +101,6 @@ ssl_key = <{d}/key.pem
 ssl_min_protocol = TLSv1.2
 auth_mechanisms = plain login
 disable_plaintext_auth = yes
-first_valid_uid = 0
-first_valid_gid = 0
 mail_location = maildir:{root}/%Lu
 mail_uid = {uid}
 mail_gid = {gid}
@@ -136,6 +136,25 @@ service stats {{
 """
 
 
+def _mail_owner() -> tuple[int, int]:
+    import pwd
+
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def _grant_traverse(path: Path) -> None:
+    """o+x (search, not read) on `path` and its ancestors, so that the mail user can reach the Maildir."""
+    import stat
+
+    for p in [path, *path.parents]:
+        if p == Path("/"):
+            break
+        mode = p.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(p, stat.S_IMODE(mode) | stat.S_IXOTH)
+
+
 def _user_exists(name: str) -> bool:
     import pwd
 
@@ -158,12 +177,21 @@ def start_dovecot(workdir: Path, maildir_root: Path, *, user: str = "jane@exampl
     (d / "passwd").write_text(f"{user.lower()}:{{PLAIN}}{password}::::::\n")
     os.chmod(d / "passwd", 0o644)
     port = free_port()
-    st = os.stat(maildir_root) if maildir_root.exists() else None
+    uid, gid = _mail_owner()
+    box = maildir_root / user.lower()
+    for sub in ("new", "cur", "tmp"):
+        (box / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+    _grant_traverse(maildir_root)
+    for p in [box, *box.rglob("*")]:
+        os.chown(p, uid, gid)
+    home = d / "home" / user.lower()
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home, uid, gid)
     internal = "dovecot" if _user_exists("dovecot") else "root"
     login = "dovenull" if _user_exists("dovenull") else internal
     (d / "dovecot.conf").write_text(CONFIG.format(
         instance=f"onboard-test-{secrets.token_hex(4)}", d=d, root=maildir_root, port=port,
-        uid=st.st_uid if st else os.getuid(), gid=st.st_gid if st else os.getgid(), internal=internal, login=login))
+        uid=uid, gid=gid, internal=internal, login=login))
     log = d / "dovecot.log"
     proc = subprocess.Popen([dovecot, "-F", "-c", str(d / "dovecot.conf")], stdin=subprocess.DEVNULL,
                             stdout=open(d / "stdout.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)

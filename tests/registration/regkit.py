@@ -1,0 +1,173 @@
+"""Test kit: the sandbox's HTTPS registration servers started in-process (its route registry and TLS
+listeners), a user credential as onboard's convert step leaves it (certificate, chain, *encrypted* key),
+configuration and step contexts over them, and a clock the tests (and the sandbox) share."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+PASSPHRASE = "correct horse battery staple"
+VO = "sandbox"
+EMAIL = "jane@example.org"
+
+
+class Clock:
+    """An injected clock: onboard's ctx.now and the sandbox's ctx.now read it; tests advance it."""
+
+    def __init__(self, start: datetime | None = None):
+        self.t = start or datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def timestamp(self) -> float:
+        return self.t.timestamp()
+
+    def advance(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+
+
+@dataclass
+class Sandbox:
+    dir: Path
+    ctx: Any  # onboard.sandbox.context.SandboxContext
+    app: Any  # onboard.sandbox.web.App
+    listeners: dict[str, Any] = field(default_factory=dict)
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (listener, method, path) served
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.dir / "ca" / "certificates"
+
+    def url(self, listener: str = "voms") -> str:
+        return f"https://localhost:{self.listeners[listener].port}"
+
+    def voms_admin_url(self, vo: str = VO) -> str:
+        return f"{self.url('voms')}/voms/{vo}"
+
+    def iam_url(self, vo: str = VO) -> str:
+        return f"{self.url('open')}/iam/{vo}"
+
+    def vomrs_url(self, vo: str = VO) -> str:
+        return f"{self.url('voms')}/vo/{vo}/vomrs"
+
+    def maildir(self, address: str = EMAIL) -> Path:
+        return self.dir / "mail" / address
+
+    def count(self, method: str | None = None, contains: str = "") -> int:
+        return sum(1 for _, m, p in self.requests if (method is None or m == method) and contains in p)
+
+    def stop(self) -> None:
+        for lst in self.listeners.values():
+            lst.stop()
+        self.listeners.clear()
+
+
+def start_sandbox(d: Path, vos: tuple[str, ...] = (VO,), clock: Clock | None = None, **settings: Any) -> Sandbox:
+    from onboard.sandbox.context import SandboxContext
+    from onboard.sandbox.settings import Settings
+    from onboard.sandbox.web import App, Listener, server_context
+
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = Settings(hostname="localhost", bind="127.0.0.1", port_base=0, vos=list(vos), **settings)
+    ctx = SandboxContext(d, st, log_file=d / "sandbox.log", clock=clock.timestamp if clock else None)
+    ctx.ca.ensure()
+    app = App(ctx)
+    app.install_extensions()
+    sb = Sandbox(d, ctx, app)
+    # count every request the servers answer (the tests' "server's request count")
+    inner = app.dispatch
+
+    def counting(req):
+        sb.requests.append((req.listener, req.method, req.path))
+        return inner(req)
+
+    app.dispatch = counting  # type: ignore[method-assign]
+    cert, key = ctx.ca.host_credential("host", ["localhost"])
+    trust = str(d / "ca" / "certificates")
+    for name in app.listeners():
+        mode = "required" if name == "voms" else "optional"
+        lst = Listener(app, name, "127.0.0.1", 0, server_context(str(cert), str(key), trust, mode)).start()
+        sb.listeners[name] = lst
+        app.ports[name] = lst.port
+        st.ports[name] = lst.port
+    return sb
+
+
+@dataclass
+class UserCred:
+    cert: Path
+    key: Path  # encrypted PKCS#8 PEM, 0600
+    chain: Path
+    passphrase_file: Path
+    subject: str
+    issuer: str
+    email: str = EMAIL
+
+
+def issue_user(sb: Sandbox, d: Path, name: str = "Jane Doe", email: str = EMAIL) -> UserCred:
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data, info = sb.ctx.ca.issue_user(name, email, PASSPHRASE.encode())
+    key, cert, chain = pkcs12.load_key_and_certificates(data, PASSPHRASE.encode())
+    cert_path, key_path, chain_path = d / "usercert.pem", d / "userkey.pem", d / "chain.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    chain_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain or []))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.BestAvailableEncryption(PASSPHRASE.encode())))
+    pf = d / "passphrase"
+    fd = os.open(pf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(PASSPHRASE + "\n")
+    return UserCred(cert_path, key_path, chain_path, pf, info.subject, info.issuer, email)
+
+
+def make_config(sb: Sandbox, *, kind: str = "voms-admin", mail: dict[str, Any] | None = None,
+                registration: dict[str, Any] | None = None, vo: str = VO) -> Any:
+    from onboard.config import Config
+
+    url = {"voms-admin": sb.voms_admin_url, "iam": sb.iam_url, "vomrs": sb.vomrs_url}[kind](vo)
+    data = {
+        "vo": vo,
+        "user": {"given_name": "Jane", "family_name": "Doe", "email": EMAIL, "institution": "Example University",
+                 "phone": "+1 555 0100", "address": "1 Example Road"},
+        "vos": {vo: {"kind": kind, "url": url}},
+        "mail": mail or {"kind": "maildir", "maildir": str(sb.maildir())},
+        "registration": {"poll_min_seconds": 60, "poll_max_seconds": 3600, "timeout_seconds": 10,
+                         **(registration or {})},
+        "trust": {"cert_dir": str(sb.trust_dir)},
+    }
+    return Config.model_validate(data)
+
+
+def make_record(cred: UserCred, workflow: str = "voms-admin", vo: str = VO, state: str = "register") -> Any:
+    from onboard.state import JourneyRecord
+
+    rec = JourneyRecord(vo=vo, workflow=workflow, state=state)
+    rec.artifacts.cert, rec.artifacts.key, rec.artifacts.chain = cred.cert, cred.key, cred.chain
+    return rec
+
+
+def make_ctx(cfg: Any, record: Any, cred: UserCred, clock: Clock, *, state: str = "register",
+             options: dict[str, Any] | None = None, checkpoint: Any = None) -> Any:
+    from onboard.secrets import Secrets
+    from onboard.steps.context import StepContext
+    from onboard.ui import UI
+
+    ui = UI(quiet=False, interactive=False, out=io.StringIO(), err=io.StringIO())
+    secrets = Secrets(ui, passphrase_file=cred.passphrase_file)
+    return StepContext(record=record, config=cfg, ui=ui, secrets=secrets,
+                       checkpoint=checkpoint or (lambda: None), now=clock, state=state, options=options or {})
+
+
+def output(ctx: Any) -> str:
+    return ctx.ui.out.getvalue() + ctx.ui.err.getvalue()

@@ -1,0 +1,202 @@
+"""Client-certificate HTTPS: the encrypted key loaded in memory, the server verified against a CApath trust
+directory, one TLS handshake per server per run, retries on 5xx, and TLS errors saying who refused and why."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import ssl
+import threading
+from pathlib import Path
+
+import pytest
+from servers.pki import CA
+
+from onboard.adapters.https import HTTPS, ClientIdentity, TLSError, client_context
+from onboard.errors import CredentialError, Exit
+
+PASS = "a long test passphrase"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802
+        srv = self.server
+        srv.paths.append(self.path)
+        status = srv.statuses.pop(0) if srv.statuses else 200
+        peer = self.connection.getpeercert()
+        body = repr(peer.get("subject") if peer else None).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+class TLSServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, ctx: ssl.SSLContext):
+        self.tls, self.paths, self.statuses, self.handshakes = ctx, [], [], 0
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        self.handshakes += 1
+        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def finish_request(self, request, client_address):
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError):
+            return
+        super().finish_request(request, client_address)
+
+
+@pytest.fixture
+def pki(tmp_path):
+    ca, other = CA(), CA()
+    trust = ca.trust_dir(tmp_path / "trust")
+    user = ca.user()
+    cert, key = tmp_path / "usercert.pem", tmp_path / "userkey.pem"
+    cert.write_bytes(user.cert_pem())
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(user.key_pem(PASS))
+    return {"ca": ca, "other": other, "trust": trust, "cert": cert, "key": key, "tmp": tmp_path}
+
+
+def _expired(ca):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from servers.pki import Issued, name
+
+    key = rsa.generate_private_key(65537, 2048)
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name(("CN", "localhost"))).issuer_name(ca.name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=10)).not_valid_after(now - dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+            .sign(ca.key, hashes.SHA256()))
+    return Issued(cert, key)
+
+
+def serve(pki, *, host_ca=None, client_ca=None, require=True, expired=False):
+    from servers.pki import name
+
+    t = pki["tmp"]
+    ca = host_ca or pki["ca"]
+    host = _expired(ca) if expired else ca.issue(name(("CN", "localhost")), host="localhost")
+    hc, hk = t / f"host{id(host)}.pem", t / f"hostkey{id(host)}.pem"
+    hc.write_bytes(host.cert_pem())
+    hk.write_bytes(host.key_pem())
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(hc, hk)
+    ctx.load_verify_locations(cadata=(client_ca or pki["ca"]).cert.public_bytes(
+        __import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM).decode())
+    ctx.verify_mode = ssl.CERT_REQUIRED if require else ssl.CERT_OPTIONAL
+    srv = TLSServer(ctx)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def client(pki, passphrase=PASS, trust=None):
+    ident = ClientIdentity(pki["cert"], pki["key"], lambda: passphrase)
+    return HTTPS("https://localhost", client_context(ident, trust or pki["trust"]), timeout=5, sleep=lambda s: None)
+
+
+def test_key_is_encrypted_on_disk_and_loaded_in_memory(pki):
+    assert pki["key"].read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    srv = serve(pki)
+    before = set(os.listdir(pki["tmp"]))
+    try:
+        h = client(pki)
+        port = srv.server_address[1]
+        r1 = h.get(f"https://localhost:{port}/a")
+        r2 = h.get(f"https://localhost:{port}/b")
+        assert r1.status_code == r2.status_code == 200
+        assert "Jane Doe" in r1.text  # the server saw our certificate
+        assert srv.handshakes == 1  # one TLS handshake for the whole run (keep-alive)
+        h.close()
+    finally:
+        srv.shutdown()
+    assert set(os.listdir(pki["tmp"])) == before  # nothing written next to the key
+
+
+def test_wrong_passphrase(pki):
+    with pytest.raises(CredentialError) as e:
+        client(pki, passphrase="wrong")
+    assert e.value.exit_code == Exit.WRONG_PASSPHRASE
+    assert "wrong passphrase" in e.value.message
+
+
+def test_unknown_server_ca_is_refused_by_us(pki):
+    srv = serve(pki, host_ca=pki["other"])
+    try:
+        with pytest.raises(TLSError) as e:
+            client(pki).get(f"https://localhost:{srv.server_address[1]}/")
+        assert "we refused the server" in e.value.message
+        assert "CA that is not in our trust directory" in e.value.message
+        assert e.value.exit_code == Exit.TLS
+        assert srv.paths == []
+    finally:
+        srv.shutdown()
+
+
+def test_expired_server_certificate(pki):
+    srv = serve(pki, expired=True)
+    try:
+        with pytest.raises(TLSError) as e:
+            client(pki).get(f"https://localhost:{srv.server_address[1]}/")
+        assert "expired" in e.value.message and "we refused" in e.value.message
+    finally:
+        srv.shutdown()
+
+
+def test_server_refusing_our_certificate_says_so(pki):
+    srv = serve(pki, client_ca=pki["other"])  # the server trusts another CA than ours
+    try:
+        with pytest.raises(TLSError) as e:
+            client(pki).get(f"https://localhost:{srv.server_address[1]}/")
+        assert "refused the connection" in e.value.message
+        assert srv.paths == []
+    finally:
+        srv.shutdown()
+
+
+def test_retries_5xx_with_backoff_then_succeeds(pki):
+    srv = serve(pki)
+    srv.statuses = [503, 502]
+    try:
+        h = client(pki)
+        slept: list[float] = []
+        h.sleep = slept.append
+        r = h.get(f"https://localhost:{srv.server_address[1]}/x")
+        assert r.status_code == 200 and len(srv.paths) == 3 and h.requests_made == 3
+        assert slept == [0.5, 1.0]
+        # a POST (not idempotent) is never retried on a 5xx
+        srv.statuses = [503]
+        assert h.request("POST", f"https://localhost:{srv.server_address[1]}/y").status_code in (501, 503)
+    finally:
+        srv.shutdown()
+
+
+def test_plain_http_is_refused(pki):
+    with pytest.raises(TLSError):
+        client(pki).get("http://localhost/")
+
+
+def test_missing_trust_dir_is_an_error(tmp_path):
+    from onboard.adapters.https import trust_dir
+    from onboard.config import Config
+
+    cfg = Config.model_validate({"trust": {"cert_dir": str(tmp_path / "nope")}})
+    with pytest.raises(TLSError):
+        trust_dir(cfg, environ={})
+    assert trust_dir(Config(), environ={"X509_CERT_DIR": str(tmp_path)}) == Path(tmp_path)

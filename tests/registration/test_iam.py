@@ -1,0 +1,72 @@
+"""IAM: JSON registration, mail confirmation (POST, with the GET fallback), approval by mail, and the
+certificate link noticed through the VOMS-AA — against the sandbox's IAM emulation."""
+
+from __future__ import annotations
+
+import pytest
+
+from onboard.errors import Outcome, Waiting
+from onboard.registration import flow
+from onboard.sandbox import iam as iam_sandbox
+from onboard.steps import await_approval, confirm_email, link_certificate, register
+
+from .regkit import VO, make_config, make_ctx, make_record, output
+
+
+def _ctx(sandbox, user, clock, **kw):
+    cfg = make_config(sandbox, kind="iam", **kw)
+    rec = make_record(user, workflow="iam")
+    return make_ctx(cfg, rec, user, clock)
+
+
+def test_iam_whole_path_with_maildir(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    rid = ctx.record.artifacts.request_id
+    assert rid and flow.extra(ctx)["registration"] == "submitted"
+    assert sandbox.count("POST", "/registration/create") == 1
+
+    register.run(ctx)  # idempotent: nothing sent again
+    assert sandbox.count("POST", "/registration/create") == 1
+
+    confirm_email.run(ctx)  # the mail is in the Maildir already
+    assert flow.extra(ctx)["registration"] == "confirmed"
+    assert sandbox.count("POST", "/registration/verify") == 1
+    assert [r["status"] for r in iam_sandbox.pending(sandbox.ctx)] == ["CONFIRMED"]
+
+    with pytest.raises(Waiting):
+        await_approval.run(ctx)
+    iam_sandbox.approve(sandbox.ctx, rid)
+    await_approval.run(ctx)  # the "account is now active" mail
+    assert flow.extra(ctx)["iam_approved"] is True
+
+    before = len(sandbox.requests)
+    with pytest.raises(Waiting) as w:
+        link_certificate.run(ctx)
+    assert len(sandbox.requests) == before + 1  # one request to the VOMS-AA per check
+    assert "linked" in w.value.what
+    assert "Link certificate" in output(ctx)  # the browser steps were explained
+    iam_sandbox.link_certificate(sandbox.ctx, VO, flow.extra(ctx)["iam_username"], user.subject, user.issuer)
+    link_certificate.run(ctx)
+    assert flow.extra(ctx)["iam_linked"] is True
+
+
+def test_iam_rejection_ends_with_reason(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    confirm_email.run(ctx)
+    iam_sandbox.reject(sandbox.ctx, ctx.record.artifacts.request_id, "not a member of the collaboration")
+    with pytest.raises(Outcome) as o:
+        await_approval.run(ctx)
+    assert o.value.trigger == "rejected"
+    assert "not a member of the collaboration" in o.value.reason
+
+
+def test_iam_refused_form_shows_server_error(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock, registration={"username": "x"})  # too short for IAM
+    from onboard.registration.voms_admin import FormError
+
+    with pytest.raises(FormError) as e:
+        register.run(ctx)
+    assert "username" in e.value.message
+    assert not ctx.record.artifacts.request_id

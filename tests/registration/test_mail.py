@@ -1,0 +1,126 @@
+"""Mailboxes: IMAP over TLS against a real Dovecot on loopback (password from a command, IDLE picking a
+mail up as it arrives, refused TLS and logins), and the local Maildir reader."""
+
+from __future__ import annotations
+
+import mailbox
+import threading
+import time
+from email.message import EmailMessage
+
+import pytest
+from conftest import require_tool
+from servers.dovecot import group_alive, start_dovecot
+
+from onboard.adapters.mail import ImapBox, MaildirBox, open_mailbox
+from onboard.config import Mail
+from onboard.errors import Exit, MailError
+from onboard.secrets import Secrets
+from onboard.ui import UI
+
+
+def _msg(subject: str, body: str = "hello") -> EmailMessage:
+    m = EmailMessage()
+    m["Subject"], m["From"], m["To"] = subject, "voms-admin@localhost", "jane@example.org"
+    m.set_content(body)
+    return m
+
+
+@pytest.fixture
+def imap(tmp_path):
+    require_tool("dovecot")
+    root = tmp_path / "mail"
+    root.mkdir(mode=0o700)
+    with start_dovecot(tmp_path / "dovecot", root) as dv:
+        yield dv
+    assert not group_alive(dv.process.pid)  # no Dovecot process left behind
+
+
+def _deliver(dv, msg: EmailMessage) -> None:
+    mailbox.Maildir(dv.maildir(), create=True).add(msg)
+
+
+def test_imap_reads_with_password_from_command(imap, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text(imap.password + "\n")
+    cfg = Mail(kind="imap", host="localhost", port=imap.port, username=imap.user,
+               password_command=f"cat {pw}", ca_file=imap.ca_file)
+    _deliver(imap, _msg("[VOMS Admin] Your membership request for VO sandbox"))
+    _deliver(imap, _msg("unrelated"))
+    box = open_mailbox(cfg, Secrets(UI(interactive=False)))
+    try:
+        assert box.push  # Dovecot offers IDLE
+        subjects = [m.subject for m in box.messages()]
+        assert subjects == ["[VOMS Admin] Your membership request for VO sandbox", "unrelated"]
+        assert [m.subject for m in box.messages(subject="[VOMS Admin]")] == subjects[:1]
+        # read-only: nothing marked as seen
+        assert all("S" not in p.name.split(":2,")[-1] for p in (imap.maildir() / "cur").iterdir())
+    finally:
+        box.close()
+
+
+def test_idle_picks_up_a_mail_without_a_poll_interval(imap):
+    box = ImapBox("localhost", imap.port, imap.user, password=imap.password, ca_file=imap.ca_file)
+    try:
+        assert box.messages() == []
+        threading.Timer(0.5, _deliver, args=(imap, _msg("arrives during IDLE"))).start()
+        t0 = time.monotonic()
+        assert box.wait(60) is True  # returns on the server's EXISTS, not at the 60 s timeout
+        elapsed = time.monotonic() - t0
+        assert elapsed < 15
+        assert [m.subject for m in box.messages()] == ["arrives during IDLE"]
+    finally:
+        box.close()
+
+
+def test_wrong_password_and_unknown_ca(imap, tmp_path):
+    with pytest.raises(MailError) as e:
+        ImapBox("localhost", imap.port, imap.user, password="wrong", ca_file=imap.ca_file)
+    assert "refused the login" in e.value.message and "wrong" not in e.value.message
+    with pytest.raises(MailError) as e:
+        ImapBox("localhost", imap.port, imap.user, password=imap.password)  # system roots only
+    assert e.value.exit_code == Exit.TLS
+
+
+def test_maildir_reader_and_wait(tmp_path):
+    md = tmp_path / "Maildir"
+    mailbox.Maildir(md, create=True).add(_msg("first"))
+    box = MaildirBox(md, poll=0.05)
+    assert [m.subject for m in box.messages()] == ["first"]
+    threading.Timer(0.2, lambda: mailbox.Maildir(md).add(_msg("second"))).start()
+    assert box.wait(10) is True
+    assert [m.subject for m in box.messages()] == ["first", "second"]
+    assert box.wait(0.2) is False
+    with pytest.raises(MailError):
+        MaildirBox(tmp_path / "nothing")
+
+
+def test_xoauth2_uses_the_token_command(monkeypatch, tmp_path):
+    calls = {}
+
+    class FakeIMAP:
+        def __init__(self, host, port, ssl, ssl_context, timeout):
+            calls["host"] = host
+
+        def oauth2_login(self, user, token):
+            calls["oauth2"] = (user, token)
+
+        def login(self, *a):
+            raise AssertionError("no password login with XOAUTH2")
+
+        def select_folder(self, folder, readonly):
+            calls["folder"] = (folder, readonly)
+
+        def capabilities(self):
+            return (b"IMAP4REV1",)
+
+    import imapclient
+
+    monkeypatch.setattr(imapclient, "IMAPClient", FakeIMAP)
+    tok = tmp_path / "tok"
+    tok.write_text("ya29.token\n")
+    cfg = Mail(kind="imap", host="imap.example.org", username="jane@example.org", oauth2_token_command=f"cat {tok}")
+    box = open_mailbox(cfg, Secrets(UI(interactive=False)))
+    assert calls["oauth2"] == ("jane@example.org", "ya29.token")
+    assert calls["folder"] == ("INBOX", True)
+    assert box.push is False

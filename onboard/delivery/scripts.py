@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 
 # Converts ~/.globus/usercred.p12 into usercert.pem (0644) and userkey.pem (0400, still encrypted, AES-256)
-# with the host's openssl, in temporary files first, checking that key and certificate belong together.
-# Handles OpenSSL 1.x and LibreSSL (no -legacy flag) and OpenSSL 3.x with or without the legacy provider
-# (tries without -legacy first: onboard's package needs none; a CA's RC2-40 one does).
-# Prints key=value lines; result=ok only when both files are in place.
+# with the host's openssl, in temporary files first, moved into place only when both were written.
+# Handles OpenSSL 1.x and LibreSSL (no -legacy flag) and OpenSSL 3.x with or without the legacy provider:
+# tries without -legacy first (onboard's package needs none; a CA's RC2-40 one does), and only then asks
+# whether the legacy provider loads. onboard checks afterwards, in memory, that the key opens with the
+# passphrase and belongs to the certificate. Prints key=value lines; result=ok when both files are in place.
 CONVERT = r"""
 umask 077;
 IFS= read -r PW || PW=;
@@ -23,11 +24,6 @@ O=$(command -v openssl 2>/dev/null);
 if [ -z "$O" ]; then echo result=no-openssl; exit 0; fi;
 V=$("$O" version 2>/dev/null | head -n 1);
 echo "version=$V";
-L=;
-case "$V" in
-  "OpenSSL 0."*|"OpenSSL 1."*|LibreSSL*) echo legacy=not-needed ;;
-  *) if "$O" list -providers -provider legacy >/dev/null 2>&1; then L=-legacy; echo legacy=available; else echo legacy=missing; fi ;;
-esac;
 T=.onboard-cert.tmp; K=.onboard-key.tmp;
 rm -f "$T" "$K";
 conv() {
@@ -35,12 +31,17 @@ conv() {
   printf "%s\n%s\n" "$PW" "$PW" | "$O" pkcs12 $1 -in usercred.p12 -passin stdin -passout stdin -nocerts -aes256 -out "$K" &&
   test -s "$K";
 };
+L=;
 if conv ""; then echo mode=plain;
-elif [ -n "$L" ] && conv "$L"; then echo mode=legacy;
-else rm -f "$T" "$K"; echo result=openssl-failed; exit 0; fi;
-A=$("$O" x509 -in "$T" -noout -pubkey 2>/dev/null);
-B=$(printf "%s\n" "$PW" | "$O" pkey -in "$K" -passin stdin -pubout 2>/dev/null);
-[ -n "$A" ] && [ "$A" = "$B" ] || { rm -f "$T" "$K"; echo result=mismatch; exit 0; };
+else
+  case "$V" in
+    "OpenSSL 0."*|"OpenSSL 1."*|LibreSSL*) echo legacy=not-applicable ;;
+    *) if "$O" list -providers -provider legacy >/dev/null 2>&1; then L=-legacy; echo legacy=available;
+       else echo legacy=missing; fi ;;
+  esac;
+  if [ -n "$L" ] && conv "$L"; then echo mode=legacy;
+  else rm -f "$T" "$K"; echo result=openssl-failed; exit 0; fi;
+fi;
 chmod 644 "$T" && chmod 400 "$K" && chmod 600 usercred.p12 || { rm -f "$T" "$K"; echo result=chmod-failed; exit 0; };
 mv -f "$T" usercert.pem && mv -f "$K" userkey.pem || { echo result=mv-failed; exit 0; };
 echo result=ok

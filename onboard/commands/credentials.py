@@ -93,12 +93,40 @@ def run(args: argparse.Namespace) -> int:
     return {"convert": convert, "keygen": keygen, "doctor": doctor}[args.command](args)
 
 
-def _setup(args: argparse.Namespace) -> tuple[object, UI, Secrets]:
+_NOT_CONFIG = {"ONBOARD_CONFIG", "ONBOARD_STATE_DIR", "ONBOARD_DATA_DIR", "ONBOARD_DEBUG"}
+
+
+def _defaults_only(args: argparse.Namespace) -> bool:
+    """No configuration file and no ONBOARD_* override: the defaults apply, pydantic need not load."""
+    overrides = [k for k in os.environ if k.startswith("ONBOARD_") and k not in _NOT_CONFIG]
+    if getattr(args, "config", None) or overrides:
+        return False
+    if "ONBOARD_CONFIG" in os.environ:
+        return False
+    from onboard import paths
+
+    return not (paths.config_dir() / "config.toml").exists()
+
+
+def _load_config(args: argparse.Namespace):
+    if _defaults_only(args):
+        # the same values as onboard.config's defaults, without building the pydantic models (start-up time)
+        from types import SimpleNamespace
+
+        return SimpleNamespace(
+            credentials=SimpleNamespace(dir=Path("~/.globus"), name_format="dated", passphrase_command="",
+                                        passphrase_file=None),
+            trust=SimpleNamespace(cert_dir=None))
     from onboard import app
+
+    return app.load_config(args)
+
+
+def _setup(args: argparse.Namespace) -> tuple[object, UI, Secrets]:
     from onboard.secrets import Secrets
     from onboard.ui import UI
 
-    cfg = app.load_config(args)
+    cfg = _load_config(args)
     ui = UI(quiet=args.quiet)
     creds = cfg.credentials
     secrets = Secrets(

@@ -146,3 +146,21 @@ def test_help_does_not_import_cryptography():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_config_shortcut_matches_config_defaults(monkeypatch, onboard_env):
+    """convert skips pydantic when there is no configuration; its defaults must be the real ones."""
+    import argparse
+
+    from onboard import config
+    from onboard.commands import credentials as cmd
+
+    args = argparse.Namespace(config=None)
+    fast = cmd._load_config(args)
+    real = config.Config()
+    assert not isinstance(fast, config.Config)
+    for key in ("dir", "name_format", "passphrase_command", "passphrase_file"):
+        assert getattr(fast.credentials, key) == getattr(real.credentials, key)
+    assert fast.trust.cert_dir == real.trust.cert_dir
+    monkeypatch.setenv("ONBOARD_CREDENTIALS__NAME_FORMAT", "cn")
+    assert cmd._load_config(args).credentials.name_format == "cn"

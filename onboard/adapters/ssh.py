@@ -49,6 +49,7 @@ def known_hosts_name(host: str, port: int) -> str:
 
 # -- where to connect: onboard's config over ~/.ssh/config -------------------------------------------------
 
+
 @dataclass
 class Target:
     alias: str  # what the user wrote (a Host alias or a name)
@@ -84,8 +85,11 @@ def load_ssh_config(path: Path | None = None) -> paramiko.SSHConfig:
     try:
         return paramiko.SSHConfig.from_path(str(path))
     except (OSError, paramiko.ConfigParseError) as e:
-        raise SSHError(f"{path}: cannot be read ({e}).", "Fix the SSH configuration file, then run again.",
-                       exit_code=Exit.CONFIG) from None
+        raise SSHError(
+            f"{path}: cannot be read ({e}).",
+            "Fix the SSH configuration file, then run again.",
+            exit_code=Exit.CONFIG,
+        ) from None
 
 
 def _paths(values: object) -> list[Path]:
@@ -95,12 +99,23 @@ def _paths(values: object) -> list[Path]:
     return [Path(os.path.expanduser(str(v))) for v in items if str(v).lower() != "none"]
 
 
-def resolve(host: str, *, user: str = "", port: int | None = None, identity_file: Path | None = None,
-            known_hosts: Path | None = None, ssh_config: paramiko.SSHConfig | None = None, _depth: int = 0) -> Target:
+def resolve(
+    host: str,
+    *,
+    user: str = "",
+    port: int | None = None,
+    identity_file: Path | None = None,
+    known_hosts: Path | None = None,
+    ssh_config: paramiko.SSHConfig | None = None,
+    _depth: int = 0,
+) -> Target:
     """The connection parameters for `host`, as OpenSSH would work them out."""
     if _depth > 8:
-        raise SSHError("ProxyJump chain is longer than 8 hops (a loop?).", "Check ProxyJump in ~/.ssh/config.",
-                       exit_code=Exit.CONFIG)
+        raise SSHError(
+            "ProxyJump chain is longer than 8 hops (a loop?).",
+            "Check ProxyJump in ~/.ssh/config.",
+            exit_code=Exit.CONFIG,
+        )
     cfg = ssh_config if ssh_config is not None else load_ssh_config()
     # "user@host:port" (a ProxyJump hop) splits before the lookup, like ssh does
     name = host
@@ -118,21 +133,31 @@ def resolve(host: str, *, user: str = "", port: int | None = None, identity_file
     t.identity_files = files
     t.identities_only = str(found.get("identitiesonly", "no")).lower() == "yes"
     t.host_key_alias = found.get("hostkeyalias", "")
-    t.user_known_hosts = [known_hosts.expanduser()] if known_hosts else (
-        _paths(found.get("userknownhostsfile")) or [_home() / ".ssh" / "known_hosts"])
+    t.user_known_hosts = (
+        [known_hosts.expanduser()]
+        if known_hosts
+        else (_paths(found.get("userknownhostsfile")) or [_home() / ".ssh" / "known_hosts"])
+    )
     t.global_known_hosts = _paths(found.get("globalknownhostsfile")) or list(SYSTEM_KNOWN_HOSTS)
     jump = str(found.get("proxyjump", "") or "")
     if jump and jump.lower() != "none":
         # a hop inherits neither our user nor our identity: it is looked up on its own
-        t.jump = [resolve(hop.strip(), ssh_config=cfg, known_hosts=known_hosts, _depth=_depth + 1)
-                  for hop in jump.split(",") if hop.strip()]
+        t.jump = [
+            resolve(hop.strip(), ssh_config=cfg, known_hosts=known_hosts, _depth=_depth + 1)
+            for hop in jump.split(",")
+            if hop.strip()
+        ]
     if "proxycommand" in found and not t.jump:
-        raise SSHError(f"{host}: ProxyCommand is not supported by onboard.",
-                       "Use ProxyJump (ssh -J) for the bastion instead.", exit_code=Exit.CONFIG)
+        raise SSHError(
+            f"{host}: ProxyCommand is not supported by onboard.",
+            "Use ProxyJump (ssh -J) for the bastion instead.",
+            exit_code=Exit.CONFIG,
+        )
     return t
 
 
 # -- host keys ------------------------------------------------------------------------------------------
+
 
 class ConfirmOrReject(paramiko.RejectPolicy):
     """RejectPolicy, except for a key the user explicitly accepts (flag with its fingerprint, or a yes)."""
@@ -150,9 +175,12 @@ class ConfirmOrReject(paramiko.RejectPolicy):
             if _same_fingerprint(self.trusted, fp):
                 self._accept(key, fp)
                 return
-            raise SSHError(f"the host key of {where} is {fp}, not the {self.trusted} you said to trust.",
-                           "Check the fingerprint with the host's administrators; never trust a key that "
-                           "differs from the one they give you.", exit_code=Exit.HOST_KEY_UNKNOWN)
+            raise SSHError(
+                f"the host key of {where} is {fp}, not the {self.trusted} you said to trust.",
+                "Check the fingerprint with the host's administrators; never trust a key that "
+                "differs from the one they give you.",
+                exit_code=Exit.HOST_KEY_UNKNOWN,
+            )
         if self.ui is not None and self.ui.interactive:
             self.ui.say(f"The host key of {where} is not known yet.")
             self.ui.say(f"  {key.get_name()} key fingerprint: {fp}")
@@ -160,10 +188,13 @@ class ConfirmOrReject(paramiko.RejectPolicy):
             if self.ui.confirm(f"Is {fp} the right key for {where}?", flag="--trust-host-key"):
                 self._accept(key, fp)
                 return
-        raise SSHError(f"the host key of {where} is unknown ({key.get_name()} {fp}); not connecting without "
-                       "confirmation.",
-                       f"If the host's administrators confirm that fingerprint, pass --trust-host-key {fp} "
-                       "(or set submit_host.trust_host_key).", exit_code=Exit.HOST_KEY_UNKNOWN)
+        raise SSHError(
+            f"the host key of {where} is unknown ({key.get_name()} {fp}); not connecting without "
+            "confirmation.",
+            f"If the host's administrators confirm that fingerprint, pass --trust-host-key {fp} "
+            "(or set submit_host.trust_host_key).",
+            exit_code=Exit.HOST_KEY_UNKNOWN,
+        )
 
     def _accept(self, key: paramiko.PKey, fp: str) -> None:
         self.accepted = fp
@@ -194,6 +225,7 @@ def save_known_host(path: Path, name: str, key: paramiko.PKey) -> None:
 
 # -- authentication -------------------------------------------------------------------------------------
 
+
 class _KeyboardInteractive(paramiko.AuthSource):
     def __init__(self, username: str, ui: UI, where: str):
         super().__init__(username=username)
@@ -203,7 +235,9 @@ class _KeyboardInteractive(paramiko.AuthSource):
         def handler(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
             if instructions.strip():
                 self.ui.say(instructions.strip())
-            return [self.ui.ask(f"{self.where}: {p.strip().rstrip(':')}", secret=not echo) for p, echo in prompts]
+            return [
+                self.ui.ask(f"{self.where}: {p.strip().rstrip(':')}", secret=not echo) for p, echo in prompts
+            ]
 
         return transport.auth_interactive(self.username, handler)
 
@@ -243,7 +277,9 @@ class Auth(paramiko.AuthStrategy):
             assert self.ui is not None
             self.tried.append("keyboard-interactive/password")
             yield _KeyboardInteractive(user, self.ui, self.target.display)
-            yield paramiko.Password(user, lambda: self.ui.ask(f"Password for {self.target.display}", secret=True))
+            yield paramiko.Password(
+                user, lambda: self.ui.ask(f"Password for {self.target.display}", secret=True)
+            )
 
     def _load(self, path: Path, interactive: bool) -> paramiko.PKey | None:
         try:
@@ -253,8 +289,9 @@ class Auth(paramiko.AuthStrategy):
                 return None  # maybe the agent holds it; said in the error if nothing works
             assert self.ui is not None
             try:
-                return paramiko.PKey.from_path(path, passphrase=self.ui.ask(f"Passphrase for SSH key {path}",
-                                                                            secret=True).encode())
+                return paramiko.PKey.from_path(
+                    path, passphrase=self.ui.ask(f"Passphrase for SSH key {path}", secret=True).encode()
+                )
             except paramiko.SSHException:
                 self.ui.warn(f"wrong passphrase for {path}; skipping that key")
                 return None
@@ -267,6 +304,7 @@ class Auth(paramiko.AuthStrategy):
 
 
 # -- the connection -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Result:
@@ -298,8 +336,11 @@ class Connection:
     def transport(self) -> paramiko.Transport:
         t = self.client.get_transport()
         if t is None or not t.is_active():
-            raise SSHError(f"the connection to {self.target.display} was closed.", "Run again; nothing was lost.",
-                           exit_code=Exit.NETWORK)
+            raise SSHError(
+                f"the connection to {self.target.display} was closed.",
+                "Run again; nothing was lost.",
+                exit_code=Exit.NETWORK,
+            )
         return t
 
     def run(self, command: str, stdin: bytes | None = None, timeout: float = 120.0) -> Result:
@@ -318,12 +359,18 @@ class Connection:
             status = chan.recv_exit_status()
             chan.close()
             return Result(status, out, err)
-        except (socket.timeout, TimeoutError):
-            raise SSHError(f"a command on {self.target.display} did not finish within {timeout:.0f} s.",
-                           "Check the submit host's load, then run again.", exit_code=Exit.REMOTE) from None
+        except TimeoutError:
+            raise SSHError(
+                f"a command on {self.target.display} did not finish within {timeout:.0f} s.",
+                "Check the submit host's load, then run again.",
+                exit_code=Exit.REMOTE,
+            ) from None
         except (paramiko.SSHException, OSError) as e:
-            raise SSHError(f"the connection to {self.target.display} failed: {e}.", "Run again; nothing was lost.",
-                           exit_code=Exit.NETWORK) from None
+            raise SSHError(
+                f"the connection to {self.target.display} failed: {e}.",
+                "Run again; nothing was lost.",
+                exit_code=Exit.NETWORK,
+            ) from None
 
     @property
     def sftp(self) -> paramiko.SFTPClient:
@@ -331,8 +378,11 @@ class Connection:
             try:
                 self._sftp = self.client.open_sftp()
             except (paramiko.SSHException, OSError) as e:
-                raise SSHError(f"{self.target.display} offers no SFTP ({e}).",
-                               "Ask the administrators to enable the sftp subsystem.", exit_code=Exit.REMOTE) from None
+                raise SSHError(
+                    f"{self.target.display} offers no SFTP ({e}).",
+                    "Ask the administrators to enable the sftp subsystem.",
+                    exit_code=Exit.REMOTE,
+                ) from None
         return self._sftp
 
     def close(self) -> None:
@@ -355,8 +405,9 @@ def _client(target: Target, ui: UI | None, trusted: str) -> tuple[paramiko.SSHCl
             try:
                 client.get_host_keys().load(str(f))
             except (OSError, paramiko.SSHException) as e:
-                raise SSHError(f"{f}: cannot be read ({e}).", "Fix or move that known_hosts file.",
-                               exit_code=Exit.CONFIG) from None
+                raise SSHError(
+                    f"{f}: cannot be read ({e}).", "Fix or move that known_hosts file.", exit_code=Exit.CONFIG
+                ) from None
     policy = ConfirmOrReject(target, ui, trusted)
     client.set_missing_host_key_policy(policy)
     return client, policy
@@ -367,17 +418,23 @@ def _open_socket(target: Target, via: paramiko.SSHClient | None) -> socket.socke
         try:
             return socket.create_connection((target.hostname, target.port), timeout=CONNECT_TIMEOUT)
         except OSError as e:
-            raise SSHError(f"cannot reach {target.hostname} port {target.port}: {e.strerror or e}.",
-                           "Check the host name and port (submit_host.* or ~/.ssh/config) and your network.",
-                           exit_code=Exit.NETWORK) from None
+            raise SSHError(
+                f"cannot reach {target.hostname} port {target.port}: {e.strerror or e}.",
+                "Check the host name and port (submit_host.* or ~/.ssh/config) and your network.",
+                exit_code=Exit.NETWORK,
+            ) from None
     transport = via.get_transport()
     assert transport is not None
     try:
-        return transport.open_channel("direct-tcpip", (target.hostname, target.port), ("127.0.0.1", 0),
-                                      timeout=CONNECT_TIMEOUT)
+        return transport.open_channel(
+            "direct-tcpip", (target.hostname, target.port), ("127.0.0.1", 0), timeout=CONNECT_TIMEOUT
+        )
     except (paramiko.SSHException, OSError) as e:
-        raise SSHError(f"the bastion could not reach {target.hostname} port {target.port}: {e}.",
-                       "Check ProxyJump and the host name as the bastion sees it.", exit_code=Exit.NETWORK) from None
+        raise SSHError(
+            f"the bastion could not reach {target.hostname} port {target.port}: {e}.",
+            "Check ProxyJump and the host name as the bastion sees it.",
+            exit_code=Exit.NETWORK,
+        ) from None
 
 
 def _login(target: Target, ui: UI | None, trusted: str, via: paramiko.SSHClient | None) -> paramiko.SSHClient:
@@ -391,16 +448,25 @@ def _login(target: Target, ui: UI | None, trusted: str, via: paramiko.SSHClient 
     try:
         # hostname= only names the key in known_hosts (the socket is already connected)
         lookup = target.host_key_alias or target.hostname
-        client.connect(lookup, port=target.port, username=target.user, sock=sock, timeout=CONNECT_TIMEOUT,
-                       banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT, auth_strategy=auth)
+        client.connect(
+            lookup,
+            port=target.port,
+            username=target.user,
+            sock=sock,
+            timeout=CONNECT_TIMEOUT,
+            banner_timeout=CONNECT_TIMEOUT,
+            auth_timeout=CONNECT_TIMEOUT,
+            auth_strategy=auth,
+        )
         return client
     except paramiko.BadHostKeyException as e:
         client.close()
         raise SSHError(
-            f"the host key of {target.display} has CHANGED: known_hosts has {fingerprint(e.expected_key)}, "
-            f"the host now offers {fingerprint(e.key)}.",
-            "This can be an attack. Ask the host's administrators; only if they confirm a new key, remove the old "
-            f"one with `ssh-keygen -R '{target.key_name}'` and connect again.", exit_code=Exit.HOST_KEY_CHANGED,
+            f"the host key of {target.display} has CHANGED: known_hosts has "
+            f"{fingerprint(e.expected_key)}, the host now offers {fingerprint(e.key)}.",
+            "This can be an attack. Ask the host's administrators; only if they confirm a new key, "
+            f"remove the old one with `ssh-keygen -R '{target.key_name}'` and connect again.",
+            exit_code=Exit.HOST_KEY_CHANGED,
         ) from None
     except SSHError:
         client.close()
@@ -408,20 +474,26 @@ def _login(target: Target, ui: UI | None, trusted: str, via: paramiko.SSHClient 
     except paramiko.AuthenticationException:
         client.close()
         tried = ", ".join(auth.tried) or "no key found"
-        raise SSHError(f"could not log in to {target.display} (tried: {tried}).",
-                       "Put your public key into ~/.ssh/authorized_keys there (ssh-copy-id), and name the key with "
-                       "submit_host.identity_file or IdentityFile in ~/.ssh/config.", exit_code=Exit.SSH_AUTH) from None
+        raise SSHError(
+            f"could not log in to {target.display} (tried: {tried}).",
+            "Put your public key into ~/.ssh/authorized_keys there (ssh-copy-id), and name the key with "
+            "submit_host.identity_file or IdentityFile in ~/.ssh/config.",
+            exit_code=Exit.SSH_AUTH,
+        ) from None
     except (paramiko.SSHException, OSError, EOFError) as e:
         client.close()
-        raise SSHError(f"SSH to {target.display} failed: {e or type(e).__name__}.",
-                       "Check that it is an SSH server and that you can reach it (`ssh` to it by hand).",
-                       exit_code=Exit.NETWORK) from None
+        raise SSHError(
+            f"SSH to {target.display} failed: {e or type(e).__name__}.",
+            "Check that it is an SSH server and that you can reach it (`ssh` to it by hand).",
+            exit_code=Exit.NETWORK,
+        ) from None
     finally:
         auth.close()
 
 
 def connect(target: Target, ui: UI | None, *, trust_host_key: str = "") -> Connection:
-    """Log in (through each bastion of ProxyJump in turn). `trust_host_key` applies to the submit host only."""
+    """Log in (through each bastion of ProxyJump in turn).
+    `trust_host_key` applies to the submit host only."""
     hops: list[paramiko.SSHClient] = []
     try:
         via = None
@@ -443,6 +515,8 @@ def connect_configured(config, ui: UI | None, options: dict | None = None) -> Co
         from onboard.errors import MissingInput
 
         raise MissingInput("The submit host", key="submit_host.host")
-    target = resolve(sh.host, user=sh.user, port=sh.port, identity_file=sh.identity_file, known_hosts=sh.known_hosts)
+    target = resolve(
+        sh.host, user=sh.user, port=sh.port, identity_file=sh.identity_file, known_hosts=sh.known_hosts
+    )
     trusted = ((options or {}).get("trust_host_key") or sh.trust_host_key or "").strip()
     return connect(target, ui, trust_host_key=trusted)

@@ -62,8 +62,15 @@ def _path(name: str) -> str:
 
 
 class Delivery:
-    def __init__(self, conn: Connection, package: Package, passphrase: str, ui: UI | None, now: datetime,
-                 on_progress: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        conn: Connection,
+        package: Package,
+        passphrase: str,
+        ui: UI | None,
+        now: datetime,
+        on_progress: Callable[[str], None] | None = None,
+    ):
         self.conn = conn
         self.pkg = package
         self.passphrase = passphrase
@@ -104,8 +111,12 @@ class Delivery:
                 states[name] = FileState(name, "foreign", mode, "not a regular file")
                 continue
             data = self._read(_path(name), st.st_size or 0)
-            states[name] = FileState(name, "ours" if data is not None and self._is_ours(name, data) else "foreign",
-                                     mode, "" if data is not None else "unreadable")
+            states[name] = FileState(
+                name,
+                "ours" if data is not None and self._is_ours(name, data) else "foreign",
+                mode,
+                "" if data is not None else "unreadable",
+            )
         return states
 
     def _is_ours(self, name: str, data: bytes) -> bool:
@@ -122,9 +133,11 @@ class Delivery:
             try:
                 st = self.sftp.stat(GLOBUS)
                 if not stat.S_ISDIR(st.st_mode or 0):
-                    raise SSHError(f"~/{GLOBUS} on {self.report.host} is not a directory.",
-                                   f"Move it aside on the host (mv ~/{GLOBUS} ~/{GLOBUS}.old), then run again.",
-                                   exit_code=Exit.REMOTE)
+                    raise SSHError(
+                        f"~/{GLOBUS} on {self.report.host} is not a directory.",
+                        f"Move it aside on the host (mv ~/{GLOBUS} ~/{GLOBUS}.old), then run again.",
+                        exit_code=Exit.REMOTE,
+                    )
                 if (st.st_mode or 0) & 0o077:
                     self.sftp.chmod(GLOBUS, 0o700)
                     self.report.steps.append(f"~/{GLOBUS} made private (0700)")
@@ -160,8 +173,12 @@ class Delivery:
         attrs = paramiko.SFTPAttributes()
         attrs.st_mode = 0o600
         sftp = self.sftp
-        t, msg = sftp._request(CMD_OPEN, sftp._adjust_cwd(path),  # noqa: SLF001 - paramiko has no public way
-                               SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL, attrs)
+        t, msg = sftp._request(
+            CMD_OPEN,
+            sftp._adjust_cwd(path),  # noqa: SLF001 - paramiko has no public way
+            SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_EXCL,
+            attrs,
+        )
         if t != CMD_HANDLE:
             raise OSError(f"no handle for {path}")
         with paramiko.SFTPFile(sftp, msg.get_binary(), "wb") as f:
@@ -192,20 +209,28 @@ class Delivery:
         result = out.get("result", "")
         version = " ".join(out.get("version", "").split()[:2])  # "OpenSSL 3.0.2", "LibreSSL 3.8.2"
         if result == "ok":
-            self.report.made_by = f"openssl on the host ({version}{', with -legacy' if out.get('mode') == 'legacy' else ''})"
+            self.report.made_by = (
+                f"openssl on the host ({version}{', with -legacy' if out.get('mode') == 'legacy' else ''})"
+            )
             self.report.steps.append(f"usercert.pem and userkey.pem made by {self.report.made_by}")
             return
         if result in ("", "no-globus-dir", "mv-failed", "chmod-failed"):
             detail = (res.err.strip().splitlines() or [f"exit status {res.status}"])[-1]
-            raise SSHError(f"making the PEM files on {self.report.host} failed ({result or detail}).",
-                           "Check the disk space and ~/.globus on the submit host, then run again.",
-                           exit_code=Exit.REMOTE)
-        why = {"no-openssl": "it has no openssl",
-               "openssl-failed": f"its {version or 'openssl'} cannot read the package"
-                                 + (" (no legacy provider)" if out.get("legacy") == "missing" else ""),
-               "mismatch": f"its {version or 'openssl'} wrote a key that does not match the certificate"}.get(result, result)
-        self._say(f"The submit host has no usable openssl ({why}): onboard makes usercert.pem and userkey.pem "
-                  "here, in memory, and uploads them.")
+            raise SSHError(
+                f"making the PEM files on {self.report.host} failed ({result or detail}).",
+                "Check the disk space and ~/.globus on the submit host, then run again.",
+                exit_code=Exit.REMOTE,
+            )
+        why = {
+            "no-openssl": "it has no openssl",
+            "openssl-failed": f"its {version or 'openssl'} cannot read the package"
+            + (" (no legacy provider)" if out.get("legacy") == "missing" else ""),
+            "mismatch": f"its {version or 'openssl'} wrote a key that does not match the certificate",
+        }.get(result, result)
+        self._say(
+            f"The submit host has no usable openssl ({why}): onboard makes usercert.pem and userkey.pem "
+            "here, in memory, and uploads them."
+        )
         self._upload_pems()
         self.report.made_by = f"onboard, uploaded (host: {why})"
         self.report.steps.append(f"usercert.pem and userkey.pem made by onboard and uploaded ({why})")
@@ -226,8 +251,11 @@ class Delivery:
         states = self.inspect()
         bad = [f"~/{_path(n)} ({fs.detail or fs.kind})" for n, fs in states.items() if fs.kind != "ours"]
         if bad:
-            raise SSHError(f"after delivery, {', '.join(bad)} on {self.report.host} is not what onboard installed.",
-                           "Something else changed ~/.globus meanwhile; run again.", exit_code=Exit.REMOTE)
+            raise SSHError(
+                f"after delivery, {', '.join(bad)} on {self.report.host} is not what onboard installed.",
+                "Something else changed ~/.globus meanwhile; run again.",
+                exit_code=Exit.REMOTE,
+            )
         for name, fs in states.items():
             if fs.mode & 0o777 != MODES[name] and not (name == KEY and fs.mode & 0o777 == 0o600):
                 self.sftp.chmod(_path(name), MODES[name])
@@ -264,6 +292,8 @@ class Delivery:
 
     def _sftp_error(self, what: str, e: OSError) -> SSHError:
         reason = e.strerror or str(e) or type(e).__name__
-        return SSHError(f"{what} on {self.report.host}: {reason}.",
-                        "Check the permissions and free space of your home directory there, then run again.",
-                        exit_code=Exit.REMOTE)
+        return SSHError(
+            f"{what} on {self.report.host}: {reason}.",
+            "Check the permissions and free space of your home directory there, then run again.",
+            exit_code=Exit.REMOTE,
+        )

@@ -26,8 +26,11 @@ class Package:
 
         key, cert, _chain = _load(self.path, self.data, passphrase)
         cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.BestAvailableEncryption(passphrase.encode()))
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase.encode()),
+        )
         return cert_pem, key_pem
 
 
@@ -37,13 +40,17 @@ def _load(path: Path, data: bytes, passphrase: str):
     try:
         key, cert, chain = pkcs12.load_key_and_certificates(data, passphrase.encode())
     except ValueError:
-        raise CredentialError(f"{path}: the passphrase does not open this package (or it is damaged).",
-                              "Give the passphrase you chose when onboard converted your certificate.",
-                              exit_code=Exit.WRONG_PASSPHRASE) from None
+        raise CredentialError(
+            f"{path}: the passphrase does not open this package (or it is damaged).",
+            "Give the passphrase you chose when onboard converted your certificate.",
+            exit_code=Exit.WRONG_PASSPHRASE,
+        ) from None
     if key is None or cert is None:
-        raise CredentialError(f"{path}: the package lacks the private key or the certificate.",
-                              "Run the convert step again (`onboard reset` then `onboard start`), or give the "
-                              "CA's PKCS#12.", exit_code=Exit.NO_PRIVATE_KEY)
+        raise CredentialError(
+            f"{path}: the package lacks the private key or the certificate.",
+            "Run the convert step again (`onboard reset` then `onboard start`), or give the CA's PKCS#12.",
+            exit_code=Exit.NO_PRIVATE_KEY,
+        )
     return key, cert, chain
 
 
@@ -60,16 +67,27 @@ def load_package(path: Path, passphrase: str) -> Package:
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        raise CredentialError(f"{path}: cannot be read ({e.strerror}).",
-                              "The convert step makes this package; run it again if the file is gone.") from None
+        raise CredentialError(
+            f"{path}: cannot be read ({e.strerror}).",
+            "The convert step makes this package; run it again if the file is gone.",
+        ) from None
     key, cert, _ = _load(path, data, passphrase)
     der = cert.public_bytes(serialization.Encoding.DER)
     if spki_sha256(key.public_key()) != spki_sha256(cert.public_key()):
-        raise CredentialError(f"{path}: the key in the package does not belong to its certificate.",
-                              "Convert the CA's PKCS#12 again.", exit_code=Exit.KEY_MISMATCH)
-    return Package(path=Path(path), data=data, sha256=hashlib.sha256(data).hexdigest(), cert_der=der,
-                   cert_sha256=hashlib.sha256(der).hexdigest(), spki_sha256=spki_sha256(cert.public_key()),
-                   subject=cert.subject.rfc4514_string())
+        raise CredentialError(
+            f"{path}: the key in the package does not belong to its certificate.",
+            "Convert the CA's PKCS#12 again.",
+            exit_code=Exit.KEY_MISMATCH,
+        )
+    return Package(
+        path=Path(path),
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        cert_der=der,
+        cert_sha256=hashlib.sha256(der).hexdigest(),
+        spki_sha256=spki_sha256(cert.public_key()),
+        subject=cert.subject.rfc4514_string(),
+    )
 
 
 def cert_sha256_of_pem(data: bytes) -> str | None:
@@ -85,12 +103,14 @@ def cert_sha256_of_pem(data: bytes) -> str | None:
 
 
 def key_spki_sha256(data: bytes, passphrase: str) -> str | None:
-    """The public-key hash of an (encrypted) PEM private key, decrypted in memory; None if it does not open."""
+    """The public-key hash of an (encrypted) PEM private key, decrypted in memory (None: it does not open)."""
     from cryptography.hazmat.primitives import serialization
 
     # only the public half is compared: the (slow) RSA consistency check adds nothing here
     try:
-        key = serialization.load_pem_private_key(data, passphrase.encode(), unsafe_skip_rsa_key_validation=True)
+        key = serialization.load_pem_private_key(
+            data, passphrase.encode(), unsafe_skip_rsa_key_validation=True
+        )
     except (ValueError, TypeError):
         try:  # an unencrypted key (someone's old one) loads without a password
             key = serialization.load_pem_private_key(data, None, unsafe_skip_rsa_key_validation=True)

@@ -27,8 +27,10 @@ echo "version=$V";
 T=.onboard-cert.tmp; K=.onboard-key.tmp;
 rm -f "$T" "$K";
 conv() {
-  printf "%s\n" "$PW" | "$O" pkcs12 $1 -in usercred.p12 -passin stdin -clcerts -nokeys | "$O" x509 -out "$T" &&
-  printf "%s\n%s\n" "$PW" "$PW" | "$O" pkcs12 $1 -in usercred.p12 -passin stdin -passout stdin -nocerts -aes256 -out "$K" &&
+  printf "%s\n" "$PW" |
+    "$O" pkcs12 $1 -in usercred.p12 -passin stdin -clcerts -nokeys | "$O" x509 -out "$T" &&
+  printf "%s\n%s\n" "$PW" "$PW" |
+    "$O" pkcs12 $1 -in usercred.p12 -passin stdin -passout stdin -nocerts -aes256 -out "$K" &&
   test -s "$K";
 };
 L=;
@@ -42,7 +44,8 @@ else
   if [ -n "$L" ] && conv "$L"; then echo mode=legacy;
   else rm -f "$T" "$K"; echo result=openssl-failed; exit 0; fi;
 fi;
-chmod 644 "$T" && chmod 400 "$K" && chmod 600 usercred.p12 || { rm -f "$T" "$K"; echo result=chmod-failed; exit 0; };
+chmod 644 "$T" && chmod 400 "$K" && chmod 600 usercred.p12 ||
+  { rm -f "$T" "$K"; echo result=chmod-failed; exit 0; };
 mv -f "$T" usercert.pem && mv -f "$K" userkey.pem || { echo result=mv-failed; exit 0; };
 echo result=ok
 """
@@ -55,7 +58,8 @@ echo "voms_proxy_info=$(command -v voms-proxy-info 2>/dev/null)";
 for d in "$X509_CERT_DIR" "$HOME/.globus/certificates" /etc/grid-security/certificates; do
   if [ -n "$d" ] && [ -d "$d" ]; then echo "cert_dir=$d"; break; fi;
 done;
-if [ -d "$HOME/.glite/vomses" ]; then echo glite_vomses=dir; elif [ -e "$HOME/.glite/vomses" ]; then echo glite_vomses=file;
+if [ -d "$HOME/.glite/vomses" ]; then echo glite_vomses=dir;
+elif [ -e "$HOME/.glite/vomses" ]; then echo glite_vomses=file;
 else echo glite_vomses=none; fi
 """
 
@@ -70,20 +74,28 @@ def voms_proxy(vo: str, vomses: str, vomsdir: str, cert_dir: str) -> str:
     env = f'X509_VOMS_DIR="{vomsdir}"; export X509_VOMS_DIR; '
     if cert_dir:
         env += f'X509_CERT_DIR="{cert_dir}"; export X509_CERT_DIR; '
-    return one_line(r"""
+    return one_line(
+        r"""
 umask 077;
 IFS= read -r PW || PW=;
 cd "$HOME" || exit 1;
-""" + env + r"""
+"""
+        + env
+        + r"""
 P=$(mktemp "${TMPDIR:-/tmp}/onboard-verify.XXXXXX") || { echo result=no-tmp; exit 0; };
 R=$(mktemp "${TMPDIR:-/tmp}/onboard-rand.XXXXXX") && RANDFILE="$R" && export RANDFILE;
-printf "%s\n" "$PW" | voms-proxy-init -voms """ + vo + r""" -pwstdin -vomses """ + f'"{vomses}"' + r""" -out "$P" 2>&1;
+printf "%s\n" "$PW" | voms-proxy-init -voms """
+        + vo
+        + r""" -pwstdin -vomses """
+        + f'"{vomses}"'
+        + r""" -out "$P" 2>&1;
 echo "init_status=$?";
 voms-proxy-info -all -file "$P" 2>&1;
 echo "info_status=$?";
 rm -f "$P" "$R";
 echo result=done
-""")
+"""
+    )
 
 
 _UNSAFE = re.compile(r"""['"`$\\!\n\r;&|<>(){}*?\[\]~]""")

@@ -62,8 +62,13 @@ class Verification:
         return all(c.ok for c in self.checks)
 
     def summary(self) -> dict:
-        return {"host": self.host, "checks": {c.name: ("ok" if c.ok else c.detail) for c in self.checks},
-                "voms": self.voms, "fqans": self.fqans, "installed": self.installed}
+        return {
+            "host": self.host,
+            "checks": {c.name: ("ok" if c.ok else c.detail) for c in self.checks},
+            "voms": self.voms,
+            "fqans": self.fqans,
+            "installed": self.installed,
+        }
 
 
 def _mode_rules(name: str, mode: int) -> str:
@@ -78,7 +83,9 @@ def _mode_rules(name: str, mode: int) -> str:
     return ""
 
 
-def check_files(conn: Connection, passphrase: str, uid: int | None, expect_cert_sha256: str = "") -> list[Check]:
+def check_files(
+    conn: Connection, passphrase: str, uid: int | None, expect_cert_sha256: str = ""
+) -> list[Check]:
     sftp = conn.sftp
     checks: list[Check] = []
     data: dict[str, bytes] = {}
@@ -114,8 +121,13 @@ def check_files(conn: Connection, passphrase: str, uid: int | None, expect_cert_
         else:
             if expect_cert_sha256:
                 same = cert_hash == expect_cert_sha256.replace(":", "").lower()
-                checks.append(Check("certificate is the one delivered", same,
-                                    "" if same else "usercert.pem holds another certificate"))
+                checks.append(
+                    Check(
+                        "certificate is the one delivered",
+                        same,
+                        "" if same else "usercert.pem holds another certificate",
+                    )
+                )
             from cryptography import x509
 
             from onboard.delivery.local import spki_sha256
@@ -123,16 +135,23 @@ def check_files(conn: Connection, passphrase: str, uid: int | None, expect_cert_
             cert_spki = spki_sha256(x509.load_pem_x509_certificate(data[CERT]).public_key())
             key_spki = key_spki_sha256(data[KEY], passphrase)
             if key_spki is None:
-                checks.append(Check("key matches certificate", False,
-                                    "userkey.pem does not open with your passphrase"))
+                checks.append(
+                    Check("key matches certificate", False, "userkey.pem does not open with your passphrase")
+                )
             else:
                 same = key_spki == cert_spki
-                checks.append(Check("key matches certificate", same,
-                                    "" if same else "userkey.pem belongs to another certificate"))
+                checks.append(
+                    Check(
+                        "key matches certificate",
+                        same,
+                        "" if same else "userkey.pem belongs to another certificate",
+                    )
+                )
     return checks
 
 
 # -- vomses and LSC ---------------------------------------------------------------------------------------
+
 
 def _parse_vomses(line: str) -> tuple[str, str]:
     """(host, vo) of a vomses line."""
@@ -140,8 +159,11 @@ def _parse_vomses(line: str) -> tuple[str, str]:
 
     fields = shlex.split(line)
     if len(fields) < 5:
-        raise VerifyError(f"vomses line {line!r} has {len(fields)} fields, not 5.",
-                          'A vomses line is: "alias" "host" "port" "server DN" "vo".', exit_code=Exit.CONFIG)
+        raise VerifyError(
+            f"vomses line {line!r} has {len(fields)} fields, not 5.",
+            'A vomses line is: "alias" "host" "port" "server DN" "vo".',
+            exit_code=Exit.CONFIG,
+        )
     return fields[1], fields[4]
 
 
@@ -176,8 +198,11 @@ def _mkdirs(sftp: paramiko.SFTPClient, path: str) -> None:
             sftp.mkdir(p, 0o755)
 
 
-def install_vo_trust(conn: Connection, vo: str, trust: VOTrust, glite_vomses: str, now: datetime) -> tuple[str, list[str]]:
-    """vomses and LSC files for `vo` in the user's home. Returns (the vomses path to use, what was written)."""
+def install_vo_trust(
+    conn: Connection, vo: str, trust: VOTrust, glite_vomses: str, now: datetime
+) -> tuple[str, list[str]]:
+    """vomses and LSC files for `vo` in the user's home.
+    Returns (the vomses path to use, what was written)."""
     sftp = conn.sftp
     written: list[str] = []
     lines = [ln.strip() for ln in trust.vomses if ln.strip()]
@@ -208,34 +233,54 @@ def install_vo_trust(conn: Connection, vo: str, trust: VOTrust, glite_vomses: st
         for host in hosts:
             dns = trust.lsc.get(host)
             if not dns:
-                raise VerifyError(f"no LSC (server DN and CA DN) for {host}, the VOMS server of VO {vo}.",
-                                  f"Add it to the configuration: [vos.{vo}] lsc = {{ \"{host}\" = [\"/server DN\", "
-                                  "\"/CA DN\"] }.", exit_code=Exit.CONFIG)
+                raise VerifyError(
+                    f"no LSC (server DN and CA DN) for {host}, the VOMS server of VO {vo}.",
+                    f'Add it to the configuration: [vos.{vo}] lsc = {{ "{host}" = ["/server DN", '
+                    '"/CA DN"] }.',
+                    exit_code=Exit.CONFIG,
+                )
             note = _write_public(sftp, f"{VOMSDIR}/{vo}/{host}.lsc", ("\n".join(dns) + "\n").encode(), now)
             if note:
                 written.append(note)
     except OSError as e:
-        raise SSHError(f"cannot write the vomses/LSC files on {conn.target.display}: {e.strerror or e}.",
-                       "Check your home directory there (space, permissions), then run again.",
-                       exit_code=Exit.REMOTE) from None
+        raise SSHError(
+            f"cannot write the vomses/LSC files on {conn.target.display}: {e.strerror or e}.",
+            "Check your home directory there (space, permissions), then run again.",
+            exit_code=Exit.REMOTE,
+        ) from None
     return vomses_path, written
 
 
 # -- voms-proxy-init ---------------------------------------------------------------------------------------
 
 _HINTS = [
-    ("User unknown to this VO", "The VO does not know this certificate yet: wait for the administrators' approval "
-                                "(or check that you registered this very certificate)."),
+    (
+        "User unknown to this VO",
+        "The VO does not know this certificate yet: wait for the administrators' approval "
+        "(or check that you registered this very certificate).",
+    ),
     ("Cannot verify AC signature", "The LSC file does not match the VOMS server: check [vos.<vo>].lsc."),
     ("LSC", "The LSC file does not match the VOMS server: check [vos.<vo>].lsc."),
-    ("wrong pass phrase", "The key on the submit host does not open with your passphrase: run the delivery again."),
+    (
+        "wrong pass phrase",
+        "The key on the submit host does not open with your passphrase: run the delivery again.",
+    ),
     ("Couldn't find valid credentials", "The files in ~/.globus are unreadable or have the wrong modes."),
-    ("unable to access trusted certificates", "The submit host lacks trust anchors: set submit_host.x509_cert_dir "
-                                              "or ask its administrators for the IGTF bundle."),
-    ("certificate verify failed", "The submit host does not trust the VOMS server's CA: install the IGTF bundle "
-                                  "there or set submit_host.x509_cert_dir."),
+    (
+        "unable to access trusted certificates",
+        "The submit host lacks trust anchors: set submit_host.x509_cert_dir "
+        "or ask its administrators for the IGTF bundle.",
+    ),
+    (
+        "certificate verify failed",
+        "The submit host does not trust the VOMS server's CA: install the IGTF bundle "
+        "there or set submit_host.x509_cert_dir.",
+    ),
     ("Cannot find file or dir", "The vomses file is missing or unreadable on the submit host."),
-    ("None of the contacted servers", "The VOMS server did not answer with attributes: see the message above."),
+    (
+        "None of the contacted servers",
+        "The VOMS server did not answer with attributes: see the message above.",
+    ),
 ]
 
 
@@ -248,12 +293,17 @@ def parse_fqans(output: str) -> list[str]:
     return fqans
 
 
-def run_voms_proxy(conn: Connection, vo: str, passphrase: str, vomses_path: str, cert_dir: str) -> tuple[bool, list[str], str]:
+def run_voms_proxy(
+    conn: Connection, vo: str, passphrase: str, vomses_path: str, cert_dir: str
+) -> tuple[bool, list[str], str]:
     try:
         script = scripts.voms_proxy(vo, vomses_path, VOMSDIR, cert_dir)
     except ValueError:
-        raise VerifyError(f"the path {cert_dir!r} has characters onboard will not put into a remote command.",
-                          "Give submit_host.x509_cert_dir as a plain absolute path.", exit_code=Exit.CONFIG) from None
+        raise VerifyError(
+            f"the path {cert_dir!r} has characters onboard will not put into a remote command.",
+            "Give submit_host.x509_cert_dir as a plain absolute path.",
+            exit_code=Exit.CONFIG,
+        ) from None
     res = conn.run("/bin/sh -c '" + script + "'", stdin=(passphrase + "\n").encode(), timeout=180)
     out = res.out
     status = scripts.parse(out)
@@ -263,35 +313,55 @@ def run_voms_proxy(conn: Connection, vo: str, passphrase: str, vomses_path: str,
 
 
 def explain_failure(vo: str, output: str) -> tuple[str, str]:
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not ln.startswith(("init_status=",
-             "info_status=", "result=")) and set(ln.strip()) - set(".")]
+    lines = [
+        ln.strip()
+        for ln in output.splitlines()
+        if ln.strip()
+        and not ln.startswith(("init_status=", "info_status=", "result="))
+        and set(ln.strip()) - set(".")
+    ]
     interesting = [ln for ln in lines if any(k.lower() in ln.lower() for k, _ in _HINTS)]
     first = (interesting or lines or ["no output"])[0]
-    hint = next((h for k, h in _HINTS if k.lower() in first.lower()), "Run voms-proxy-init -voms "
-                f"{vo} -debug on the submit host to see more.")
+    hint = next(
+        (h for k, h in _HINTS if k.lower() in first.lower()),
+        f"Run voms-proxy-init -voms {vo} -debug on the submit host to see more.",
+    )
     return first, hint.replace("<vo>", vo)
 
 
-def verify(conn: Connection, vo: str, passphrase: str, *, trust: VOTrust | None, cert_dir: str = "",
-           expect_cert_sha256: str = "", now: datetime) -> Verification:
+def verify(
+    conn: Connection,
+    vo: str,
+    passphrase: str,
+    *,
+    trust: VOTrust | None,
+    cert_dir: str = "",
+    expect_cert_sha256: str = "",
+    now: datetime,
+) -> Verification:
     result = Verification(host=conn.target.display)
     probe = scripts.parse(conn.run(scripts.command(scripts.PROBE_VOMS)).out)
     uid = int(probe["uid"]) if probe.get("uid", "").isdigit() else None
     result.checks = check_files(conn, passphrase, uid, expect_cert_sha256)
     if not result.files_ok:
         bad = next(c for c in result.checks if not c.ok)
-        raise VerifyError(f"on {result.host}: {bad.name}: {bad.detail}.",
-                          "Run `onboard resume` to deliver again (existing files are kept as backups).")
+        raise VerifyError(
+            f"on {result.host}: {bad.name}: {bad.detail}.",
+            "Run `onboard resume` to deliver again (existing files are kept as backups).",
+        )
     if not probe.get("voms_proxy_init"):
         result.voms = "voms-proxy-init is not installed on the submit host"
         return result
     if trust is None or not trust.vomses:
-        raise VerifyError(f"onboard does not know where the VOMS server of VO {vo} is (no vomses line).",
-                          f"Add [vos.{vo}] vomses = [...] and lsc = {{...}} to the configuration "
-                          "(see `onboard vos`).", exit_code=Exit.CONFIG)
+        raise VerifyError(
+            f"onboard does not know where the VOMS server of VO {vo} is (no vomses line).",
+            f"Add [vos.{vo}] vomses = [...] and lsc = {{...}} to the configuration (see `onboard vos`).",
+            exit_code=Exit.CONFIG,
+        )
     vomses_path, result.installed = install_vo_trust(conn, vo, trust, probe.get("glite_vomses", "none"), now)
-    ok, result.fqans, result.output = run_voms_proxy(conn, vo, passphrase, vomses_path,
-                                                     cert_dir or probe.get("cert_dir", ""))
+    ok, result.fqans, result.output = run_voms_proxy(
+        conn, vo, passphrase, vomses_path, cert_dir or probe.get("cert_dir", "")
+    )
     if not ok:
         first, hint = explain_failure(vo, result.output)
         raise VerifyError(f"voms-proxy-init -voms {vo} failed on {result.host}: {first}", hint)

@@ -26,12 +26,17 @@ def run(ctx: StepContext) -> None:
 
     art = ctx.record.artifacts
     if not art.package:
-        raise CredentialError("there is no package to deliver yet (the convert step makes it).",
-                              "Run `onboard resume`; the convert step comes first.", exit_code=Exit.CREDENTIAL)
+        raise CredentialError(
+            "there is no package to deliver yet (the convert step makes it).",
+            "Run `onboard resume`; the convert step comes first.",
+            exit_code=Exit.CREDENTIAL,
+        )
     package = load_package(Path(art.package), ctx.secrets.passphrase())
     conn = connection(ctx)
-    ctx.ui.explain(f"Copying your credential to {conn.target.display} over one SSH connection; the PEM files "
-                   "are made there, by its own openssl, with the passphrase sent on a pipe.")
+    ctx.ui.explain(
+        f"Copying your credential to {conn.target.display} over one SSH connection; the PEM files "
+        "are made there, by its own openssl, with the passphrase sent on a pipe."
+    )
 
     def progress(phase: str) -> None:
         # persisted after each side effect, so a killed run is resumed without redoing it blindly
@@ -39,7 +44,11 @@ def run(ctx: StepContext) -> None:
         ctx.checkpoint()
 
     report = deliver(conn, package, ctx.secrets.passphrase(), ui=ctx.ui, now=ctx.now(), on_progress=progress)
-    art.remote = {**report.remote, "phase": "delivered", "delivered_at": ctx.now().isoformat(timespec="seconds")}
+    art.remote = {
+        **report.remote,
+        "phase": "delivered",
+        "delivered_at": ctx.now().isoformat(timespec="seconds"),
+    }
     ctx.checkpoint()
     for line in report.steps or ["already installed there; nothing to do"]:
         ctx.ui.say(f"    {line}")

@@ -34,9 +34,15 @@ def run(ctx: StepContext) -> None:
 
     conn = connection(ctx)
     art = ctx.record.artifacts
-    result = verify(conn, ctx.vo, ctx.secrets.passphrase(), trust=vo_trust(ctx),
-                    cert_dir=ctx.config.submit_host.x509_cert_dir,
-                    expect_cert_sha256=art.remote.get("usercert.pem", ""), now=ctx.now())
+    result = verify(
+        conn,
+        ctx.vo,
+        ctx.secrets.passphrase(),
+        trust=vo_trust(ctx),
+        cert_dir=ctx.config.submit_host.x509_cert_dir,
+        expect_cert_sha256=art.remote.get("usercert.pem", ""),
+        now=ctx.now(),
+    )
     for line in result.installed:
         ctx.ui.say(f"    installed {line}")
     for check in result.checks:

@@ -32,8 +32,12 @@ def shared_dir():
 @pytest.fixture(scope="session")
 def pki(shared_dir):
     ca = CA()
-    return {"ca": ca, "user": ca.user("Jane Doe"), "other": ca.user("Old Credential"),
-            "trust": ca.trust_dir(shared_dir / "certificates")}
+    return {
+        "ca": ca,
+        "user": ca.user("Jane Doe"),
+        "other": ca.user("Old Credential"),
+        "trust": ca.trust_dir(shared_dir / "certificates"),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ import io
 from pathlib import Path
 
 import paramiko
+from servers.sshd import SSHD, TEST_USER
 
 from onboard.adapters import ssh
 from onboard.ui import UI
-from servers.sshd import SSHD, TEST_USER
 
 
 def quiet_ui(interactive: bool = False, answers: list[str] | None = None) -> UI:
@@ -21,11 +21,20 @@ def quiet_ui(interactive: bool = False, answers: list[str] | None = None) -> UI:
 
 
 def target(server: SSHD, key: Path, known_hosts: Path, **kw) -> ssh.Target:
-    return ssh.resolve("127.0.0.1", user=TEST_USER, port=server.port, identity_file=key, known_hosts=known_hosts,
-                       ssh_config=paramiko.SSHConfig(), **kw)
+    return ssh.resolve(
+        "127.0.0.1",
+        user=TEST_USER,
+        port=server.port,
+        identity_file=key,
+        known_hosts=known_hosts,
+        ssh_config=paramiko.SSHConfig(),
+        **kw,
+    )
 
 
-def connect(server: SSHD, key: Path, known_hosts: Path, ui: UI | None = None, trust: str = "") -> ssh.Connection:
+def connect(
+    server: SSHD, key: Path, known_hosts: Path, ui: UI | None = None, trust: str = ""
+) -> ssh.Connection:
     t = target(server, key, known_hosts)
     t.global_known_hosts = []  # the machine's own known_hosts plays no part in these tests
     return ssh.connect(t, ui or quiet_ui(), trust_host_key=trust)

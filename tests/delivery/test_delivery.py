@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from servers.sshd import write_user_file
 
 from onboard.delivery import deliver
 from onboard.delivery.local import load_package, spki_sha256
-from servers.sshd import write_user_file
 
 from .conftest import PASSPHRASE
 from .helpers import connect, listing, mode, quiet_ui
@@ -76,8 +76,11 @@ def test_second_run_changes_nothing(sshd, client_key, known_hosts, package, pki)
 
 def test_existing_credentials_are_kept_as_backup(sshd, client_key, known_hosts, package, pki):
     other = pki["other"]
-    old = {"usercert.pem": other.cert_pem(), "userkey.pem": other.key_pem("old passphrase"),
-           "usercred.p12": other.p12("old passphrase")}
+    old = {
+        "usercert.pem": other.cert_pem(),
+        "userkey.pem": other.key_pem("old passphrase"),
+        "usercred.p12": other.p12("old passphrase"),
+    }
     home = sshd.home
     for name, data in old.items():
         write_user_file(home, f".globus/{name}", data, 0o600 if name != "usercert.pem" else 0o644)
@@ -97,8 +100,19 @@ def test_existing_credentials_are_kept_as_backup(sshd, client_key, known_hosts, 
 def test_symlinked_credentials_are_moved_aside_not_followed(sshd, client_key, known_hosts, package, pki):
     home = sshd.home
     target = write_user_file(home, ".globus/cert-Old.pem", pki["other"].cert_pem(), 0o644)
-    subprocess.run(["runuser", "-u", "onboard-test", "--", "ln", "-s", "cert-Old.pem",
-                    str(home / ".globus/usercert.pem")], check=True)
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "onboard-test",
+            "--",
+            "ln",
+            "-s",
+            "cert-Old.pem",
+            str(home / ".globus/usercert.pem"),
+        ],
+        check=True,
+    )
     _deliver(sshd, client_key, known_hosts, package)
     assert target.read_bytes() == pki["other"].cert_pem()  # the link's target is untouched
     assert not (home / ".globus/usercert.pem").is_symlink()
@@ -126,11 +140,19 @@ deliver(conn, load_package(Path(args["package"]), args["pw"]), args["pw"])
 
 
 def test_killed_between_upload_and_conversion_then_resumed(sshd, client_key, known_hosts, package, pki):
-    args = {"tests": str(Path(__file__).resolve().parent.parent), "workdir": str(sshd.workdir),
-            "hostkeys": str(sshd.host_key_dir), "port": sshd.port, "key": str(client_key),
-            "known_hosts": str(known_hosts), "package": str(package), "pw": PASSPHRASE}
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, json.dumps(args)], capture_output=True, text=True,
-                          timeout=60)
+    args = {
+        "tests": str(Path(__file__).resolve().parent.parent),
+        "workdir": str(sshd.workdir),
+        "hostkeys": str(sshd.host_key_dir),
+        "port": sshd.port,
+        "key": str(client_key),
+        "known_hosts": str(known_hosts),
+        "package": str(package),
+        "pw": PASSPHRASE,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, json.dumps(args)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == -9, proc.stderr
     assert listing(sshd) == ["usercred.p12"]  # uploaded and renamed; nothing else yet
     report = _deliver(sshd, client_key, known_hosts, package)
@@ -140,7 +162,9 @@ def test_killed_between_upload_and_conversion_then_resumed(sshd, client_key, kno
     assert_installed(sshd, package, pki)
 
 
-def test_leftover_temporary_file_of_an_interrupted_upload_is_replaced(sshd, client_key, known_hosts, package, pki):
+def test_leftover_temporary_file_of_an_interrupted_upload_is_replaced(
+    sshd, client_key, known_hosts, package, pki
+):
     write_user_file(sshd.home, ".globus/.onboard-usercred.p12.tmp", b"half an upl", 0o600)
     _deliver(sshd, client_key, known_hosts, package)
     assert listing(sshd) == FILES
@@ -165,8 +189,10 @@ exec /usr/bin/openssl "$@"
 
 FAKE_OPENSSL_3_NO_LEGACY = """#!/bin/sh
 echo "$*" >> "$HOME/openssl-calls.log"
-if [ "$1" = version ]; then echo "OpenSSL 3.0.2 15 Mar 2022 (Library: OpenSSL 3.0.2 15 Mar 2022)"; exit 0; fi
-for a in "$@"; do [ "$a" = legacy ] || [ "$a" = -legacy ] && { echo "unable to load provider legacy" >&2; exit 1; }; done
+if [ "$1" = version ]; then echo "OpenSSL 3.0.2 15 Mar 2022"; exit 0; fi
+for a in "$@"; do
+  [ "$a" = legacy ] || [ "$a" = -legacy ] && { echo "unable to load provider legacy" >&2; exit 1; }
+done
 exec /usr/bin/openssl "$@"
 """
 
@@ -215,9 +241,12 @@ def test_openssl_1_host_gets_no_legacy_flag(sshd_factory, shared_dir, client_key
     assert_installed(server, package, pki)
 
 
-def test_openssl_3_without_legacy_provider_reads_onboards_package(sshd_factory, shared_dir, client_key, tmp_path,
-                                                                   package, pki):
-    server = sshd_factory(path_env=f"{_fake_bin(shared_dir, 'ossl3', FAKE_OPENSSL_3_NO_LEGACY)}:/usr/bin:/bin")
+def test_openssl_3_without_legacy_provider_reads_onboards_package(
+    sshd_factory, shared_dir, client_key, tmp_path, package, pki
+):
+    server = sshd_factory(
+        path_env=f"{_fake_bin(shared_dir, 'ossl3', FAKE_OPENSSL_3_NO_LEGACY)}:/usr/bin:/bin"
+    )
     kh = tmp_path / "kh"
     kh.write_text(server.known_hosts_line())
     report = _deliver(server, client_key, kh, package)
@@ -225,10 +254,13 @@ def test_openssl_3_without_legacy_provider_reads_onboards_package(sshd_factory, 
     assert_installed(server, package, pki)
 
 
-def test_openssl_3_without_legacy_provider_and_rc2_package_falls_back(sshd_factory, shared_dir, client_key,
-                                                                      tmp_path, package, pki):
+def test_openssl_3_without_legacy_provider_and_rc2_package_falls_back(
+    sshd_factory, shared_dir, client_key, tmp_path, package, pki
+):
     package.write_bytes(pki["user"].p12(PASSPHRASE, legacy=True))
-    server = sshd_factory(path_env=f"{_fake_bin(shared_dir, 'ossl3', FAKE_OPENSSL_3_NO_LEGACY)}:/usr/bin:/bin")
+    server = sshd_factory(
+        path_env=f"{_fake_bin(shared_dir, 'ossl3', FAKE_OPENSSL_3_NO_LEGACY)}:/usr/bin:/bin"
+    )
     kh = tmp_path / "kh"
     kh.write_text(server.known_hosts_line())
     ui = quiet_ui()
@@ -239,8 +271,9 @@ def test_openssl_3_without_legacy_provider_and_rc2_package_falls_back(sshd_facto
     assert not any(n.startswith(".onboard") for n in listing(server))
 
 
-def test_host_whose_openssl_cannot_read_the_package_gets_pems_made_locally(sshd_factory, shared_dir, client_key,
-                                                                            tmp_path, package, pki):
+def test_host_whose_openssl_cannot_read_the_package_gets_pems_made_locally(
+    sshd_factory, shared_dir, client_key, tmp_path, package, pki
+):
     server = sshd_factory(path_env=f"{_fake_bin(shared_dir, 'libressl', FAKE_LIBRESSL_BROKEN)}:/usr/bin:/bin")
     kh = tmp_path / "kh"
     kh.write_text(server.known_hosts_line())
@@ -249,7 +282,9 @@ def test_host_whose_openssl_cannot_read_the_package_gets_pems_made_locally(sshd_
     assert_installed(server, package, pki)
 
 
-def test_host_without_openssl_gets_pems_made_locally(sshd_factory, shared_dir, client_key, tmp_path, package, pki):
+def test_host_without_openssl_gets_pems_made_locally(
+    sshd_factory, shared_dir, client_key, tmp_path, package, pki
+):
     server = sshd_factory(path_env=str(_no_openssl_bin(shared_dir)))
     kh = tmp_path / "kh"
     kh.write_text(server.known_hosts_line())
@@ -262,6 +297,7 @@ def test_host_without_openssl_gets_pems_made_locally(sshd_factory, shared_dir, c
 
 
 # -- the passphrase in no process's command line (or environment), on either side --------------------------
+
 
 class ProcScanner(threading.Thread):
     """Reads /proc/*/cmdline and /proc/*/environ of every process, over and over, while the run goes on.

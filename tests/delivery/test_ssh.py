@@ -8,12 +8,12 @@ import subprocess
 
 import paramiko
 import pytest
+from servers.sshd import TEST_USER, make_host_keys
 
 from onboard.adapters import ssh
 from onboard.errors import Exit, SSHError
 
 from .helpers import connect, quiet_ui, target
-from servers.sshd import TEST_USER, make_host_keys
 
 
 def test_connects_with_known_host_key_and_runs_a_command(sshd, client_key, known_hosts):
@@ -60,7 +60,9 @@ def test_unknown_host_key_confirmed_at_the_prompt_is_saved(sshd, client_key, tmp
 def test_trust_host_key_flag_accepts_exactly_that_key_and_saves_it(sshd, client_key, tmp_path):
     kh = tmp_path / "known_hosts"
     connect(sshd, client_key, kh, trust=sshd.fingerprint).close()
-    assert kh.read_text().split()[2] == (sshd.host_key_dir / "ssh_host_ed25519_key.pub").read_text().split()[1]
+    assert (
+        kh.read_text().split()[2] == (sshd.host_key_dir / "ssh_host_ed25519_key.pub").read_text().split()[1]
+    )
     connect(sshd, client_key, kh).close()  # next time without the flag
 
 
@@ -96,8 +98,10 @@ def test_changed_host_key_is_fatal_even_with_trust_flag(sshd_factory, client_key
 
 def test_ssh_config_alias_hostname_user_port_identityfile(sshd, client_key, known_hosts, tmp_path):
     cfg = tmp_path / "ssh_config"
-    cfg.write_text(f"Host submit\n  HostName 127.0.0.1\n  User {TEST_USER}\n  Port {sshd.port}\n"
-                   f"  IdentityFile {client_key}\n  IdentitiesOnly yes\n")
+    cfg.write_text(
+        f"Host submit\n  HostName 127.0.0.1\n  User {TEST_USER}\n  Port {sshd.port}\n"
+        f"  IdentityFile {client_key}\n  IdentitiesOnly yes\n"
+    )
     t = ssh.resolve("submit", known_hosts=known_hosts, ssh_config=paramiko.SSHConfig.from_path(str(cfg)))
     assert (t.hostname, t.port, t.user, t.identity_files) == ("127.0.0.1", sshd.port, TEST_USER, [client_key])
     t.global_known_hosts = []
@@ -112,10 +116,12 @@ def test_proxyjump_through_a_bastion(sshd_factory, client_key, tmp_path):
     kh = tmp_path / "known_hosts"
     kh.write_text(bastion.known_hosts_line() + submit.known_hosts_line())
     cfg = tmp_path / "ssh_config"
-    cfg.write_text(f"Host bastion\n  HostName 127.0.0.1\n  Port {bastion.port}\n  User {TEST_USER}\n"
-                   f"  IdentityFile {client_key}\n\n"
-                   f"Host submit\n  HostName 127.0.0.1\n  Port {submit.port}\n  User {TEST_USER}\n"
-                   f"  IdentityFile {client_key}\n  ProxyJump bastion\n")
+    cfg.write_text(
+        f"Host bastion\n  HostName 127.0.0.1\n  Port {bastion.port}\n  User {TEST_USER}\n"
+        f"  IdentityFile {client_key}\n\n"
+        f"Host submit\n  HostName 127.0.0.1\n  Port {submit.port}\n  User {TEST_USER}\n"
+        f"  IdentityFile {client_key}\n  ProxyJump bastion\n"
+    )
     t = ssh.resolve("submit", known_hosts=kh, ssh_config=paramiko.SSHConfig.from_path(str(cfg)))
     assert [h.port for h in t.jump] == [bastion.port]
     for hop in (t, *t.jump):
@@ -145,8 +151,9 @@ def test_key_not_authorized_fails_with_ssh_auth(sshd, known_hosts, tmp_path):
 
 def test_agent_key_is_used(sshd, client_key, known_hosts, tmp_path, monkeypatch):
     sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    agent = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         for _ in range(200):
             if sock.exists():
@@ -156,8 +163,13 @@ def test_agent_key_is_used(sshd, client_key, known_hosts, tmp_path, monkeypatch)
         subprocess.run(["ssh-add", "-q", str(client_key)], env=env, check=True, capture_output=True)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         monkeypatch.setenv("HOME", str(tmp_path / "nohome"))  # no default key files to fall back on
-        t = ssh.resolve("127.0.0.1", user=TEST_USER, port=sshd.port, known_hosts=known_hosts,
-                        ssh_config=paramiko.SSHConfig())
+        t = ssh.resolve(
+            "127.0.0.1",
+            user=TEST_USER,
+            port=sshd.port,
+            known_hosts=known_hosts,
+            ssh_config=paramiko.SSHConfig(),
+        )
         t.global_known_hosts = []
         conn = ssh.connect(t, quiet_ui())
         assert conn.run("true").status == 0

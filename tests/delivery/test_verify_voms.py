@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from servers.sshd import TEST_USER
 
 from onboard.config import Config
 from onboard.delivery import deliver
@@ -15,7 +16,6 @@ from onboard.errors import Exit
 from onboard.secrets import Secrets
 from onboard.state import JourneyRecord, utcnow
 from onboard.steps.context import StepContext
-from servers.sshd import TEST_USER
 
 from .conftest import PASSPHRASE
 from .helpers import connect, quiet_ui
@@ -27,12 +27,15 @@ def _trust(voms_server) -> VOTrust:
     return VOTrust(vomses=[voms_server.vomses_line], lsc=voms_server.lsc)
 
 
-def test_deliver_then_voms_proxy_init_gets_the_vo_fqan(sshd, client_key, known_hosts, package, pki, voms_server):
+def test_deliver_then_voms_proxy_init_gets_the_vo_fqan(
+    sshd, client_key, known_hosts, package, pki, voms_server
+):
     conn = connect(sshd, client_key, known_hosts)
     try:
         deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
-        result = verify(conn, "testvo", PASSPHRASE, trust=_trust(voms_server), cert_dir=str(pki["trust"]),
-                        now=utcnow())
+        result = verify(
+            conn, "testvo", PASSPHRASE, trust=_trust(voms_server), cert_dir=str(pki["trust"]), now=utcnow()
+        )
     finally:
         conn.close()
     assert result.voms == "ok"
@@ -41,7 +44,9 @@ def test_deliver_then_voms_proxy_init_gets_the_vo_fqan(sshd, client_key, known_h
     assert all(c.ok for c in result.checks) and len(result.checks) == 4
     home = sshd.home
     assert (home / ".glite/vomses/testvo").read_text().strip() == voms_server.vomses_line
-    assert (home / ".voms/vomsdir/testvo/localhost.lsc").read_text().splitlines() == voms_server.lsc["localhost"]
+    assert (home / ".voms/vomsdir/testvo/localhost.lsc").read_text().splitlines() == voms_server.lsc[
+        "localhost"
+    ]
     assert sshd.log().count("Accepted publickey") == 1
     # the user's own proxy location is left alone, and the temporary proxy is gone
     uid = home.stat().st_uid
@@ -49,8 +54,9 @@ def test_deliver_then_voms_proxy_init_gets_the_vo_fqan(sshd, client_key, known_h
     assert not [p for p in Path("/tmp").glob("onboard-verify.*") if p.stat().st_uid == uid]
 
 
-def test_a_certificate_the_vo_does_not_know_is_reported_clearly(sshd, client_key, known_hosts, tmp_path, pki,
-                                                                voms_server):
+def test_a_certificate_the_vo_does_not_know_is_reported_clearly(
+    sshd, client_key, known_hosts, tmp_path, pki, voms_server
+):
     stranger = pki["ca"].user("Not Yet Approved")
     p = tmp_path / "stranger.p12"
     p.write_bytes(stranger.p12(PASSPHRASE))
@@ -58,7 +64,14 @@ def test_a_certificate_the_vo_does_not_know_is_reported_clearly(sshd, client_key
     try:
         deliver(conn, load_package(p, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
         with pytest.raises(VerifyError) as e:
-            verify(conn, "testvo", PASSPHRASE, trust=_trust(voms_server), cert_dir=str(pki["trust"]), now=utcnow())
+            verify(
+                conn,
+                "testvo",
+                PASSPHRASE,
+                trust=_trust(voms_server),
+                cert_dir=str(pki["trust"]),
+                now=utcnow(),
+            )
     finally:
         conn.close()
     assert e.value.exit_code == Exit.VERIFY
@@ -72,19 +85,34 @@ def test_wrong_mode_on_the_host_fails_verification(sshd, client_key, known_hosts
         deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
         sshd.ssh_as_user("chmod", "0644", ".globus/userkey.pem")
         with pytest.raises(VerifyError) as e:
-            verify(conn, "testvo", PASSPHRASE, trust=_trust(voms_server), cert_dir=str(pki["trust"]), now=utcnow())
+            verify(
+                conn,
+                "testvo",
+                PASSPHRASE,
+                trust=_trust(voms_server),
+                cert_dir=str(pki["trust"]),
+                now=utcnow(),
+            )
     finally:
         conn.close()
     assert "userkey.pem" in e.value.message and "0644" in e.value.message
 
 
 def _ctx(sshd, client_key, known_hosts, package, pki, voms_server, record: JourneyRecord) -> StepContext:
-    cfg = Config.model_validate({
-        "vo": "testvo",
-        "submit_host": {"host": "127.0.0.1", "user": TEST_USER, "port": sshd.port, "identity_file": str(client_key),
-                        "known_hosts": str(known_hosts), "x509_cert_dir": str(pki["trust"])},
-        "vos": {"testvo": {"vomses": [voms_server.vomses_line], "lsc": voms_server.lsc}},
-    })
+    cfg = Config.model_validate(
+        {
+            "vo": "testvo",
+            "submit_host": {
+                "host": "127.0.0.1",
+                "user": TEST_USER,
+                "port": sshd.port,
+                "identity_file": str(client_key),
+                "known_hosts": str(known_hosts),
+                "x509_cert_dir": str(pki["trust"]),
+            },
+            "vos": {"testvo": {"vomses": [voms_server.vomses_line], "lsc": voms_server.lsc}},
+        }
+    )
     ui = quiet_ui()
     secrets = Secrets(ui)
     secrets.remember("passphrase", PASSPHRASE)
@@ -92,8 +120,9 @@ def _ctx(sshd, client_key, known_hosts, package, pki, voms_server, record: Journ
     return StepContext(record=record, config=cfg, ui=ui, secrets=secrets, checkpoint=lambda: None, now=utcnow)
 
 
-def test_deliver_and_verify_steps_fill_the_journey_record(sshd, client_key, known_hosts, package, pki, voms_server,
-                                                          monkeypatch):
+def test_deliver_and_verify_steps_fill_the_journey_record(
+    sshd, client_key, known_hosts, package, pki, voms_server, monkeypatch
+):
     from onboard.steps import deliver as deliver_step
     from onboard.steps import verify as verify_step
 
@@ -120,11 +149,25 @@ def test_voms_add_member_script_feeds_the_database(voms_server, pki):
     from conftest import ROOT
 
     newcomer = pki["ca"].user("Hook Fed")
-    argv = [sys.executable, str(ROOT / "scripts" / "voms-add-member"), "--socket", str(voms_server.db.socket),
-            "--database", voms_server.database, "--dn", newcomer.dn, "--ca", pki["ca"].dn, "--vo", "testvo"]
+    argv = [
+        sys.executable,
+        str(ROOT / "scripts" / "voms-add-member"),
+        "--socket",
+        str(voms_server.db.socket),
+        "--database",
+        voms_server.database,
+        "--dn",
+        newcomer.dn,
+        "--ca",
+        pki["ca"].dn,
+        "--vo",
+        "testvo",
+    ]
     for _ in range(2):  # idempotent
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
-    rows = voms_server.db.sql(f"SELECT COUNT(*) FROM usr JOIN m ON m.userid = usr.userid "
-                              f"WHERE usr.dn = '{newcomer.dn}'", voms_server.database)
+    rows = voms_server.db.sql(
+        f"SELECT COUNT(*) FROM usr JOIN m ON m.userid = usr.userid WHERE usr.dn = '{newcomer.dn}'",
+        voms_server.database,
+    )
     assert rows.strip() == "1"

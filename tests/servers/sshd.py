@@ -23,7 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TEST_USER = "onboard-test"
-_LOCK = Path("/run/lock/onboard-test-user.lock") if Path("/run/lock").is_dir() else Path("/tmp/onboard-test-user.lock")
+_LOCK = (
+    Path("/run/lock/onboard-test-user.lock")
+    if Path("/run/lock").is_dir()
+    else Path("/tmp/onboard-test-user.lock")
+)
 
 
 def free_port() -> int:
@@ -40,8 +44,19 @@ def ensure_user(name: str = TEST_USER) -> pwd.struct_passwd:
         pass
     if os.geteuid() != 0:
         raise RuntimeError(f"user {name} is missing and only root can create it")
-    subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", "--comment", "onboard test submit host user",
-                    name], check=False, capture_output=True)
+    subprocess.run(
+        [
+            "useradd",
+            "--create-home",
+            "--shell",
+            "/bin/sh",
+            "--comment",
+            "onboard test submit host user",
+            name,
+        ],
+        check=False,
+        capture_output=True,
+    )
     # '*' (not the default '!') so that sshd without PAM does not treat the account as locked
     subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
     return pwd.getpwnam(name)
@@ -50,8 +65,11 @@ def ensure_user(name: str = TEST_USER) -> pwd.struct_passwd:
 def make_client_key(path: Path) -> Path:
     """An ed25519 key pair for the test's onboard (path and path.pub), unencrypted."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onboard-test-client", "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onboard-test-client", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 
@@ -59,15 +77,22 @@ def make_host_keys(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = directory / "ssh_host_ed25519_key"
     if not key.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onboard-test-host", "-f", str(key)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onboard-test-host", "-f", str(key)],
+            check=True,
+            capture_output=True,
+        )
     return directory
 
 
 def host_key_fingerprint(host_key_dir: Path) -> str:
     """SHA256:... of the server's ed25519 host key, as `ssh-keygen -l` prints it."""
-    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(host_key_dir / "ssh_host_ed25519_key.pub")],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(host_key_dir / "ssh_host_ed25519_key.pub")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.split()[1]
 
 
@@ -128,14 +153,22 @@ class SSHD:
             self.port = free_port()
         cfg = self.write_config()
         log = open(self.workdir / "sshd.log", "ab")  # noqa: SIM115 - kept open for the daemon's life
-        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(cfg)], stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(cfg)],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sshd exited: {(self.workdir / 'sshd.log').read_text()[-2000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s,
+            ):
                 s.settimeout(1)
                 if s.recv(4).startswith(b"SSH-"):
                     return self
@@ -170,8 +203,13 @@ class SSHD:
 
     def ssh_as_user(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run a command as the test user on the host directly (not through ssh): to inspect results."""
-        return subprocess.run(["runuser", "-u", self.user, "--", *argv], capture_output=True, text=True, check=check,
-                              cwd=self.home)
+        return subprocess.run(
+            ["runuser", "-u", self.user, "--", *argv],
+            capture_output=True,
+            text=True,
+            check=check,
+            cwd=self.home,
+        )
 
 
 def descendants(root: int) -> list[int]:

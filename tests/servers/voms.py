@@ -24,7 +24,9 @@ PLUGIN = Path("/usr/lib/voms/libvomsmysql.so")
 
 
 def _tool(name: str) -> str:
-    return shutil.which(name) or next(p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if Path(p).exists())
+    return shutil.which(name) or next(
+        p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if Path(p).exists()
+    )
 
 
 def _sql_quote(value: str) -> str:
@@ -33,7 +35,15 @@ def _sql_quote(value: str) -> str:
 
 def mariadb_client(socket_path: str | Path, database: str | None, sql: str) -> str:
     """Run SQL through the mariadb client over the private socket (as the OS user: unix_socket auth)."""
-    argv = [_tool("mariadb"), "--no-defaults", f"--socket={socket_path}", "-u", "root", "--batch", "--skip-column-names"]
+    argv = [
+        _tool("mariadb"),
+        "--no-defaults",
+        f"--socket={socket_path}",
+        "-u",
+        "root",
+        "--batch",
+        "--skip-column-names",
+    ]
     if database:
         argv.append(database)
     proc = subprocess.run(argv, input=sql, capture_output=True, text=True, timeout=60)
@@ -42,18 +52,22 @@ def mariadb_client(socket_path: str | Path, database: str | None, sql: str) -> s
     return proc.stdout
 
 
-def add_member(dn: str, ca_dn: str, *, socket_path: str | Path, database: str, vo: str | None = None,
-               email: str = "") -> None:
+def add_member(
+    dn: str, ca_dn: str, *, socket_path: str | Path, database: str, vo: str | None = None, email: str = ""
+) -> None:
     """Make `dn` (issued by `ca_dn`, both in OpenSSL slash form) a member of the VO's root group.
     Idempotent: a second call for the same certificate changes nothing."""
     vo_group = f"/{vo}" if vo else None
-    group_sql = (f"(SELECT gid FROM `groups` WHERE dn = {_sql_quote(vo_group)})" if vo_group
-                 else "(SELECT MIN(gid) FROM `groups`)")
+    group_sql = (
+        f"(SELECT gid FROM `groups` WHERE dn = {_sql_quote(vo_group)})"
+        if vo_group
+        else "(SELECT MIN(gid) FROM `groups`)"
+    )
     sql = f"""
 INSERT IGNORE INTO ca (ca, cadescr) VALUES ({_sql_quote(ca_dn)}, {_sql_quote(ca_dn)});
 SET @cid = (SELECT cid FROM ca WHERE ca = {_sql_quote(ca_dn)});
 INSERT INTO usr (dn, ca, cn, mail)
-  SELECT {_sql_quote(dn)}, @cid, {_sql_quote(dn.rsplit('CN=', 1)[-1])}, {_sql_quote(email)} FROM DUAL
+  SELECT {_sql_quote(dn)}, @cid, {_sql_quote(dn.rsplit("CN=", 1)[-1])}, {_sql_quote(email)} FROM DUAL
   WHERE NOT EXISTS (SELECT 1 FROM usr WHERE dn = {_sql_quote(dn)} AND ca = @cid);
 SET @uid = (SELECT userid FROM usr WHERE dn = {_sql_quote(dn)} AND ca = @cid);
 SET @gid = {group_sql};
@@ -79,25 +93,60 @@ class MariaDB:
         data = self.workdir / "data"
         user = "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
         if not (data / "mysql").exists():
-            subprocess.run([_tool("mariadb-install-db"), "--no-defaults", f"--datadir={data}", f"--user={user}",
-                            "--skip-test-db", "--auth-root-authentication-method=socket"],
-                           check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [
+                    _tool("mariadb-install-db"),
+                    "--no-defaults",
+                    f"--datadir={data}",
+                    f"--user={user}",
+                    "--skip-test-db",
+                    "--auth-root-authentication-method=socket",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
         self.port = self.port or free_port()
         log = open(self.workdir / "mariadbd.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [_tool("mariadbd"), "--no-defaults", f"--user={user}", f"--datadir={data}", f"--socket={self.socket}",
-             f"--pid-file={self.workdir / 'mariadbd.pid'}", f"--port={self.port}", "--bind-address=127.0.0.1",
-             "--skip-name-resolve", "--innodb-buffer-pool-size=16M", "--skip-log-bin", "--innodb-fast-shutdown=2",
-             "--innodb-flush-log-at-trx-commit=0", f"--log-error={self.workdir / 'mariadbd.err'}"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                _tool("mariadbd"),
+                "--no-defaults",
+                f"--user={user}",
+                f"--datadir={data}",
+                f"--socket={self.socket}",
+                f"--pid-file={self.workdir / 'mariadbd.pid'}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=16M",
+                "--skip-log-bin",
+                "--innodb-fast-shutdown=2",
+                "--innodb-flush-log-at-trx-commit=0",
+                f"--log-error={self.workdir / 'mariadbd.err'}",
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("mariadbd exited: " + (self.workdir / "mariadbd.err").read_text()[-2000:])
             if self.socket.exists():
-                ping = subprocess.run([_tool("mariadb-admin"), "--no-defaults", f"--socket={self.socket}", "-u", "root",
-                                       "ping"], capture_output=True)
+                ping = subprocess.run(
+                    [
+                        _tool("mariadb-admin"),
+                        "--no-defaults",
+                        f"--socket={self.socket}",
+                        "-u",
+                        "root",
+                        "ping",
+                    ],
+                    capture_output=True,
+                )
                 if ping.returncode == 0:
                     return self
             time.sleep(0.05)
@@ -153,7 +202,8 @@ class VOMSServer:
         db = self.database
         self.db.sql(f"DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db};")
         self.db.sql(SCHEMA.read_text(), db)
-        self.db.sql(f"""
+        self.db.sql(
+            f"""
 DELETE FROM version; INSERT INTO version VALUES (2);
 INSERT INTO `groups` (gid, dn, parent, must) VALUES (1, '/{self.vo}', 1, 1);
 CREATE USER IF NOT EXISTS 'voms_{self.vo[:8]}'@'127.0.0.1' IDENTIFIED BY '{password}';
@@ -163,29 +213,56 @@ ALTER USER 'voms_{self.vo[:8]}'@'localhost' IDENTIFIED BY '{password}';
 GRANT SELECT, LOCK TABLES ON {db}.* TO 'voms_{self.vo[:8]}'@'127.0.0.1';
 GRANT SELECT, LOCK TABLES ON {db}.* TO 'voms_{self.vo[:8]}'@'localhost';
 FLUSH PRIVILEGES;
-""", db)
+""",
+            db,
+        )
         passfile = self.workdir / "voms.pass"
         passfile.write_text(password + "\n")  # the daemon insists on the final newline
         os.chmod(passfile, 0o640)  # ... and on exactly 0640
         self.port = self.port or free_port()
         conf = self.workdir / "voms.conf"
-        conf.write_text("\n".join([
-            f"--vo={self.vo}", f"--dbname={db}", f"--username=voms_{self.vo[:8]}", f"--passfile={passfile}",
-            "--contactstring=127.0.0.1",  # 'localhost' would make the client ignore the port
-            f"--mysql-port={self.db.port}", f"--sqlloc={PLUGIN}", f"--port={self.port}",
-            f"--uri=localhost:{self.port}", f"--logfile={self.workdir / 'voms.log'}", "--loglevel=5",
-            "--logtype=7", "--timeout=86400", "--newformat", f"--x509_user_cert={self.host_cert}",
-            f"--x509_user_key={self.host_key}", f"--x509_cert_dir={self.cert_dir}", "--debug",
-        ]) + "\n")
+        conf.write_text(
+            "\n".join(
+                [
+                    f"--vo={self.vo}",
+                    f"--dbname={db}",
+                    f"--username=voms_{self.vo[:8]}",
+                    f"--passfile={passfile}",
+                    "--contactstring=127.0.0.1",  # 'localhost' would make the client ignore the port
+                    f"--mysql-port={self.db.port}",
+                    f"--sqlloc={PLUGIN}",
+                    f"--port={self.port}",
+                    f"--uri=localhost:{self.port}",
+                    f"--logfile={self.workdir / 'voms.log'}",
+                    "--loglevel=5",
+                    "--logtype=7",
+                    "--timeout=86400",
+                    "--newformat",
+                    f"--x509_user_cert={self.host_cert}",
+                    f"--x509_user_key={self.host_key}",
+                    f"--x509_cert_dir={self.cert_dir}",
+                    "--debug",
+                ]
+            )
+            + "\n"
+        )
         out = open(self.workdir / "voms.out", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([_tool("voms"), "--conf", str(conf)], stdout=out, stderr=out,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [_tool("voms"), "--conf", str(conf)],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         out.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("voms exited: " + self.log()[-2000:])
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+            ):
                 return self
             time.sleep(0.05)
         self.stop()

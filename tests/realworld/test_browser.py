@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from onboard import browser
 from onboard.errors import Exit
-
 from tests.conftest import require_tool
 
 from .pki import user_p12

@@ -15,7 +15,6 @@ import pytest
 from onboard import trust
 from onboard.config import Config
 from onboard.errors import Exit
-
 from tests.conftest import require_tool
 
 from .pki import ca, leaf, name, pem

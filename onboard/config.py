@@ -64,6 +64,7 @@ class CA(Section):
     download_dir: Path = Path("~/Downloads")
     open_browser: bool = True  # open the portal in a browser when there is a display
     csr: bool = False  # provider "other": make the key and a CSR here instead of downloading a .p12
+    sandbox_dir: Path | None = None  # provider "sandbox": the directory of `onboard sandbox up`
 
 
 class VOEntry(Section):

@@ -186,3 +186,30 @@ def test_journey_via_cli_waits_then_resume_wait_picks_up(cli, onboard_env, tmp_p
     assert p12 and Path(p12).read_bytes() == BLOB, r.stdout + r.stderr
     assert "obtain" in state["completed"]
     assert not (dl / "Certificate.p12").exists()
+
+
+def test_sandbox_ca_hands_out_a_p12_like_a_portal(make_ctx, tmp_path):
+    ca_mod = pytest.importorskip("onboard.sandbox.ca")
+    ca_mod.SandboxCA(tmp_path / "sandbox" / "ca").ensure()
+    pf = tmp_path / "pass"
+    pf.write_text("sandbox passphrase 1\n")
+    with pytest.raises(ConfigError, match="sandbox directory"):
+        step.run(make_ctx(provider="sandbox").ctx)
+    c = make_ctx(provider="sandbox", sandbox_dir=tmp_path / "sandbox", passphrase_file=pf)
+    c.ctx.config.user.given_name, c.ctx.config.user.family_name = "Jane", "Doe"
+    c.ctx.config.user.email = "jane@example.org"
+    step.run(c.ctx)
+    p12 = c.record.artifacts.p12
+    assert stat.S_IMODE(p12.stat().st_mode) == 0o600
+    key, cert, chain = pkcs12.load_key_and_certificates(p12.read_bytes(), b"sandbox passphrase 1")
+    assert "CN=Jane Doe" in cert.subject.rfc4514_string() and key is not None and chain
+    # resumed: the same file, no second certificate
+    step.run(c.ctx)
+    assert c.record.artifacts.p12 == p12
+    assert len(ca_mod.SandboxCA(tmp_path / "sandbox" / "ca").issued()) == 1
+    # interrupted after the name was recorded but before the file existed: issues it then
+    c2 = make_ctx(provider="sandbox", sandbox_dir=tmp_path / "sandbox", passphrase_file=pf)
+    c2.ctx.config.user.given_name, c2.ctx.config.user.email = "Joe", "joe@example.org"
+    c2.record.artifacts.extra["obtain"] = {"sandbox_p12": str(tmp_path / "data" / "obtained" / "x.p12")}
+    step.run(c2.ctx)
+    assert c2.record.artifacts.p12 == tmp_path / "data" / "obtained" / "x.p12"

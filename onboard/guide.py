@@ -52,6 +52,8 @@ def before_start(args: argparse.Namespace, cfg: Any) -> Any:
     elif entry is None:
         ui.explain(f"VO {args.vo} is not in onboard's catalog (`onboard vos`); its address comes from "
                    f"[vos.{args.vo}] in the configuration.")
+    if entry is not None:
+        check_trust(ui, cfg, entry)
     if first:
         show_plan(ui, cfg, args.vo, getattr(args, "workflow", None))
         answer = ui.ask("Start the journey now? [Y/n]", default="").strip().lower() if ui.interactive else "y"
@@ -59,6 +61,21 @@ def before_start(args: argparse.Namespace, cfg: Any) -> Any:
             ui.say(f"Not started. Your settings are in {cfg.source}; `onboard start --vo {args.vo}` when ready.")
             raise SystemExit(0)
     return cfg
+
+
+def check_trust(ui, cfg: Any, entry: Any) -> None:
+    """Warn up front when the CAs of the VO's servers are not trusted here (HTTPS would fail later)."""
+    from onboard import trust
+
+    cas = sorted({dn for lines in entry.lsc.values() for dn in lines[1:]})
+    if not cas:
+        return
+    where = trust.cert_dir(cfg)
+    missing = cas if where is None else [dn for dn in cas if trust.find_ca(where.path, dn) is None]
+    if missing:
+        place = f"the trust directory {where.path}" if where else "any grid trust directory (none found)"
+        ui.warn(f"the CA of VO {entry.name}'s servers ({missing[0]}) is not in {place}; the registration and "
+                "the VOMS check need it. `onboard trust` says how to install the IGTF trust anchors.")
 
 
 # ---- defaults from the environment -----------------------------------------------------------------

@@ -85,6 +85,8 @@ def test_without_a_terminal_nothing_is_asked(cli, onboard_env, tmp_path):
     r = cli("start", "--vo", "dteam", env={"ONBOARD_CA__DOWNLOAD_DIR": str(dl), "ONBOARD_CA__OPEN_BROWSER": "false"})
     assert r.returncode == 75, r.stderr  # went straight to the journey, waiting for the download
     assert "first time" not in r.stdout and "site or NGI manager" in r.stdout
+    # the VO's CA is not trusted here: said up front, before any HTTPS call could fail on it
+    assert "CERN Grid Certification Authority" in r.stderr and "onboard trust" in r.stderr
     assert not (Path(onboard_env["XDG_CONFIG_HOME"]) / "onboard" / "config.toml").exists()
 
 

@@ -114,9 +114,11 @@ def _load_config(args: argparse.Namespace):
         from types import SimpleNamespace
 
         return SimpleNamespace(
-            credentials=SimpleNamespace(dir=Path("~/.globus"), name_format="dated", passphrase_command="",
-                                        passphrase_file=None),
-            trust=SimpleNamespace(cert_dir=None))
+            credentials=SimpleNamespace(
+                dir=Path("~/.globus"), name_format="dated", passphrase_command="", passphrase_file=None
+            ),
+            trust=SimpleNamespace(cert_dir=None),
+        )
     from onboard import app
 
     return app.load_config(args)
@@ -206,13 +208,16 @@ def trust_warning(cred: Credential, configured: Path | None) -> str | None:
             "/etc/grid-security/certificates); grid tools will need your CA's IGTF bundle."
         )
     if trust.find_issuer(cred.cert, tdir) is None:
-        return (f"the issuer {cred.issuer_dn} is not in the trust directory {tdir}; "
-                "install your CA's IGTF bundle there.")
+        return (
+            f"the issuer {cred.issuer_dn} is not in the trust directory {tdir}; "
+            "install your CA's IGTF bundle there."
+        )
     return None
 
 
 def convert(args: argparse.Namespace) -> int:
     from onboard.credentials import installer, model
+    from onboard.secrets import MIN_NEW_PASSPHRASE
 
     cfg, ui, secrets = _setup(args)
     cred, stem = load_input(args, secrets)
@@ -222,6 +227,11 @@ def convert(args: argparse.Namespace) -> int:
     if tw:
         warnings.append(tw)
     key_pw = secrets.new_passphrase() if args.new_passphrase else secrets.passphrase()
+    if len(key_pw) < MIN_NEW_PASSPHRASE:
+        warnings.append(
+            f"the key keeps the PKCS#12's passphrase, which is shorter than {MIN_NEW_PASSPHRASE} "
+            "characters; --new-passphrase sets a stronger one."
+        )
     dest = Path(args.dest).expanduser() if args.dest else Path(cfg.credentials.dir).expanduser()  # type: ignore[attr-defined]
     fmt = args.name_format or cfg.credentials.name_format  # type: ignore[attr-defined]
     name = cred.name(fmt, stem)
@@ -233,7 +243,7 @@ def convert(args: argparse.Namespace) -> int:
         now=now,
         csr=args.csr,
         links=not args.no_links,
-        force=args.force,
+        force=args.force or args.new_passphrase,  # a new passphrase means new files
     )
     for w in warnings:
         ui.warn(w)
@@ -330,8 +340,13 @@ def doctor(args: argparse.Namespace) -> int:
     pw = secrets.passphrase() if (args.passphrase_file or args.passphrase_stdin) else None
     directory = Path(args.dir).expanduser() if args.dir else Path(cfg.credentials.dir).expanduser()  # type: ignore[attr-defined]
     checks = doc.run_checks(
-        directory, now=datetime.now(timezone.utc), vo=args.vo, passphrase=pw, trust_dir=cfg.trust.cert_dir
-    )  # type: ignore[attr-defined]
+        directory,
+        now=datetime.now(timezone.utc),
+        vo=args.vo,
+        passphrase=pw,
+        trust_dir=cfg.trust.cert_dir,  # type: ignore[attr-defined]
+        use_env=not args.dir,
+    )
     failed = [c for c in checks if c.status == doc.FAIL]
     if args.json:
         print(json.dumps([c.__dict__ for c in checks], indent=2, ensure_ascii=False))

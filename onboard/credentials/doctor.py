@@ -138,7 +138,10 @@ def run_checks(
     passphrase: str | None = None,
     trust_dir: Path | None = None,
     environ: dict[str, str] | None = None,
+    use_env: bool = False,
 ) -> list[Check]:
+    """The checklist. With use_env, X509_USER_CERT/X509_USER_KEY win over the directory, as in every
+    grid tool's search order."""
     from cryptography import x509
 
     from onboard.credentials.model import WARN_DAYS, load_pem_key, public_key_der
@@ -152,6 +155,19 @@ def run_checks(
         directory / "userkey.pem",
         directory / "usercred.p12",
     )
+    if use_env:
+        for var, default in (("X509_USER_CERT", cert_path), ("X509_USER_KEY", key_path)):
+            if env.get(var) and Path(env[var]) != default:
+                checks.append(
+                    Check(
+                        WARN,
+                        f"{var} is set",
+                        f"grid tools read {env[var]}, not {default}",
+                        f"unset {var} to use {default}, or check that file as below.",
+                    )
+                )
+        cert_path = Path(env.get("X509_USER_CERT") or cert_path)
+        key_path = Path(env.get("X509_USER_KEY") or key_path)
     cert_st = _file_check(cert_path, "certificate", checks)
     key_st = _file_check(key_path, "key", checks)
     if cert_st:

@@ -273,7 +273,7 @@ def test_keygen_then_convert_issued_cert(cli, pki, pwfile, tmp_path):
     ca = tmp_path / "ca"
     ca.mkdir()
     (ca / "ca.pem").write_bytes(pki.int2.pem())
-    (ca / "ca.key").write_bytes(pki.int2.key_pem())
+    (ca / "ca.key").write_bytes(pki.int2.key_pem(PASSPHRASE))  # no clear key on disk, even in tests
     (ca / "ext").write_text(
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=clientAuth\n"
@@ -289,6 +289,8 @@ def test_keygen_then_convert_issued_cert(cli, pki, pwfile, tmp_path):
             str(ca / "ca.pem"),
             "-CAkey",
             str(ca / "ca.key"),
+            "-passin",
+            f"file:{pwfile}",
             "-days",
             "30",
             "-set_serial",

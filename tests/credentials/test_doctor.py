@@ -116,3 +116,19 @@ def test_wrong_passphrase_and_mismatched_key(cli, globus, pki, pwfile, tmp_path)
 
     checks = {c["title"]: c for c in json.loads(r.stdout)}
     assert checks["key matches certificate"]["status"] == "FAIL"
+
+
+def test_x509_user_cert_env_wins(cli, globus, pki, tmp_path):
+    """Grid tools read X509_USER_CERT/KEY first: doctor checks those files and says so."""
+    elsewhere = tmp_path / "elsewhere.pem"
+    r = cli("doctor", env={"X509_CERT_DIR": str(pki.trust), "X509_USER_CERT": str(elsewhere)})
+    assert r.returncode == Exit.CREDENTIAL
+    assert "[warn] X509_USER_CERT is set" in r.stdout
+    assert f"[FAIL] certificate {elsewhere}: missing" in r.stdout
+    r = cli(
+        "doctor",
+        "--dir",
+        str(globus),
+        env={"X509_CERT_DIR": str(pki.trust), "X509_USER_CERT": str(elsewhere)},
+    )
+    assert r.returncode == 0, r.stdout  # an explicit --dir is checked as given

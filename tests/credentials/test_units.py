@@ -164,3 +164,23 @@ def test_config_shortcut_matches_config_defaults(monkeypatch, onboard_env):
     assert fast.trust.cert_dir == real.trust.cert_dir
     monkeypatch.setenv("ONBOARD_CREDENTIALS__NAME_FORMAT", "cn")
     assert cmd._load_config(args).credentials.name_format == "cn"
+
+
+def test_chain_drops_root_and_sectigo_cross_sign(pki, jose):
+    """Sectigo blobs carry the root cross-signed by "AAA Certificate Services": never in the chain."""
+    from onboard.credentials.model import assemble
+
+    from .pkiutil import dn, issue
+
+    aaa = issue(
+        dn(("C", "GB"), ("O", "Comodo CA Limited"), ("CN", "AAA Certificate Services")), None, ca=True
+    )
+    cross = issue(pki.root.cert.subject, aaa, ca=True, key=pki.root.key)  # the root, cross-signed by AAA
+    cred = assemble(jose.key, [pki.root.cert, cross.cert, pki.int1.cert, jose.cert, pki.int2.cert, aaa.cert])
+    assert cred.cert == jose.cert
+    assert cred.chain == [pki.int2.cert, pki.int1.cert]
+    assert {c.subject.rfc4514_string() for c in cred.dropped} == {
+        pki.root.cert.subject.rfc4514_string(),
+        aaa.cert.subject.rfc4514_string(),
+    }
+    assert len(cred.dropped) == 3

@@ -284,15 +284,15 @@ class Auth(paramiko.AuthStrategy):
     def _load(self, path: Path, interactive: bool) -> paramiko.PKey | None:
         try:
             return paramiko.PKey.from_path(path)
-        except paramiko.PasswordRequiredException:
+        except (paramiko.PasswordRequiredException, TypeError):  # TypeError: an encrypted OpenSSH-format key
             if not interactive:
                 return None  # maybe the agent holds it; said in the error if nothing works
             assert self.ui is not None
             try:
                 return paramiko.PKey.from_path(
-                    path, passphrase=self.ui.ask(f"Passphrase for SSH key {path}", secret=True).encode()
+                    path, self.ui.ask(f"Passphrase for SSH key {path}", secret=True).encode()
                 )
-            except paramiko.SSHException:
+            except (paramiko.SSHException, ValueError, TypeError):
                 self.ui.warn(f"wrong passphrase for {path}; skipping that key")
                 return None
         except (paramiko.SSHException, OSError, ValueError):

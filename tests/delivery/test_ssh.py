@@ -187,3 +187,40 @@ def test_unreachable_port_is_a_network_error(client_key, known_hosts, sshd):
     with pytest.raises(SSHError) as e:
         ssh.connect(t, quiet_ui())
     assert e.value.exit_code == Exit.NETWORK
+
+
+def test_password_prompt_when_no_key_works(sshd_factory, tmp_path):
+    """With a terminal, a host that takes passwords gets one typed at onboard's prompt."""
+    from servers.sshd import TEST_USER, make_client_key
+
+    server = sshd_factory(extra_config=["PasswordAuthentication yes"])
+    kh = tmp_path / "kh"
+    kh.write_text(server.known_hosts_line())
+    hashed = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input="typed at the prompt\n",
+                            capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["usermod", "-p", hashed, TEST_USER], check=True)
+    try:
+        stranger = make_client_key(tmp_path / "stranger" / "id_ed25519")  # not authorized
+        ui = quiet_ui(interactive=True, answers=["typed at the prompt"] * 3)
+        conn = connect(server, stranger, kh, ui=ui)
+        assert conn.run("id -un").out.strip() == TEST_USER
+        conn.close()
+        with pytest.raises(SSHError) as e:  # without a terminal: no prompt, a clear error
+            connect(server, stranger, kh, ui=quiet_ui(interactive=False))
+        assert e.value.exit_code == Exit.SSH_AUTH
+    finally:
+        subprocess.run(["usermod", "-p", "*", TEST_USER], check=True)
+
+
+def test_encrypted_identity_file_is_unlocked_at_the_prompt(sshd, known_hosts, tmp_path, submit_home):
+    key = tmp_path / "enc" / "id_ed25519"
+    key.parent.mkdir(mode=0o700)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "key passphrase", "-f", str(key)], check=True)
+    ak = submit_home / ".ssh" / "authorized_keys"
+    ak.write_text(ak.read_text() + (tmp_path / "enc" / "id_ed25519.pub").read_text())
+    conn = connect(sshd, key, known_hosts, ui=quiet_ui(interactive=True, answers=["key passphrase"]))
+    assert conn.run("true").status == 0
+    conn.close()
+    with pytest.raises(SSHError) as e:
+        connect(sshd, key, known_hosts, ui=quiet_ui(interactive=False))
+    assert e.value.exit_code == Exit.SSH_AUTH

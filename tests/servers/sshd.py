@@ -124,6 +124,7 @@ class SSHD:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = self.workdir / "sshd_config"
         lines = [
+            *self.extra_config,  # first: for sshd the first value of an option wins
             f"Port {self.port}",
             "ListenAddress 127.0.0.1",
             f"HostKey {self.host_key_dir / 'ssh_host_ed25519_key'}",
@@ -141,7 +142,6 @@ class SSHD:
             "Subsystem sftp internal-sftp",
             f"SetEnv PATH={self.path_env}",
             "LogLevel VERBOSE",
-            *self.extra_config,
         ]
         cfg.write_text("\n".join(lines) + "\n")
         return cfg

@@ -112,3 +112,71 @@ def test_consumers_refuse_wrong_passphrase(converted, pki, tmp_path):
     )
     assert r.returncode != 0
     assert not (tmp_path / "p").exists() or (tmp_path / "p").stat().st_size == 0
+
+
+@pytest.mark.parametrize("converted", [True], ids=["from-legacy"], indirect=True)
+def test_grid_proxy_init_reads_package_as_usercred_p12(converted, pki, jose, pwfile, tmp_path):
+    """gridcf/gct#202: GCT on OpenSSL 3 cannot read an RC2-40 usercred.p12; onboard's 3DES package it can."""
+    exe = require_tool("grid-proxy-init")
+    env = _env(tmp_path, pki, converted)
+    for label, source in (
+        ("package", next(converted.glob("package-*.p12"))),
+        ("original", pki.p12(jose, "gct202.p12", legacy=True)),
+    ):
+        usercred = tmp_path / f"{label}" / "usercred.p12"
+        usercred.parent.mkdir()
+        usercred.write_bytes(source.read_bytes())
+        os.chmod(usercred, 0o600)
+        env.update(X509_USER_CERT=str(usercred), X509_USER_KEY=str(usercred))
+        r = subprocess.run(
+            [exe, "-pwstdin", "-out", str(tmp_path / f"proxy-{label}")],
+            input=PASSPHRASE + "\n",
+            text=True,
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+        if label == "package":
+            assert r.returncode == 0, r.stdout + r.stderr
+        else:
+            assert r.returncode != 0 and "PKCS12" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_traditional_encrypted_key_input(cli, pki, jose, pwfile, tmp_path):
+    """A traditional 'RSA PRIVATE KEY' with Proc-Type headers (tcsg4 chokes on it) converts fine."""
+    require_tool("openssl")
+    pw_out = tmp_path / "pw-out"
+    pw_out.write_text(PASSPHRASE + "\n")
+    (tmp_path / "pkcs8.pem").write_bytes(jose.key_pem(PASSPHRASE))
+    subprocess.run(
+        [
+            "openssl",
+            "pkey",
+            "-in",
+            str(tmp_path / "pkcs8.pem"),
+            "-passin",
+            f"file:{pwfile}",
+            "-traditional",
+            "-aes256",
+            "-passout",
+            f"file:{pw_out}",
+            "-out",
+            str(tmp_path / "trad.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert b"Proc-Type: 4,ENCRYPTED" in (tmp_path / "trad.pem").read_bytes()
+    (tmp_path / "cert.pem").write_bytes(jose.pem())
+    r = cli(
+        "convert",
+        "--cert",
+        str(tmp_path / "cert.pem"),
+        "--key",
+        str(tmp_path / "trad.pem"),
+        "--passphrase-file",
+        str(pwfile),
+    )
+    assert r.returncode == 0, r.stderr
+    key = (Path(os.environ["HOME"]) / ".globus" / "userkey.pem").read_bytes()
+    assert key.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")

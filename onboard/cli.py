@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "browser-import": ("browser", "import your certificate into Firefox/Thunderbird (NSS), or show the steps"),
     "browser-export": ("browser", "export a certificate from Firefox/Thunderbird into onboard (the OSG flow)"),
     "workflows": ("workflows", "list and validate the journeys onboard knows"),
+    "demo": ("demo", "the whole journey against a throwaway sandbox grid, non-interactively"),
 }
 
 

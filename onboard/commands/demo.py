@@ -1,0 +1,209 @@
+"""`onboard demo`: the whole journey, non-interactively, against a throwaway sandbox grid.
+
+A certificate handed out as a CA portal would, convert, register, confirm by mail, approval (automatic),
+delivery to the sandbox's submit host, verification — each step printed as it goes. Everything lives in
+one temporary directory (sandbox, configuration, state, a HOME of its own): nothing of the user's is read
+or touched. Exit 0 only when the credential on the submit host verifies.
+
+Waits are fast-forwarded (the demo's clock jumps to the next check instead of sleeping), so a journey
+that takes days in real life takes seconds here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from onboard.errors import Exit, NotImplementedStep, OnboardError
+
+
+class DemoError(OnboardError):
+    exit_code = Exit.SANDBOX
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dir", metavar="DIR", help="make the throwaway grid here (default: a new temporary directory)"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the directory afterwards, to look around")
+    p.add_argument("--vo", default="demo", help="name of the sandbox VO (default: demo)")
+    p.add_argument(
+        "--timeout", type=float, default=120.0, metavar="S", help="give up after S seconds (default 120)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from onboard.ui import UI
+
+    ui = UI(quiet=args.quiet, interactive=False)  # never a question: the demo answers everything itself
+    started = time.monotonic()
+    work = (
+        Path(args.dir).expanduser().resolve() if args.dir else Path(tempfile.mkdtemp(prefix="onboard-demo-"))
+    )
+    work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ui.say(f"onboard demo: a throwaway grid in {work}")
+    try:
+        with _isolated_env(work), Sandbox(work / "sandbox", args.vo, ui) as sandbox:
+            record = _journey(args, ui, work, sandbox)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    verification = record.artifacts.extra.get("verification", {})
+    elapsed = time.monotonic() - started
+    if record.states() != ["done"]:
+        raise DemoError(
+            f"the demo journey stopped in {record.states()} after {elapsed:.1f} s.",
+            "Run `onboard demo --keep --debug` and look at the state and sandbox log it leaves.",
+        )
+    if verification.get("voms") != "ok":
+        raise DemoError(
+            f"the credential reached the submit host, but voms-proxy-init could not be run there "
+            f"({verification.get('voms') or 'no verification'}).",
+            "Install voms-clients where the sandbox's submit host runs commands.",
+            exit_code=Exit.VERIFY,
+        )
+    ui.say(
+        f"Demo done in {elapsed:.1f} s: {', '.join(record.artifacts.fqans)} on {verification.get('host')}."
+    )
+    return Exit.OK
+
+
+@contextlib.contextmanager
+def _isolated_env(work: Path):
+    """HOME, state and data directories inside the demo's directory, restored afterwards."""
+    keys = ("HOME", "ONBOARD_STATE_DIR", "ONBOARD_DATA_DIR", "ONBOARD_CONFIG", "SSH_AUTH_SOCK")
+    saved = {k: os.environ.get(k) for k in keys}
+    home = work / "home"
+    home.mkdir(exist_ok=True, mode=0o700)
+    os.environ.update(
+        HOME=str(home), ONBOARD_STATE_DIR=str(work / "state"), ONBOARD_DATA_DIR=str(work / "data")
+    )
+    os.environ.pop("ONBOARD_CONFIG", None)
+    os.environ.pop("SSH_AUTH_SOCK", None)  # the user's agent keys have no business with the sandbox
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox):
+    from onboard import app, steps, workflow
+    from onboard.config import Config
+    from onboard.state import utcnow
+
+    passfile = work / "passphrase"
+    if not passfile.exists():
+        import secrets as pysecrets
+
+        fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pysecrets.token_urlsafe(18) + "\n")
+    cfg = Config.model_validate(sandbox.config(work))
+    st = app.store()
+    vo = args.vo
+    wf = workflow.load(workflow_name(cfg, vo), steps.names())
+    record = app.new_record(vo, wf.name, wf.initial)
+    st.save(record)
+    clock = FastForward(utcnow)
+    options: dict[str, Any] = {
+        "passphrase_file": passfile,
+        "trust_host_key": sandbox.host_key_fingerprint,
+        "wait": False,
+    }
+    run = app.Run(cfg, st, ui, record, options, now=clock.now)
+    engine = run.engine()
+    deadline = time.monotonic() + args.timeout
+    try:
+        with st.lock(vo):
+            while True:
+                try:
+                    result = engine.run()
+                except NotImplementedStep as e:
+                    raise DemoError(
+                        f"the demo cannot go on: {e.message}.",
+                        "That part of onboard is still being built; the demo runs up to it.",
+                        exit_code=Exit.NOT_IMPLEMENTED,
+                    ) from None
+                if result.finished:
+                    return record
+                if time.monotonic() > deadline:
+                    raise DemoError(
+                        f"the demo journey still waits ({'; '.join(result.waiting_for or [])}) after "
+                        f"{args.timeout:.0f} s.",
+                        "Run again with --keep and look at the sandbox log.",
+                    )
+                ui.explain(
+                    f"(waiting for {'; '.join(result.waiting_for or ['the sandbox'])}: the demo's clock "
+                    "skips ahead to the next check)"
+                )
+                clock.skip_to(result.next_check_after)
+                time.sleep(0.05)  # the sandbox works in its own threads (mail, auto-approval)
+    finally:
+        engine.ctx.close()
+
+
+def workflow_name(cfg, vo: str) -> str:
+    from onboard.commands.journey import workflow_for
+
+    return workflow_for(cfg, vo, None)
+
+
+class FastForward:
+    """A clock that runs at real speed but can jump ahead to a wait's next check."""
+
+    def __init__(self, real):
+        self.real = real
+        self.offset = timedelta(0)
+
+    def now(self):
+        return self.real() + self.offset
+
+    def skip_to(self, when) -> None:
+        if when is not None:
+            ahead = when - self.now()
+            if ahead > timedelta(0):
+                self.offset += ahead + timedelta(milliseconds=1)
+
+
+class Sandbox:
+    """The embedded grid (onboard.sandbox), started for the demo and stopped afterwards."""
+
+    def __init__(self, directory: Path, vo: str, ui):
+        self.directory = directory
+        self.vo = vo
+        self.ui = ui
+        self.handle: Any = None
+        self.host_key_fingerprint = ""
+
+    def __enter__(self) -> Sandbox:
+        try:
+            from onboard.sandbox import demo_support  # type: ignore[attr-defined]
+        except ImportError:
+            raise DemoError(
+                "the demo needs the sandbox (onboard.sandbox), which is not complete yet: it cannot "
+                "start its servers from Python.",
+                "Until it is, the delivery and verification steps can be tried against any SSH host "
+                "with `onboard start`.",
+                exit_code=Exit.NOT_IMPLEMENTED,
+            ) from None
+        self.handle = demo_support.start(self.directory, self.vo)
+        self.host_key_fingerprint = self.handle.host_key_fingerprint
+        return self
+
+    def config(self, work: Path) -> dict[str, Any]:
+        return self.handle.config(work)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.stop()

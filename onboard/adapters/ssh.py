@@ -162,8 +162,9 @@ def resolve(
 class ConfirmOrReject(paramiko.RejectPolicy):
     """RejectPolicy, except for a key the user explicitly accepts (flag with its fingerprint, or a yes)."""
 
-    def __init__(self, target: Target, ui: UI | None, trusted: str = ""):
+    def __init__(self, target: Target, ui: UI | None, trusted: str = "", bastion: bool = False):
         self.target = target
+        self.bastion = bastion  # --trust-host-key names the submit host's key, never a bastion's
         self.ui = ui
         self.trusted = trusted.strip()
         self.accepted: str = ""
@@ -191,8 +192,15 @@ class ConfirmOrReject(paramiko.RejectPolicy):
         raise SSHError(
             f"the host key of {where} is unknown ({key.get_name()} {fp}); not connecting without "
             "confirmation.",
-            f"If the host's administrators confirm that fingerprint, pass --trust-host-key {fp} "
-            "(or set submit_host.trust_host_key).",
+            (
+                f"If the host's administrators confirm that fingerprint, pass --trust-host-key {fp} "
+                "(or set submit_host.trust_host_key)."
+            )
+            if not self.bastion
+            else (
+                f"{where} is a bastion (ProxyJump): once its administrators confirm that fingerprint, "
+                f"log in to it with ssh once (which records the key in {self.target.user_known_hosts[0]})."
+            ),
             exit_code=Exit.HOST_KEY_UNKNOWN,
         )
 
@@ -394,7 +402,9 @@ class Connection:
                 c.close()
 
 
-def _client(target: Target, ui: UI | None, trusted: str) -> tuple[paramiko.SSHClient, ConfirmOrReject]:
+def _client(
+    target: Target, ui: UI | None, trusted: str, bastion: bool = False
+) -> tuple[paramiko.SSHClient, ConfirmOrReject]:
     client = paramiko.SSHClient()
     for f in target.global_known_hosts:
         if f.exists():
@@ -408,7 +418,7 @@ def _client(target: Target, ui: UI | None, trusted: str) -> tuple[paramiko.SSHCl
                 raise SSHError(
                     f"{f}: cannot be read ({e}).", "Fix or move that known_hosts file.", exit_code=Exit.CONFIG
                 ) from None
-    policy = ConfirmOrReject(target, ui, trusted)
+    policy = ConfirmOrReject(target, ui, trusted, bastion)
     client.set_missing_host_key_policy(policy)
     return client, policy
 
@@ -437,8 +447,10 @@ def _open_socket(target: Target, via: paramiko.SSHClient | None) -> socket.socke
         ) from None
 
 
-def _login(target: Target, ui: UI | None, trusted: str, via: paramiko.SSHClient | None) -> paramiko.SSHClient:
-    client, _policy = _client(target, ui, trusted)
+def _login(
+    target: Target, ui: UI | None, trusted: str, via: paramiko.SSHClient | None, bastion: bool = False
+) -> paramiko.SSHClient:
+    client, _policy = _client(target, ui, trusted, bastion)
     sock = _open_socket(target, via)
     if not target.user:
         import getpass
@@ -498,7 +510,7 @@ def connect(target: Target, ui: UI | None, *, trust_host_key: str = "") -> Conne
     try:
         via = None
         for hop in target.jump:
-            via = _login(hop, ui, "", via)
+            via = _login(hop, ui, "", via, bastion=True)
             hops.append(via)
         client = _login(target, ui, trust_host_key, via)
     except BaseException:

@@ -224,3 +224,23 @@ def test_encrypted_identity_file_is_unlocked_at_the_prompt(sshd, known_hosts, tm
     with pytest.raises(SSHError) as e:
         connect(sshd, key, known_hosts, ui=quiet_ui(interactive=False))
     assert e.value.exit_code == Exit.SSH_AUTH
+
+
+def test_unknown_bastion_key_is_refused_and_the_flag_does_not_cover_it(sshd_factory, client_key, tmp_path):
+    bastion = sshd_factory("bastion")
+    submit = sshd_factory("submit", host_key_dir=make_host_keys(tmp_path / "submit-keys"))
+    kh = tmp_path / "known_hosts"
+    kh.write_text(submit.known_hosts_line())  # the submit host is known, the bastion is not
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host bastion\n  HostName 127.0.0.1\n  Port {bastion.port}\n  User {TEST_USER}\n"
+                   f"  IdentityFile {client_key}\n\n"
+                   f"Host submit\n  HostName 127.0.0.1\n  Port {submit.port}\n  User {TEST_USER}\n"
+                   f"  IdentityFile {client_key}\n  ProxyJump bastion\n")
+    t = ssh.resolve("submit", known_hosts=kh, ssh_config=paramiko.SSHConfig.from_path(str(cfg)))
+    for hop in (t, *t.jump):
+        hop.global_known_hosts = []
+    with pytest.raises(SSHError) as e:
+        ssh.connect(t, quiet_ui(), trust_host_key=bastion.fingerprint)
+    assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
+    assert bastion.fingerprint in e.value.message and "bastion" in e.value.hint
+    assert kh.read_text() == submit.known_hosts_line()

@@ -349,3 +349,19 @@ def test_passphrase_never_in_any_command_line(sshd, client_key, known_hosts, pac
     assert scanner.hits == []
     assert scanner.rounds > 10
     assert scanner.seen_openssl > 0, "the scan never caught the host's openssl: it proves nothing"
+
+
+def test_login_shell_tcsh_is_no_obstacle(sshd, client_key, known_hosts, package, pki):
+    """Many submit hosts give users tcsh: the one-line /bin/sh script must survive it."""
+    from conftest import require_tool
+    from servers.sshd import TEST_USER
+
+    tcsh = require_tool("tcsh")
+    subprocess.run(["usermod", "-s", tcsh, TEST_USER], check=True)
+    try:
+        assert sshd.ssh_as_user("getent", "passwd", TEST_USER).stdout.strip().endswith(tcsh)
+        report = _deliver(sshd, client_key, known_hosts, package)
+        assert report.made_by.startswith("openssl on the host")
+        assert_installed(sshd, package, pki)
+    finally:
+        subprocess.run(["usermod", "-s", "/bin/sh", TEST_USER], check=True)

@@ -61,6 +61,22 @@ def _path(name: str) -> str:
     return f"{GLOBUS}/{name}"
 
 
+def replace(sftp: paramiko.SFTPClient, src: str, dst: str) -> None:
+    """Rename `src` to `dst`, replacing it atomically (posix-rename@openssh.com). A server without that
+    extension gets remove + rename; callers have already kept anything at `dst` that was not ours."""
+    try:
+        sftp.posix_rename(src, dst)
+        return
+    except OSError as e:
+        if "unsupported" not in str(e).lower() and "not supported" not in str(e).lower():
+            raise
+    try:
+        sftp.remove(dst)
+    except FileNotFoundError:
+        pass
+    sftp.rename(src, dst)
+
+
 class Delivery:
     def __init__(
         self,
@@ -154,7 +170,7 @@ class Delivery:
                 if fs.kind != "foreign":
                     continue
                 backup = self._free_name(f"backup.{stamp}.{name}")
-                self.sftp.posix_rename(_path(name), _path(backup))
+                replace(self.sftp, _path(name), _path(backup))
                 self.report.backups.append(f"~/{_path(backup)}")
                 self.report.steps.append(f"existing ~/{_path(name)} moved to ~/{_path(backup)}")
         except OSError as e:
@@ -193,7 +209,7 @@ class Delivery:
         tmp = _path(TMP_PREFIX + "usercred.p12.tmp")
         try:
             self._create_private(tmp, self.pkg.data)
-            self.sftp.posix_rename(tmp, _path(P12))
+            replace(self.sftp, tmp, _path(P12))
         except OSError as e:
             raise self._sftp_error(f"cannot upload the package to ~/{_path(P12)}", e) from None
         self.report.uploaded = True
@@ -214,6 +230,11 @@ class Delivery:
             )
             self.report.steps.append(f"usercert.pem and userkey.pem made by {self.report.made_by}")
             return
+        if not result and "version" not in out and "\n" not in res.out.strip():
+            # the script never ran (no POSIX sh, a restricted shell, a host that runs only some commands)
+            detail = (res.err.strip().splitlines() or [f"exit status {res.status}"])[-1]
+            result = "no-shell"
+            out["why"] = f"it did not run onboard's /bin/sh script: {detail[:120]}"
         if result in ("", "no-globus-dir", "mv-failed", "chmod-failed"):
             detail = (res.err.strip().splitlines() or [f"exit status {res.status}"])[-1]
             raise SSHError(
@@ -226,6 +247,7 @@ class Delivery:
             "openssl-failed": f"its {version or 'openssl'} cannot read the package"
             + (" (no legacy provider)" if out.get("legacy") == "missing" else ""),
             "mismatch": f"its {version or 'openssl'} wrote a key that does not match the certificate",
+            "no-shell": out.get("why", ""),
         }.get(result, result)
         self._say(
             f"The submit host has no usable openssl ({why}): onboard makes usercert.pem and userkey.pem "
@@ -242,7 +264,7 @@ class Delivery:
                 tmp = _path(f"{TMP_PREFIX}{name}.tmp")
                 self._create_private(tmp, data)
                 self.sftp.chmod(tmp, MODES[name])
-                self.sftp.posix_rename(tmp, _path(name))
+                replace(self.sftp, tmp, _path(name))
         except OSError as e:
             raise self._sftp_error("cannot upload the PEM files", e) from None
 

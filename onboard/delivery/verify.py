@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import paramiko
 
 from onboard.delivery import scripts
-from onboard.delivery.install import CERT, GLOBUS, KEY, P12
+from onboard.delivery.install import CERT, GLOBUS, KEY, P12, replace
 from onboard.delivery.local import cert_sha256_of_pem, key_spki_sha256
 from onboard.errors import Exit, OnboardError, SSHError
 
@@ -176,7 +176,7 @@ def _write_public(sftp: paramiko.SFTPClient, path: str, data: bytes, now: dateti
         if old == data:
             return ""
         backup = f"{path}.backup.{now:%Y%m%d-%H%M%S}"
-        sftp.posix_rename(path, backup)
+        replace(sftp, path, backup)
         note = f"~/{path} (previous one kept as ~/{backup})"
     except FileNotFoundError:
         note = f"~/{path}"
@@ -184,7 +184,7 @@ def _write_public(sftp: paramiko.SFTPClient, path: str, data: bytes, now: dateti
     with sftp.open(tmp, "wb") as f:
         f.write(data)
     sftp.chmod(tmp, 0o644)
-    sftp.posix_rename(tmp, path)
+    replace(sftp, tmp, path)
     return note
 
 

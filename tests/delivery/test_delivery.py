@@ -365,3 +365,18 @@ def test_login_shell_tcsh_is_no_obstacle(sshd, client_key, known_hosts, package,
         assert_installed(sshd, package, pki)
     finally:
         subprocess.run(["usermod", "-s", "/bin/sh", TEST_USER], check=True)
+
+
+def test_sftp_only_account_gets_pems_made_locally(sshd, client_key, known_hosts, package, pki):
+    """An account whose shell runs nothing (nologin: SFTP only) still gets working files."""
+    from servers.sshd import TEST_USER
+
+    subprocess.run(["usermod", "-s", "/usr/sbin/nologin", TEST_USER], check=True)
+    try:
+        ui = quiet_ui()
+        report = _deliver(sshd, client_key, known_hosts, package, ui=ui)
+        assert report.made_by.startswith("onboard, uploaded") and "did not run" in report.made_by
+        assert "no usable openssl" in ui.err.getvalue()
+        assert_installed(sshd, package, pki)
+    finally:
+        subprocess.run(["usermod", "-s", "/bin/sh", TEST_USER], check=True)

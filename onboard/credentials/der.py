@@ -36,6 +36,8 @@ SEQUENCE, SET, INTEGER, OCTET_STRING, OID, NULL = 0x30, 0x31, 0x02, 0x04, 0x06, 
 
 
 def read(buf: bytes, pos: int = 0) -> TLV:
+    """One element at `pos`. BER's indefinite length (NSS and Firefox write PKCS#12 that way) is accepted
+    for constructed elements: the value then spans the children up to the end-of-contents octets."""
     if pos >= len(buf):
         raise DERError("unexpected end of data", truncated=True)
     tag = buf[pos]
@@ -46,10 +48,18 @@ def read(buf: bytes, pos: int = 0) -> TLV:
         raise DERError("unexpected end of data", truncated=True)
     first = buf[pos]
     pos += 1
+    if first == 0x80:
+        if not tag & 0x20:
+            raise DERError("indefinite length on a primitive element")
+        cur = pos
+        while True:
+            if cur + 2 > len(buf):
+                raise DERError("unexpected end of data (no end-of-contents)", truncated=True)
+            if buf[cur] == 0 and buf[cur + 1] == 0:
+                return TLV(tag, buf[pos:cur], cur + 2)
+            cur = read(buf, cur).end
     if first < 0x80:
         length = first
-    elif first == 0x80:
-        raise DERError("indefinite length (BER) is not DER")
     else:
         n = first & 0x7F
         if n > 4:
@@ -61,6 +71,15 @@ def read(buf: bytes, pos: int = 0) -> TLV:
     if pos + length > len(buf):
         raise DERError(f"element needs {length} bytes, only {len(buf) - pos} remain", truncated=True)
     return TLV(tag, buf[pos : pos + length], pos + length)
+
+
+def octets(t: TLV, what: str = "octet string") -> bytes:
+    """The bytes of an OCTET STRING, primitive (DER) or constructed from segments (BER)."""
+    if t.tag == OCTET_STRING:
+        return t.value
+    if t.tag == OCTET_STRING | 0x20:
+        return b"".join(octets(c, what) for c in t.children())
+    raise DERError(f"{what}: expected an octet string, found tag 0x{t.tag:02x}")
 
 
 def read_all(buf: bytes) -> list[TLV]:

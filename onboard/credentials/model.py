@@ -8,6 +8,7 @@ CredentialError with its own exit code, a one-line message and a one-line hint; 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -231,7 +232,10 @@ def load_pkcs12(data: bytes, passphrase: str, *, source: Path | str | None = Non
     """Open a PKCS#12 (one decryption) and pick out key, end-entity certificate and intermediates."""
     pw = _passphrase_bytes(passphrase) if passphrase else None
     try:
-        bundle = pkcs12.load_pkcs12(data, pw)
+        with warnings.catch_warnings():
+            # NSS/Firefox exports are BER; cryptography reads them but warns, which users need not see
+            warnings.simplefilter("ignore", UserWarning)
+            bundle = pkcs12.load_pkcs12(data, pw)
     except (ValueError, UnsupportedAlgorithm):
         raise diagnose_pkcs12(data, passphrase, source) from None
     certs: list[x509.Certificate] = []

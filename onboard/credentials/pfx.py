@@ -145,7 +145,7 @@ def _bags(safe_contents: bytes, algorithms: list[str]) -> None:
     for bag in der.expect(der.read(safe_contents), der.SEQUENCE, "safe contents").children():
         items = der.expect(bag, der.SEQUENCE, "safe bag").children()
         if der.oid(items[0]) == SHROUDED_KEY_BAG:
-            epki = der.expect(items[1].children()[0], der.SEQUENCE, "encrypted key")
+            epki = der.expect(items[1].children()[0], der.SEQUENCE, "encrypted key")  # [0] EXPLICIT
             algorithms.append(_algorithm(epki.children()[0]))
 
 
@@ -161,15 +161,15 @@ def parse(data: bytes) -> Structure:
     info = der.expect(parts[1], der.SEQUENCE, "authSafe").children()
     if der.oid(info[0]) != DATA:
         raise der.DERError("public-key integrity mode PKCS#12 (signed) is not supported")
-    auth_safe = der.expect(info[1].children()[0], der.OCTET_STRING, "authSafe content").value
+    auth_safe = der.octets(info[1].children()[0], "authSafe content")
     st = Structure(auth_safe=auth_safe)
     if len(parts) > 2:
         st.has_mac = True
         mac = der.expect(parts[2], der.SEQUENCE, "MAC data").children()
         digest_info = mac[0].children()
         alg = der.oid(digest_info[0].children()[0])
-        st.mac_value = der.expect(digest_info[1], der.OCTET_STRING, "MAC").value
-        st.mac_salt = der.expect(mac[1], der.OCTET_STRING, "MAC salt").value
+        st.mac_value = der.octets(digest_info[1], "MAC")
+        st.mac_salt = der.octets(mac[1], "MAC salt")
         st.mac_iterations = der.integer(mac[2]) if len(mac) > 2 else 1
         st.mac_digest = _HASHES[alg][0] if alg in _HASHES else None
         if alg == PBMAC1:
@@ -178,7 +178,7 @@ def parse(data: bytes) -> Structure:
         items = ci.children()
         kind = der.oid(items[0])
         if kind == DATA:
-            _bags(der.expect(items[1].children()[0], der.OCTET_STRING, "safe contents").value, st.algorithms)
+            _bags(der.octets(items[1].children()[0], "safe contents"), st.algorithms)
         elif kind == ENCRYPTED_DATA:
             enc = items[1].children()[0].children()  # EncryptedData: version, EncryptedContentInfo
             eci = enc[1].children()

@@ -225,3 +225,48 @@ def test_openssl_agrees_the_file_is_unreadable_without_legacy(pki, jose, pwfile)
         text=True,
     )
     assert r.returncode != 0 and "RC2" in r.stderr
+
+
+@pytest.fixture
+def nss_backup(pki, jose, pwfile, tmp_path):
+    """A PKCS#12 as Firefox's "Backup" writes it: exported by NSS pk12util (BER, indefinite lengths)."""
+    require_tool("pk12util")
+    require_tool("certutil")
+    db = tmp_path / "profile"
+    db.mkdir()
+    subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "pk12util",
+            "-i",
+            str(pki.p12(jose, "to-nss.p12", friendly="Jose in Firefox")),
+            "-d",
+            f"sql:{db}",
+            "-w",
+            str(pwfile),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = tmp_path / "firefox-backup.p12"
+    subprocess.run(
+        ["pk12util", "-o", str(out), "-n", "Jose in Firefox", "-d", f"sql:{db}", "-w", str(pwfile)],
+        check=True,
+        capture_output=True,
+    )
+    assert out.read_bytes()[1] == 0x80  # indefinite length: BER, not DER
+    return out
+
+
+def test_nss_backup_converts_quietly(cli, nss_backup, pwfile):
+    r = cli("convert", str(nss_backup), "--passphrase-file", str(pwfile), "--name-format", "cn")
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr and "BER" not in r.stderr
+
+
+def test_nss_backup_wrong_passphrase(cli, nss_backup, tmp_path, installed):
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the passphrase\n")
+    assert_refused(
+        convert(cli, nss_backup, wrong), Exit.WRONG_PASSPHRASE, "wrong passphrase", installed=installed
+    )

@@ -347,7 +347,8 @@ def verify(
         bad = next(c for c in result.checks if not c.ok)
         raise VerifyError(
             f"on {result.host}: {bad.name}: {bad.detail}.",
-            "Run `onboard resume` to deliver again (existing files are kept as backups).",
+            "Run `onboard resume`: the verify step delivers again what is not right there "
+            "(other files are kept as backups).",
         )
     if not probe.get("voms_proxy_init"):
         result.voms = "voms-proxy-init is not installed on the submit host"

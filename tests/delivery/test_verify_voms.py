@@ -171,3 +171,26 @@ def test_voms_add_member_script_feeds_the_database(voms_server, pki):
         voms_server.database,
     )
     assert rows.strip() == "1"
+
+
+def test_verify_step_puts_right_what_changed_on_the_host_since_delivery(
+    sshd, client_key, known_hosts, package, pki, voms_server, monkeypatch
+):
+    from onboard.steps import deliver as deliver_step
+    from onboard.steps import verify as verify_step
+
+    monkeypatch.setattr("onboard.adapters.ssh.SYSTEM_KNOWN_HOSTS", ())
+    record = JourneyRecord(vo="testvo", workflow="voms-admin", state="deliver")
+    ctx = _ctx(sshd, client_key, known_hosts, package, pki, voms_server, record)
+    try:
+        deliver_step.run(ctx)
+        # days later, before the approval came: a careless chmod and a lost key
+        sshd.ssh_as_user("chmod", "0644", ".globus/usercred.p12")
+        sshd.ssh_as_user("rm", "-f", ".globus/userkey.pem")
+        verify_step.run(ctx)
+    finally:
+        ctx.close()
+    assert record.artifacts.fqans == ["/testvo/Role=NULL/Capability=NULL"]
+    assert (sshd.home / ".globus/usercred.p12").stat().st_mode & 0o777 == 0o600
+    assert (sshd.home / ".globus/userkey.pem").stat().st_mode & 0o777 == 0o400
+    assert "put right" in ctx.ui.out.getvalue()

@@ -215,6 +215,22 @@ def trust_warning(cred: Credential, configured: Path | None) -> str | None:
     return None
 
 
+def key_passphrase(secrets: Secrets, ui: UI, new: bool) -> str:
+    """The passphrase for the written key and package: the input's (as tcsg4 does) or a new one."""
+    if new:
+        return secrets.new_passphrase()
+    pw = secrets.passphrase()
+    if pw:
+        return pw
+    if not ui.interactive:  # a PKCS#12 without passphrase: the key must not be written unprotected
+        raise UsageError(
+            "the PKCS#12 has no passphrase, and the key onboard writes must have one.",
+            "Run `onboard convert --new-passphrase` in a terminal to choose one.",
+        )
+    ui.say("The PKCS#12 has no passphrase; choose one for your key.")
+    return secrets.new_passphrase()
+
+
 def convert(args: argparse.Namespace) -> int:
     from onboard.credentials import installer, model
     from onboard.secrets import MIN_NEW_PASSPHRASE
@@ -226,7 +242,7 @@ def convert(args: argparse.Namespace) -> int:
     tw = trust_warning(cred, cfg.trust.cert_dir)  # type: ignore[attr-defined]
     if tw:
         warnings.append(tw)
-    key_pw = secrets.new_passphrase() if args.new_passphrase else secrets.passphrase()
+    key_pw = key_passphrase(secrets, ui, args.new_passphrase)
     if len(key_pw) < MIN_NEW_PASSPHRASE:
         warnings.append(
             f"the key keeps the PKCS#12's passphrase, which is shorter than {MIN_NEW_PASSPHRASE} "

@@ -43,7 +43,7 @@ def _done_before(ctx: StepContext) -> bool:
 
 
 def run(ctx: StepContext) -> None:
-    from onboard.commands.credentials import read_input, trust_warning
+    from onboard.commands.credentials import key_passphrase, read_input, trust_warning
     from onboard.credentials import installer, model
 
     if _done_before(ctx):
@@ -61,7 +61,7 @@ def run(ctx: StepContext) -> None:
     dest = Path(creds.dir).expanduser()
     stem = src.name.rsplit(".", 1)[0] if src.suffix.lower() in (".p12", ".pfx") else src.name
     name = cred.name(creds.name_format, stem)
-    key_pw = ctx.secrets.new_passphrase() if ctx.options.get("new_passphrase") else ctx.secrets.passphrase()
+    key_pw = key_passphrase(ctx.secrets, ctx.ui, bool(ctx.options.get("new_passphrase")))
     result = installer.install(
         cred, dest, key_passphrase=key_pw, name=name, now=now, links=not ctx.options.get("no_links")
     )

@@ -270,3 +270,35 @@ def test_nss_backup_wrong_passphrase(cli, nss_backup, tmp_path, installed):
     assert_refused(
         convert(cli, nss_backup, wrong), Exit.WRONG_PASSPHRASE, "wrong passphrase", installed=installed
     )
+
+
+def test_issued_cert_without_a_stored_key(cli, pki, pwfile, tmp_path, installed):
+    (tmp_path / "issued.pem").write_bytes(pki.user("José Pérez").pem())
+    r = cli(
+        "convert",
+        "--cert",
+        str(tmp_path / "issued.pem"),
+        "--passphrase-file",
+        str(pwfile),
+        "--name-format",
+        "cn",
+    )
+    assert_refused(r, Exit.NO_PRIVATE_KEY, "holds no key for this certificate", installed=installed)
+    assert "--key" in r.stderr
+
+
+def test_empty_pkcs12_passphrase_needs_a_new_one(pki, jose, tmp_path, onboard_env):
+    """A PKCS#12 without passphrase: without a terminal onboard refuses rather than write a clear key."""
+    import io
+
+    from onboard.commands.credentials import key_passphrase
+    from onboard.errors import UsageError
+    from onboard.secrets import Secrets
+    from onboard.ui import UI
+
+    ui = UI(interactive=False, out=io.StringIO(), err=io.StringIO())
+    secrets = Secrets(ui)
+    secrets.remember("passphrase", "")
+    with pytest.raises(UsageError) as e:
+        key_passphrase(secrets, ui, False)
+    assert "--new-passphrase" in e.value.hint

@@ -162,3 +162,10 @@ class Outcome(Exception):
         super().__init__(f"{trigger}: {reason}")
         self.trigger = trigger
         self.reason = reason
+
+
+class SandboxError(OnboardError):
+    """The embedded sandbox grid (onboard sandbox ...) cannot do what was asked."""
+
+    exit_code = Exit.SANDBOX
+    default_hint = "See `onboard sandbox status`; the sandbox log is DIR/sandbox.log."

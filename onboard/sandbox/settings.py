@@ -1,0 +1,74 @@
+"""The sandbox's settings, kept in DIR/sandbox.json so that a restart serves the same grid again."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_PORT_BASE = 8443  # VOMS-Admin's port: e-mail links name it, so by default they simply work
+VO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+# port_base + offset; 0 as port_base picks free ports for each (tests)
+PORT_OFFSETS = {"voms": 0, "open": 1, "ssh": 2}
+
+
+@dataclass
+class Settings:
+    hostname: str = "localhost"  # voms.hostname: the name in e-mail links and host certificates
+    bind: str = "127.0.0.1"
+    port_base: int = DEFAULT_PORT_BASE
+    ports: dict[str, int] = field(default_factory=dict)  # actual ports once started (listener -> port)
+    vos: list[str] = field(default_factory=lambda: ["sandbox"])
+    disabled_vos: list[str] = field(default_factory=list)  # voms.registration.enabled = false
+    # voms.request.vo_membership.lifetime: VOMS-Admin's configure script default (7 days)
+    request_lifetime: int = 604800
+    warn_when_expired: bool = True
+    required_fields: list[str] = field(default_factory=lambda: ["institution", "address", "phoneNumber"])
+    auto_approve_after: float | None = None  # seconds after confirmation; None: the instructor approves
+    on_approval: str = ""  # command run on approval; gets DN, CA, e-mail, VO (environment and {placeholders})
+    # Port that e-mail links name. VOMS-Admin hard-codes 8443; None = the port the server listens on
+    # (the links then work whatever port_base is); 8443 with another port_base reproduces the real server's
+    # mismatch, which a client must map back to the server it registered with.
+    link_port: int | None = None
+    smtp: str = ""  # host:port of an SMTP server; empty = deliver into DIR/mail/<address>/ (Maildir)
+    mail_from: str = ""  # voms.notification.email-address; default voms-admin@<hostname>
+    admin_email: str = ""  # who gets "requires your approval"; default vo-admin@<hostname>
+    voms_port_base: int = 15000  # vomses port of the n-th VO's vomsd (15000 + n)
+    aup_text: str = ""
+    ssh_users: list[str] = field(default_factory=list)
+
+    def port_for(self, listener: str) -> int:
+        if listener in self.ports:
+            return self.ports[listener]
+        return 0 if self.port_base == 0 else self.port_base + PORT_OFFSETS[listener]
+
+    @property
+    def sender(self) -> str:
+        return self.mail_from or f"voms-admin@{self.hostname}"
+
+    @property
+    def admin(self) -> str:
+        return self.admin_email or f"vo-admin@{self.hostname}"
+
+    def voms_port(self, vo: str) -> int:
+        return self.voms_port_base + self.vos.index(vo)
+
+    def check(self) -> None:
+        for vo in self.vos:
+            if not VO_NAME.match(vo):
+                raise ValueError(f"'{vo}' is not a valid VO name")
+        if not self.vos:
+            raise ValueError("at least one VO is needed")
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        from onboard.store import write_atomic
+
+        write_atomic(path, (json.dumps(asdict(self), indent=2) + "\n").encode(), mode=0o600)

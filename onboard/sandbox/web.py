@@ -1,0 +1,380 @@
+"""HTTPS plumbing of the sandbox's registration servers, and the route registry other modules extend.
+
+The sandbox serves every registration-service emulation from one `App`: a table of routes
+`(method, path or path prefix) -> handler`, served by one or more TLS *listeners*:
+
+    "voms"  port_base + 0   client certificate REQUIRED in the handshake, verified against the sandbox
+                            trust directory (like the VOMS-Admin container; VOMRS lived here too)
+    "open"  port_base + 1   client certificate optional (INDIGO IAM does not use X.509 to register)
+
+A listener is started only if some route needs it.
+
+Adding an emulation (e.g. `onboard/sandbox/iam.py`, `onboard/sandbox/vomrs.py`): write a module with
+
+    def install(app: App) -> None:
+        app.schema('''CREATE TABLE IF NOT EXISTS iam_request (uuid TEXT PRIMARY KEY, ...)''')
+        app.route("POST", "/registration/create", create, listener="open")
+        app.route("GET", "/registration/verify/", verify, listener="open", prefix=True)
+
+    def create(req: Request) -> Response:
+        data = req.json()                        # or req.form(), req.param("x"), req.query
+        with req.app.ctx.db() as db:             # sqlite3.Connection, commits on success
+            db.execute("INSERT INTO iam_request ...", (...))
+        req.app.ctx.mail.send(to, subject, body) # Maildir DIR/mail/<address>/ or SMTP
+        return Response.json({...}, status=201)
+
+and add its name to `EXTENSIONS` below (a missing module is skipped, so the list may name modules that
+do not exist yet). Handlers receive a `Request` with `.client` (the verified client certificate's
+OpenSSL-style DN, issuer DN and e-mail, or None on the open listener without one), `.session(path)`
+(a server-side session keyed by a JSESSIONID cookie), `.app.ctx` (the SandboxContext: `.db()`,
+`.mail`, `.settings`, `.ca`, `.now()`, `.log()`), and `.app.base_url(listener)`.
+Matching: an exact path route wins over a prefix route; among prefixes the longest wins. A path that
+matches no route gets 404; a path that matches with another method gets 405.
+Handlers run in threads (one per connection): keep state in the database, not in module globals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json as _json
+import secrets
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from onboard.sandbox.context import SandboxContext
+
+# Modules whose install(app) adds routes. registration = VOMS-Admin (this issue); iam/vomrs: issue 5.
+EXTENSIONS = ("onboard.sandbox.registration", "onboard.sandbox.iam", "onboard.sandbox.vomrs")
+
+LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base
+MAX_BODY = 1 << 20
+
+
+@dataclass
+class ClientIdentity:
+    """Who is on the other end of the TLS connection, the way VOMS-Admin sees it (OpenSSL slash DNs).
+
+    For an RFC 3820 proxy the end-entity certificate's subject and issuer are given (VOMS-Admin does the same).
+    """
+
+    dn: str
+    issuer: str
+    email: str | None
+    der: bytes
+    is_proxy: bool = False
+
+
+class Response:
+    def __init__(self, body: bytes | str = b"", status: int = 200, headers: list[tuple[str, str]] | None = None,
+                 content_type: str = "text/html; charset=UTF-8"):
+        self.body = body.encode("utf-8") if isinstance(body, str) else body
+        self.status = status
+        self.headers: list[tuple[str, str]] = list(headers or [])
+        if content_type and not any(k.lower() == "content-type" for k, _ in self.headers):
+            self.headers.append(("Content-Type", content_type))
+
+    @classmethod
+    def html(cls, text: str, status: int = 200) -> Response:
+        return cls(text, status)
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200) -> Response:
+        return cls(_json.dumps(obj, indent=None), status, content_type="application/json;charset=UTF-8")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200) -> Response:
+        return cls(text, status, content_type="text/plain; charset=UTF-8")
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> Response:
+        return cls(b"", status, [("Location", location)], content_type="")
+
+
+Handler = Callable[["Request"], Response]
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    listener: str = "voms"
+    prefix: bool = False
+
+
+@dataclass
+class Request:
+    app: App
+    listener: str
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Any  # http.client.HTTPMessage: case-insensitive .get()
+    body: bytes
+    client: ClientIdentity | None
+    remote: str
+    route: Route | None = None
+    _form: dict[str, list[str]] | None = None
+    _session: tuple[str, dict, bool] | None = None
+    set_cookies: list[str] = field(default_factory=list)
+
+    @property
+    def rest(self) -> str:
+        """For a prefix route: the part of the path after the prefix."""
+        return self.path[len(self.route.path):] if self.route and self.route.prefix else ""
+
+    def form(self) -> dict[str, list[str]]:
+        if self._form is None:
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if self.method == "POST" and ctype == "application/x-www-form-urlencoded":
+                self._form = parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+            else:
+                self._form = {}
+        return self._form
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """First value of a form field or query parameter (form wins), like a Struts action property."""
+        for src in (self.form(), self.query):
+            if name in src and src[name]:
+                return src[name][0]
+        return default
+
+    def json(self) -> Any:
+        return _json.loads(self.body.decode("utf-8")) if self.body else None
+
+    def cookies(self) -> dict[str, str]:
+        jar = SimpleCookie()
+        with contextlib.suppress(Exception):
+            jar.load(self.headers.get("Cookie") or "")
+        return {k: m.value for k, m in jar.items()}
+
+    def session(self, cookie_path: str = "/") -> dict:
+        """The server-side session of this client (JSESSIONID cookie), created on first use."""
+        if self._session is None:
+            sid = self.cookies().get("JSESSIONID", "")
+            data = self.app.sessions.get(sid) if sid else None
+            if data is None:
+                sid = secrets.token_hex(16).upper()
+                data = {}
+                self.app.sessions[sid] = data
+                self.set_cookies.append(f"JSESSIONID={sid}; Path={cookie_path}; Secure; HttpOnly")
+            self._session = (sid, data, True)
+        return self._session[1]
+
+
+class App:
+    """The route table plus the shared context; served by `Listener`s."""
+
+    def __init__(self, ctx: SandboxContext):
+        self.ctx = ctx
+        self.routes: list[Route] = []
+        self.sessions: dict[str, dict] = {}
+        self.ports: dict[str, int] = {}  # listener -> actual port, filled by the sandbox when started
+        self._lock = threading.Lock()
+
+    # -- registry --------------------------------------------------------------------------------
+    def route(self, method: str, path: str, handler: Handler, *, listener: str = "voms", prefix: bool = False) -> None:
+        if listener not in LISTENERS:
+            raise ValueError(f"unknown listener {listener!r}; known: {', '.join(LISTENERS)}")
+        self.routes.append(Route(method.upper(), path, handler, listener, prefix))
+
+    def schema(self, sql: str) -> None:
+        """Create an extension's tables (idempotent SQL: CREATE TABLE IF NOT EXISTS ...)."""
+        with self.ctx.db() as db:
+            db.executescript(sql)
+
+    def listeners(self) -> list[str]:
+        return sorted({r.listener for r in self.routes}, key=lambda n: LISTENERS[n])
+
+    def install_extensions(self, names: tuple[str, ...] = EXTENSIONS) -> list[str]:
+        import importlib
+
+        installed = []
+        for name in names:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as e:
+                if e.name == name:  # the module itself is absent (not yet written): skip it
+                    continue
+                raise
+            module.install(self)
+            installed.append(name)
+        return installed
+
+    def base_url(self, listener: str = "voms") -> str:
+        host = self.ctx.settings.hostname
+        return f"https://{host}:{self.ports.get(listener, self.ctx.settings.port_for(listener))}"
+
+    def match(self, method: str, path: str, listener: str) -> tuple[Route | None, bool]:
+        """(route, path_known): path_known tells 405 from 404."""
+        candidates = [r for r in self.routes if r.listener == listener and
+                      (r.path == path if not r.prefix else path.startswith(r.path))]
+        if not candidates:
+            return None, False
+        for r in sorted(candidates, key=lambda r: (r.prefix, -len(r.path))):
+            if r.method == method or (method == "HEAD" and r.method == "GET"):
+                return r, True
+        return None, True
+
+    def dispatch(self, req: Request) -> Response:
+        route, known = self.match(req.method, req.path, req.listener)
+        if route is None:
+            if known:
+                return Response.html(error_page(405, "Method not allowed"), 405)
+            return Response.html(error_page(404, "The requested resource is not available."), 404)
+        req.route = route
+        try:
+            return route.handler(req)
+        except Exception as e:  # a bug in a handler: a 500 page, and the traceback in the log
+            import traceback
+
+            self.ctx.log("handler error on %s %s: %s" % (req.method, req.path, traceback.format_exc()))
+            return Response.html(error_page(500, f"{type(e).__name__}"), 500)
+
+
+def error_page(status: int, message: str) -> str:
+    from html import escape
+
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    return (f"<!doctype html><html><head><title>HTTP Status {status} - {escape(phrase)}</title></head>"
+            f"<body><h1>HTTP Status {status} - {escape(phrase)}</h1><p><b>Message</b> {escape(message)}</p>"
+            f"</body></html>")
+
+
+# -- serving -----------------------------------------------------------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Apache-Coyote/1.1"  # what a Tomcat-hosted VOMS-Admin announces
+    sys_version = ""
+    server: _Server
+
+    def _handle(self) -> None:
+        srv = self.server
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self._send(Response.html(error_page(413, "Request too large"), 413))
+            return
+        body = self.rfile.read(length) if length else b""
+        req = Request(app=srv.app, listener=srv.listener_name, method=self.command, path=parts.path or "/",
+                      query=parse_qs(parts.query, keep_blank_values=True), headers=self.headers, body=body,
+                      client=getattr(self.connection, "_onboard_client", None), remote=self.client_address[0])
+        resp = srv.app.dispatch(req)
+        for c in req.set_cookies:
+            resp.headers.append(("Set-Cookie", c))
+        self._send(resp, head=self.command == "HEAD")
+
+    def _send(self, resp: Response, head: bool = False) -> None:
+        self.send_response(resp.status)
+        for k, v in resp.headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(resp.body)
+
+    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        self.server.app.ctx.log("%s %s %s" % (self.server.listener_name, self.address_string(), format % args))
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], app: App, listener_name: str, context: ssl.SSLContext):
+        self.app = app
+        self.listener_name = listener_name
+        self.tls = context
+        self.connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+        super().__init__(addr, _Handler)
+
+    def finish_request(self, request: socket.socket, client_address: Any) -> None:
+        # The TLS handshake runs here, in the connection's own thread, so one slow client stalls nobody.
+        request.settimeout(30)
+        try:
+            tls = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            self.app.ctx.log(f"{self.listener_name} {client_address[0]} TLS handshake failed: {e}")
+            return
+        with self._conn_lock:
+            self.connections.add(tls)
+        try:
+            tls._onboard_client = client_identity(tls, self.app.ctx)  # type: ignore[attr-defined]
+            self.RequestHandlerClass(tls, client_address, self)
+        except (ssl.SSLError, OSError, ConnectionError):
+            pass
+        finally:
+            with self._conn_lock:
+                self.connections.discard(tls)
+            with contextlib.suppress(OSError):
+                tls.close()
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            request.close()
+
+    def close_connections(self) -> None:
+        with self._conn_lock:
+            conns = list(self.connections)
+        for c in conns:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+
+
+def client_identity(sock: ssl.SSLSocket, ctx: SandboxContext) -> ClientIdentity | None:
+    der = sock.getpeercert(binary_form=True)
+    if not der:
+        return None
+    from onboard.sandbox import dn as dnmod
+
+    return dnmod.identity_from_der(der, ctx.ca.subject_issuer_index())
+
+
+def server_context(cert_file: str, key_file: str, trust_dir: str, client_cert: str) -> ssl.SSLContext:
+    """TLS server context: `client_cert` is "required" or "optional"; verification uses the trust dir."""
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    c.minimum_version = ssl.TLSVersion.TLSv1_2
+    c.load_cert_chain(cert_file, key_file)
+    c.load_verify_locations(capath=trust_dir)
+    c.verify_mode = ssl.CERT_REQUIRED if client_cert == "required" else ssl.CERT_OPTIONAL
+    # Accept RFC 3820 proxy certificates as client credentials, as VOMS-Admin does (X509_V_FLAG_ALLOW_PROXY_CERTS).
+    with contextlib.suppress(Exception):
+        c.verify_flags = c.verify_flags | 0x40
+    return c
+
+
+class Listener:
+    """One TLS port serving the routes of one listener name, in a background thread."""
+
+    def __init__(self, app: App, name: str, bind: str, port: int, context: ssl.SSLContext):
+        self.app = app
+        self.name = name
+        self.server = _Server((bind, port), app, name, context)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name=f"sandbox-https-{name}", daemon=True)
+
+    def start(self) -> Listener:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.server.close_connections()
+        self.thread.join(timeout=5)

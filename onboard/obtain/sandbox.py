@@ -32,15 +32,18 @@ class Sandbox(Provider):
         cfg, ui, arts = ctx.config, ctx.ui, ctx.record.artifacts
         directory = cfg.ca.sandbox_dir or (Path(os.environ["ONBOARD_SANDBOX_DIR"])
                                           if os.environ.get("ONBOARD_SANDBOX_DIR") else None)
-        if directory is None:
+        remote = cfg.ca.portal_url if directory is None else ""
+        if directory is None and not remote:
             raise ConfigError("ca.provider is \"sandbox\" but no sandbox directory is configured.",
                               "Set ca.sandbox_dir to the directory of `onboard sandbox up` (its printed config "
-                              "has it).")
-        directory = Path(directory).expanduser()
-        if not (directory / "ca" / "private" / "root.key").exists() and not (directory / "private" / "root.key").exists():
-            raise OnboardError(f"{directory} holds no sandbox CA.",
-                               "Start the sandbox first: `onboard sandbox up --dir DIR`.", exit_code=Exit.SANDBOX)
-        ca_dir = directory / "ca" if (directory / "ca").is_dir() else directory
+                              "has it), or join a sandbox with `onboard sandbox join`.")
+        ca_dir = None
+        if directory is not None:
+            directory = Path(directory).expanduser()
+            ca_dir = directory / "ca" if (directory / "ca").is_dir() else directory
+            if not (ca_dir / "private" / "root.key").exists():
+                raise OnboardError(f"{directory} holds no sandbox CA.",
+                                   "Start the sandbox first: `onboard sandbox up --dir DIR`.", exit_code=Exit.SANDBOX)
         name = cfg.user.full_name
         if not name:
             name = ui.ask("Your name, as it should appear in the certificate", key="user.given_name")
@@ -50,22 +53,74 @@ class Sandbox(Provider):
         if out is None:
             stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
             out = paths.ensure_private_dir(paths.data_dir() / "obtained") / f"{stamp}-sandbox-Certificate.p12"
-            state.update(provider="sandbox", sandbox_p12=str(out), sandbox_dir=str(directory))
+            state.update(provider="sandbox", sandbox_p12=str(out), sandbox=str(directory or remote))
             ctx.checkpoint()  # the name first: a resumed run finds the file instead of issuing twice
         if not out.exists():
             ui.explain("The sandbox plays the CA portal: in real life you log in at your CA (e.g. cm.harica.gr), "
                        "choose a password and download Certificate.p12. Here its CA makes the same kind of file.")
             passphrase = _passphrase(ctx, new=True)
-            try:
-                _, info = SandboxCA(ca_dir).ensure().issue_user(name, email, passphrase.encode(), out=out)
-            except CAError as e:
-                raise OnboardError(f"the sandbox CA refused: {e}", "Check user.given_name/family_name and e-mail.",
-                                   exit_code=Exit.SANDBOX) from None
-            state["issued_subject"] = info.subject
-            ui.say(f"The sandbox CA issued {info.subject}; saved as {out} (readable only by you).")
+            if ca_dir is not None:
+                try:
+                    _, info = SandboxCA(ca_dir).ensure().issue_user(name, email, passphrase.encode(), out=out)
+                except CAError as e:
+                    raise OnboardError(f"the sandbox CA refused: {e}", "Check user.given_name/family_name and "
+                                       "e-mail.", exit_code=Exit.SANDBOX) from None
+                state["issued_subject"] = info.subject
+                ui.say(f"The sandbox CA issued {info.subject}; saved as {out} (readable only by you).")
+            else:
+                from onboard.obtain.other import _write_new
+
+                _write_new(out, _fetch(ctx, remote, name, email, passphrase), 0o600)
+                ui.say(f"The sandbox portal at {remote} issued your certificate; saved as {out} (readable only "
+                       "by you).")
         arts.p12 = out
         ctx.checkpoint()
         return True
+
+
+def _fetch(ctx, portal: str, name: str, email: str, passphrase: str) -> bytes:
+    """POST to the sandbox portal over TLS verified against the trust directory (the sandbox CA, installed
+    by `onboard sandbox join`)."""
+    import http.client
+    import json
+    import ssl
+    from urllib.parse import urlsplit
+
+    from onboard import trust
+
+    where = trust.cert_dir(ctx.config)
+    if where is None:
+        raise OnboardError("no trust directory holds the sandbox CA.",
+                           "Run `onboard sandbox join` (it installs the sandbox's trust anchor).",
+                           exit_code=Exit.TRUST)
+    tls = ssl.create_default_context(capath=str(where.path))
+    parts = urlsplit(portal)
+    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, context=tls,
+                                       timeout=ctx.config.registration.timeout_seconds)
+    body = json.dumps({"name": name, "email": email, "passphrase": passphrase}).encode()
+    try:
+        conn.request("POST", parts.path.rstrip("/") + "/issue", body=body,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read(1 << 20)
+    except ssl.SSLError as e:
+        raise OnboardError(f"the sandbox portal's certificate is not trusted ({e.reason}).",
+                           "Run `onboard sandbox join` again with the instructor's fingerprint.",
+                           exit_code=Exit.TLS) from None
+    except (OSError, http.client.HTTPException) as e:
+        raise OnboardError(f"cannot reach the sandbox portal {portal}: {e}.",
+                           "Check that the sandbox is running (`onboard sandbox status` on the instructor's side).",
+                           exit_code=Exit.NETWORK) from None
+    finally:
+        conn.close()
+    if resp.status != 200:
+        try:
+            why = json.loads(data).get("error", "")
+        except ValueError:
+            why = f"HTTP {resp.status}"
+        raise OnboardError(f"the sandbox portal refused: {why}.", "Check user.given_name and user.email.",
+                           exit_code=Exit.SANDBOX)
+    return data
 
 
 PROVIDER = Sandbox(name="sandbox", title="onboard sandbox CA")

@@ -1,0 +1,137 @@
+"""A trainee joins the sandbox: the join point over real TLS, the fingerprint read aloud, the trust bundle
+installed with its checks, the configuration written; then the portal issues the certificate over TLS
+verified against that trust anchor. And what happens when someone else answers."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+ca_mod = pytest.importorskip("onboard.sandbox.ca")
+web = pytest.importorskip("onboard.sandbox.web")
+settings_mod = pytest.importorskip("onboard.sandbox.settings")
+
+from onboard import config as config_mod  # noqa: E402
+from onboard.sandbox import join, portal  # noqa: E402
+from onboard.steps import obtain as step  # noqa: E402
+
+
+class MiniContext:
+    """What the portal routes use of the sandbox context."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.settings = settings_mod.Settings(port_base=0, hostname="localhost")
+        self.mail_dir = directory / "mail"
+        self.ca = ca_mod.SandboxCA(directory / "ca")
+        self.logged: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.logged.append(message)
+
+
+def serve(directory: Path, tls_ca=None):
+    """The portal routes on an "open" listener; its TLS certificate from `tls_ca` (default: its own CA)."""
+    ctx = MiniContext(directory)
+    ctx.ca.ensure()
+    app = web.App(ctx)
+    portal.install(app)
+    cert, key = (tls_ca or ctx.ca).ensure().host_credential("host", ["localhost", "127.0.0.1"])
+    tls = web.server_context(str(cert), str(key), str(ctx.ca.trust_dir), "optional")
+    listener = web.Listener(app, "open", "127.0.0.1", 0, tls).start()
+    app.ports["open"] = listener.port
+    ctx.settings.ports = {"open": listener.port}
+    return ctx, listener
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    ctx, listener = serve(tmp_path / "sandbox")
+    yield ctx, f"https://127.0.0.1:{listener.port}"
+    listener.stop()
+
+
+def _fp(ctx) -> str:
+    return portal.fingerprint(ctx.ca.root.public_bytes(serialization.Encoding.DER))
+
+
+def test_join_then_the_portal_issues_the_certificate(sandbox, tmp_path, make_ctx, onboard_env):
+    ctx, url = sandbox
+    fp = _fp(ctx)
+    assert len(fp.split()) == 16
+    said = " ".join(fp.split()[:4]).lower()  # the instructor reads the first four groups aloud
+    joined = join.fetch(url, said)
+    trust_dir = tmp_path / "data" / "sandbox" / "certificates"
+    cfg_path = tmp_path / "xdg-config" / "onboard" / "config.toml"
+    cfg_path.parent.mkdir(parents=True)
+    cfg_path.write_text("# my old config\n")
+    path, backup = join.install(joined, trust_dir=trust_dir, config_path=cfg_path,
+                                user={"given_name": "Tia", "family_name": "Trainee", "email": "tia@example.org"})
+    assert backup is not None and backup.read_text() == "# my old config\n"  # nothing lost
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    cfg = config_mod.load(path)
+    assert cfg.ca.provider == "sandbox" and cfg.ca.portal_url.endswith("/portal")
+    assert cfg.trust.cert_dir == trust_dir
+    assert list(trust_dir.glob("*.0"))  # the sandbox CA, hash-linked, where onboard's HTTPS looks
+    assert cfg.vos["sandbox"].url.endswith("/voms/sandbox") and cfg.user.email == "tia@example.org"
+    # the portal, over TLS verified against the installed trust anchor (hostname localhost checked)
+    pf = tmp_path / "pass"
+    pf.write_text("trainee passphrase 7\n")
+    c = make_ctx(provider="sandbox", portal_url=cfg.ca.portal_url, passphrase_file=pf)
+    c.ctx.config.trust.cert_dir = trust_dir
+    c.ctx.config.user.given_name, c.ctx.config.user.family_name = "Tia", "Trainee"
+    c.ctx.config.user.email = "tia@example.org"
+    step.run(c.ctx)
+    p12 = c.record.artifacts.p12
+    assert stat.S_IMODE(p12.stat().st_mode) == 0o600
+    key, cert, chain = pkcs12.load_key_and_certificates(p12.read_bytes(), b"trainee passphrase 7")
+    assert "CN=Tia Trainee" in cert.subject.rfc4514_string()
+    assert any("issued" in m for m in ctx.logged)
+
+
+def test_wrong_fingerprint_installs_nothing(sandbox, tmp_path):
+    ctx, url = sandbox
+    wrong = "0000 1111 2222 3333"
+    with pytest.raises(join.JoinError, match="does NOT have the fingerprint"):
+        join.fetch(url, wrong)
+    with pytest.raises(join.UsageError, match="at least 16"):
+        join.fetch(url, "3F2A")
+
+
+def test_someone_else_answering_is_caught(tmp_path):
+    """A server whose TLS certificate comes from another CA, serving the genuine sandbox's bundle."""
+    genuine = MiniContext(tmp_path / "genuine")
+    genuine.ca.ensure()
+    impostor_ca = ca_mod.SandboxCA(tmp_path / "impostor-ca")
+    ctx, listener = serve(tmp_path / "genuine", tls_ca=impostor_ca)
+    try:
+        with pytest.raises(join.JoinError, match="not issued by the sandbox CA"):
+            join.fetch(f"https://127.0.0.1:{listener.port}", _fp(genuine))
+    finally:
+        listener.stop()
+
+
+def test_portal_refuses_short_passphrase(sandbox):
+    import http.client
+    import json
+    import ssl
+
+    ctx, url = sandbox
+    tls = ssl.create_default_context(cafile=str(ctx.ca.bundle_path))
+    conn = http.client.HTTPSConnection("localhost", int(url.rsplit(":", 1)[1]), context=tls, timeout=10)
+    conn.request("POST", "/portal/issue", body=json.dumps({"name": "X Y", "email": "x@y.org", "passphrase": "short"}),
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 400 and "12 characters" in json.loads(resp.read())["error"]
+    conn.close()
+
+
+def test_fingerprint_format():
+    fp = portal.fingerprint(b"x")
+    assert fp.replace(" ", "") == hashlib.sha256(b"x").hexdigest().upper()
+    assert join.normalise_fingerprint("sha256:" + fp.lower().replace(" ", ":")) == fp.replace(" ", "")

@@ -9,8 +9,8 @@ from .regkit import Clock, Sandbox, UserCred, issue_user, start_sandbox
 
 
 @pytest.fixture
-def sandbox(tmp_path) -> Sandbox:
-    sb = start_sandbox(tmp_path / "sandbox")
+def sandbox(tmp_path, clock) -> Sandbox:
+    sb = start_sandbox(tmp_path / "sandbox", clock=clock)
     try:
         yield sb
     finally:

@@ -171,3 +171,95 @@ def make_ctx(cfg: Any, record: Any, cred: UserCred, clock: Clock, *, state: str 
 
 def output(ctx: Any) -> str:
     return ctx.ui.out.getvalue() + ctx.ui.err.getvalue()
+
+
+# A workflow of the registration states alone (the real ones run delivery side by side).
+_WF_HEAD = """
+[workflow]
+name = "{kind}"
+title = "registration only ({kind})"
+initial = "register"
+
+[states.register]
+description = "Register"
+
+[states.confirm_email]
+description = "Confirm"
+wait = true
+
+[states.await_approval]
+description = "Await approval"
+wait = true
+
+[states.approved]
+description = "Member"
+final = true
+
+[states.rejected]
+description = "Rejected"
+final = true
+
+[states.expired]
+description = "Expired"
+final = true
+"""
+_WF_LINK = """
+[states.link_certificate]
+description = "Link the certificate"
+wait = true
+
+[[transitions]]
+trigger = "linked"
+source = "link_certificate"
+dest = "approved"
+step = "link_certificate"
+"""
+_TRANSITIONS = [("registered", "register", "confirm_email", "register"),
+                ("rejected", "register", "rejected", ""),
+                ("confirmed", "confirm_email", "await_approval", "confirm_email"),
+                ("expired", "confirm_email", "expired", ""),
+                ("approved", "await_approval", "{approved_dest}", "await_approval"),
+                ("rejected", "await_approval", "rejected", ""),
+                ("expired", "await_approval", "expired", "")]
+
+
+def registration_workflow(d: Path, kind: str) -> Path:
+    text = _WF_HEAD.format(kind=kind)
+    dest = "link_certificate" if kind == "iam" else "approved"
+    for trig, src, dst, step in _TRANSITIONS:
+        text += f'\n[[transitions]]\ntrigger = "{trig}"\nsource = "{src}"\ndest = "{dst.format(approved_dest=dest)}"\n'
+        if step:
+            text += f'step = "{step}"\n'
+    if kind == "iam":
+        text += _WF_LINK
+    path = d / f"registration-{kind}.toml"
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class Journey:
+    engine: Any
+    store: Any
+    record: Any
+    ctx: Any
+
+    def run(self) -> Any:
+        return self.engine.run()
+
+
+def make_journey(d: Path, cfg: Any, cred: UserCred, clock: Clock, kind: str, *,
+                 options: dict[str, Any] | None = None, checkpoint: Any = None) -> Journey:
+    """An engine over the registration states, with a real store in `d` (as `onboard resume` has it)."""
+    from onboard import steps, workflow
+    from onboard.engine import Engine
+    from onboard.store import Store
+
+    d.mkdir(parents=True, exist_ok=True)
+    store = Store(d / "state")
+    wf = workflow.load(registration_workflow(d, kind), steps.names())
+    record = store.load(VO) if store.exists(VO) else make_record(cred, workflow=wf.name, state=wf.initial)
+    store.save(record)
+    ctx = make_ctx(cfg, record, cred, clock, options=options,
+                   checkpoint=checkpoint or (lambda: store.save(record)))
+    return Journey(Engine(wf, record, store, ctx, steps.resolve), store, record, ctx)

@@ -62,8 +62,13 @@ class SandboxContext:
         self._log_lock = threading.Lock()
         self._ca = None
         self._mail = None
-        with self.db() as db:
-            db.executescript(CORE_SCHEMA)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.db_path, timeout=30)  # executescript commits by itself: no transaction here
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(CORE_SCHEMA)
+        finally:
+            conn.close()
 
     # -- clock and log ---------------------------------------------------------------------------------
     def now(self) -> float:

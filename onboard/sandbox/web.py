@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     from onboard.sandbox.context import SandboxContext
 
 # Modules whose install(app) adds routes. registration = VOMS-Admin (this issue); iam/vomrs: issue 5.
-EXTENSIONS = ("onboard.sandbox.registration", "onboard.sandbox.iam", "onboard.sandbox.vomrs")
+EXTENSIONS = ("onboard.sandbox.registration", "onboard.sandbox.iam", "onboard.sandbox.vomrs",
+              "onboard.sandbox.portal")
 
 LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base
 MAX_BODY = 1 << 20
@@ -189,8 +190,10 @@ class App:
 
     def schema(self, sql: str) -> None:
         """Create an extension's tables (idempotent SQL: CREATE TABLE IF NOT EXISTS ...)."""
-        with self.ctx.db() as db:
-            db.executescript(sql)
+        with self.ctx.db() as db:  # statement by statement: executescript() would end the transaction
+            for stmt in sql.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
 
     def listeners(self) -> list[str]:
         return sorted({r.listener for r in self.routes}, key=lambda n: LISTENERS[n])
@@ -237,7 +240,7 @@ class App:
         except Exception as e:  # a bug in a handler: a 500 page, and the traceback in the log
             import traceback
 
-            self.ctx.log("handler error on %s %s: %s" % (req.method, req.path, traceback.format_exc()))
+            self.ctx.log(f"handler error on {req.method} {req.path}: {traceback.format_exc()}")
             return Response.html(error_page(500, f"{type(e).__name__}"), 500)
 
 
@@ -287,7 +290,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        self.server.app.ctx.log("%s %s %s" % (self.server.listener_name, self.address_string(), format % args))
+        srv = self.server
+        srv.app.ctx.log(f"{srv.listener_name} {self.address_string()} {format % args}")
 
 
 class _Server(http.server.ThreadingHTTPServer):

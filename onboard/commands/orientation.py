@@ -1,0 +1,82 @@
+"""Orientation sessions: `onboard sandbox board` (the instructor's live board) and `onboard sandbox join`
+(a trainee joins the instructor's sandbox). Hooked into `onboard sandbox` (onboard/commands/sandbox.py) as
+two of its subcommands; the argument and run functions live here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("ONBOARD_SANDBOX_DIR") or "~/onboard-sandbox").expanduser()
+
+
+def add_board_arguments(p: argparse.ArgumentParser) -> None:
+    if not any(a.dest == "dir" for a in p._actions):
+        p.add_argument("--dir", metavar="DIR", help="the sandbox's directory (default: ~/onboard-sandbox)")
+    p.add_argument("--once", action="store_true", help="print the board once instead of redrawing it")
+    p.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between redraws")
+    if not any(a.dest == "json" for a in p._actions):
+        p.add_argument("--json", action="store_true", help="machine-readable output (implies --once)")
+
+
+def run_board(args: argparse.Namespace) -> int:
+    from onboard.errors import Exit, UsageError
+    from onboard.sandbox import board
+
+    directory = Path(args.dir).expanduser() if getattr(args, "dir", None) else default_dir()
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: no sandbox there.", "Give the sandbox's --dir (as given to `onboard sandbox up`).")
+    if getattr(args, "json", False):
+        print(json.dumps(board.as_json(board.rows(directory)), indent=2, ensure_ascii=False))
+        return Exit.OK
+    if args.once:
+        print(board.render(board.rows(directory)))
+        return Exit.OK
+    try:
+        board.live(directory, interval=args.interval)
+    except KeyboardInterrupt:
+        pass
+    return Exit.OK
+
+
+def add_join_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", help="the sandbox's address the instructor shows, e.g. https://host:8444")
+    p.add_argument("--fingerprint", required=True, metavar="HEX",
+                   help="the sandbox CA's fingerprint the instructor reads aloud (at least 16 hex digits)")
+    p.add_argument("--name", help="your full name (default: ask)")
+    p.add_argument("--email", help="your e-mail address (default: ask)")
+    p.add_argument("--trust-dir", metavar="DIR",
+                   help="where to install the sandbox's trust anchor (default: onboard's data dir)")
+    p.add_argument("--config-file", metavar="FILE", help="where to write the configuration (default: the usual one)")
+
+
+def run_join(args: argparse.Namespace) -> int:
+    from onboard import config, paths
+    from onboard.errors import Exit
+    from onboard.sandbox import join
+    from onboard.ui import UI
+
+    ui = UI(quiet=getattr(args, "quiet", False))
+    ui.explain("The first contact with the sandbox cannot be checked by a CA you trust: it is checked by the "
+               "fingerprint your instructor reads aloud instead.")
+    joined = join.fetch(args.url, args.fingerprint)
+    ui.say(f"✓ the sandbox at {joined.server} has the fingerprint you typed, and its server certificate is "
+           "issued under it.")
+    name = args.name or ui.ask("Your full name", flag="--name")
+    email = args.email or ui.ask("Your e-mail address", flag="--email")
+    given, _, family = name.strip().rpartition(" ")
+    user = {"given_name": given or family, "family_name": family if given else "", "email": email}
+    host = joined.server.replace(":", "-")
+    trust_dir = Path(args.trust_dir).expanduser() if args.trust_dir else paths.data_dir() / f"sandbox-{host}" / "certificates"
+    target = Path(args.config_file).expanduser() if args.config_file else (
+        Path(args.config).expanduser() if getattr(args, "config", None) else config.default_path())
+    path, backup = join.install(joined, trust_dir=trust_dir, config_path=target, user=user)
+    ui.say(f"✓ installed the sandbox's trust anchor in {trust_dir}")
+    ui.say(f"✓ wrote your configuration to {path}" + (f" (the old one is kept as {backup})" if backup else ""))
+    vo = joined.config.get("vo", "")
+    ui.say(f"Now: onboard start --vo {vo}" if vo else "Now: onboard start --vo VO")
+    return Exit.OK

@@ -74,8 +74,18 @@ def run_join(args: argparse.Namespace) -> int:
     trust_dir = Path(args.trust_dir).expanduser() if args.trust_dir else paths.data_dir() / f"sandbox-{host}" / "certificates"
     target = Path(args.config_file).expanduser() if args.config_file else (
         Path(args.config).expanduser() if getattr(args, "config", None) else config.default_path())
+    submit = joined.config.get("submit_host")
+    if submit:
+        identity, public = join.ensure_ssh_key(Path.home(), paths.data_dir())
+        ssh_user = join.ssh_user_for(email)
+        submit["user"] = ssh_user
+        if identity is not None:
+            submit["identity_file"] = str(identity)
     path, backup = join.install(joined, trust_dir=trust_dir, config_path=target, user=user)
     ui.say(f"✓ installed the sandbox's trust anchor in {trust_dir}")
+    if submit:
+        join.register_ssh_key(args.url, trust_dir, ssh_user, public)
+        ui.say(f"✓ the sandbox's submit host lets your SSH key in as {ssh_user}")
     ui.say(f"✓ wrote your configuration to {path}" + (f" (the old one is kept as {backup})" if backup else ""))
     vo = joined.config.get("vo", "")
     ui.say(f"Now: onboard start --vo {vo}" if vo else "Now: onboard start --vo VO")

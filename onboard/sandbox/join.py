@@ -174,6 +174,61 @@ def install(joined: Joined, *, trust_dir: Path, config_path: Path, user: dict[st
     return config_path, backup
 
 
+def ssh_user_for(email: str) -> str:
+    """A user name on the sandbox submit host, from the e-mail's local part."""
+    local = email.split("@", 1)[0]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", local).lstrip(".-") or "trainee"
+    return name[:32]
+
+
+def ensure_ssh_key(home: Path, data_dir: Path) -> tuple[Path | None, str]:
+    """(private key file to configure, or None for ssh's defaults; the public key line).
+
+    The user's own key in ~/.ssh if there is one; else a key made for the sandbox (ed25519, 0600 from the
+    first byte, no passphrase: it opens nothing but the practice submit host)."""
+    import os
+
+    for name in ("id_ed25519", "id_ecdsa", "id_rsa"):
+        pub = home / ".ssh" / f"{name}.pub"
+        if pub.is_file() and (home / ".ssh" / name).is_file():
+            return None, pub.read_text(encoding="utf-8").strip()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    directory = data_dir / "ssh"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_path = directory / "sandbox_ed25519"
+    if not key_path.exists():
+        key = ed25519.Ed25519PrivateKey.generate()
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                      serialization.NoEncryption()))
+        pub_line = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                 serialization.PublicFormat.OpenSSH).decode() + " onboard-sandbox"
+        (directory / "sandbox_ed25519.pub").write_text(pub_line + "\n", encoding="utf-8")
+    return key_path, (directory / "sandbox_ed25519.pub").read_text(encoding="utf-8").strip()
+
+
+def register_ssh_key(url: str, trust_dir: Path, user: str, public_key: str, timeout: float = 30) -> None:
+    """Ask the sandbox to let this key in for `user` — over TLS now verified against the installed anchor."""
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    tls = ssl.create_default_context(capath=str(trust_dir))
+    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, context=tls, timeout=timeout)
+    try:
+        conn.request("POST", "/portal/ssh-key", body=json.dumps({"user": user, "public_key": public_key}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        body = resp.read(1 << 16)
+    except (OSError, http.client.HTTPException) as e:
+        raise JoinError(f"could not register your SSH key with the sandbox: {e}.", "Tell the instructor.") from None
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise JoinError(f"the sandbox refused your SSH key: {body[:200].decode(errors='replace')}.",
+                        "Tell the instructor.")
+
+
 def _render(config: dict[str, Any], render_config) -> str:
     """TOML for the config, including the nested [vos.<vo>] tables render_config does not do."""
     from onboard.guide import _toml_value

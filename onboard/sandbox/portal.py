@@ -5,6 +5,7 @@ Routes on the "open" listener (TLS, no client certificate needed):
     GET  /onboard/join     what a trainee's `onboard sandbox join` needs: the trust bundle (the sandbox CA's
                            trust directory as a tar.gz), the root CA's SHA-256 (which the instructor reads
                            aloud), and a ready-made configuration for this sandbox
+    POST /portal/ssh-key   a trainee's SSH public key, authorized for their user on the sandbox submit host
     POST /portal/issue     the CA portal: name, e-mail and a passphrase (>= 12 characters) in, a
                            password-protected Certificate.p12 out — what HARICA or Sectigo hand out
 
@@ -27,6 +28,7 @@ MIN_PASSPHRASE = 12
 def install(app) -> None:
     app.route("GET", "/onboard/join", join_info, listener="open")
     app.route("POST", "/portal/issue", issue, listener="open")
+    app.route("POST", "/portal/ssh-key", ssh_key, listener="open")
 
 
 def fingerprint(der: bytes) -> str:
@@ -54,31 +56,57 @@ def trust_bundle(trust_dir: Path) -> bytes:
 
 
 def trainee_config(app) -> dict[str, Any]:
-    """The configuration a trainee needs for this sandbox (user details are added by `join`)."""
+    """The configuration a trainee needs for this sandbox (user details and SSH user are added by `join`)."""
     ctx = app.ctx
-    ca = ctx.ca.ensure()
     s = ctx.settings
-    vos = {}
-    try:
-        voms_dn = ca.voms_dn()
-    except Exception:  # a sandbox without a VOMS server certificate yet
-        voms_dn = ""
+    vos: dict[str, Any] = {}
     for vo in s.vos:
         entry: dict[str, Any] = {"kind": "voms-admin", "url": f"{app.base_url('voms')}/voms/{vo}"}
-        if voms_dn:
-            entry["vomses"] = [f'"{vo}" "{s.hostname}" "{s.voms_port(vo)}" "{voms_dn}" "{vo}"']
-            entry["lsc"] = {s.hostname: [voms_dn, ca.root_dn]}
+        try:
+            from onboard.sandbox import registration
+
+            entry["vomses"] = [registration.vomses_line(ctx, vo)]
+            entry["lsc"] = {s.hostname: registration.lsc(ctx, vo)}
+        except Exception:  # noqa: BLE001 - no VOMS certificate yet: the verify step then skips the VO check
+            pass
         vos[vo] = entry
     out: dict[str, Any] = {
         "vo": s.vos[0],
+        "user": {"institution": "Onboard Sandbox", "phone": "+00 000 000000", "address": "Sandbox Lane 1"},
         "ca": {"provider": "sandbox", "portal_url": f"{app.base_url('open')}/portal"},
         "vos": vos,
-        "registration": {"poll_min_seconds": 2, "poll_max_seconds": 10},
     }
-    ssh_port = s.ports.get("ssh") if s.ports else None
+    ssh_port = (s.ports or {}).get("ssh")
     if ssh_port:
-        out["submit_host"] = {"host": s.hostname, "port": ssh_port}
+        submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port}
+        try:
+            from onboard.sandbox.sshhost import fingerprint as ssh_fp
+            from onboard.sandbox.sshhost import load_or_make_host_key
+
+            submit["trust_host_key"] = ssh_fp(load_or_make_host_key(ctx.dir / "submit" / "ssh_host_ed25519_key"))
+        except Exception:  # noqa: BLE001 - without it the trainee confirms the key by hand
+            pass
+        out["submit_host"] = submit
     return out
+
+
+def ssh_key(req):
+    """Authorize a trainee's SSH public key on the sandbox submit host (a practice host, jailed homes)."""
+    from onboard.sandbox.web import Response
+
+    data = req.json() if "json" in (req.headers.get("Content-Type") or "") else None
+    if not isinstance(data, dict):
+        return Response.json({"error": "a JSON body with user and public_key is required"}, status=400)
+    user, line = str(data.get("user", "")), str(data.get("public_key", ""))
+    try:
+        from onboard.sandbox.manager import _Homes
+        from onboard.sandbox.sshhost import SubmitHost
+
+        SubmitHost.authorize(_Homes(req.app.ctx.dir / "submit"), user, line)  # type: ignore[arg-type]
+    except ValueError as e:
+        return Response.json({"error": str(e)}, status=400)
+    req.app.ctx.log(f"portal: SSH key authorized for {user}")
+    return Response.json({"user": user})
 
 
 def join_info(req):

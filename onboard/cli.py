@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "browser-export": ("browser", "export a certificate from Firefox/Thunderbird into onboard (the OSG flow)"),
     "workflows": ("workflows", "list and validate the journeys onboard knows"),
     "demo": ("demo", "the whole journey against a throwaway sandbox grid, non-interactively"),
+    "sandbox": ("sandbox", "the embedded grid (CA, VOMS-Admin, mail, submit host) for sessions and tests"),
 }
 
 

@@ -298,6 +298,7 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # a classroom connecting at once
 
     def __init__(self, addr: tuple[str, int], app: App, listener_name: str, context: ssl.SSLContext):
         self.app = app

@@ -1,0 +1,205 @@
+"""VOMS-Admin: the whole register -> confirm -> approve path against the sandbox's VOMS-Admin emulation,
+with the mail read from the sandbox's Maildir or over IMAP from a real Dovecot serving that Maildir."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import require_tool
+from servers.dovecot import group_alive, start_dovecot
+
+from onboard.errors import Outcome, Waiting
+from onboard.registration import flow
+from onboard.registration.voms_admin import FormError, Start, VomsAdmin
+from onboard.sandbox import registration as voms_sandbox
+from onboard.steps import await_approval, confirm_email, register
+
+from .regkit import EMAIL, VO, make_config, make_ctx, make_record, output
+
+
+def _ctx(sandbox, user, clock, *, mail=None, registration=None, user_over=None):
+    cfg = make_config(sandbox, kind="voms-admin", mail=mail, registration=registration)
+    if user_over:
+        for k, v in user_over.items():
+            setattr(cfg.user, k, v)
+    return make_ctx(cfg, make_record(user), user, clock)
+
+
+def _pending(sandbox):
+    return [r for r in voms_sandbox.requests(sandbox.ctx, VO)]
+
+
+def _whole_path(sandbox, user, ctx):
+    register.run(ctx)
+    assert flow.extra(ctx)["registration"] == "submitted"
+    assert sandbox.count("POST", "submit-request.action") == 1
+    [req] = _pending(sandbox)
+    assert req["status"] == "SUBMITTED"
+
+    confirm_email.run(ctx)
+    assert flow.extra(ctx)["registration"] == "confirmed"
+    assert ctx.record.artifacts.request_id == str(req["request_id"])
+    assert [r["status"] for r in _pending(sandbox)] == ["CONFIRMED"]
+
+    with pytest.raises(Waiting) as w:
+        await_approval.run(ctx)
+    assert "approval" in w.value.what
+    voms_sandbox.approve(sandbox.ctx, req["request_id"])  # the instructor approves
+    await_approval.run(ctx)
+    assert flow.extra(ctx)["registration"] == "member"
+    assert sandbox.count("POST", "submit-request.action") == 1
+
+
+def test_whole_path_with_the_maildir_adapter(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock)
+    _whole_path(sandbox, user, ctx)
+    assert ctx.record.artifacts.certificate.subject_dn == user.subject
+
+
+@pytest.mark.slow
+def test_whole_path_with_imap_from_dovecot_serving_the_sandbox_maildir(sandbox, user, clock, tmp_path):
+    require_tool("dovecot")
+    (sandbox.dir / "mail").mkdir(mode=0o700, exist_ok=True)
+    with start_dovecot(tmp_path / "dovecot", sandbox.dir / "mail", user=EMAIL) as dv:
+        pw = tmp_path / "imap-password"
+        pw.write_text(dv.password + "\n")
+        mail = {"kind": "imap", "host": "localhost", "port": dv.port, "username": EMAIL,
+                "password_file": str(pw), "ca_file": str(dv.ca_file)}
+        ctx = _ctx(sandbox, user, clock, mail=mail)
+        try:
+            _whole_path(sandbox, user, ctx)
+        finally:
+            ctx.close()
+        assert "Login: user=<jane@example.org>" in dv.log.read_text()
+    assert not group_alive(dv.process.pid)
+
+
+def test_start_page_classification_and_api(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock)
+    client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
+    assert client.start().kind is Start.FORM
+    status, _ = client.user_info(user.subject, user.issuer)
+    assert status == 404
+    register.run(ctx)
+    assert client.start().kind is Start.WAITS_CONFIRMATION
+    confirm_email.run(ctx)
+    assert client.start().kind is Start.LIMBO
+    voms_sandbox.approve(sandbox.ctx, int(ctx.record.artifacts.request_id))
+    assert client.start().kind is Start.MEMBER
+    status, info = client.user_info(user.subject, user.issuer)
+    assert status == 200 and f"/{VO}" in info["fqans"]
+
+
+def test_field_errors_come_back_as_the_server_said(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock, user_over={"email": "jane@localhost"})  # Struts' EmailValidator refuses
+    with pytest.raises(FormError) as e:
+        register.run(ctx)
+    assert "Email address" in e.value.message or "email" in e.value.message.lower()
+    assert _pending(sandbox) == []
+
+
+def test_bad_characters_are_caught_before_submitting(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock, user_over={"family_name": "Doe <script>"})
+    with pytest.raises(FormError) as e:
+        register.run(ctx)
+    assert "Family name" in e.value.message and "user.family_name" in e.value.message
+    assert sandbox.count("POST") == 0
+
+
+def test_rejection_is_seen_and_ends_with_the_reason(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    confirm_email.run(ctx)
+    voms_sandbox.reject(sandbox.ctx, int(ctx.record.artifacts.request_id), "not part of the collaboration")
+    with pytest.raises(Outcome) as o:
+        await_approval.run(ctx)
+    assert o.value.trigger == "rejected"
+    assert "onboard start" in o.value.reason
+
+
+def test_rejection_without_mail_is_seen_on_the_start_page(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    confirm_email.run(ctx)
+    ctx.config.mail.kind = "none"
+    ctx.resources.pop("mailbox", None)
+    voms_sandbox.reject(sandbox.ctx, int(ctx.record.artifacts.request_id))
+    n = len(sandbox.requests)
+    with pytest.raises(Outcome) as o:
+        await_approval.run(ctx)
+    assert o.value.trigger == "rejected" and len(sandbox.requests) == n + 1
+
+
+def test_output_names_what_happened(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    assert "Registration request sent" in output(ctx)
+
+
+def _phish(real_link: str) -> str:
+    # same path and parameters, another host: 127.0.0.1 is not the configured "localhost"
+    return real_link.replace("https://localhost:", "https://127.0.0.1:")
+
+
+def _confirm_mail(sandbox) -> str:
+    from onboard.adapters.mail import MaildirBox
+    from onboard.registration.links import extract_links
+
+    msgs = [m for m in MaildirBox(sandbox.maildir()).messages() if "Your membership request" in m.subject]
+    return next(u for u in extract_links(msgs[-1].message) if "confirm-request" in u)
+
+
+def test_phishing_mail_is_refused_and_the_real_one_used(sandbox, user, clock):
+    import mailbox
+    from email.message import EmailMessage
+
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    evil = _phish(_confirm_mail(sandbox))
+    m = EmailMessage()
+    m["Subject"] = f"[VOMS Admin] Your membership request for VO {VO}"
+    m["From"] = "voms-admin@localhost"
+    m.set_content(f"Urgent: confirm within the hour or lose access:\n\n{evil}\n")
+    mailbox.Maildir(sandbox.maildir()).add(m)  # arrives after the real one
+    n = len(sandbox.requests)
+    confirm_email.run(ctx)
+    assert flow.extra(ctx)["registration"] == "confirmed"
+    assert any("127.0.0.1" in r for r in flow.extra(ctx)["refused_links"])
+    assert "127.0.0.1" in output(ctx) and "not opened" in output(ctx)
+    assert len(sandbox.requests) == n + 1  # only the real link was opened
+
+
+def test_phishing_mail_alone_is_never_followed(sandbox, user, clock, tmp_path):
+    import mailbox
+    from email.message import EmailMessage
+
+    other = tmp_path / "other-mailbox"
+    ctx = _ctx(sandbox, user, clock, mail={"kind": "maildir", "maildir": str(other)})
+    box = mailbox.Maildir(other, create=True)
+    register.run(ctx)
+    evil = _phish(_confirm_mail(sandbox))
+    m = EmailMessage()
+    m["Subject"] = f"[VOMS Admin] Your membership request for VO {VO}"
+    m.set_content(evil)
+    box.add(m)
+    n = len(sandbox.requests)
+    with pytest.raises(Waiting) as w:
+        confirm_email.run(ctx)
+    assert "suspicious" in w.value.what
+    assert len(sandbox.requests) == n + 1  # the start-page check only; the phishing link was not opened
+    assert [r["status"] for r in _pending(sandbox)] == ["SUBMITTED"]
+
+
+def test_confirmed_by_hand_is_noticed(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock, mail={"kind": "none"})
+    register.run(ctx)
+    with pytest.raises(Waiting) as w:
+        confirm_email.run(ctx)
+    assert "onboard confirm URL" in w.value.hint
+    # the user opens the link in a browser
+    h = flow.http(ctx)
+    link = _confirm_mail(sandbox)
+    from onboard.registration.links import check_link
+
+    assert h.get(check_link(link, flow.server_url(ctx), "voms-admin").url).status_code == 200
+    confirm_email.run(ctx)
+    assert flow.extra(ctx)["registration"] == "confirmed"

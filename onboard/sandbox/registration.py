@@ -412,6 +412,12 @@ def confirm(req: Request) -> Response:
         ctx.event(db, "confirmed", vo, row["request_id"], row["subject"])
         row = db.execute("SELECT * FROM req WHERE request_id=?", (row["request_id"],)).fetchone()
     _mail_handle(ctx, row, req.app)
+    after = ctx.settings.auto_approve_after
+    if after is not None and after <= 0:  # demos: the VO administrator answers at once
+        try:
+            approve(ctx, row["request_id"], approver="auto-approve")
+        except SandboxError as e:
+            ctx.log(f"auto-approve of request {row['request_id']} failed: {e.message}")
     return _page(vo, "confirmed", "<h1>VO membership request confirmed.</h1>\n<p>You have succesfully confirmed "
                  "your VO membership request. The VO administrator has been informed of your request and will "
                  "handle it as soon as possible.</p>")

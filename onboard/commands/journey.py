@@ -40,7 +40,8 @@ def _options(args: argparse.Namespace) -> dict:
 
     return {"p12": Path(args.p12) if args.p12 else None,
             "passphrase_file": Path(args.passphrase_file) if args.passphrase_file else None,
-            "passphrase_stdin": args.passphrase_stdin, "trust_host_key": args.trust_host_key}
+            "passphrase_stdin": args.passphrase_stdin, "trust_host_key": args.trust_host_key,
+            "wait": bool(getattr(args, "wait", False))}  # steps may block on IMAP IDLE only with --wait
 
 
 def workflow_for(cfg, vo: str, explicit: str | None) -> str:

@@ -9,7 +9,7 @@ arrives instead of at the next check.
 
 from __future__ import annotations
 
-from onboard.errors import Outcome
+from onboard.errors import Exit, OnboardError, Outcome
 from onboard.registration import flow, mails
 from onboard.steps.context import StepContext
 
@@ -27,11 +27,16 @@ def run(ctx: StepContext) -> None:
             if box.wait(ctx.backoff()):
                 scan = flow.scan_mail(ctx, box)
         flow.report_refused(ctx, scan.refused or [])
-        expired = scan.last(mails.EXPIRED)
-        if expired is not None and scan.confirmation is None:
-            raise Outcome("expired", f"the request expired before it was confirmed ({expired.subject})")
+        latest = scan.last(mails.EXPIRED, mails.CONFIRM)
+        if latest is not None and latest.what == mails.EXPIRED:
+            raise Outcome("expired", f"the request expired before it was confirmed ({latest.subject})")
         if scan.confirmation is not None:
-            confirm(ctx, scan.confirmation.url)
+            try:
+                confirm(ctx, scan.confirmation.url)
+            except OnboardError as e:
+                if e.exit_code == Exit.EXPIRED:
+                    raise Outcome("expired", e.message) from None
+                raise
             return
     if _confirmed_elsewhere(ctx, kind):
         return

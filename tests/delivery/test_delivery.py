@@ -309,6 +309,7 @@ class ProcScanner(threading.Thread):
         self.stop = threading.Event()
         self.hits: list[str] = []
         self.seen_openssl = 0
+        self.seen_voms = 0
         self.rounds = 0
 
     def run(self) -> None:
@@ -327,6 +328,8 @@ class ProcScanner(threading.Thread):
                         self.hits.append(f"{pid}/{what}: {data[:200]!r}")
                     if what == "cmdline" and b"openssl\x00pkcs12" in data:
                         self.seen_openssl += 1
+                    if what == "cmdline" and b"voms-proxy-init\x00-voms" in data:
+                        self.seen_voms += 1
 
 
 def test_passphrase_never_in_any_command_line(sshd, client_key, known_hosts, package, pki):

@@ -194,3 +194,34 @@ def test_verify_step_puts_right_what_changed_on_the_host_since_delivery(
     assert (sshd.home / ".globus/usercred.p12").stat().st_mode & 0o777 == 0o600
     assert (sshd.home / ".globus/userkey.pem").stat().st_mode & 0o777 == 0o400
     assert "put right" in ctx.ui.out.getvalue()
+
+
+def test_passphrase_in_no_command_line_during_delivery_and_voms_proxy_init(
+    sshd, client_key, known_hosts, package, pki, voms_server
+):
+    from .test_delivery import ProcScanner
+
+    scanner = ProcScanner(PASSPHRASE)
+    scanner.start()
+    try:
+        for _ in range(2):
+            conn = connect(sshd, client_key, known_hosts)
+            try:
+                deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
+                result = verify(
+                    conn,
+                    "testvo",
+                    PASSPHRASE,
+                    trust=_trust(voms_server),
+                    cert_dir=str(pki["trust"]),
+                    now=utcnow(),
+                )
+                assert result.voms == "ok"
+            finally:
+                conn.close()
+            sshd.ssh_as_user("rm", "-rf", ".globus")
+    finally:
+        scanner.stop.set()
+        scanner.join(timeout=10)
+    assert scanner.hits == []
+    assert scanner.seen_voms > 0, "the scan never caught voms-proxy-init running: it proves nothing"

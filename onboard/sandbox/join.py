@@ -159,9 +159,11 @@ def install(joined: Joined, *, trust_dir: Path, config_path: Path, user: dict[st
     if user:
         config["user"] = {**config.get("user", {}), **user}
     email = user.get("email", "")
-    if joined.mail_root and email and Path(joined.mail_root).is_dir():
+    if joined.mail_root and email and Path(joined.mail_root).parent.is_dir():
         # the sandbox runs on this machine: read its Maildir for the confirmation mail
-        config["mail"] = {"kind": "maildir", "maildir": str(Path(joined.mail_root) / email)}
+        from onboard.sandbox.mail import mailbox_name
+
+        config["mail"] = {"kind": "maildir", "maildir": str(Path(joined.mail_root) / mailbox_name(email))}
     backup = None
     config_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if config_path.exists():

@@ -78,7 +78,8 @@ def trainee_config(app) -> dict[str, Any]:
     }
     ssh_port = (s.ports or {}).get("ssh")
     if ssh_port:
-        submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port}
+        # the submit host runs on the instructor's machine: its grid tools trust the sandbox CA there
+        submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port, "x509_cert_dir": str(ctx.ca.trust_dir)}
         try:
             from onboard.sandbox.sshhost import fingerprint as ssh_fp
             from onboard.sandbox.sshhost import load_or_make_host_key

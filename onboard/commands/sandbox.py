@@ -19,7 +19,7 @@ from pathlib import Path
 
 from onboard.errors import Exit, MissingInput, SandboxError, UsageError
 
-ACTIONS = ("up", "down", "status", "issue", "requests", "approve", "reject", "config", "board")
+ACTIONS = ("up", "down", "status", "issue", "requests", "approve", "reject", "config", "board", "join")
 
 
 def default_dir() -> Path:
@@ -43,6 +43,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         "reject": "reject a registration request (the request is deleted, the user is told)",
         "config": "print a ready-made onboard configuration for this sandbox",
         "board": "one line per trainee: stage, since when, what it waits for",
+        "join": "a trainee: join the instructor's sandbox (config and trust anchor, checked by fingerprint)",
     }
     for action in ACTIONS:
         a = sub.add_parser(action, help=helps[action], description=helps[action][0].upper() + helps[action][1:] + ".")
@@ -91,6 +92,10 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         if action == "reject":
             a.add_argument("id", type=int, metavar="ID")
             a.add_argument("--reason", help="told to the user in the rejection e-mail")
+        if action == "join":  # onboard/commands/orientation.py
+            from onboard.commands.orientation import add_join_arguments
+
+            add_join_arguments(a)
         if action == "config":
             a.add_argument("--email", default="", help="the trainee's e-mail (their Maildir in the sandbox)")
             a.add_argument("--user", default="", help="the trainee's account on the submit host")
@@ -176,6 +181,12 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
     return Exit.OK
 
 
+def _join(args: argparse.Namespace, directory: Path) -> int:
+    from onboard.commands.orientation import run_join
+
+    return run_join(args)
+
+
 def _print_endpoints(ep: dict) -> None:
     for vo, info in ep["vos"].items():
         print(f"  VO {vo}: registration {info['registration']}")
@@ -189,6 +200,9 @@ def _print_endpoints(ep: dict) -> None:
         s = ep["ssh"]
         print(f"  submit host: ssh -p {s['port']} USER@{s['host']}  homes in {s['homes']}")
         print(f"  submit host key fingerprint: {s['fingerprint']}")
+    if ep.get("open") and ep.get("root_sha256"):
+        print(f"  trainees join with: onboard sandbox join {ep['open']} --fingerprint \"{ep['root_sha256']}\"")
+        print("    (read the fingerprint aloud; the first four groups are enough to type)")
 
 
 def _down(args: argparse.Namespace, directory: Path) -> int:

@@ -242,6 +242,11 @@ class Sandbox:
         }
         if "open" in s.ports:
             out["open"] = f"https://{s.hostname}:{s.ports['open']}"
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            from onboard.sandbox.portal import fingerprint  # what trainees check on `onboard sandbox join`
+
+            out["root_sha256"] = fingerprint(self.ca.root.public_bytes(Encoding.DER))
         if "ssh" in s.ports:
             out["ssh"] = {"host": s.hostname, "port": s.ports["ssh"], "fingerprint": self.ssh_fingerprint,
                           "homes": str(self.dir / "submit" / "home")}

@@ -86,7 +86,7 @@ class SubmitHost:
         self.host_key = load_or_make_host_key(self.root / "ssh_host_ed25519_key")
         self.fingerprint = fingerprint(self.host_key)
         self.sock = socket.create_server((bind, port), reuse_port=False)
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(1.0)
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()
         self._transports: set[paramiko.Transport] = set()
@@ -129,6 +129,8 @@ class SubmitHost:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() below at once (Linux)
         self._thread.join(timeout=5)
         with contextlib.suppress(OSError):
             self.sock.close()

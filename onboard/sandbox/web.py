@@ -371,7 +371,7 @@ class Listener:
         self.name = name
         self.server = _Server((bind, port), app, name, context)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                        name=f"sandbox-https-{name}", daemon=True)
 
     def start(self) -> Listener:

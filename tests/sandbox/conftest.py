@@ -1,0 +1,165 @@
+"""Fixtures for the sandbox tests: a sandbox on loopback (free ports) and trainees with certificates.
+
+The registration server is exercised with plain `requests` and a client certificate, never with
+onboard's own registration code: these tests say what the server does, whoever the client is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+
+from onboard.sandbox.manager import Sandbox
+from onboard.sandbox.settings import Settings
+
+VO = "testvo"
+PASSPHRASE = b"correct horse battery staple"
+
+
+class Clock:
+    """A settable clock for the sandbox (expiry without sleeping)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.t = time.time()
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+_TEMPLATE: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ca_template(tmp_path_factory) -> Path:
+    """One CA (with host and VOMS certificates) made per test session and copied into each sandbox:
+    key generation is the slow part of a sandbox's first start."""
+    d = tmp_path_factory.mktemp("ca-template")
+    Sandbox(d / "sb", Settings(port_base=0)).prepare()
+    _TEMPLATE[:] = [d / "sb" / "ca"]
+    return d / "sb" / "ca"
+
+
+def start_sandbox(directory: Path, clock=None, **settings) -> Sandbox:
+    if _TEMPLATE and not (directory / "ca").exists():
+        import shutil
+
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copytree(_TEMPLATE[0], directory / "ca", symlinks=True)
+    st = Settings(port_base=0, vos=settings.pop("vos", [VO, "othervo"]), **settings)
+    return Sandbox(directory, st, clock=clock, log_file=directory.parent / f"{directory.name}.log").start()
+
+
+@pytest.fixture
+def sandbox(tmp_path, clock):
+    sb = start_sandbox(tmp_path / "sb", clock=clock)
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+@dataclass
+class Trainee:
+    """A person with a certificate from the sandbox CA, using the registration server as a browser would."""
+
+    sandbox: Sandbox
+    name: str
+    email: str
+    subject: str
+    issuer: str
+    pem: Path  # certificate + key, for requests (test files only)
+    p12: Path
+    session: requests.Session
+
+    def url(self, vo: str, path: str) -> str:
+        return f"{self.sandbox.registration_url(vo)}/{path}"
+
+    def get(self, vo: str, path: str, **kw) -> requests.Response:
+        return self.session.get(self.url(vo, path), timeout=30, **kw)
+
+    def post(self, vo: str, path: str, data: dict, **kw) -> requests.Response:
+        return self.session.post(self.url(vo, path), data=data, timeout=30, **kw)
+
+    def form(self, vo: str = VO, **overrides) -> dict[str, str]:
+        """Open the start page, and fill the form it shows (with its token)."""
+        r = self.get(vo, "register/start.action")
+        assert r.status_code == 200, r.text
+        token = token_of(r.text)
+        first, _, last = self.name.partition(" ")
+        data = {"struts.token.name": "token", "token": token, "name": first, "surname": last or "X",
+                "institution": "Sandbox University", "phoneNumber": "+41 22 000 0000", "address": "1 Grid Road",
+                "emailAddress": self.email, "aupAccepted": "true", "__checkbox_aupAccepted": "true",
+                "userMessage": "please let me in"}
+        data.update(overrides)
+        return {k: v for k, v in data.items() if v is not None}
+
+    def submit(self, vo: str = VO, **overrides) -> requests.Response:
+        return self.post(vo, "register/submit-request.action", self.form(vo, **overrides))
+
+    def mails(self) -> list:
+        from onboard.sandbox.mail import read_maildir
+
+        return read_maildir(self.sandbox.maildir(self.email))
+
+    def confirm_link(self, vo: str = VO) -> str:
+        for m in reversed(self.mails()):
+            if m["Subject"] == f"[VOMS Admin] Your membership request for VO {vo}":
+                return re.search(r"https://\S+/confirm-request\.action\?\S+", m.get_content()).group(0)
+        raise AssertionError("no confirmation mail")
+
+    def user_info(self, vo: str = VO, guard: bool = True) -> requests.Response:
+        headers = {"X-VOMS-CSRF-GUARD": ""} if guard else {}
+        return self.get(vo, "apiv2/user-info.action", params={"dn": self.subject, "ca": self.issuer}, headers=headers)
+
+
+def token_of(html: str) -> str:
+    assert 'name="struts.token.name" value="token"' in html
+    m = re.search(r'<input type="hidden" name="token" value="([^"]+)"', html)
+    assert m, "no Struts token in the page"
+    return m.group(1)
+
+
+def same_person(t: Trainee) -> Trainee:
+    """The same certificate in a new browser session."""
+    s = requests.Session()
+    s.trust_env = False
+    s.verify, s.cert = t.session.verify, t.session.cert
+    return Trainee(t.sandbox, t.name, t.email, t.subject, t.issuer, t.pem, t.p12, s)
+
+
+def make_trainee(sandbox: Sandbox, directory: Path, name: str = "Jane Doe", email: str = "jane@example.org",
+                 legacy: bool = False) -> Trainee:
+    directory.mkdir(parents=True, exist_ok=True)
+    p12 = directory / f"{email}.p12"
+    data, info = sandbox.issue_user_p12(name, email, PASSPHRASE, legacy=legacy, out=p12)
+    key, cert, _ = pkcs12.load_key_and_certificates(data, PASSPHRASE)
+    pem = directory / f"{email}.pem"
+    fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(cert.public_bytes(Encoding.PEM) + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    s = requests.Session()
+    s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would replace `verify`
+    s.verify = str(sandbox.ca.bundle_path)
+    s.cert = str(pem)
+    return Trainee(sandbox, name, email, info.subject, info.issuer, pem, p12, s)
+
+
+@pytest.fixture
+def trainee(sandbox, tmp_path) -> Trainee:
+    return make_trainee(sandbox, tmp_path / "jane")

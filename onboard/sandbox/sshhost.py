@@ -154,7 +154,7 @@ class SubmitHost:
         conn.settimeout(None)
         t = paramiko.Transport(conn)
         t.add_server_key(self.host_key)
-        t.set_subsystem_handler("sftp", SFTPServer, sftp_si=_HomeSFTP)
+        t.set_subsystem_handler("sftp", _SFTPServer, sftp_si=_HomeSFTP)
         server = _Server(self)
         with self._lock:
             self._transports.add(t)
@@ -272,8 +272,41 @@ def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: Submi
 # -- SFTP inside the home -----------------------------------------------------------------------------------
 
 
+class _SFTPServer(SFTPServer):
+    def finish_subsystem(self) -> None:
+        # OpenSSH's scp (SFTP mode) counts a session without an exit status as failed, as sftp-server exits 0
+        with contextlib.suppress(Exception):
+            self.sock.send_exit_status(0)
+        super().finish_subsystem()
+
+
 class _Handle(SFTPHandle):
-    pass
+    filename = ""
+
+    def stat(self):
+        try:
+            return SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))
+        except OSError as e:
+            return SFTPServer.convert_errno(e.errno)
+
+    def chattr(self, attr):
+        try:
+            self.readfile.flush()
+            _set_attr(self.filename, attr, fd=self.readfile.fileno())
+            return SFTP_OK
+        except OSError as e:
+            return SFTPServer.convert_errno(e.errno)
+
+
+def _set_attr(path: str, attr, fd: int | None = None) -> None:
+    """paramiko's set_file_attr, except the size: it reopens with "w+" (emptying the file) to truncate."""
+    if attr._flags & attr.FLAG_SIZE:
+        if fd is not None:
+            os.ftruncate(fd, attr.st_size)
+        else:
+            os.truncate(path, attr.st_size)
+        attr._flags &= ~attr.FLAG_SIZE
+    SFTPServer.set_file_attr(path, attr)
 
 
 class _HomeSFTP(SFTPServerInterface):
@@ -340,7 +373,7 @@ class _HomeSFTP(SFTPServerInterface):
         if flags & os.O_CREAT and attr is not None:
             attr._flags &= ~attr.FLAG_PERMISSIONS  # applied at creation already
             with contextlib.suppress(OSError):
-                SFTPServer.set_file_attr(p, attr)
+                _set_attr(p, attr)
         if flags & os.O_WRONLY:
             fstr = "ab" if flags & os.O_APPEND else "wb"
         elif flags & os.O_RDWR:
@@ -399,7 +432,7 @@ class _HomeSFTP(SFTPServerInterface):
 
     def chattr(self, path: str, attr) -> int:
         try:
-            SFTPServer.set_file_attr(self._path(path), attr)
+            _set_attr(self._path(path), attr)
             return SFTP_OK
         except OSError as e:
             return self._err(e)

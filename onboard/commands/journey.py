@@ -114,6 +114,10 @@ def _drive(args: argparse.Namespace, st, cfg, record) -> int:
             _sleep_showing(ui, what, due, pause)
     finally:
         engine.ctx.close()
+        if cfg.ca.provider == "sandbox" and cfg.ca.portal_url:  # orientation: the instructor's board
+            from onboard.sandbox.report import send
+
+            send(cfg, record)
 
 
 def _sleep_showing(ui, what: str, due, seconds: float) -> None:

@@ -113,8 +113,8 @@ def _reports(directory: Path) -> dict[str, dict]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and data.get("subject"):
-            out[data["subject"]] = data
+        if isinstance(data, dict) and (data.get("subject") or data.get("email")):
+            out[data.get("subject") or data["email"]] = data
     return out
 
 
@@ -164,15 +164,17 @@ def rows(directory: Path, now: float | None = None) -> list[Row]:
         row = by_subject.get(subject)
         if row is not None and STAGES[row.stage][0] < STAGES["delivered"][0] and row.stage == "approved":
             row.stage, row.since, row.waiting_for = "delivered", when, STAGES["delivered"][1]
-    for subject, rep in _reports(directory).items():
-        row = by_subject.get(subject)
+    by_email = {r.email: r for r in by_subject.values() if r.email}
+    for key, rep in _reports(directory).items():
+        row = by_subject.get(key) or by_email.get(rep.get("email") or "")
         if row is None:
             continue
         if rep.get("done"):
             row.stage, row.waiting_for = "done", ""
             row.since = _ts(rep.get("since")) or row.since
-        if rep.get("last_error"):
-            row.last_error = str(rep["last_error"])
+        elif rep.get("waiting_for") and row.stage in ("certificate", "approved", "delivered"):
+            row.waiting_for = str(rep["waiting_for"])
+        row.last_error = str(rep.get("last_error") or "") or row.last_error
     return sorted(by_subject.values(), key=lambda r: (STAGES[r.stage][0], r.since or 0, r.name))
 
 

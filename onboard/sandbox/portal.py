@@ -5,6 +5,8 @@ Routes on the "open" listener (TLS, no client certificate needed):
     GET  /onboard/join     what a trainee's `onboard sandbox join` needs: the trust bundle (the sandbox CA's
                            trust directory as a tar.gz), the root CA's SHA-256 (which the instructor reads
                            aloud), and a ready-made configuration for this sandbox
+    POST /onboard/report   a trainee's onboard saying where it stands (state, waits, last error) for the
+                           instructor's board (onboard/sandbox/report.py; nothing secret in it)
     POST /portal/ssh-key   a trainee's SSH public key, authorized for their user on the sandbox submit host
     POST /portal/issue     the CA portal: name, e-mail and a passphrase (>= 12 characters) in, a
                            password-protected Certificate.p12 out — what HARICA or Sectigo hand out
@@ -18,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ def install(app) -> None:
     app.route("GET", "/onboard/join", join_info, listener="open")
     app.route("POST", "/portal/issue", issue, listener="open")
     app.route("POST", "/portal/ssh-key", ssh_key, listener="open")
+    app.route("POST", "/onboard/report", report, listener="open")
 
 
 def fingerprint(der: bytes) -> str:
@@ -89,6 +93,29 @@ def trainee_config(app) -> dict[str, Any]:
             pass
         out["submit_host"] = submit
     return out
+
+
+def report(req):
+    """Keep what a trainee's onboard reported in DIR/board/<hash of the DN or e-mail>.json."""
+    import os
+    import time
+
+    from onboard.sandbox.web import Response
+
+    data = req.json() if "json" in (req.headers.get("Content-Type") or "") else None
+    if not isinstance(data, dict) or not (data.get("subject") or data.get("email")):
+        return Response.json({"error": "a JSON body with subject or email is required"}, status=400)
+    keep = {k: data.get(k) for k in ("subject", "email", "vo", "state", "done", "waiting_for", "since",
+                                      "last_error")}
+    keep = {k: (str(v)[:500] if isinstance(v, str) else v) for k, v in keep.items()}
+    keep["received"] = time.time()
+    directory = req.app.ctx.dir / "board"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    name = hashlib.sha256(str(keep.get("subject") or keep.get("email")).encode()).hexdigest()[:32]
+    tmp = directory / f".{name}.tmp"
+    tmp.write_text(json.dumps(keep), encoding="utf-8")
+    os.replace(tmp, directory / f"{name}.json")
+    return Response.json({"ok": True})
 
 
 def ssh_key(req):

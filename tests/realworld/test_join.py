@@ -135,3 +135,29 @@ def test_fingerprint_format():
     fp = portal.fingerprint(b"x")
     assert fp.replace(" ", "") == hashlib.sha256(b"x").hexdigest().upper()
     assert join.normalise_fingerprint("sha256:" + fp.lower().replace(" ", ":")) == fp.replace(" ", "")
+
+
+def test_trainee_reports_to_the_board(sandbox, tmp_path):
+    from datetime import datetime, timezone
+
+    from onboard.config import Config
+    from onboard.sandbox import board, report
+    from onboard.state import JourneyRecord, LastError
+
+    ctx, url = sandbox
+    _, info = ctx.ca.ensure().issue_user("Rex Reporter", "rex@example.org", b"rex passphrase 123")
+    cfg = Config.model_validate({"ca": {"provider": "sandbox", "portal_url": url.replace("127.0.0.1", "localhost")
+                                        + "/portal"}, "user": {"email": "rex@example.org"},
+                                 "trust": {"cert_dir": str(ctx.ca.trust_dir)}})
+    rec = JourneyRecord(vo="sandbox", workflow="voms-admin", state="verify")
+    rec.artifacts.certificate.subject_dn = info.subject
+    rec.last_error = LastError(at=datetime.now(timezone.utc), step="verify", message="voms-proxy-init failed")
+    assert report.send(cfg, rec) is True
+    rows = {r.name: r for r in board.rows(ctx.dir)}
+    assert rows["Rex Reporter"].last_error == "verify: voms-proxy-init failed"
+    rec.state, rec.last_error = "done", None
+    assert report.send(cfg, rec) is True
+    rows = {r.name: r for r in board.rows(ctx.dir)}
+    assert rows["Rex Reporter"].stage == "done" and rows["Rex Reporter"].last_error == ""
+    # not a sandbox journey: nothing is sent
+    assert report.send(Config(), rec) is False

@@ -45,6 +45,7 @@ class Sandbox:
     def prepare(self) -> Sandbox:
         """The CA, host and VOMS certificates and the SSH host key, made once (the only slow part)."""
         ca = self.ctx.ca.ensure()
+        ca.bundle_path  # noqa: B018 - made here, for clients that want a CA file
         ca.host_credential("host", self._host_names())
         ca.host_credential("voms", [self.settings.hostname])
         return self

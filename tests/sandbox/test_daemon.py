@@ -1,0 +1,254 @@
+"""`onboard sandbox up|down|status|issue|requests|approve|reject` as a user runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+
+from onboard.sandbox.daemon import listening_ports
+
+from .conftest import _TEMPLATE, VO, token_of
+
+PASS = "a long sandbox passphrase"
+
+
+def _pids_with(directory: Path) -> list[int]:
+    """Processes whose command line names this sandbox directory (from /proc)."""
+    found = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(directory).encode() in cmd and b"onboard.sandbox.daemon" in cmd:
+                found.append(int(p.name))
+    return found
+
+
+def _gone(pid: int, wait: float = 5.0) -> bool:
+    """No such process, or only its zombie entry until init reaps it (it runs no code and holds no port)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def sbdir(tmp_path):
+    d = tmp_path / "sandbox"
+    if _TEMPLATE:  # the session's CA: no key generation in these tests
+        d.mkdir(mode=0o700)
+        shutil.copytree(_TEMPLATE[0], d / "ca", symlinks=True)
+    return d
+
+
+@pytest.fixture
+def up(cli, sbdir):
+    """Start the background sandbox; always stop it (and check it is gone) afterwards."""
+    started = []
+
+    def _up(*extra: str, fresh_ports: bool = True):
+        ports = ["--port-base", "0"] if fresh_ports else []  # without: the ports of the last run again
+        r = cli("sandbox", "up", "--dir", str(sbdir), *ports, "--vo", VO, "--json", *extra)
+        assert r.returncode == 0, r.stderr
+        info = json.loads(r.stdout)
+        started.append(info)
+        return info
+
+    yield _up
+    cli("sandbox", "down", "--dir", str(sbdir))
+    assert _pids_with(sbdir) == []
+
+
+def _client(info: dict, tmp_path: Path, p12: Path) -> requests.Session:
+    key, cert, _ = pkcs12.load_key_and_certificates(p12.read_bytes(), PASS.encode())
+    pem = tmp_path / "client.pem"
+    pem.write_bytes(cert.public_bytes(Encoding.PEM) + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                                                        NoEncryption()))
+    s = requests.Session()
+    s.trust_env = False
+    s.cert = str(pem)
+    s.verify = info["trust_dir"]  # a hashed directory, as grid clients use it
+    return s
+
+
+def _issue(cli, sbdir: Path, tmp_path: Path, *extra: str) -> Path:
+    pf = tmp_path / "pass.txt"
+    pf.write_text(PASS + "\n")
+    out = tmp_path / "jane.p12"
+    r = cli("sandbox", "issue", "--dir", str(sbdir), "--name", "Jane Doe", "--email", "jane@example.org",
+            "--out", str(out), "--passphrase-file", str(pf), *extra)
+    assert r.returncode == 0, r.stderr
+    assert "issued /DC=org/DC=onboard-sandbox/O=Onboard Sandbox/OU=Personal/CN=Jane Doe" in r.stdout
+    assert PASS not in r.stdout + r.stderr
+    return out
+
+
+def _register(s: requests.Session, base: str) -> None:
+    page = s.get(f"{base}/register/start.action", timeout=30)
+    data = {"struts.token.name": "token", "token": token_of(page.text), "name": "Jane", "surname": "Doe",
+            "institution": "U", "phoneNumber": "1", "address": "A", "emailAddress": "jane@example.org",
+            "aupAccepted": "true"}
+    assert "Confirmation required." in s.post(f"{base}/register/submit-request.action", data=data, timeout=30).text
+
+
+def test_up_status_down_leaves_no_process_and_no_port(cli, sbdir, up, tmp_path):
+    info = up()
+    pid = info["pid"]
+    ports = [int(info["vos"][VO]["registration"].split(":")[2].split("/")[0]), info["ssh"]["port"]]
+    assert set(listening_ports(ports)) == set(ports)
+    assert _pids_with(sbdir) == [pid]
+    assert (sbdir / "sandbox.pid").read_text().strip() == str(pid)
+    st = cli("sandbox", "status", "--dir", str(sbdir), "--json")
+    assert json.loads(st.stdout)["running"] is True
+    again = cli("sandbox", "up", "--dir", str(sbdir))
+    assert again.returncode == 41 and "already running" in again.stderr
+    r = cli("sandbox", "down", "--dir", str(sbdir))
+    assert r.returncode == 0, r.stderr
+    assert "stopped" in r.stdout
+    assert _pids_with(sbdir) == [] and _gone(pid)
+    assert listening_ports(ports) == []
+    assert not (sbdir / "sandbox.pid").exists()
+    st = cli("sandbox", "status", "--dir", str(sbdir), "--json")
+    assert json.loads(st.stdout)["running"] is False
+    assert "no sandbox was running" in cli("sandbox", "down", "--dir", str(sbdir)).stdout
+
+
+def test_up_prints_endpoints_and_a_valid_onboard_config(cli, sbdir):
+    r = cli("sandbox", "up", "--dir", str(sbdir), "--port-base", "0", "--vo", VO, "--vo", "second")
+    try:
+        assert r.returncode == 0, r.stderr
+        out = r.stdout
+        assert f"/voms/{VO}/register/start.action" in out and "/voms/second/register/start.action" in out
+        assert "submit host key fingerprint: SHA256:" in out
+        toml_text = out[out.index("# A ready-made onboard configuration"):out.index("# Stop it with")]
+        data = tomllib.loads(toml_text)
+        from onboard.config import Config
+
+        cfg = Config.model_validate(data)
+        assert cfg.vo == VO and cfg.ca.provider == "sandbox" and cfg.trust.cert_dir == sbdir.resolve() / "ca" / \
+            "certificates"
+        assert cfg.vos[VO].vomses[0].startswith(f'"{VO}" "localhost" "15000" "/DC=org/DC=onboard-sandbox/')
+        assert cfg.submit_host.trust_host_key.startswith("SHA256:")
+        conf = cli("sandbox", "config", "--dir", str(sbdir), "--email", "ann@example.org", "--user", "ann")
+        cfg2 = Config.model_validate(tomllib.loads(conf.stdout))
+        assert cfg2.mail.kind == "maildir" and cfg2.mail.maildir == sbdir.resolve() / "mail" / "ann@example.org"
+        assert cfg2.submit_host.user == "ann"
+    finally:
+        cli("sandbox", "down", "--dir", str(sbdir))
+    assert _pids_with(sbdir) == []
+
+
+def test_issue_cli_legacy_and_refusals(cli, sbdir, tmp_path):
+    out = _issue(cli, sbdir, tmp_path, "--legacy")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert "legacy RC2-40" in cli("sandbox", "issue", "--dir", str(sbdir), "--name", "X Y", "--email", "x@example.org",
+                                  "--out", str(tmp_path / "x.p12"), "--passphrase-file", str(tmp_path / "pass.txt"),
+                                  "--legacy").stdout
+    again = cli("sandbox", "issue", "--dir", str(sbdir), "--name", "Jane Doe", "--email", "jane@example.org",
+                "--out", str(out), "--passphrase-file", str(tmp_path / "pass.txt"))
+    assert again.returncode == 2 and "exists already" in again.stderr
+    nopass = cli("sandbox", "issue", "--dir", str(sbdir), "--name", "Jane Doe", "--email", "jane@example.org",
+                 "--out", str(tmp_path / "y.p12"))
+    assert nopass.returncode == 2 and "--passphrase-file" in nopass.stderr and "Traceback" not in nopass.stderr
+    assert not (tmp_path / "y.p12").exists()
+
+
+def test_restart_keeps_requests_and_instructor_commands(cli, sbdir, up, tmp_path):
+    p12 = _issue(cli, sbdir, tmp_path)
+    info = up()
+    s = _client(info, tmp_path, p12)
+    base = info["vos"][VO]["registration"].removesuffix("/register/start.action")
+    _register(s, base)
+    assert cli("sandbox", "down", "--dir", str(sbdir)).returncode == 0
+    info = up(fresh_ports=False)  # the same ports again, the same database
+    assert base in info["vos"][VO]["registration"]
+    reqs = json.loads(cli("sandbox", "requests", "--dir", str(sbdir), "--json").stdout)
+    assert [(r["request_id"], r["status"]) for r in reqs] == [(1, "SUBMITTED")]
+    page = s.get(f"{base}/register/start.action", timeout=30).text
+    assert "still waiting for you to confirm it" in page
+    # the link mailed before the restart still works after it
+    from onboard.sandbox.mail import read_maildir
+
+    body = read_maildir(sbdir / "mail" / "jane@example.org")[0].get_content()
+    link = next(w for w in body.split() if "confirm-request.action" in w)
+    assert "VO membership request confirmed." in s.get(link, timeout=30).text
+    table = cli("sandbox", "requests", "--dir", str(sbdir))
+    assert "CONFIRMED" in table.stdout and "jane@example.org" in table.stdout
+    r = cli("sandbox", "approve", "--dir", str(sbdir), "--all")
+    assert r.returncode == 0 and "approved request 1" in r.stdout
+    api = s.get(f"{base}/apiv2/user-info.action", params={"dn": reqs[0]["subject"], "ca": reqs[0]["issuer"]},
+                headers={"X-VOMS-CSRF-GUARD": ""}, timeout=30)
+    assert api.status_code == 200 and api.json()["fqans"] == [f"/{VO}"]
+    again = cli("sandbox", "approve", "--dir", str(sbdir), "1")
+    assert again.returncode == 41 and "APPROVED" in again.stderr
+    assert cli("sandbox", "reject", "--dir", str(sbdir), "99").returncode == 41
+    st = cli("sandbox", "status", "--dir", str(sbdir))
+    assert "1 APPROVED" in st.stdout and "members: 1" in st.stdout
+
+
+def test_reject_cli_deletes_and_mails(cli, sbdir, up, tmp_path):
+    p12 = _issue(cli, sbdir, tmp_path)
+    info = up()
+    s = _client(info, tmp_path, p12)
+    base = info["vos"][VO]["registration"].removesuffix("/register/start.action")
+    _register(s, base)
+    r = cli("sandbox", "reject", "--dir", str(sbdir), "1", "--reason", "unknown person")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(cli("sandbox", "requests", "--dir", str(sbdir), "--json").stdout) == []
+    from onboard.sandbox.mail import read_maildir
+
+    last = read_maildir(sbdir / "mail" / "jane@example.org")[-1]
+    assert last["Subject"].endswith("has been rejected.") and "unknown person" in last.get_content()
+    assert "Welcome to the registration page" in s.get(f"{base}/register/start.action", timeout=30).text
+
+
+def test_port_in_use_is_one_clear_error(cli, sbdir, tmp_path):
+    import socket
+
+    busy = socket.create_server(("127.0.0.1", 0))
+    port = busy.getsockname()[1]
+    try:
+        r = cli("sandbox", "up", "--dir", str(sbdir), "--port-base", str(port))
+        assert r.returncode == 41
+        assert "did not start" in r.stderr and "Traceback" not in r.stderr
+        assert _pids_with(sbdir) == []
+    finally:
+        busy.close()
+
+
+def test_on_approval_hook_via_cli(cli, sbdir, up, tmp_path):
+    out = tmp_path / "hook.out"
+    p12 = _issue(cli, sbdir, tmp_path)
+    info = up("--on-approval", f"sh -c 'echo \"$ONBOARD_DN|$ONBOARD_CA_DN|$ONBOARD_VO\" > {out}'",
+              "--auto-approve-after", "0")
+    s = _client(info, tmp_path, p12)
+    base = info["vos"][VO]["registration"].removesuffix("/register/start.action")
+    _register(s, base)
+    from onboard.sandbox.mail import read_maildir
+
+    body = read_maildir(sbdir / "mail" / "jane@example.org")[0].get_content()
+    link = next(w for w in body.split() if "confirm-request.action" in w)
+    s.get(link, timeout=30)
+    line = out.read_text().strip()
+    assert line.startswith("/DC=org/DC=onboard-sandbox/O=Onboard Sandbox/OU=Personal/CN=Jane Doe|")
+    assert line.endswith(f"|/DC=org/DC=onboard-sandbox/CN=Onboard Sandbox Personal CA|{VO}")
+    assert s.get(f"{base}/register/start.action", allow_redirects=False, timeout=30).status_code == 302
+    assert os.environ.get("ONBOARD_DN") is None

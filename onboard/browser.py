@@ -90,7 +90,8 @@ def find_profiles(home: Path | None = None) -> list[Profile]:
                 rel = parser.get(section, "IsRelative", fallback="1") == "1"
                 path = (root / parser.get(section, "Path")) if rel else Path(parser.get(section, "Path"))
                 if _is_db(path):
-                    found.setdefault(path.resolve(), Profile(app, parser.get(section, "Name", fallback=path.name), path))
+                    label = parser.get(section, "Name", fallback=path.name)
+                    found.setdefault(path.resolve(), Profile(app, label, path))
         for sub in (root, root / "Profiles"):
             if not sub.is_dir():
                 continue
@@ -164,7 +165,8 @@ def set_password_steps(profile: Profile) -> list[str]:
     elif profile.app == "Chrome/Chromium":
         where = "Chrome/Chromium has no setting for it"
     else:
-        where = "in Firefox or Thunderbird: Settings → Privacy & Security → Passwords → \"Use a Primary Password\""
+        where = ("in Firefox or Thunderbird: Settings → Privacy & Security → Passwords → "
+                 "\"Use a Primary Password\"")
     return [where + ";",
             f"or, with the program closed: certutil -W -d {profile.db}"]
 
@@ -190,7 +192,8 @@ def _pk12_error(profile: Profile, proc: subprocess.CompletedProcess, action: str
                             "Give the passphrase of the .p12 (the one chosen at the CA or at conversion).",
                             exit_code=Exit.WRONG_PASSPHRASE)
     last = out.splitlines()[-1] if out else f"exit {proc.returncode}"
-    return BrowserError(f"{action} into {profile.label()} failed: {last}", "Run the same with --debug for details.")
+    return BrowserError(f"{action} into {profile.label()} failed: {last}",
+                        "Run the same with --debug for details.")
 
 
 def import_p12(profile: Profile, p12: Path, passphrase: str, db_password: str) -> None:
@@ -206,8 +209,8 @@ def export_p12(profile: Profile, nickname: str, out: Path, db_password: str, new
     os.close(fd)
     try:
         with secret_fds(db_password, new_passphrase) as (k, w):
-            proc = _run([tool("pk12util"), "-o", str(out), "-n", nickname, "-d", profile.db, "-k", k, "-w", w],
-                        [k, w])
+            argv = [tool("pk12util"), "-o", str(out), "-n", nickname, "-d", profile.db, "-k", k, "-w", w]
+            proc = _run(argv, [k, w])
         if proc.returncode != 0 or "SUCCESSFUL" not in proc.stdout + proc.stderr:
             raise _pk12_error(profile, proc, f"exporting '{nickname}'")
     except BaseException:
@@ -231,11 +234,11 @@ def os_store_steps(platform: str | None = None) -> list[str]:
             "Chrome and Edge on Windows use the Windows certificate store:",
             "  1. Double-click the package-<name>.p12 file: the Certificate Import Wizard starts.",
             "  2. Store location: Current User.",
-            "  3. Type the certificate's passphrase; tick \"Enable strong private key protection\" (the guide "
-            "says you must).",
+            "  3. Type the certificate's passphrase; tick \"Enable strong private key protection\" "
+            "(the guide says you must).",
             "  4. Let Windows choose the store (Personal) and finish; allow the \"Protected Item\" with OK.",
         ]
     return [
-        "Chrome and Chromium on Linux use the NSS database in ~/.pki/nssdb: `onboard browser-import` handles it "
-        "like a Firefox profile (it needs a password too: certutil -W -d sql:$HOME/.pki/nssdb).",
+        "Chrome and Chromium on Linux use the NSS database in ~/.pki/nssdb: `onboard browser-import` "
+        "handles it like a Firefox profile (it needs a password too: certutil -W -d sql:$HOME/.pki/nssdb).",
     ]

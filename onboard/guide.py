@@ -58,7 +58,8 @@ def before_start(args: argparse.Namespace, cfg: Any) -> Any:
         show_plan(ui, cfg, args.vo, getattr(args, "workflow", None))
         answer = ui.ask("Start the journey now? [Y/n]", default="").strip().lower() if ui.interactive else "y"
         if answer not in ("", "y", "yes"):
-            ui.say(f"Not started. Your settings are in {cfg.source}; `onboard start --vo {args.vo}` when ready.")
+            ui.say(f"Not started. Your settings are in {cfg.source}; `onboard start --vo {args.vo}` when "
+                   "ready.")
             raise SystemExit(0)
     return cfg
 
@@ -95,8 +96,8 @@ def default_name() -> tuple[str, str]:
 
 def default_email() -> str:
     try:
-        out = subprocess.run(["git", "config", "--get", "user.email"], capture_output=True, text=True, timeout=5,
-                             stdin=subprocess.DEVNULL, check=False).stdout.strip()
+        out = subprocess.run(["git", "config", "--get", "user.email"], capture_output=True, text=True,
+                             timeout=5, stdin=subprocess.DEVNULL, check=False).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         out = ""
     return out or os.environ.get("EMAIL", "")
@@ -134,21 +135,23 @@ def first_time(ui, vo: str, cfg: Any) -> Any:
     ui.say("Welcome to onboard. This looks like your first time here: a few questions, then the plan.")
     ui.explain("Answers go into a configuration file you can edit later; press Enter to take the [default].")
     given_d, family_d = default_name()
-    given = ui.ask("Your given name(s), as on your institution's records", default=given_d, key="user.given_name")
+    given = ui.ask("Your given name(s), as on your institution's records", default=given_d,
+                   key="user.given_name")
     family = ui.ask("Your family name", default=family_d, key="user.family_name")
     email = _ask_email(ui, default_email())
     institution = ui.ask("Your institution", default=email.rsplit("@", 1)[-1] if "@" in email else "",
                          key="user.institution")
     ui.say(f"VO to join: {vo} (from --vo)")
-    ui.explain("Where does your certificate come from? " + "; ".join(f"{k}: {v}" for k, v in obtain.PROVIDERS.items()
-                                                                  if k != "cilogon"))
+    choices = "; ".join(f"{k}: {v}" for k, v in obtain.PROVIDERS.items() if k != "cilogon")
+    ui.explain(f"Where does your certificate come from? {choices}")
     provider = ""
     while provider not in obtain.PROVIDERS:
         provider = ui.ask("Certificate authority", default="harica", key="ca.provider").strip().lower()
     p12 = ui.ask("A .p12 you already have (path; empty: get one now)", default="", key="ca.p12").strip()
     download_dir = str(cfg.ca.download_dir)
     if not p12:
-        download_dir = ui.ask("Where your browser saves downloads", default=download_dir, key="ca.download_dir")
+        download_dir = ui.ask("Where your browser saves downloads", default=download_dir,
+                              key="ca.download_dir")
     submit = ui.ask("Submit host, where you run jobs (a name or a ~/.ssh/config alias)",
                     default=default_submit_host(), key="submit_host.host").strip()
     values = {
@@ -174,7 +177,8 @@ def _toml_value(value: Any) -> str:
 
 
 def render_config(values: dict[str, Any]) -> str:
-    lines = ["# onboard configuration, written by the guided first start. Every key: config.example.toml.", ""]
+    lines = ["# onboard configuration, written by the guided first start. Every key: config.example.toml.",
+             ""]
     for key, value in values.items():
         if not isinstance(value, dict):
             lines.append(f"{key} = {_toml_value(value)}")

@@ -54,7 +54,8 @@ def slash_dn(name: Any) -> str:
 
 
 def _canon_text(value: str) -> str:
-    """OpenSSL's canonical form of a string value: trimmed, inner whitespace runs to one space, ASCII lower."""
+    """OpenSSL's canonical form of a string value: trimmed, inner whitespace runs to one space, ASCII
+    letters in lower case."""
     ws = " \t\n\v\f\r"
     value = value.strip(ws)
     out, in_space = [], False
@@ -207,7 +208,8 @@ def find_ca(directory: Path, dn: str | Any) -> Found | None:
     paths = [p for p in paths if p.exists()]
     if not paths:  # a directory without hash links (or an unusual DN): look at every certificate
         try:
-            paths = sorted(p for p in directory.iterdir() if p.suffix == ".pem" or re.fullmatch(r"[0-9a-f]{8}\.\d", p.name))
+            paths = sorted(p for p in directory.iterdir()
+                           if p.suffix == ".pem" or re.fullmatch(r"[0-9a-f]{8}\.\d", p.name))
         except OSError:
             return None
     for p in paths:
@@ -233,7 +235,8 @@ def how_to_get(platform: str | None = None) -> list[str]:
     if plat == "debian":
         return [
             "Install the IGTF bundle from EGI's repository (as root):",
-            "  curl -fsSL https://dist.eugridpma.info/distribution/igtf/current/GPG-KEY-EUGridPMA-RPM-3 | gpg --dearmor -o /usr/share/keyrings/eugridpma.gpg",
+            "  curl -fsSL https://dist.eugridpma.info/distribution/igtf/current/GPG-KEY-EUGridPMA-RPM-3 | "
+            "gpg --dearmor -o /usr/share/keyrings/eugridpma.gpg",
             f"  echo 'deb [signed-by=/usr/share/keyrings/eugridpma.gpg] {EGI_REPO} egi-igtf core' "
             "> /etc/apt/sources.list.d/egi-igtf.list",
             "  apt-get update && apt-get install ca-policy-egi-core",
@@ -244,7 +247,8 @@ def how_to_get(platform: str | None = None) -> list[str]:
     if plat == "redhat":
         return [
             "Install the IGTF bundle from EGI's repository (as root):",
-            f"  curl -fsSL -o /etc/yum.repos.d/EGI-trustanchors.repo {EGI_REPO}/repo-files/EGI-trustanchors.repo",
+            f"  curl -fsSL -o /etc/yum.repos.d/EGI-trustanchors.repo "
+            f"{EGI_REPO}/repo-files/EGI-trustanchors.repo",
             "  dnf install ca-policy-egi-core        (on OSG sites: dnf install osg-ca-certs)",
             "It fills /etc/grid-security/certificates and keeps it current.",
             "Without root: download igtf-preinstalled-bundle-classic-<version>.tar.gz from "
@@ -273,7 +277,8 @@ def require_ca(cfg: Any, dn: str, what: str = "the server's CA") -> Found:
     cd = cert_dir(cfg)
     if cd is None:
         raise TrustError("no grid trust directory: none of X509_CERT_DIR, ~/.globus/certificates, "
-                         "/etc/grid-security/certificates exists.", "Run `onboard trust` for how to install the "
+                         "/etc/grid-security/certificates exists.", "Run `onboard trust` for how to install "
+                                                                    "the "
                          "IGTF trust anchors on this system.")
     found = find_ca(cd.path, dn)
     if found is None:
@@ -310,7 +315,8 @@ def read_bundle(tarball: Path, sha256: str | None = None) -> Bundle:
     try:
         raw = tarball.read_bytes()
     except OSError as e:
-        raise TrustError(f"{tarball}: cannot be read ({e.strerror}).", "Give the path of the downloaded tarball.") from None
+        raise TrustError(f"{tarball}: cannot be read ({e.strerror}).", "Give the path of the downloaded "
+                                                                       "tarball.") from None
     if sha256:
         digest = hashlib.sha256(raw).hexdigest()
         if digest.lower() != sha256.strip().lower().split()[0]:
@@ -387,7 +393,8 @@ def _check_certs(tarball: Path, bundle: Bundle) -> None:
         if not is_ca:
             raise _fail(tarball, f"{name} is not a CA certificate ({slash_dn(cert.subject)})")
         if re.fullmatch(r"[0-9a-f]{8}\.\d", name) and name[:8] != subject_hash(cert.subject):
-            raise _fail(tarball, f"{name} holds {slash_dn(cert.subject)}, whose hash is {subject_hash(cert.subject)}")
+            raise _fail(tarball, f"{name} holds {slash_dn(cert.subject)}, whose hash is "
+                                 f"{subject_hash(cert.subject)}")
         if cert.not_valid_after_utc < now:
             bundle.expired.append(name)
         bundle.cas[name] = slash_dn(cert.subject)

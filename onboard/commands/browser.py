@@ -12,17 +12,23 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                    help="an NSS profile directory (default: every Firefox/Thunderbird profile found)")
     p.add_argument("--db-password-file", metavar="F",
                    help="file whose first line is the profile's primary password (default: ask)")
-    p.add_argument("--list", action="store_true", help="list the profiles found, with password and certificates")
+    p.add_argument("--list", action="store_true", help="list the profiles found, with password and "
+                                                       "certificates")
     if name == "browser-import":
-        p.add_argument("--p12", metavar="FILE", help="the .p12 to import (default: the journey's package-<n>.p12)")
+        p.add_argument("--p12", metavar="FILE", help="the .p12 to import (default: the journey's "
+                                                     "package-<n>.p12)")
         p.add_argument("--vo", help="the journey whose package to import (default: the only one)")
-        p.add_argument("--passphrase-file", metavar="F", help="file whose first line is the .p12's passphrase")
-        p.add_argument("--passphrase-stdin", action="store_true", help="read the .p12's passphrase from stdin")
+        p.add_argument("--passphrase-file", metavar="F", help="file whose first line is the .p12's "
+                                                              "passphrase")
+        p.add_argument("--passphrase-stdin", action="store_true", help="read the .p12's passphrase from "
+                                                                       "stdin")
     else:
         p.add_argument("--nickname", help="the certificate to export (default: the only one with a key)")
-        p.add_argument("--out", metavar="FILE", help="where to write the .p12 (default: onboard's own directory)")
+        p.add_argument("--out", metavar="FILE", help="where to write the .p12 (default: onboard's own "
+                                                     "directory)")
         p.add_argument("--passphrase-file", metavar="F",
-                       help="file whose first line is the passphrase for the exported .p12 (default: ask twice)")
+                       help="file whose first line is the passphrase for the exported .p12 (default: ask "
+                            "twice)")
 
 
 def _profiles(args: argparse.Namespace):
@@ -59,7 +65,8 @@ def _package(args: argparse.Namespace, cfg) -> Path:
     if args.p12:
         path = Path(args.p12).expanduser()
         if not path.is_file():
-            raise UsageError(f"{path}: no such file.", "Give the package-<name>.p12 that `onboard convert` made.")
+            raise UsageError(f"{path}: no such file.", "Give the package-<name>.p12 that `onboard convert` "
+                                                       "made.")
         return path
     st = app.store()
     vos = [args.vo] if args.vo else st.journeys()
@@ -70,7 +77,8 @@ def _package(args: argparse.Namespace, cfg) -> Path:
             pkg = None
         if pkg and Path(pkg).is_file():
             return Path(pkg)
-    found = sorted(Path(cfg.credentials.dir).expanduser().glob("package-*.p12"), key=lambda p: p.stat().st_mtime)
+    found = sorted(Path(cfg.credentials.dir).expanduser().glob("package-*.p12"),
+                   key=lambda p: p.stat().st_mtime)
     if found:
         return found[-1]
     raise UsageError("no certificate package to import (no journey has made one, and ~/.globus has none).",
@@ -136,7 +144,8 @@ def _import(args: argparse.Namespace, ui, cfg, profiles) -> int:
         passphrase = secrets.passphrase(f"Passphrase of {p12.name}")
         for prof in ready:
             if prof.running():
-                ui.explain(f"{prof.app} is running; the certificate shows up there at once or after a restart.")
+                ui.explain(f"{prof.app} is running; the certificate shows up there at once or after a "
+                           "restart.")
             browser.import_p12(prof, p12, passphrase, _db_password(args, ui, prof))
             imported.append(prof)
             ui.say(f"✓ imported {p12.name} into {prof.label()}")
@@ -158,8 +167,8 @@ def _export(args: argparse.Namespace, ui, cfg, profiles) -> int:
     from onboard.errors import Exit, UsageError
     from onboard.secrets import MIN_NEW_PASSPHRASE, Secrets, from_file
 
-    ui.explain("For a certificate that lives only in your browser (the OSG guide's way): onboard takes a copy "
-               "with its key, protected by a new passphrase, and the journey goes on from it.")
+    ui.explain("For a certificate that lives only in your browser (the OSG guide's way): onboard takes a "
+               "copy with its key, protected by a new passphrase, and the journey goes on from it.")
     withcerts = [(p, browser.user_certs(p)) for p in profiles]
     if args.nickname:
         withcerts = [(p, [n for n in c if n == args.nickname]) for p, c in withcerts]
@@ -177,10 +186,12 @@ def _export(args: argparse.Namespace, ui, cfg, profiles) -> int:
     if args.passphrase_file:
         new = from_file(Path(args.passphrase_file), "passphrase")
         if len(new) < MIN_NEW_PASSPHRASE:
-            raise UsageError(f"the new passphrase has {len(new)} characters; at least {MIN_NEW_PASSPHRASE} are needed.",
+            raise UsageError(f"the new passphrase has {len(new)} characters; at least {MIN_NEW_PASSPHRASE} "
+                             "are needed.",
                              "Choose a longer passphrase (a few words make a good one).")
     else:
-        new = Secrets(ui).new_passphrase("New passphrase for the exported certificate (12 characters or more)")
+        new = Secrets(ui).new_passphrase("New passphrase for the exported certificate (12 characters or "
+                                         "more)")
     db_password = _db_password(args, ui, prof) if browser.has_primary_password(prof) else ""
     if args.out:
         out = Path(args.out).expanduser()

@@ -217,13 +217,14 @@ KNOWN: list[Known] = [
           "`onboard vos VO` shows the VO's vomses line; the journey's verify step installs it.",
           YOU, "voms-proxy-init (C++)"),
     Known("trust-anchors-missing",
-          r"Invalid trust anchors location|unable to access trusted certificates|trusted certificates directory "
-          r"could not be found|Couldn't find a valid trusted certificate directory",
+          r"Invalid trust anchors location|unable to access trusted certificates|trusted certificates "
+          r"directory could not be found|Couldn't find a valid trusted certificate directory",
           "the grid trust anchors (CA certificates) are not installed",
           "The IGTF CA bundle is missing, or X509_CERT_DIR points somewhere else.",
           "Run `onboard trust`: it finds the directory in use, says how to install the IGTF distribution on "
           "your system, or installs it from a tarball.",
-          "your site's system administrator (for /etc/grid-security/certificates)", "voms-proxy-init / grid-proxy-init"),
+          "your site's system administrator (for /etc/grid-security/certificates)", "voms-proxy-init / "
+                                                                                    "grid-proxy-init"),
     Known("lsc-missing",
           r"Invalid vomsdir location|LSC validation failed|LSC file matching VOMS attributes not found|"
           r"no valid VOMS server credential found",
@@ -293,7 +294,8 @@ def explain_message(text: str) -> list[Known]:
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
-    p.add_argument("message", nargs="*", help="the error message as it came ('-' or none: read standard input)")
+    p.add_argument("message", nargs="*", help="the error message as it came ('-' or none: read standard "
+                                              "input)")
     p.add_argument("--list", action="store_true", help="list every message onboard knows")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -308,7 +310,8 @@ def run(args: argparse.Namespace) -> int:
     text = " ".join(args.message)
     if text in ("", "-"):
         if sys.stdin.isatty() and text != "-":
-            raise UsageError("no message given.", 'Paste it in quotes: onboard explain "the message"; or pipe it in.')
+            raise UsageError("no message given.",
+                             'Paste it in quotes: onboard explain "the message"; or pipe it in.')
         text = sys.stdin.read()
     text = text.strip()
     if not text:

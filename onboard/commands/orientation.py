@@ -29,7 +29,8 @@ def run_board(args: argparse.Namespace) -> int:
 
     directory = Path(args.dir).expanduser() if getattr(args, "dir", None) else default_dir()
     if not directory.is_dir():
-        raise UsageError(f"{directory}: no sandbox there.", "Give the sandbox's --dir (as given to `onboard sandbox up`).")
+        raise UsageError(f"{directory}: no sandbox there.", "Give the sandbox's --dir (as given to `onboard "
+                                                            "sandbox up`).")
     if getattr(args, "json", False):
         print(json.dumps(board.as_json(board.rows(directory)), indent=2, ensure_ascii=False))
         return Exit.OK
@@ -51,7 +52,8 @@ def add_join_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--email", help="your e-mail address (default: ask)")
     p.add_argument("--trust-dir", metavar="DIR",
                    help="where to install the sandbox's trust anchor (default: onboard's data dir)")
-    p.add_argument("--config-file", metavar="FILE", help="where to write the configuration (default: the usual one)")
+    p.add_argument("--config-file", metavar="FILE", help="where to write the configuration (default: the "
+                                                         "usual one)")
 
 
 def run_join(args: argparse.Namespace) -> int:
@@ -71,7 +73,8 @@ def run_join(args: argparse.Namespace) -> int:
     given, _, family = name.strip().rpartition(" ")
     user = {"given_name": given or family, "family_name": family if given else "", "email": email}
     host = joined.server.replace(":", "-")
-    trust_dir = Path(args.trust_dir).expanduser() if args.trust_dir else paths.data_dir() / f"sandbox-{host}" / "certificates"
+    trust_dir = (Path(args.trust_dir).expanduser() if args.trust_dir
+                 else paths.data_dir() / f"sandbox-{host}" / "certificates")
     target = Path(args.config_file).expanduser() if args.config_file else (
         Path(args.config).expanduser() if getattr(args, "config", None) else config.default_path())
     submit = joined.config.get("submit_host")
@@ -86,7 +89,8 @@ def run_join(args: argparse.Namespace) -> int:
     if submit:
         join.register_ssh_key(args.url, trust_dir, ssh_user, public)
         ui.say(f"✓ the sandbox's submit host lets your SSH key in as {ssh_user}")
-    ui.say(f"✓ wrote your configuration to {path}" + (f" (the old one is kept as {backup})" if backup else ""))
+    kept = f" (the old one is kept as {backup})" if backup else ""
+    ui.say(f"✓ wrote your configuration to {path}{kept}")
     vo = joined.config.get("vo", "")
     ui.say(f"Now: onboard start --vo {vo}" if vo else "Now: onboard start --vo VO")
     return Exit.OK

@@ -8,9 +8,11 @@ from pathlib import Path
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
-    p.add_argument("--install", metavar="TARBALL", help="install trust anchors from this tarball (checked first)")
+    p.add_argument("--install", metavar="TARBALL", help="install trust anchors from this tarball (checked "
+                                                        "first)")
     p.add_argument("--sha256", metavar="HEX", help="with --install: the tarball's published SHA-256")
-    p.add_argument("--dir", metavar="DIR", help="the trust directory (default: the one in use, or ~/.globus/certificates)")
+    p.add_argument("--dir", metavar="DIR", help="the trust directory (default: the one in use, or "
+                                                "~/.globus/certificates)")
     p.add_argument("--vo", help="check the CAs this VO's VOMS servers need (from the VO catalog)")
     p.add_argument("--check", metavar="DN|FILE", action="append", default=[],
                    help="check that this CA (a slash DN, or a certificate file: its issuer) is trusted")
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         if done.backup:
             ui.say(f"The previous directory is kept as {done.backup}.")
         if done.expired:
-            ui.warn(f"{len(done.expired)} certificate(s) in the bundle have expired: {', '.join(done.expired[:5])}")
+            ui.warn(f"{len(done.expired)} certificate(s) in the bundle have expired: "
+                    f"{', '.join(done.expired[:5])}")
         if done.skipped:
             ui.explain(f"Left out {len(done.skipped)} file(s) that are not trust anchors "
                        f"({', '.join(done.skipped[:3])}{'...' if len(done.skipped) > 3 else ''}).")

@@ -33,9 +33,9 @@ class Harica(Provider):
             "Authentication\" (not the \"Automated\" one). This is the product grid services accept.",
             "Check that your name and e-mail are right, accept the terms of use and submit the request.",
             "HARICA sends you an e-mail to verify your address. Open the link in it.",
-            "Back on the HARICA dashboard, click \"Enroll your certificate\". The key is made in your browser; "
-            "set a strong password of at least 12 characters (a few words make a good one) and keep it in "
-            "your password manager. onboard will ask for it once and never stores it.",
+            "Back on the HARICA dashboard, click \"Enroll your certificate\". The key is made in your "
+            "browser; set a strong password of at least 12 characters (a few words make a good one) and keep "
+            "it in your password manager. onboard will ask for it once and never stores it.",
             f"Download the certificate: a password-protected file, usually Certificate.p12. Save it in "
             f"{download_dir}. onboard notices it there by itself and moves it somewhere only you can read.",
         ]

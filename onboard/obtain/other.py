@@ -23,8 +23,8 @@ class Other(Provider):
         return cfg.ca.portal_url
 
     def intro(self, cfg) -> list[str]:
-        return ["Any CA accredited by the IGTF works for the grid: the one your VO or your institution names, "
-                f"or the one for your country ({FIND_CA})."]
+        return ["Any CA accredited by the IGTF works for the grid: the one your VO or your institution "
+                f"names, or the one for your country ({FIND_CA})."]
 
     def steps(self, cfg, portal: str, download_dir: str) -> list[str]:
         where = portal or "your CA's portal (set config key ca.portal_url to have onboard open it)"
@@ -35,8 +35,8 @@ class Other(Provider):
             "certificate).",
             "If the key is made in your browser or by the CA, protect it with a strong password of at least "
             "12 characters and keep that in your password manager.",
-            f"Download the certificate as a .p12 or .pfx file into {download_dir}. onboard notices it there by "
-            "itself and moves it somewhere only you can read.",
+            f"Download the certificate as a .p12 or .pfx file into {download_dir}. onboard notices it there "
+            "by itself and moves it somewhere only you can read.",
         ]
 
     def obtain(self, ctx) -> bool:
@@ -129,9 +129,10 @@ def _csr_flow(ctx, portal: str) -> None:
                                             key="user.given_name")
         ui.explain("The key is made here, on your computer, and never leaves it: the CA only sees the "
                    "certificate request (CSR), which holds your public key and your name.")
-        ui.explain("The key is encrypted with a passphrase (12 characters or more) so that a copy of the file "
-                   "alone is useless to anyone else.")
-        key_path, csr_path, csr_pem = make_key_and_csr(name, _passphrase(ctx, new=True), paths.data_dir() / "keys")
+        ui.explain("The key is encrypted with a passphrase (12 characters or more) so that a copy of the "
+                   "file alone is useless to anyone else.")
+        passphrase = _passphrase(ctx, new=True)
+        key_path, csr_path, csr_pem = make_key_and_csr(name, passphrase, paths.data_dir() / "keys")
         arts.key, arts.csr = key_path, csr_path
         watcher = DownloadWatcher(download_dir, suffixes=CERT_SUFFIXES)
         state.update(provider="other", mode="csr", portal=portal, download_dir=str(download_dir),
@@ -166,7 +167,8 @@ def _csr_flow(ctx, portal: str) -> None:
             break
     if found is None:
         raise ctx.wait(f"the CA to issue the certificate for {arts.csr}", after_seconds=5,
-                       hint=f"Save the issued certificate in {watcher.directory}; `onboard resume --wait` notices it.")
+                       hint=f"Save the issued certificate in {watcher.directory}; `onboard resume --wait` "
+                            "notices it.")
     path, leaf, chain = found
     try:
         key = load_pem_private_key(key_path.read_bytes(), _passphrase(ctx, new=False).encode())

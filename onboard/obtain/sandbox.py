@@ -25,7 +25,8 @@ class Sandbox(Provider):
         try:
             from onboard.sandbox.ca import CAError, SandboxCA
         except ImportError:
-            raise NotImplementedStep("obtain from the sandbox CA", "onboard/sandbox/ca.py is not there") from None
+            raise NotImplementedStep("obtain from the sandbox CA",
+                                     "onboard/sandbox/ca.py is not there") from None
         from onboard import paths
         from onboard.obtain.other import _passphrase
 
@@ -35,15 +36,16 @@ class Sandbox(Provider):
         remote = cfg.ca.portal_url if directory is None else ""
         if directory is None and not remote:
             raise ConfigError("ca.provider is \"sandbox\" but no sandbox directory is configured.",
-                              "Set ca.sandbox_dir to the directory of `onboard sandbox up` (its printed config "
-                              "has it), or join a sandbox with `onboard sandbox join`.")
+                              "Set ca.sandbox_dir to the directory of `onboard sandbox up` (its printed "
+                              "config has it), or join a sandbox with `onboard sandbox join`.")
         ca_dir = None
         if directory is not None:
             directory = Path(directory).expanduser()
             ca_dir = directory / "ca" if (directory / "ca").is_dir() else directory
             if not (ca_dir / "private" / "root.key").exists():
                 raise OnboardError(f"{directory} holds no sandbox CA.",
-                                   "Start the sandbox first: `onboard sandbox up --dir DIR`.", exit_code=Exit.SANDBOX)
+                                   "Start the sandbox first: `onboard sandbox up --dir DIR`.",
+                                   exit_code=Exit.SANDBOX)
         name = cfg.user.full_name
         if not name:
             name = ui.ask("Your name, as it should appear in the certificate", key="user.given_name")
@@ -56,14 +58,16 @@ class Sandbox(Provider):
             state.update(provider="sandbox", sandbox_p12=str(out), sandbox=str(directory or remote))
             ctx.checkpoint()  # the name first: a resumed run finds the file instead of issuing twice
         if not out.exists():
-            ui.explain("The sandbox plays the CA portal: in real life you log in at your CA (e.g. cm.harica.gr), "
-                       "choose a password and download Certificate.p12. Here its CA makes the same kind of file.")
+            ui.explain("The sandbox plays the CA portal: in real life you log in at your CA (e.g. "
+                       "cm.harica.gr), choose a password and download Certificate.p12. Here its CA makes the "
+                       "same kind of file.")
             passphrase = _passphrase(ctx, new=True)
             if ca_dir is not None:
                 try:
                     _, info = SandboxCA(ca_dir).ensure().issue_user(name, email, passphrase.encode(), out=out)
                 except CAError as e:
-                    raise OnboardError(f"the sandbox CA refused: {e}", "Check user.given_name/family_name and "
+                    raise OnboardError(f"the sandbox CA refused: {e}", "Check user.given_name/family_name "
+                                                                       "and "
                                        "e-mail.", exit_code=Exit.SANDBOX) from None
                 state["issued_subject"] = info.subject
                 ui.say(f"The sandbox CA issued {info.subject}; saved as {out} (readable only by you).")
@@ -71,8 +75,8 @@ class Sandbox(Provider):
                 from onboard.obtain.other import _write_new
 
                 _write_new(out, _fetch(ctx, remote, name, email, passphrase), 0o600)
-                ui.say(f"The sandbox portal at {remote} issued your certificate; saved as {out} (readable only "
-                       "by you).")
+                ui.say(f"The sandbox portal at {remote} issued your certificate; saved as {out} (readable "
+                       "only by you).")
         arts.p12 = out
         ctx.checkpoint()
         return True
@@ -109,7 +113,8 @@ def _fetch(ctx, portal: str, name: str, email: str, passphrase: str) -> bytes:
                            exit_code=Exit.TLS) from None
     except (OSError, http.client.HTTPException) as e:
         raise OnboardError(f"cannot reach the sandbox portal {portal}: {e}.",
-                           "Check that the sandbox is running (`onboard sandbox status` on the instructor's side).",
+                           "Check that the sandbox is running (`onboard sandbox status` on the instructor's "
+                           "side).",
                            exit_code=Exit.NETWORK) from None
     finally:
         conn.close()

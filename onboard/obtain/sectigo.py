@@ -20,7 +20,8 @@ class Sectigo(Provider):
         if cfg.ca.portal_url:
             return cfg.ca.portal_url
         if ctx is not None and ctx.ui.interactive:
-            nren = ctx.ui.ask("Your NREN's name in the Sectigo portal address (e.g. surfnet, renater, cesnet)",
+            nren = ctx.ui.ask("Your NREN's name in the Sectigo portal address (e.g. surfnet, renater, "
+                              "cesnet)",
                               key="ca.portal_url").strip().lower()
             if nren.isalnum():
                 return TEMPLATE.format(nren=nren)

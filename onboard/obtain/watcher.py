@@ -24,7 +24,7 @@ Baseline = dict[str, list[int]]  # file name -> [size, mtime_ns]
 
 def is_partial_name(name: str) -> bool:
     lower = name.lower()
-    return lower.endswith(PARTIAL_SUFFIXES) or lower.startswith((".~", "~$")) or lower.startswith("unconfirmed ")
+    return lower.endswith(PARTIAL_SUFFIXES) or lower.startswith((".~", "~$", "unconfirmed "))
 
 
 def der_complete(head: bytes, size: int) -> bool | None:
@@ -110,7 +110,8 @@ class DownloadWatcher:
             st2 = path.stat()
         except OSError:
             return False
-        return (st1.st_size, st1.st_mtime_ns) == (st2.st_size, st2.st_mtime_ns) and not self.has_partial_sibling(path)
+        unchanged = (st1.st_size, st1.st_mtime_ns) == (st2.st_size, st2.st_mtime_ns)
+        return unchanged and not self.has_partial_sibling(path)
 
     def poll(self) -> Path | None:
         """One look: the newest complete new file, or None."""

@@ -40,7 +40,8 @@ def normalise_fingerprint(text: str) -> str:
         raise UsageError(f"'{text}' is not a fingerprint (hex digits, e.g. 3F2A 9C1B ...).",
                          "Type the digits the instructor reads out (spaces and colons do not matter).")
     if len(hexed) < MIN_FINGERPRINT_HEX:
-        raise UsageError(f"the fingerprint has {len(hexed)} hex digits; at least {MIN_FINGERPRINT_HEX} are needed.",
+        raise UsageError(f"the fingerprint has {len(hexed)} hex digits; at least {MIN_FINGERPRINT_HEX} are "
+                         "needed.",
                          "Ask the instructor to read out more of it.")
     return hexed
 
@@ -78,20 +79,23 @@ def fetch(url: str, fingerprint: str, timeout: float = 30) -> Joined:
     finally:
         conn.close()
     if resp.status != 200:
-        raise JoinError(f"{url} answered {resp.status} to the join request.", "Check the address with the instructor.")
+        raise JoinError(f"{url} answered {resp.status} to the join request.", "Check the address with the "
+                                                                              "instructor.")
     try:
         data = json.loads(body)
         bundle = base64.b64decode(data["trust_bundle"], validate=True)
         config = data["config"]
     except (ValueError, KeyError, TypeError):
-        raise JoinError(f"{url} did not answer like an onboard sandbox.", "Check the address with the instructor.") from None
+        raise JoinError(f"{url} did not answer like an onboard sandbox.", "Check the address with the "
+                                                                          "instructor.") from None
     certs = _bundle_certs(bundle)
     roots = [c for c in certs if c.issuer == c.subject]
     from cryptography.hazmat.primitives import serialization
 
-    root = next((c for c in roots
-                 if hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest().upper().startswith(want)),
-                None)
+    def digest(c) -> str:
+        return hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+
+    root = next((c for c in roots if digest(c).startswith(want)), None)
     if root is None:
         raise JoinError("the sandbox's root CA does NOT have the fingerprint you typed: someone else may be "
                         "answering. Nothing was installed.",
@@ -143,7 +147,8 @@ def _chains_to(cert, root, certs: list, depth: int = 0) -> bool:
     return False
 
 
-def install(joined: Joined, *, trust_dir: Path, config_path: Path, user: dict[str, str]) -> tuple[Path, Path | None]:
+def install(joined: Joined, *, trust_dir: Path, config_path: Path,
+            user: dict[str, str]) -> tuple[Path, Path | None]:
     """Install the checked trust bundle and write the trainee's configuration. Returns (config, backup)."""
     import os
 
@@ -206,8 +211,9 @@ def ensure_ssh_key(home: Path, data_dir: Path) -> tuple[Path | None, str]:
         with os.fdopen(fd, "wb") as f:
             f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                       serialization.NoEncryption()))
-        pub_line = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                 serialization.PublicFormat.OpenSSH).decode() + " onboard-sandbox"
+        pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                            serialization.PublicFormat.OpenSSH)
+        pub_line = pub.decode() + " onboard-sandbox"
         (directory / "sandbox_ed25519.pub").write_text(pub_line + "\n", encoding="utf-8")
     return key_path, (directory / "sandbox_ed25519.pub").read_text(encoding="utf-8").strip()
 
@@ -223,7 +229,8 @@ def register_ssh_key(url: str, trust_dir: Path, user: str, public_key: str, time
         resp = conn.getresponse()
         body = resp.read(1 << 16)
     except (OSError, http.client.HTTPException) as e:
-        raise JoinError(f"could not register your SSH key with the sandbox: {e}.", "Tell the instructor.") from None
+        raise JoinError(f"could not register your SSH key with the sandbox: {e}.",
+                        "Tell the instructor.") from None
     finally:
         conn.close()
     if resp.status != 200:
@@ -236,7 +243,8 @@ def _render(config: dict[str, Any], render_config) -> str:
     from onboard.guide import _toml_value
 
     flat = {k: v for k, v in config.items() if k != "vos"}
-    text = render_config(flat).replace("written by the guided first start", "written by `onboard sandbox join`")
+    text = render_config(flat).replace("written by the guided first start", "written by `onboard sandbox "
+                                                                            "join`")
     for vo, entry in config.get("vos", {}).items():
         text += f"\n[vos.{json.dumps(vo)}]\n"
         for k, v in entry.items():

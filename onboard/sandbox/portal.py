@@ -83,12 +83,14 @@ def trainee_config(app) -> dict[str, Any]:
     ssh_port = (s.ports or {}).get("ssh")
     if ssh_port:
         # the submit host runs on the instructor's machine: its grid tools trust the sandbox CA there
-        submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port, "x509_cert_dir": str(ctx.ca.trust_dir)}
+        submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port,
+                                  "x509_cert_dir": str(ctx.ca.trust_dir)}
         try:
             from onboard.sandbox.sshhost import fingerprint as ssh_fp
             from onboard.sandbox.sshhost import load_or_make_host_key
 
-            submit["trust_host_key"] = ssh_fp(load_or_make_host_key(ctx.dir / "submit" / "ssh_host_ed25519_key"))
+            host_key = load_or_make_host_key(ctx.dir / "submit" / "ssh_host_ed25519_key")
+            submit["trust_host_key"] = ssh_fp(host_key)
         except Exception:  # noqa: BLE001 - without it the trainee confirms the key by hand
             pass
         out["submit_host"] = submit
@@ -168,7 +170,8 @@ def issue(req):
     if not name or "@" not in email:
         return Response.json({"error": "name and e-mail are required"}, status=400)
     if len(passphrase) < MIN_PASSPHRASE:
-        return Response.json({"error": f"the passphrase must have at least {MIN_PASSPHRASE} characters"}, status=400)
+        return Response.json({"error": f"the passphrase must have at least {MIN_PASSPHRASE} characters"},
+                             status=400)
     from onboard.sandbox.ca import CAError
 
     try:

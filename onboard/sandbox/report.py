@@ -45,7 +45,8 @@ def send(cfg: Any, record: Any, timeout: float = 3.0) -> bool:
             return False
         parts = urlsplit(cfg.ca.portal_url)
         tls = ssl.create_default_context(capath=str(where.path))
-        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, context=tls, timeout=timeout)
+        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, context=tls,
+                                           timeout=timeout)
         try:
             conn.request("POST", "/onboard/report", body=json.dumps(payload(cfg, record)),
                          headers={"Content-Type": "application/json"})

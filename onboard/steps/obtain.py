@@ -65,8 +65,8 @@ def _take(ctx: StepContext, src: Path, *, move: bool) -> None:
         ctx.ui.say(f"Using {src}; copied it to {_home(dest)} (readable only by you).")
         try:
             if src.stat().st_mode & 0o077:
-                ctx.ui.warn(f"{src} can be read by other users of this computer; `chmod 600 {src}` or delete it "
-                            "once the journey is done.")
+                ctx.ui.warn(f"{src} can be read by other users of this computer; `chmod 600 {src}` or delete "
+                            "it once the journey is done.")
         except OSError:
             pass
 
@@ -93,7 +93,8 @@ def _walk_steps(ctx: StepContext, steps: list[str], watcher) -> Path | None:
         if not interactive:
             continue
         if i < n:
-            print("    (Enter: next step — onboard is watching for the download meanwhile)", file=ui.err, flush=True)
+            print("    (Enter: next step — onboard is watching for the download meanwhile)", file=ui.err,
+                  flush=True)
         else:
             print("    (onboard goes on by itself once the file is there; Enter: keep waiting)", file=ui.err,
                   flush=True)
@@ -149,13 +150,14 @@ def run(ctx: StepContext) -> None:
 
     found = watcher.poll()
     if found is None and first:
-        ui.explain("A personal certificate is your identity on the grid: the certificate authority (CA) checks "
-                   "who you are, and every grid service then recognises you by it.")
+        ui.explain("A personal certificate is your identity on the grid: the certificate authority (CA) "
+                   "checks who you are, and every grid service then recognises you by it.")
         for sentence in provider.intro(cfg):
             ui.explain(sentence)
         opened = open_portal(ctx, portal)
         if portal:
-            ui.say(f"{'Opened' if opened else 'Open'} {portal} {'in your browser' if opened else 'in a browser'}.")
+            ui.say(f"{'Opened' if opened else 'Open'} {portal} "
+                   f"{'in your browser' if opened else 'in a browser'}.")
         older = watcher.preexisting()
         if older:
             ui.say(f"{_home(older[0])} was already there before; if it is the certificate you want, run "
@@ -169,4 +171,5 @@ def run(ctx: StepContext) -> None:
     where = portal or "the CA"
     raise ctx.wait(f"you to download the certificate from {where} into {_home(watcher.directory)}",
                    after_seconds=2,
-                   hint="`onboard resume --wait` notices the download by itself; or `onboard resume --p12 FILE`.")
+                   hint="`onboard resume --wait` notices the download by itself; or `onboard resume --p12 "
+                        "FILE`.")

@@ -28,7 +28,8 @@ class Ctx:
             self.record.model_dump_json()
 
         self.ctx = StepContext(record=self.record, config=cfg, ui=self.ui,
-                               secrets=Secrets(self.ui, passphrase_file=passphrase_file), checkpoint=checkpoint,
+                               secrets=Secrets(self.ui, passphrase_file=passphrase_file),
+                               checkpoint=checkpoint,
                                now=lambda: datetime.now(timezone.utc), state="obtain", options=options or {})
 
     def text(self) -> str:

@@ -37,7 +37,8 @@ def test_board_follows_each_trainee(tmp_path):
     now = time.time()
     _req(db, "sandbox", "SUBMITTED", subjects["Bob Two"], "bob@example.org")
     rid = _req(db, "sandbox", "CONFIRMED", subjects["Cat Three"], "cat@example.org", confirmed=now - 120)
-    _req(db, "sandbox", "APPROVED", subjects["Dan Four"], "dan@example.org", confirmed=now - 300, completed=now - 60)
+    _req(db, "sandbox", "APPROVED", subjects["Dan Four"], "dan@example.org", confirmed=now - 300,
+         completed=now - 60)
     _req(db, "sandbox", "REJECTED", subjects["Eve Five"], "eve@example.org", completed=now - 30,
          explanation="not in the course")
     _req(db, "sandbox", "SUBMITTED", subjects["Fay Six"], "fay@example.org", expires=now - 1)

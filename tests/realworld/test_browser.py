@@ -127,7 +127,8 @@ def test_profiles_found_in_home(nss, files, onboard_env, cli):
                                      "Path=abcd1234.default-release\nDefault=1\n")
     nss(home / ".thunderbird" / "xyz.default", None)
     found = browser.find_profiles(home)
-    assert {(p.app, p.name) for p in found} == {("Firefox", "default-release"), ("Thunderbird", "xyz.default")}
+    assert {(p.app, p.name) for p in found} == {("Firefox", "default-release"),
+                                                ("Thunderbird", "xyz.default")}
     r = cli("browser-import", "--list")
     assert "Firefox profile 'default-release'" in r.stdout and "NO primary password" in r.stdout
     # without --profile: every profile; the one with a password gets it, the other is refused
@@ -140,7 +141,8 @@ def test_profiles_found_in_home(nss, files, onboard_env, cli):
 
 def test_export_from_browser_into_onboard(nss, files, cli, onboard_env):
     locked = nss(files / "ff", DB_PASS)
-    browser.import_p12(browser.Profile("Firefox", "ff", locked), files / "package-Jane_Doe.p12", P12_PASS, DB_PASS)
+    browser.import_p12(browser.Profile("Firefox", "ff", locked), files / "package-Jane_Doe.p12", P12_PASS,
+                       DB_PASS)
     (files / "newpass").write_text("a new export passphrase\n")
     r = cli("browser-export", "--profile", str(locked), "--db-password-file", str(files / "dbpass"),
             "--passphrase-file", str(files / "newpass"))
@@ -158,7 +160,8 @@ def test_export_from_browser_into_onboard(nss, files, cli, onboard_env):
 
 def test_export_short_passphrase_refused(nss, files, cli):
     locked = nss(files / "ff", DB_PASS)
-    browser.import_p12(browser.Profile("Firefox", "ff", locked), files / "package-Jane_Doe.p12", P12_PASS, DB_PASS)
+    browser.import_p12(browser.Profile("Firefox", "ff", locked), files / "package-Jane_Doe.p12", P12_PASS,
+                       DB_PASS)
     (files / "short").write_text("short\n")
     r = cli("browser-export", "--profile", str(locked), "--db-password-file", str(files / "dbpass"),
             "--passphrase-file", str(files / "short"))

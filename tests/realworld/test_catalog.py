@@ -41,7 +41,8 @@ def test_cern_iam_vos_say_a_cern_account_is_needed_up_front():
     for vo in ("cms", "atlas", "alice", "lhcb"):
         e = catalog.lookup(vo)
         assert e.kind == "iam" and "CERN" in e.requirements and "account" in e.requirements
-        assert e.lsc[catalog.parse_vomses(e.vomses[0]).host][1] == "/DC=ch/DC=cern/CN=CERN Grid Certification Authority"
+        host = catalog.parse_vomses(e.vomses[0]).host
+        assert e.lsc[host][1] == "/DC=ch/DC=cern/CN=CERN Grid Certification Authority"
 
 
 @pytest.mark.parametrize("line, why", [
@@ -63,7 +64,8 @@ def test_old_sixth_field_is_tolerated():
 def test_lsc_needs_two_dns():
     with pytest.raises(ValueError, match="two DN lines"):
         catalog.check_lsc(["/CN=voms.example.org"])
-    e = catalog.VOEntry(name="x", vomses=['"x" "h.example.org" "15000" "/CN=h" "x"'], lsc={"h.example.org": ["/CN=h"]})
+    e = catalog.VOEntry(name="x", vomses=['"x" "h.example.org" "15000" "/CN=h" "x"'],
+                        lsc={"h.example.org": ["/CN=h"]})
     assert any("two DN lines" in p for p in e.problems())
     e = catalog.VOEntry(name="x", vomses=['"x" "h.example.org" "15000" "/CN=h" "x"'])
     assert any("no LSC" in p for p in e.problems())
@@ -96,7 +98,8 @@ def test_onboard_vos_lists_and_shows(cli):
     r = cli("vos", "cms")
     assert r.returncode == 0
     assert '"cms" "voms-cms-auth.cern.ch" "443"' in r.stdout
-    assert "vomsdir/cms/voms-cms-auth.cern.ch.lsc" in r.stdout and "CERN account" in r.stdout.replace("computing ", "")
+    assert "vomsdir/cms/voms-cms-auth.cern.ch.lsc" in r.stdout
+    assert "CERN computing account" in r.stdout
     r = cli("vos", "--json")
     assert {e["name"] for e in json.loads(r.stdout)} >= WANTED
     r = cli("vos", "nosuchvo")

@@ -57,7 +57,8 @@ def test_first_start_asks_writes_config_and_shows_plan(onboard_env, tmp_path):
     # no git identity around (a repository's or the system's), so the default e-mail comes from $EMAIL
     env = {**onboard_env, "EMAIL": "jane.doe@example.org", "GIT_CONFIG_NOSYSTEM": "1"}
     (Path(onboard_env["HOME"]) / ".ssh").mkdir()
-    (Path(onboard_env["HOME"]) / ".ssh" / "config").write_text("Host *\n  User x\nHost lxplus\n  HostName lxplus.cern.ch\n")
+    (Path(onboard_env["HOME"]) / ".ssh" / "config").write_text("Host *\n  User x\nHost lxplus\n  HostName "
+                                                               "lxplus.cern.ch\n")
     answers = ["Jane", "Doe", "not-an-address", "", "", "harica", "", str(tmp_path / "dl"), "", "n"]
     out, rc = drive(["start", "--vo", "cms"], env, answers, cwd=tmp_path)
     assert rc == 0, out
@@ -82,7 +83,8 @@ def test_first_start_asks_writes_config_and_shows_plan(onboard_env, tmp_path):
 def test_without_a_terminal_nothing_is_asked(cli, onboard_env, tmp_path):
     dl = tmp_path / "dl"
     dl.mkdir()
-    r = cli("start", "--vo", "dteam", env={"ONBOARD_CA__DOWNLOAD_DIR": str(dl), "ONBOARD_CA__OPEN_BROWSER": "false"})
+    r = cli("start", "--vo", "dteam",
+            env={"ONBOARD_CA__DOWNLOAD_DIR": str(dl), "ONBOARD_CA__OPEN_BROWSER": "false"})
     assert r.returncode == 75, r.stderr  # went straight to the journey, waiting for the download
     assert "first time" not in r.stdout and "site or NGI manager" in r.stdout
     # the VO's CA is not trusted here: said up front, before any HTTPS call could fail on it

@@ -71,7 +71,8 @@ def test_join_then_the_portal_issues_the_certificate(sandbox, tmp_path, make_ctx
     cfg_path.parent.mkdir(parents=True)
     cfg_path.write_text("# my old config\n")
     path, backup = join.install(joined, trust_dir=trust_dir, config_path=cfg_path,
-                                user={"given_name": "Tia", "family_name": "Trainee", "email": "tia@example.org"})
+                                user={"given_name": "Tia", "family_name": "Trainee",
+                                      "email": "tia@example.org"})
     assert backup is not None and backup.read_text() == "# my old config\n"  # nothing lost
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     cfg = config_mod.load(path)
@@ -124,8 +125,8 @@ def test_portal_refuses_short_passphrase(sandbox):
     ctx, url = sandbox
     tls = ssl.create_default_context(cafile=str(ctx.ca.bundle_path))
     conn = http.client.HTTPSConnection("localhost", int(url.rsplit(":", 1)[1]), context=tls, timeout=10)
-    conn.request("POST", "/portal/issue", body=json.dumps({"name": "X Y", "email": "x@y.org", "passphrase": "short"}),
-                 headers={"Content-Type": "application/json"})
+    body = json.dumps({"name": "X Y", "email": "x@y.org", "passphrase": "short"})
+    conn.request("POST", "/portal/issue", body=body, headers={"Content-Type": "application/json"})
     resp = conn.getresponse()
     assert resp.status == 400 and "12 characters" in json.loads(resp.read())["error"]
     conn.close()
@@ -146,8 +147,9 @@ def test_trainee_reports_to_the_board(sandbox, tmp_path):
 
     ctx, url = sandbox
     _, info = ctx.ca.ensure().issue_user("Rex Reporter", "rex@example.org", b"rex passphrase 123")
-    cfg = Config.model_validate({"ca": {"provider": "sandbox", "portal_url": url.replace("127.0.0.1", "localhost")
-                                        + "/portal"}, "user": {"email": "rex@example.org"},
+    portal_url = url.replace("127.0.0.1", "localhost") + "/portal"
+    cfg = Config.model_validate({"ca": {"provider": "sandbox", "portal_url": portal_url},
+                                 "user": {"email": "rex@example.org"},
                                  "trust": {"cert_dir": str(ctx.ca.trust_dir)}})
     rec = JourneyRecord(vo="sandbox", workflow="voms-admin", state="verify")
     rec.artifacts.certificate.subject_dn = info.subject

@@ -24,7 +24,8 @@ def test_twenty_trainees_reach_done(tmp_path):
                            "--timeout", "240", "--keep", str(tmp_path / "session")],
                           capture_output=True, text=True, timeout=600)
     summary = json.loads(proc.stdout)
-    failed = [(r["trainee"], r.get("state"), r.get("error", "")) for r in summary["results"] if r.get("state") != "done"]
+    failed = [(r["trainee"], r.get("state"), r.get("error", "")) for r in summary["results"]
+              if r.get("state") != "done"]
     assert not failed, failed
     assert summary["done"] == 20 and proc.returncode == 0
     homes = {r["home"] for r in summary["results"]}

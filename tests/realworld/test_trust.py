@@ -91,8 +91,10 @@ def test_install_checked_bundle_then_openssl_verifies(pki, tmp_path):
     root, sub, user, _ = pki
     h = trust.subject_hash(root.subject)
     tarball = _bundle(tmp_path, {
-        "ExampleRoot.pem": pem(root), f"{h}.signing_policy": b"access_id_CA X509 '/DC=org/DC=example/CN=Example Root CA'\n",
-        f"{h}.namespaces": b"TO Issuer \"/DC=org/DC=example/CN=Example Root CA\" PERMIT Subject \"/DC=org/DC=example/*\"\n",
+        "ExampleRoot.pem": pem(root), f"{h}.signing_policy": b"access_id_CA X509 "
+                                                             b"'/DC=org/DC=example/CN=Example Root CA'\n",
+        f"{h}.namespaces": b"TO Issuer \"/DC=org/DC=example/CN=Example Root CA\" PERMIT Subject "
+                           b"\"/DC=org/DC=example/*\"\n",
         "ExamplePersonal.pem": pem(sub), "ExamplePersonal.info": b"alias = ExamplePersonal\n",
         "README.txt": b"not a trust anchor",
     }, {f"{h}.0": "ExampleRoot.pem"})
@@ -116,8 +118,8 @@ def test_install_checked_bundle_then_openssl_verifies(pki, tmp_path):
     assert trust.find_ca(dest, "/DC=org/DC=example/CN=Nobody") is None
 
 
-@pytest.mark.parametrize("case", ["traversal", "not-ca", "wrong-hash", "sha", "dangling-link", "no-ca", "device",
-                                  "absolute-link"])
+@pytest.mark.parametrize("case", ["traversal", "not-ca", "wrong-hash", "sha", "dangling-link", "no-ca",
+                                  "device", "absolute-link"])
 def test_bad_bundles_are_refused_and_nothing_changes(pki, tmp_path, case):
     root, sub, user, _ = pki
     h = trust.subject_hash(root.subject)

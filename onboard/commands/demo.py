@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -50,14 +49,9 @@ def run(args: argparse.Namespace) -> int:
     )
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
     ui.say(f"onboard demo: a throwaway grid in {work}")
-    voms = VOMS(work / "voms", args.vo)
     try:
         with _isolated_env(work), Sandbox(work / "sandbox", args.vo, ui) as sandbox:
-            voms.start_behind(sandbox)  # in the background, while the sandbox and the journey start
-            try:
-                record = _journey(args, ui, work, sandbox, voms)
-            finally:
-                voms.stop()
+            record = _journey(args, ui, work, sandbox)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -70,9 +64,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if verification.get("voms") != "ok":
         raise DemoError(
-            f"the credential reached the submit host and its files check out, but voms-proxy-init could not "
-            f"be run there ({verification.get('voms') or 'no verification'}).",
-            "Install voms-clients (Debian: apt-get install voms-clients) and run the demo again.",
+            f"the credential reached the submit host, but voms-proxy-init could not be run there "
+            f"({verification.get('voms') or 'no verification'}).",
+            "Install voms-clients where the sandbox's submit host runs commands.",
             exit_code=Exit.VERIFY,
         )
     ui.say(
@@ -103,10 +97,9 @@ def _isolated_env(work: Path):
                 os.environ[k] = v
 
 
-def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: VOMS):
+def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox):
     from onboard import app, steps, workflow
     from onboard.config import Config
-    from onboard.delivery.verify import VerifyError
     from onboard.state import utcnow
 
     passfile = work / "passphrase"
@@ -117,7 +110,6 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: V
         with os.fdopen(fd, "w") as f:
             f.write(pysecrets.token_urlsafe(18) + "\n")
     cfg = Config.model_validate(sandbox.config(work))
-    voms.wait_ready(ui)  # the approval feeds its database: it must be up before the journey gets there
     st = app.store()
     vo = args.vo
     wf = workflow.load(workflow_name(cfg, vo), steps.names())
@@ -137,16 +129,6 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: V
             while True:
                 try:
                     result = engine.run()
-                except VerifyError:
-                    if voms.missing:
-                        raise DemoError(
-                            f"everything up to the last step worked; voms-proxy-init then found no VOMS "
-                            f"server for VO {vo}: this demo has none ({'; '.join(voms.missing)}).",
-                            "Install voms-server, voms-mysql-plugin and mariadb-server, and run "
-                            "`onboard demo` from a source checkout (scripts/demo), to see that step too.",
-                            exit_code=Exit.VERIFY,
-                        ) from None
-                    raise
                 except NotImplementedStep as e:
                     raise DemoError(
                         f"the demo cannot go on: {e.message}.",
@@ -225,98 +207,3 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         if self.handle is not None:
             self.handle.stop()
-
-
-class VOMS:
-    """A real VOMS server for the demo VO: a private MariaDB plus Debian's voms daemon and voms-mysql-plugin,
-    signing with the sandbox's VOMS certificate; the sandbox's on-approval hook (scripts/voms-add-member)
-    makes the approved trainee a member. It is the runner the test suite uses (tests/servers/voms.py), so
-    it needs a source checkout and the Debian packages; without them the demo says so at the last step."""
-
-    TOOLS = ("mariadbd", "mariadb-install-db", "mariadb", "voms", "voms-proxy-init")
-
-    def __init__(self, directory: Path, vo: str):
-        self.directory = directory
-        self.vo = vo
-        self.root = Path(__file__).resolve().parent.parent.parent  # the checkout, when there is one
-        self.missing = self._missing()
-        self.db: Any = None
-        self.server: Any = None
-        self.error: BaseException | None = None
-        self.thread: threading.Thread | None = None
-
-    def _missing(self) -> list[str]:
-        out = [f"no {t}" for t in self.TOOLS if not (shutil.which(t) or Path("/usr/sbin", t).exists())]
-        if not Path("/usr/lib/voms/libvomsmysql.so").exists():
-            out.append("no voms-mysql-plugin")
-        if (
-            not (self.root / "tests" / "servers" / "voms.py").exists()
-            or not (self.root / "scripts" / "voms-add-member").exists()
-        ):
-            out.append("not a source checkout (tests/servers/voms.py, scripts/voms-add-member)")
-        return out
-
-    def start_behind(self, sandbox: Sandbox) -> None:
-        if self.missing:
-            return
-        import sys
-
-        from onboard.store import check_vo_name
-
-        sb = sandbox.handle.sandbox
-        port = _free_port()
-        sb.settings.voms_port_base = port - sb.settings.vos.index(self.vo)  # the vomses line names this port
-        socket_path = self.directory / "db" / "mysqld.sock"
-        database = f"voms_{check_vo_name(self.vo).replace('.', '_').replace('-', '_')}"
-        sb.settings.on_approval = (
-            f"{sys.executable} {self.root / 'scripts' / 'voms-add-member'} --socket {socket_path} "
-            f"--database {database} --vo {self.vo}"
-        )
-        cert, key = sb.ca.host_credential("voms", [sb.settings.hostname])
-        voms_dn, root_dn, trust = sb.ca.voms_dn([sb.settings.hostname]), sb.ca.root_dn, sb.trust_dir
-
-        def run() -> None:
-            try:
-                if str(self.root / "tests") not in sys.path:
-                    sys.path.insert(0, str(self.root / "tests"))
-                from servers.voms import MariaDB, VOMSServer
-
-                self.db = MariaDB(self.directory / "db").start()
-                self.server = VOMSServer(
-                    self.vo, self.db, self.directory / "server", cert, key, voms_dn, root_dn, trust, port=port
-                ).start()
-            except BaseException as e:  # reported by wait_ready, in the demo's own thread
-                self.error = e
-
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.thread = threading.Thread(target=run, name="demo-voms", daemon=True)
-        self.thread.start()
-
-    def wait_ready(self, ui) -> None:
-        if self.thread is None:
-            return
-        self.thread.join(timeout=120)
-        if self.error is not None or self.server is None:
-            self.missing.append(f"the VOMS server did not start: {self.error or 'timeout'}")
-            ui.warn(self.missing[-1])
-        else:
-            ui.explain(
-                f"A real voms-server answers for VO {self.vo} on port {self.server.port}; "
-                "the sandbox's approval adds you to its database."
-            )
-
-    def stop(self) -> None:
-        if self.thread is not None:
-            self.thread.join(timeout=120)
-        if self.server is not None:
-            self.server.stop()
-        if self.db is not None:
-            self.db.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -30,7 +30,7 @@ def test_no_client_certificate_fails_the_tls_handshake(sandbox):
 def test_no_client_certificate_with_openssl_s_client(sandbox):
     """The real TLS stack's view: the server asks for a certificate and closes when none comes."""
     proc = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{sandbox.port}", "-servername",
-                           "localhost", "-CApath", str(sandbox.trust_dir), "-verify_return_error"],
+                           "localhost", "-CApath", str(sandbox.trust_dir), "-verify_return_error", "-ign_eof"],
                           input=b"GET /voms/testvo/register/start.action HTTP/1.0\r\n\r\n", capture_output=True,
                           timeout=30)
     out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")

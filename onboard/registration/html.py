@@ -18,6 +18,7 @@ class Field:
     checked: bool = False
     label: str = ""
     options: list[tuple[str, str]] = field(default_factory=list)  # select: (value, text)
+    id: str = ""
 
 
 @dataclass
@@ -134,6 +135,7 @@ class _Parser(HTMLParser):
 
     def _add(self, f: Field, attrs: dict[str, str]) -> None:
         if attrs.get("id"):
+            f.id = attrs["id"]
             self.ids[attrs["id"]] = f.name
             f.label = self.labels.get(attrs["id"], "")
         if self.form is not None:
@@ -207,6 +209,6 @@ def parse(html: str) -> Page:
     page.text = re.sub(r"\s+", " ", " ".join(p.text)).strip()
     for form in page.forms:
         for f in form.fields:
-            if not f.label and f.name:
-                f.label = next((v for k, v in p.labels.items() if p.ids.get(k) == f.name), "")
+            if not f.label and f.id:
+                f.label = p.labels.get(f.id, "")
     return page

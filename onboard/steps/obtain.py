@@ -52,11 +52,17 @@ def _private_dir() -> Path:
 def _take(ctx: StepContext, src: Path, *, move: bool) -> None:
     from onboard.obtain.watcher import take_private
 
-    dest = take_private(src, _private_dir(), move=move)
+    # copy, record, and only then remove the original: killed at any point, the certificate is either
+    # still where the browser put it (and found again) or recorded in the journey (never only in limbo)
+    dest = take_private(src, _private_dir(), move=False)
     ctx.record.artifacts.p12 = dest
     ctx.record.artifacts.extra.setdefault("obtain", {})["source"] = str(src)
     ctx.checkpoint()
     if move:
+        try:
+            src.unlink()
+        except OSError:
+            pass
         if src.exists():
             ctx.ui.warn(f"copied {src} to {dest} but could not remove the original; delete it yourself.")
         else:

@@ -213,3 +213,24 @@ def test_sandbox_ca_hands_out_a_p12_like_a_portal(make_ctx, tmp_path):
     c2.record.artifacts.extra["obtain"] = {"sandbox_p12": str(tmp_path / "data" / "obtained" / "x.p12")}
     step.run(c2.ctx)
     assert c2.record.artifacts.p12 == tmp_path / "data" / "obtained" / "x.p12"
+
+
+def test_killed_before_the_record_was_saved_finds_the_download_again(make_ctx, monkeypatch):
+    """The original goes only after the journey has recorded the private copy."""
+    c = make_ctx(provider="harica")
+    dl = Path(c.ctx.config.ca.download_dir)
+    with pytest.raises(Waiting):
+        step.run(c.ctx)
+    (dl / "Certificate.p12").write_bytes(BLOB)
+
+    def killed():
+        raise KeyboardInterrupt  # power loss while saving the record
+
+    c.ctx.checkpoint = killed
+    with pytest.raises(KeyboardInterrupt):
+        step.run(c.ctx)
+    assert (dl / "Certificate.p12").exists()  # still where the browser put it
+    c.record.artifacts.p12 = None  # the record on disk never learnt of the copy
+    c.ctx.checkpoint = lambda: None
+    step.run(c.ctx)
+    assert c.record.artifacts.p12.read_bytes() == BLOB and not (dl / "Certificate.p12").exists()

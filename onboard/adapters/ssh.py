@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -31,6 +32,10 @@ from onboard.errors import Exit, SSHError
 
 if TYPE_CHECKING:
     from onboard.ui import UI
+
+# every failure is reported as an SSHError; paramiko's own log lines ("Socket exception: ...") would
+# otherwise reach stderr through logging's last-resort handler
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 SYSTEM_KNOWN_HOSTS = (Path("/etc/ssh/ssh_known_hosts"), Path("/etc/ssh/ssh_known_hosts2"))
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")

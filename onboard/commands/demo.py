@@ -16,6 +16,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -49,9 +50,14 @@ def run(args: argparse.Namespace) -> int:
     )
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
     ui.say(f"onboard demo: a throwaway grid in {work}")
+    voms = VOMS(work / "voms", args.vo)
     try:
         with _isolated_env(work), Sandbox(work / "sandbox", args.vo, ui) as sandbox:
-            record = _journey(args, ui, work, sandbox)
+            voms.start_behind(sandbox)  # in the background, while the sandbox and the journey start
+            try:
+                record = _journey(args, ui, work, sandbox, voms)
+            finally:
+                voms.stop()
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -64,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if verification.get("voms") != "ok":
         raise DemoError(
-            f"the credential reached the submit host, but voms-proxy-init could not be run there "
-            f"({verification.get('voms') or 'no verification'}).",
-            "Install voms-clients where the sandbox's submit host runs commands.",
+            f"the credential reached the submit host and its files check out, but voms-proxy-init could not "
+            f"be run there ({verification.get('voms') or 'no verification'}).",
+            "Install voms-clients (Debian: apt-get install voms-clients) and run the demo again.",
             exit_code=Exit.VERIFY,
         )
     ui.say(
@@ -97,9 +103,10 @@ def _isolated_env(work: Path):
                 os.environ[k] = v
 
 
-def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox):
+def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: VOMS):
     from onboard import app, steps, workflow
     from onboard.config import Config
+    from onboard.delivery.verify import VerifyError
     from onboard.state import utcnow
 
     passfile = work / "passphrase"
@@ -129,6 +136,16 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox):
             while True:
                 try:
                     result = engine.run()
+                except VerifyError:
+                    if voms.missing:
+                        raise DemoError(
+                            f"everything up to the last step worked; voms-proxy-init then found no VOMS "
+                            f"server for VO {vo}: this demo has none ({'; '.join(voms.missing)}).",
+                            "Install voms-server, voms-mysql-plugin and mariadb-server, and run "
+                            "`onboard demo` from a source checkout (scripts/demo), to see that step too.",
+                            exit_code=Exit.VERIFY,
+                        ) from None
+                    raise
                 except NotImplementedStep as e:
                     raise DemoError(
                         f"the demo cannot go on: {e.message}.",
@@ -137,6 +154,7 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox):
                     ) from None
                 if result.finished:
                     return record
+                voms.check()
                 if time.monotonic() > deadline:
                     raise DemoError(
                         f"the demo journey still waits ({'; '.join(result.waiting_for or [])}) after "
@@ -207,3 +225,98 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         if self.handle is not None:
             self.handle.stop()
+
+
+class VOMS:
+    """A real VOMS server for the demo VO: a private MariaDB plus Debian's voms daemon and voms-mysql-plugin,
+    signing with the sandbox's VOMS certificate; the sandbox's on-approval hook (scripts/voms-add-member)
+    makes the approved trainee a member. It is the runner the test suite uses (tests/servers/voms.py), so
+    it needs a source checkout and the Debian packages; without them the demo says so at the last step."""
+
+    TOOLS = ("mariadbd", "mariadb-install-db", "mariadb", "voms", "voms-proxy-init")
+
+    def __init__(self, directory: Path, vo: str):
+        self.directory = directory
+        self.vo = vo
+        self.root = Path(__file__).resolve().parent.parent.parent  # the checkout, when there is one
+        self.missing = self._missing()
+        self.db: Any = None
+        self.server: Any = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def _missing(self) -> list[str]:
+        out = [f"no {t}" for t in self.TOOLS if not (shutil.which(t) or Path("/usr/sbin", t).exists())]
+        if not Path("/usr/lib/voms/libvomsmysql.so").exists():
+            out.append("no voms-mysql-plugin")
+        if (
+            not (self.root / "tests" / "servers" / "voms.py").exists()
+            or not (self.root / "scripts" / "voms-add-member").exists()
+        ):
+            out.append("not a source checkout (tests/servers/voms.py, scripts/voms-add-member)")
+        return out
+
+    def start_behind(self, sandbox: Sandbox) -> None:
+        if self.missing:
+            return
+        import sys
+
+        from onboard.store import check_vo_name
+
+        sb = sandbox.handle.sandbox
+        port = _free_port()
+        sb.settings.voms_port_base = port - sb.settings.vos.index(self.vo)  # the vomses line names this port
+        socket_path = self.directory / "db" / "mysqld.sock"
+        database = f"voms_{check_vo_name(self.vo).replace('.', '_').replace('-', '_')}"
+        ready = self.directory / "ready"
+        # the approval waits (in the sandbox) until the server is up: the journey itself need not wait
+        sb.settings.on_approval = (
+            f"{sys.executable} {self.root / 'scripts' / 'voms-add-member'} --socket {socket_path} "
+            f"--database {database} --vo {self.vo} --wait-for {ready}"
+        )
+        cert, key = sb.ca.host_credential("voms", [sb.settings.hostname])
+        voms_dn, root_dn, trust = sb.ca.voms_dn([sb.settings.hostname]), sb.ca.root_dn, sb.trust_dir
+
+        def run() -> None:
+            try:
+                if str(self.root / "tests") not in sys.path:
+                    sys.path.insert(0, str(self.root / "tests"))
+                from servers.voms import MariaDB, VOMSServer
+
+                self.db = MariaDB(self.directory / "db").start()
+                self.server = VOMSServer(
+                    self.vo, self.db, self.directory / "server", cert, key, voms_dn, root_dn, trust, port=port
+                ).start()
+            except BaseException as e:  # reported in the demo's own thread (check())
+                self.error = e
+            finally:
+                ready.touch()  # also on failure: the hook must not wait for nothing
+
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.thread = threading.Thread(target=run, name="demo-voms", daemon=True)
+        self.thread.start()
+
+    def check(self) -> None:
+        """Raise if the VOMS server failed to start (called while the journey waits)."""
+        if self.thread is not None and not self.thread.is_alive() and self.error is not None:
+            raise DemoError(
+                f"the demo's VOMS server did not start: {type(self.error).__name__}: {self.error}",
+                f"Look at the logs under {self.directory} (run with --keep).",
+                exit_code=Exit.SANDBOX,
+            )
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout=120)
+        if self.server is not None:
+            self.server.stop()
+        if self.db is not None:
+            self.db.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,57 @@
+"""`onboard demo`: the whole journey against a throwaway sandbox, ending with a real voms-server's FQAN."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import pytest
+from conftest import require_tool
+
+from onboard.errors import Exit, OnboardError
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_the_whole_journey_and_verifies(cli, tmp_path):
+    for tool in ("mariadbd", "voms", "voms-proxy-init", "openssl"):
+        require_tool(tool)
+    work = tmp_path / "demo"
+    r = cli("demo", "--dir", str(work), "--keep", timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = r.stdout
+    for step in ("Get a personal IGTF certificate", "Turn the PKCS#12", "Send the registration request",
+                 "Open the confirmation link", "Wait for a VO administrator", "Copy the credential",
+                 "Run voms-proxy-init on the submit host"):
+        assert f"==> {step}" in out, step
+    assert "/demo/Role=NULL/Capability=NULL" in out and "Demo done in" in out
+    assert "Traceback" not in r.stderr and "Socket exception" not in r.stderr
+    passphrase = (work / "passphrase").read_text().strip()
+    assert passphrase not in out + r.stderr
+    # the credential really is on the sandbox's submit host, made there by its openssl
+    globus = work / "sandbox" / "submit" / "home" / "dana" / ".globus"
+    assert sorted(p.name for p in globus.iterdir()) == ["usercert.pem", "usercred.p12", "userkey.pem"]
+    assert (globus / "userkey.pem").stat().st_mode & 0o777 == 0o400
+    # nothing of the demo keeps running (mariadbd, voms, the sandbox): no process names its directory
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if str(work).encode() in f.read():
+                    left.append(pid)
+        except OSError:
+            continue
+    assert left == []
+
+
+def test_demo_without_a_voms_server_says_what_is_missing(monkeypatch, tmp_path, capsys):
+    from onboard.commands import demo
+
+    monkeypatch.setattr(demo.VOMS, "_missing", lambda self: ["no voms (test)"])
+    args = argparse.Namespace(dir=str(tmp_path / "d"), keep=False, vo="demo", timeout=120, quiet=True)
+    with pytest.raises(OnboardError) as e:
+        demo.run(args)
+    assert e.value.exit_code == Exit.VERIFY
+    assert "no voms (test)" in e.value.message and "everything up to the last step worked" in e.value.message
+    assert "voms-server" in e.value.hint
+    assert not (tmp_path / "d").exists()  # thrown away

@@ -41,7 +41,7 @@ class NetworkError(OnboardError):
 
 
 def trust_dir(cfg: Config | None = None, environ: dict[str, str] | None = None) -> Path:
-    """The grid trust directory: config trust.cert_dir, X509_CERT_DIR, ~/.globus/certificates, /etc/grid-security."""
+    """The grid trust directory: trust.cert_dir, X509_CERT_DIR, ~/.globus/certificates, /etc/grid-security."""
     env = os.environ if environ is None else environ
     candidates: list[tuple[str, str | Path]] = []
     if cfg is not None and cfg.trust.cert_dir:
@@ -54,11 +54,15 @@ def trust_dir(cfg: Config | None = None, environ: dict[str, str] | None = None) 
         if path.is_dir():
             return path
         if origin.startswith(("config", "X509")):  # named explicitly: a missing directory is an error
-            raise TLSError(f"the trust directory {path} ({origin}) does not exist.",
-                           "Point it at a directory of CA certificates (<hash>.0 files), e.g. the IGTF bundle.")
-    raise TLSError("no grid trust directory found (X509_CERT_DIR, ~/.globus/certificates, "
-                   "/etc/grid-security/certificates).",
-                   "Install the IGTF trust anchors (e.g. the ca-policy-egi-core package) or set trust.cert_dir.")
+            raise TLSError(
+                f"the trust directory {path} ({origin}) does not exist.",
+                "Point it at a directory of CA certificates (<hash>.0 files), e.g. the IGTF bundle.",
+            )
+    raise TLSError(
+        "no grid trust directory found (X509_CERT_DIR, ~/.globus/certificates, "
+        "/etc/grid-security/certificates).",
+        "Install the IGTF trust anchors (e.g. the ca-policy-egi-core package) or set trust.cert_dir.",
+    )
 
 
 @dataclass
@@ -85,7 +89,9 @@ def server_context(trust: Path | None, *, system_roots: bool = False) -> ssl.SSL
     return ctx
 
 
-def client_context(identity: ClientIdentity | None, trust: Path | None, *, system_roots: bool = False) -> ssl.SSLContext:
+def client_context(
+    identity: ClientIdentity | None, trust: Path | None, *, system_roots: bool = False
+) -> ssl.SSLContext:
     ctx = server_context(trust, system_roots=system_roots)
     if identity is not None:
         load_identity(ctx, identity)
@@ -96,9 +102,12 @@ def load_identity(ctx: ssl.SSLContext, identity: ClientIdentity) -> None:
     """Load certificate and encrypted key into the context; the passphrase goes to OpenSSL in memory."""
     for what, path in (("certificate", identity.cert), ("key", identity.key)):
         if not Path(path).is_file():
-            raise CredentialError(f"the {what} file {path} does not exist.",
-                                  "Run the convert step first (`onboard resume`), or fix credentials.dir.")
+            raise CredentialError(
+                f"the {what} file {path} does not exist.",
+                "Run the convert step first (`onboard resume`), or fix credentials.dir.",
+            )
     certfile, tmp = _with_chain(identity.cert, identity.chain)
+
     def password() -> bytes:
         return identity.passphrase().encode()
 
@@ -112,31 +121,44 @@ def load_identity(ctx: ssl.SSLContext, identity: ClientIdentity) -> None:
 
 
 def _diagnose_identity(identity: ClientIdentity, err: ssl.SSLError) -> CredentialError:
-    """OpenSSL says only "PEM lib": find out in memory whether the passphrase, the pairing or the file is wrong."""
+    """OpenSSL says only "PEM lib": find out (in memory) whether passphrase, pairing or file is wrong."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
     try:
-        key = serialization.load_pem_private_key(Path(identity.key).read_bytes(), identity.passphrase().encode() or None)
+        key = serialization.load_pem_private_key(
+            Path(identity.key).read_bytes(), identity.passphrase().encode() or None
+        )
     except TypeError:  # not encrypted, or a passphrase for an unencrypted key
         key = None
     except ValueError as e:
         if "password" in str(e).lower() or "decrypt" in str(e).lower():
-            return CredentialError(f"wrong passphrase for the key {identity.key}.",
-                                   "Give the passphrase you chose when the key was made (--passphrase-file).",
-                                   exit_code=Exit.WRONG_PASSPHRASE)
-        return CredentialError(f"the key {identity.key} cannot be read: {e}.",
-                               "Check that it is a PEM private key (onboard convert makes one).")
+            return CredentialError(
+                f"wrong passphrase for the key {identity.key}.",
+                "Give the passphrase you chose when the key was made (--passphrase-file).",
+                exit_code=Exit.WRONG_PASSPHRASE,
+            )
+        return CredentialError(
+            f"the key {identity.key} cannot be read: {e}.",
+            "Check that it is a PEM private key (onboard convert makes one).",
+        )
     try:
         cert = x509.load_pem_x509_certificate(Path(identity.cert).read_bytes())
     except ValueError:
-        return CredentialError(f"the certificate {identity.cert} is not a PEM certificate.",
-                               "Run the convert step again (`onboard convert`).")
+        return CredentialError(
+            f"the certificate {identity.cert} is not a PEM certificate.",
+            "Run the convert step again (`onboard convert`).",
+        )
     if key is not None and cert.public_key().public_numbers() != key.public_key().public_numbers():
-        return CredentialError(f"the key {identity.key} does not belong to the certificate {identity.cert}.",
-                               "Use the key made together with this certificate.", exit_code=Exit.KEY_MISMATCH)
-    return CredentialError(f"the certificate or key cannot be used for TLS: {err.reason or err}.",
-                           "Check the files with `onboard doctor`.")
+        return CredentialError(
+            f"the key {identity.key} does not belong to the certificate {identity.cert}.",
+            "Use the key made together with this certificate.",
+            exit_code=Exit.KEY_MISMATCH,
+        )
+    return CredentialError(
+        f"the certificate or key cannot be used for TLS: {err.reason or err}.",
+        "Check the files with `onboard doctor`.",
+    )
 
 
 def _with_chain(cert: Path, chain: Path | None) -> tuple[str, str | None]:
@@ -171,26 +193,36 @@ def describe_tls_failure(exc: BaseException, host: str) -> TLSError:
             reason = "its certificate is revoked"
         else:
             reason = why.strip() or "verification failed"
-        return TLSError(f"we refused the server {host}: {reason}.",
-                        "Install the server's CA (the IGTF bundle, or the sandbox CA) in the trust directory, "
-                        "or set trust.cert_dir; never turn verification off.")
-    for needle, reason in (("certificate required", "it requires a client certificate and got none"),
-                           ("unknown ca", "it does not trust the CA that issued your certificate"),
-                           ("certificate expired", "it says your certificate has expired"),
-                           ("certificate revoked", "it says your certificate is revoked"),
-                           ("bad certificate", "it did not accept your certificate"),
-                           ("unsupported certificate", "it did not accept your certificate's type"),
-                           ("access denied", "it denied access to your certificate"),
-                           ("handshake failure", "the handshake failed (no common protocol or cipher, or your "
-                                                 "certificate was not accepted)"),
-                           ("protocol version", "no TLS version in common"),
-                           ("wrong version number", "it does not speak TLS on that port")):
+        return TLSError(
+            f"we refused the server {host}: {reason}.",
+            "Install the server's CA (the IGTF bundle, or the sandbox CA) in the trust directory, "
+            "or set trust.cert_dir; never turn verification off.",
+        )
+    for needle, reason in (
+        ("certificate required", "it requires a client certificate and got none"),
+        ("unknown ca", "it does not trust the CA that issued your certificate"),
+        ("certificate expired", "it says your certificate has expired"),
+        ("certificate revoked", "it says your certificate is revoked"),
+        ("bad certificate", "it did not accept your certificate"),
+        ("unsupported certificate", "it did not accept your certificate's type"),
+        ("access denied", "it denied access to your certificate"),
+        (
+            "handshake failure",
+            "the handshake failed (no common protocol or cipher, or your certificate was not accepted)",
+        ),
+        ("protocol version", "no TLS version in common"),
+        ("wrong version number", "it does not speak TLS on that port"),
+    ):
         if needle in text:
-            return TLSError(f"the server {host} refused the connection: {reason}.",
-                            "Check that the certificate is your current IGTF personal certificate and that this "
-                            "server accepts its CA (ask the VO's support if so).")
-    return TLSError(f"TLS with {host} failed: {chain[-1] if chain else exc}.",
-                    "Check the server's address and your certificate; run with --debug for details.")
+            return TLSError(
+                f"the server {host} refused the connection: {reason}.",
+                "Check that the certificate is your current IGTF personal certificate and that this "
+                "server accepts its CA (ask the VO's support if so).",
+            )
+    return TLSError(
+        f"TLS with {host} failed: {chain[-1] if chain else exc}.",
+        "Check the server's address and your certificate; run with --debug for details.",
+    )
 
 
 @dataclass
@@ -234,7 +266,9 @@ class HTTPS:
             self._session = s
         return self._session
 
-    def request(self, method: str, url: str, *, idempotent: bool | None = None, **kw: Any) -> requests.Response:
+    def request(
+        self, method: str, url: str, *, idempotent: bool | None = None, **kw: Any
+    ) -> requests.Response:
         import requests
 
         if not url.lower().startswith("https://"):
@@ -255,7 +289,9 @@ class HTTPS:
                 # a reset right after the handshake is how TLS 1.3 servers refuse a client certificate
                 if _looks_like_tls_refusal(e):
                     raise describe_tls_failure(e, host) from None
-                sent = not isinstance(e, requests.exceptions.ConnectTimeout) and "connect" not in str(e).lower()
+                sent = (
+                    not isinstance(e, requests.exceptions.ConnectTimeout) and "connect" not in str(e).lower()
+                )
                 if attempt <= self.retries and (idempotent or not sent):
                     self.sleep(self.backoff * 2 ** (attempt - 1))
                     continue
@@ -264,8 +300,10 @@ class HTTPS:
                 if attempt <= self.retries and idempotent:
                     self.sleep(self.backoff * 2 ** (attempt - 1))
                     continue
-                raise NetworkError(f"{host} did not answer within {self.timeout:.0f} s.",
-                                   "The server may be overloaded; `onboard resume` tries again later.") from None
+                raise NetworkError(
+                    f"{host} did not answer within {self.timeout:.0f} s.",
+                    "The server may be overloaded; `onboard resume` tries again later.",
+                ) from None
             if resp.status_code in RETRY_STATUSES and idempotent and attempt <= self.retries:
                 resp.close()
                 self.sleep(_retry_after(resp) or self.backoff * 2 ** (attempt - 1))
@@ -331,11 +369,19 @@ def identity_from(ctx_record: Any, cfg: Config, passphrase: Callable[[], str]) -
     base = Path(cfg.credentials.dir).expanduser()
     cert = Path(arts.cert) if arts.cert else base / "usercert.pem"
     key = Path(arts.key) if arts.key else base / "userkey.pem"
-    return ClientIdentity(cert=cert, key=key, passphrase=passphrase, chain=Path(arts.chain) if arts.chain else None)
+    return ClientIdentity(
+        cert=cert, key=key, passphrase=passphrase, chain=Path(arts.chain) if arts.chain else None
+    )
 
 
-def for_server(base_url: str, cfg: Config, identity: ClientIdentity | None, *,
-               system_roots: bool = False, trust: Path | None = None) -> HTTPS:
+def for_server(
+    base_url: str,
+    cfg: Config,
+    identity: ClientIdentity | None,
+    *,
+    system_roots: bool = False,
+    trust: Path | None = None,
+) -> HTTPS:
     """An HTTPS client for one registration server, verified against the grid trust directory."""
     ctx = client_context(identity, trust or trust_dir(cfg), system_roots=system_roots)
     return HTTPS(base_url, ctx, timeout=cfg.registration.timeout_seconds)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -62,6 +61,7 @@ def _date(msg: EmailMessage) -> datetime | None:
 
 # -- Maildir -------------------------------------------------------------------------------------
 
+
 class MaildirBox:
     """A local Maildir (the sandbox delivers there); read without touching flags."""
 
@@ -72,9 +72,11 @@ class MaildirBox:
         self.poll = poll
         self.sleep = sleep
         if not (self.path / "new").is_dir() or not (self.path / "cur").is_dir():
-            raise MailError(f"{self.path} is not a Maildir (no new/ and cur/ inside).",
-                            "Set mail.maildir to the Maildir the mail is delivered to (the sandbox prints it).",
-                            exit_code=Exit.MAIL)
+            raise MailError(
+                f"{self.path} is not a Maildir (no new/ and cur/ inside).",
+                "Set mail.maildir to the Maildir the mail is delivered to (the sandbox prints it).",
+                exit_code=Exit.MAIL,
+            )
 
     def _files(self) -> list[Path]:
         out: list[Path] = []
@@ -118,6 +120,7 @@ class MaildirBox:
 
 # -- IMAP ----------------------------------------------------------------------------------------
 
+
 def imap_context(ca_file: Path | None) -> ssl.SSLContext:
     ctx = ssl.create_default_context()  # system roots, hostname checked
     if ca_file:
@@ -126,26 +129,44 @@ def imap_context(ca_file: Path | None) -> ssl.SSLContext:
 
 
 class ImapBox:
-    def __init__(self, host: str, port: int, username: str, *, password: str | None = None,
-                 oauth2_token: str | None = None, folder: str = "INBOX", ca_file: Path | None = None,
-                 timeout: float = 30.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        *,
+        password: str | None = None,
+        oauth2_token: str | None = None,
+        folder: str = "INBOX",
+        ca_file: Path | None = None,
+        timeout: float = 30.0,
+    ):
         from imapclient import IMAPClient
         from imapclient.exceptions import IMAPClientError, LoginError
 
         self.host, self.folder = host, folder
         where = f"{username}@{host}:{port}"
         try:
-            self.client = IMAPClient(host, port=port, ssl=True, ssl_context=imap_context(ca_file), timeout=timeout)
+            self.client = IMAPClient(
+                host, port=port, ssl=True, ssl_context=imap_context(ca_file), timeout=timeout
+            )
         except ssl.SSLCertVerificationError as e:
-            raise MailError(f"the IMAP server {host} was refused: {e.verify_message}.",
-                            "Set mail.ca_file to its CA (or fix mail.host); verification stays on.",
-                            exit_code=Exit.TLS) from None
+            raise MailError(
+                f"the IMAP server {host} was refused: {e.verify_message}.",
+                "Set mail.ca_file to its CA (or fix mail.host); verification stays on.",
+                exit_code=Exit.TLS,
+            ) from None
         except ssl.SSLError as e:
-            raise MailError(f"TLS with the IMAP server {host}:{port} failed: {e.reason or e}.",
-                            "Port 993 is IMAP over TLS; check mail.port.", exit_code=Exit.TLS) from None
-        except (OSError, socket.timeout) as e:
-            raise MailError(f"cannot reach the IMAP server {host}:{port}: {e.strerror or e}.",
-                            "Check mail.host and mail.port, and the network.") from None
+            raise MailError(
+                f"TLS with the IMAP server {host}:{port} failed: {e.reason or e}.",
+                "Port 993 is IMAP over TLS; check mail.port.",
+                exit_code=Exit.TLS,
+            ) from None
+        except (TimeoutError, OSError) as e:
+            raise MailError(
+                f"cannot reach the IMAP server {host}:{port}: {e.strerror or e}.",
+                "Check mail.host and mail.port, and the network.",
+            ) from None
         try:
             if oauth2_token is not None:
                 self.client.oauth2_login(username, oauth2_token)
@@ -154,11 +175,15 @@ class ImapBox:
             self.client.select_folder(folder, readonly=True)
         except LoginError:
             self.client.shutdown()
-            raise MailError(f"the IMAP server refused the login of {where}.",
-                            "Check mail.username and the password (mail.password_command) or token.") from None
+            raise MailError(
+                f"the IMAP server refused the login of {where}.",
+                "Check mail.username and the password (mail.password_command) or token.",
+            ) from None
         except IMAPClientError as e:
             self.client.shutdown()
-            raise MailError(f"IMAP {where}: {e}.", f"Check that the folder {folder!r} exists (mail.folder).") from None
+            raise MailError(
+                f"IMAP {where}: {e}.", f"Check that the folder {folder!r} exists (mail.folder)."
+            ) from None
         self.push = b"IDLE" in self.client.capabilities()
         self._idle_seen: set[int] = set()
 
@@ -177,7 +202,9 @@ class ImapBox:
                 return []
             data = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
         except (IMAPClientError, OSError) as e:
-            raise MailError(f"reading mail from {self.host} failed: {e}.", "`onboard resume` tries again.") from None
+            raise MailError(
+                f"reading mail from {self.host} failed: {e}.", "`onboard resume` tries again."
+            ) from None
         out = []
         for uid in sorted(data):
             item = data[uid]
@@ -221,20 +248,37 @@ def open_mailbox(cfg: MailConfig, secrets: Secrets) -> Mailbox | None:
     """The configured mailbox, or None when mail.kind = "none" (the user confirms by hand)."""
     if cfg.kind == "maildir":
         if not cfg.maildir:
-            raise MailError("mail.kind is maildir but mail.maildir is not set.", "Set mail.maildir to the Maildir path.",
-                            exit_code=Exit.CONFIG)
+            raise MailError(
+                "mail.kind is maildir but mail.maildir is not set.",
+                "Set mail.maildir to the Maildir path.",
+                exit_code=Exit.CONFIG,
+            )
         return MaildirBox(cfg.maildir)
     if cfg.kind == "imap":
         if not cfg.host or not cfg.username:
-            raise MailError("mail.kind is imap but mail.host or mail.username is not set.",
-                            "Set both (and mail.password_command, or mail.oauth2_token_command).", exit_code=Exit.CONFIG)
+            raise MailError(
+                "mail.kind is imap but mail.host or mail.username is not set.",
+                "Set both (and mail.password_command, or mail.oauth2_token_command).",
+                exit_code=Exit.CONFIG,
+            )
         if cfg.oauth2_token_command:
-            token = secrets.get("imap-oauth2-token", command=cfg.oauth2_token_command,
-                                prompt=f"OAuth2 token for {cfg.username}", key="mail.oauth2_token_command")
-            return ImapBox(cfg.host, cfg.port, cfg.username, oauth2_token=token, folder=cfg.folder,
-                           ca_file=cfg.ca_file)
-        password = secrets.get("imap-password", command=cfg.password_command, file=cfg.password_file,
-                               prompt=f"IMAP password of {cfg.username} at {cfg.host}", key="mail.password_command")
-        return ImapBox(cfg.host, cfg.port, cfg.username, password=password, folder=cfg.folder, ca_file=cfg.ca_file)
+            token = secrets.get(
+                "imap-oauth2-token",
+                command=cfg.oauth2_token_command,
+                prompt=f"OAuth2 token for {cfg.username}",
+                key="mail.oauth2_token_command",
+            )
+            return ImapBox(
+                cfg.host, cfg.port, cfg.username, oauth2_token=token, folder=cfg.folder, ca_file=cfg.ca_file
+            )
+        password = secrets.get(
+            "imap-password",
+            command=cfg.password_command,
+            file=cfg.password_file,
+            prompt=f"IMAP password of {cfg.username} at {cfg.host}",
+            key="mail.password_command",
+        )
+        return ImapBox(
+            cfg.host, cfg.port, cfg.username, password=password, folder=cfg.folder, ca_file=cfg.ca_file
+        )
     return None
-

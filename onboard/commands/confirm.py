@@ -32,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = app.load_config(args)
     with st.lock(vo):
         record = st.load(vo)
-        options = {"passphrase_file": Path(args.passphrase_file) if args.passphrase_file else None,
-                   "passphrase_stdin": args.passphrase_stdin}
+        options = {
+            "passphrase_file": Path(args.passphrase_file) if args.passphrase_file else None,
+            "passphrase_stdin": args.passphrase_stdin,
+        }
         run_ = app.Run(cfg, st, UI(quiet=args.quiet), record, options)
         engine = run_.engine()
         ctx = engine.ctx
@@ -43,16 +45,26 @@ def run(args: argparse.Namespace) -> int:
             links.check_link(args.url, server, kind)  # before anything else: an unsafe link is never opened
             states = {s.rsplit("/", 1)[-1] for s in record.states()}
             if "register" in states or not ({"confirm_email", "await_approval"} & states or record.completed):
-                raise StateError(f"the journey for VO {vo} has not sent its registration yet.",
-                                 f"Run `onboard resume --vo {vo}` first; it registers, then waits for this link.")
+                raise StateError(
+                    f"the journey for VO {vo} has not sent its registration yet.",
+                    f"Run `onboard resume --vo {vo}` first; it registers, then waits for this link.",
+                )
             if flow.extra(ctx).get("registration") in ("confirmed", "member"):
                 ctx.ui.say(f"The request for VO {vo} is confirmed already; nothing to do.")
                 return Exit.OK
             ctx.state = "confirm_email"
             confirm(ctx, args.url)
             st.save(record)
-            st.append_history(vo, **{"from": "confirm_email", "to": "confirm_email", "trigger": "confirm-by-hand",
-                                     "outcome": "ok", "error": None})
+            st.append_history(
+                vo,
+                **{
+                    "from": "confirm_email",
+                    "to": "confirm_email",
+                    "trigger": "confirm-by-hand",
+                    "outcome": "ok",
+                    "error": None,
+                },
+            )
         finally:
             ctx.close()
     ctx.ui.say(f"Next: `onboard resume --vo {vo}` goes on to wait for the VO administrators.")

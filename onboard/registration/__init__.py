@@ -53,12 +53,16 @@ def registration_url(cfg: Config, vo: str) -> str:
         if cat is not None:
             url = _pick(cat, "registration_url", "url", "voms_admin_url", "iam_url")
     if not url:
-        raise ConfigError(f"no registration URL is known for VO '{vo}'.",
-                          f"Set vos.{vo}.url in the configuration (e.g. https://host:8443/voms/{vo}).")
+        raise ConfigError(
+            f"no registration URL is known for VO '{vo}'.",
+            f"Set vos.{vo}.url in the configuration (e.g. https://host:8443/voms/{vo}).",
+        )
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
-        raise ConfigError(f"vos.{vo}.url = {url!r} is not an https:// URL.",
-                          "Registration servers are reached over HTTPS with your certificate.")
+        raise ConfigError(
+            f"vos.{vo}.url = {url!r} is not an https:// URL.",
+            "Registration servers are reached over HTTPS with your certificate.",
+        )
     return url.rstrip("/")
 
 

@@ -24,9 +24,16 @@ if TYPE_CHECKING:
     from onboard.registration.flow import Scan
     from onboard.registration.voms_admin import VomsAdmin
 
-APPROVED, PENDING, REJECTED, EXPIRED, UNCONFIRMED = "approved", "pending", "rejected", "expired", "unconfirmed"
-REJECTED_GONE = ("the request is no longer on the server after it was confirmed: the VO administrators "
-                 "rejected it")
+APPROVED, PENDING, REJECTED, EXPIRED, UNCONFIRMED = (
+    "approved",
+    "pending",
+    "rejected",
+    "expired",
+    "unconfirmed",
+)
+REJECTED_GONE = (
+    "the request is no longer on the server after it was confirmed: the VO administrators rejected it"
+)
 
 
 @dataclass
@@ -75,11 +82,13 @@ def check_voms_admin(client: VomsAdmin, method: str, dn: str, ca: str, scan: Sca
     if method == "api":
         status, info = client.user_info(dn, ca)
         if status == 200 and info is not None:
-            return Verdict(APPROVED, "apiv2/user-info knows the certificate", list(info.get("fqans") or []),
-                           method="api")
+            return Verdict(
+                APPROVED, "apiv2/user-info knows the certificate", list(info.get("fqans") or []), method="api"
+            )
         if status in (401, 403):
-            return Verdict(PENDING, "apiv2 refused us; switching to the start page", method="api",
-                           switch_to="start")
+            return Verdict(
+                PENDING, "apiv2 refused us; switching to the start page", method="api", switch_to="start"
+            )
         return Verdict(PENDING, method="api")
     from onboard.registration.voms_admin import Start
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from onboard.registration.identity import CertIdentity
     from onboard.steps.context import StepContext
 
-STALE_MARGIN = timedelta(minutes=10)  # a mail older than the submission (minus clock skew) is an old journey's
+STALE_MARGIN = timedelta(
+    minutes=10
+)  # a mail older than the submission (minus clock skew) is an old journey's
 
 
 def kind(ctx: StepContext) -> str:
@@ -48,8 +50,13 @@ def http(ctx: StepContext, url: str | None = None, *, with_cert: bool = True) ->
         if with_cert:
             ident = https.identity_from(ctx.record, ctx.config, lambda: ctx.secrets.passphrase())
         extra_roots = kind(ctx) == "iam"  # IAM front ends often use public CAs; VOMS-Admin the IGTF ones
-        return https.for_server(f"https://{netloc}", ctx.config, ident, system_roots=extra_roots,
-                                trust=ctx.options.get("trust_dir"))
+        return https.for_server(
+            f"https://{netloc}",
+            ctx.config,
+            ident,
+            system_roots=extra_roots,
+            trust=ctx.options.get("trust_dir"),
+        )
 
     return ctx.resource(f"https:{netloc}:{'cert' if with_cert else 'anon'}", make)
 

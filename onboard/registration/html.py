@@ -73,7 +73,14 @@ class Page:
         return any(p.lower() in low for p in phrases)
 
 
-_ERROR_CLASSES = ("errormessage", "fielderror", "actionerror", "error-message", "field-error", "invalid-feedback")
+_ERROR_CLASSES = (
+    "errormessage",
+    "fielderror",
+    "actionerror",
+    "error-message",
+    "field-error",
+    "invalid-feedback",
+)
 _MESSAGE_CLASSES = ("actionmessage", "success", "info")
 _VOID = {"input", "br", "hr", "img", "meta", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
 
@@ -113,14 +120,22 @@ class _Parser(HTMLParser):
         if tag == "a" and attrs.get("href"):
             self.page.links.append(attrs["href"])
         if tag == "form":
-            self.form = Form(action=attrs.get("action", ""), method=(attrs.get("method") or "get").lower(),
-                             name=attrs.get("name", ""), id=attrs.get("id", ""))
+            self.form = Form(
+                action=attrs.get("action", ""),
+                method=(attrs.get("method") or "get").lower(),
+                name=attrs.get("name", ""),
+                id=attrs.get("id", ""),
+            )
             self.page.forms.append(self.form)
         elif tag == "label":
             self.label_for = (attrs.get("for", ""), [])
         elif tag == "input":
-            f = Field(attrs.get("name", ""), (attrs.get("type") or "text").lower(), attrs.get("value", ""),
-                      "checked" in attrs)
+            f = Field(
+                attrs.get("name", ""),
+                (attrs.get("type") or "text").lower(),
+                attrs.get("value", ""),
+                "checked" in attrs,
+            )
             if f.type in ("checkbox", "radio") and "value" not in attrs:
                 f.value = "on"
             self._add(f, attrs)

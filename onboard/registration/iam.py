@@ -49,36 +49,54 @@ def register(ctx: StepContext, url: str) -> None:
     http = flow.http(ctx, base)
     user = ctx.config.user
     if not (user.given_name and user.family_name and user.email):
-        raise FormError("IAM needs a given name, a family name and an e-mail address.",
-                        "Set user.given_name, user.family_name and user.email.")
+        raise FormError(
+            "IAM needs a given name, a family name and an e-mail address.",
+            "Set user.given_name, user.family_name and user.email.",
+        )
     if host.endswith(".cern.ch"):
-        ctx.ui.warn(f"{host} registers only people logged in with CERN SSO who have a CERN HR record; "
-                    "if the request is refused, register in a browser at " + base + "/start-registration.")
+        ctx.ui.warn(
+            f"{host} registers only people logged in with CERN SSO who have a CERN HR record; "
+            "if the request is refused, register in a browser at " + base + "/start-registration."
+        )
     # idempotent: an address IAM already knows means an earlier run (or the user) registered already
-    resp = http.get(f"{base}/registration/email-available/{quote(user.email, safe='@')}",
-                    headers={"Accept": "application/json"})
+    resp = http.get(
+        f"{base}/registration/email-available/{quote(user.email, safe='@')}",
+        headers={"Accept": "application/json"},
+    )
     if resp.status_code == 200 and resp.text.strip().lower() == "false":
         extra["registration"] = "submitted"
         ctx.ui.say(f"{host} already knows {user.email}: an earlier request exists; nothing was sent again.")
         return
-    body = {"username": username_for(ctx), "givenname": user.given_name, "familyname": user.family_name,
-            "email": user.email, "notes": ctx.config.registration.message or f"Joining VO {ctx.vo} (via onboard)."}
-    resp = http.post(f"{base}/registration/create", json=body, idempotent=False,
-                     headers={"Accept": "application/json"})
+    body = {
+        "username": username_for(ctx),
+        "givenname": user.given_name,
+        "familyname": user.family_name,
+        "email": user.email,
+        "notes": ctx.config.registration.message or f"Joining VO {ctx.vo} (via onboard).",
+    }
+    resp = http.post(
+        f"{base}/registration/create", json=body, idempotent=False, headers={"Accept": "application/json"}
+    )
     if resp.status_code == 400:
-        raise FormError(f"{host} refused the registration: {_error(resp)}.",
-                        "Fix the [user] values (or registration.username), then `onboard resume`.")
+        raise FormError(
+            f"{host} refused the registration: {_error(resp)}.",
+            "Fix the [user] values (or registration.username), then `onboard resume`.",
+        )
     if resp.status_code >= 400:
-        raise RegistrationError(f"{host} answered HTTP {resp.status_code} to the registration.",
-                                "`onboard resume` tries again; check vos.<vo>.url if it persists.")
+        raise RegistrationError(
+            f"{host} answered HTTP {resp.status_code} to the registration.",
+            "`onboard resume` tries again; check vos.<vo>.url if it persists.",
+        )
     data = _json(resp, host)
     ctx.record.artifacts.request_id = str(data.get("uuid", ""))
     extra["registration"] = "submitted"
     extra["submitted_at"] = ctx.now().isoformat()
     extra["iam_username"] = data.get("username", body["username"])
     ctx.checkpoint()
-    ctx.ui.say(f"Registration request {ctx.record.artifacts.request_id} sent to {host} "
-               f"(username {extra['iam_username']}).")
+    ctx.ui.say(
+        f"Registration request {ctx.record.artifacts.request_id} sent to {host} "
+        f"(username {extra['iam_username']})."
+    )
     ctx.ui.explain("IAM now mails you a link to confirm the request.")
 
 
@@ -94,9 +112,11 @@ def confirm(ctx: StepContext, url: str) -> None:
         resp = http.get(resp.headers.get("Location", base))
     text = resp.text if resp.status_code < 500 else ""
     if resp.status_code >= 400 or any(p.lower() in text.lower() for p in VERIFY_FAILED):
-        raise RegistrationError(f"{urlsplit(base).hostname} did not accept the confirmation "
-                                f"(HTTP {resp.status_code}): the request may have expired or been confirmed already.",
-                                "Open the link in a browser to see what IAM says.")
+        raise RegistrationError(
+            f"{urlsplit(base).hostname} did not accept the confirmation "
+            f"(HTTP {resp.status_code}): the request may have expired or been confirmed already.",
+            "Open the link in a browser to see what IAM says.",
+        )
     extra = flow.extra(ctx)
     extra["registration"] = "confirmed"
     extra["confirmed_at"] = ctx.now().isoformat()
@@ -131,8 +151,10 @@ def aa_status(ctx: StepContext) -> tuple[str, str]:
     if code in ("NoSuchUser", "1001") or (resp.status_code in (401, 403) and not code):
         return "unknown-user", code or str(resp.status_code)
     if resp.status_code >= 500:
-        raise RegistrationError(f"the VOMS-AA at {urlsplit(url).netloc} answered HTTP {resp.status_code}.",
-                                "`onboard resume` tries again later.")
+        raise RegistrationError(
+            f"the VOMS-AA at {urlsplit(url).netloc} answered HTTP {resp.status_code}.",
+            "`onboard resume` tries again later.",
+        )
     return "refused", f"{code}: {message}" if code else f"HTTP {resp.status_code}"
 
 
@@ -174,10 +196,17 @@ def explain_linking(ctx: StepContext) -> None:
     base = base_url(flow.server_url(ctx))
     user = extra.get("iam_username") or username_for(ctx)
     ctx.ui.say("Three steps in a browser are needed now (IAM does them only there):")
-    ctx.ui.say("  1. Open the link of the mail 'Your ... account is now active' and set a password "
-               f"(your username is {user}).")
-    ctx.ui.say(f"  2. Import your certificate into the browser (the .p12 that onboard made), then log in at {base}/login.")
-    ctx.ui.say("  3. On your dashboard, under 'X.509 certificates', choose 'Link certificate' and pick this one.")
+    ctx.ui.say(
+        "  1. Open the link of the mail 'Your ... account is now active' and set a password "
+        f"(your username is {user})."
+    )
+    ctx.ui.say(
+        f"  2. Import your certificate into the browser (the .p12 that onboard made), "
+        f"then log in at {base}/login."
+    )
+    ctx.ui.say(
+        "  3. On your dashboard, under 'X.509 certificates', choose 'Link certificate' and pick this one."
+    )
     ctx.ui.explain("onboard notices by itself once the VOMS attribute authority knows your certificate.")
     extra["explained_linking"] = True
 
@@ -186,8 +215,11 @@ def _json(resp: Any, host: str) -> dict[str, Any]:
     try:
         data = resp.json()
     except ValueError:
-        raise RegistrationError(f"{host}: the registration answer was not JSON.",
-                                "Is vos.<vo>.url the IAM base URL (https://host)?", exit_code=Exit.SERVER) from None
+        raise RegistrationError(
+            f"{host}: the registration answer was not JSON.",
+            "Is vos.<vo>.url the IAM base URL (https://host)?",
+            exit_code=Exit.SERVER,
+        ) from None
     return data if isinstance(data, dict) else {}
 
 

@@ -7,10 +7,24 @@ from pathlib import Path
 
 # OpenSSL's short names, as X509_NAME_oneline prints them (what VOMS-Admin and vomsd store)
 _SHORT = {
-    "2.5.4.6": "C", "2.5.4.8": "ST", "2.5.4.7": "L", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.3": "CN",
-    "0.9.2342.19200300.100.1.25": "DC", "1.2.840.113549.1.9.1": "emailAddress", "0.9.2342.19200300.100.1.1": "UID",
-    "2.5.4.5": "serialNumber", "2.5.4.4": "SN", "2.5.4.42": "GN", "2.5.4.12": "title", "2.5.4.9": "street",
-    "2.5.4.17": "postalCode", "2.5.4.46": "dnQualifier", "2.5.4.65": "pseudonym", "2.5.4.43": "initials",
+    "2.5.4.6": "C",
+    "2.5.4.8": "ST",
+    "2.5.4.7": "L",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.3": "CN",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "1.2.840.113549.1.9.1": "emailAddress",
+    "0.9.2342.19200300.100.1.1": "UID",
+    "2.5.4.5": "serialNumber",
+    "2.5.4.4": "SN",
+    "2.5.4.42": "GN",
+    "2.5.4.12": "title",
+    "2.5.4.9": "street",
+    "2.5.4.17": "postalCode",
+    "2.5.4.46": "dnQualifier",
+    "2.5.4.65": "pseudonym",
+    "2.5.4.43": "initials",
 }
 
 
@@ -42,7 +56,11 @@ def read_identity(cert_path: Path) -> CertIdentity:
     from cryptography.x509.oid import ExtensionOID, NameOID
 
     data = Path(cert_path).read_bytes()
-    cert = x509.load_pem_x509_certificates(data)[0] if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+    cert = (
+        x509.load_pem_x509_certificates(data)[0]
+        if b"-----BEGIN" in data
+        else x509.load_der_x509_certificate(data)
+    )
     email = ""
     mails = cert.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
     if mails:
@@ -54,5 +72,10 @@ def read_identity(cert_path: Path) -> CertIdentity:
             email = names[0] if names else ""
         except x509.ExtensionNotFound:
             pass
-    return CertIdentity(openssl_dn(cert.subject), openssl_dn(cert.issuer), cert.subject.rfc4514_string(),
-                        cert.issuer.rfc4514_string(), email)
+    return CertIdentity(
+        openssl_dn(cert.subject),
+        openssl_dn(cert.issuer),
+        cert.subject.rfc4514_string(),
+        cert.issuer.rfc4514_string(),
+        email,
+    )

@@ -25,8 +25,10 @@ _URL_IN_TEXT = re.compile(r"""https?://[^\s<>"'`]+""", re.I)
 
 class UnsafeLink(OnboardError):
     exit_code = Exit.UNSAFE_LINK
-    default_hint = ("Do not open it. Confirmation links must point at the VO's registration server; "
-                    "report the mail to your IT security team if you did not expect it.")
+    default_hint = (
+        "Do not open it. Confirmation links must point at the VO's registration server; "
+        "report the mail to your IT security team if you did not expect it."
+    )
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def _html_text(text: str) -> str:
 
 # -- what a link must look like ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Server:
     """The registration server of the journey, from its configured URL."""
@@ -120,18 +123,25 @@ def _patterns(kind: str) -> tuple[re.Pattern[str], dict[str, re.Pattern[str]]]:
     """The path (after the base path) and the query of a confirmation link of each kind."""
     if kind == "voms-admin":
         return re.compile(r"^/register/confirm-request\.action$"), {
-            "requestId": re.compile(r"^\d{1,19}$"), "confirmationId": re.compile(f"^{UUID}$")}
+            "requestId": re.compile(r"^\d{1,19}$"),
+            "confirmationId": re.compile(f"^{UUID}$"),
+        }
     if kind == "iam":
         return re.compile(rf"^/registration/verify/({UUID})$"), {}
     if kind == "vomrs":
-        return re.compile(r"^/confirm$"), {"memberId": re.compile(r"^\d{1,19}$"), "code": re.compile(f"^{UUID}$")}
+        return re.compile(r"^/confirm$"), {
+            "memberId": re.compile(r"^\d{1,19}$"),
+            "code": re.compile(f"^{UUID}$"),
+        }
     raise ValueError(kind)
 
 
 def check_link(url: str, registration_url: str, kind: str) -> Confirmation:
     """The link to open, or UnsafeLink saying what is wrong with it."""
     server = Server.from_url(registration_url, kind)
-    where = f"{server.scheme}://{server.host}{'' if server.port == 443 else f':{server.port}'}{server.base_path}/"
+    where = (
+        f"{server.scheme}://{server.host}{'' if server.port == 443 else f':{server.port}'}{server.base_path}/"
+    )
 
     def refuse(why: str) -> UnsafeLink:
         shown = url if len(url) <= 120 else url[:117] + "..."
@@ -170,7 +180,7 @@ def check_link(url: str, registration_url: str, kind: str) -> Confirmation:
     prefix = server.base_path
     if prefix and not (path == prefix or path.startswith(prefix + "/")):
         raise refuse(f"its path {path} is not under {prefix}/ (another VO or another service)")
-    rest = path[len(prefix):]
+    rest = path[len(prefix) :]
     path_re, query_res = _patterns(kind)
     m = path_re.match(rest)
     if not m:
@@ -194,9 +204,11 @@ def check_link(url: str, registration_url: str, kind: str) -> Confirmation:
 
 def _looks_alike(a: str, b: str) -> bool:
     """Same letters after the usual substitutions (0/o, 1/l, rn/m, - vs .), or one edit apart."""
+
     def skeleton(s: str) -> str:
         s = s.replace("rn", "m").replace("0", "o").replace("1", "l").replace("-", ".").replace("_", ".")
         return s
+
     if skeleton(a) == skeleton(b):
         return True
     if abs(len(a) - len(b)) > 1:
@@ -205,10 +217,12 @@ def _looks_alike(a: str, b: str) -> bool:
     i = 0
     while i < min(len(a), len(b)) and a[i] == b[i]:
         i += 1
-    return a[i + 1:] == b[i + 1:] or a[i:] == b[i + 1:] or a[i + 1:] == b[i:]
+    return a[i + 1 :] == b[i + 1 :] or a[i:] == b[i + 1 :] or a[i + 1 :] == b[i:]
 
 
-def find_confirmation(msg: Message, registration_url: str, kind: str) -> tuple[Confirmation | None, list[str]]:
+def find_confirmation(
+    msg: Message, registration_url: str, kind: str
+) -> tuple[Confirmation | None, list[str]]:
     """The safe confirmation link in a mail, and the reasons for every refused link.
 
     Refused and reported: any link to another host, and any confirmation-looking link that fails the
@@ -237,6 +251,9 @@ def _reportable(url: str, server: Server, kind: str) -> bool:
         return True
     if host != server.host or "@" in parts.netloc:
         return True
-    tail = {"voms-admin": "/register/confirm-request.action", "iam": "/registration/verify",
-            "vomrs": "/confirm"}[kind]
+    tail = {
+        "voms-admin": "/register/confirm-request.action",
+        "iam": "/registration/verify",
+        "vomrs": "/confirm",
+    }[kind]
     return tail in parts.path

@@ -97,8 +97,11 @@ def classify(msg: Message, kind: str, vo: str, org: str = "") -> MailEvent | Non
 
 def _reason(body: str) -> str:
     """The administrator's motivation, when the mail carries one."""
-    for rx in (r"following motivation[^:\n]*:\s*(.+?)(?:\n\s*\n|$)", r"[Rr]eason:\s*(.+?)(?:\n\s*\n|$)",
-               r"explanation[^:\n]*:\s*(.+?)(?:\n\s*\n|$)"):
+    for rx in (
+        r"following motivation[^:\n]*:\s*(.+?)(?:\n\s*\n|$)",
+        r"[Rr]eason:\s*(.+?)(?:\n\s*\n|$)",
+        r"explanation[^:\n]*:\s*(.+?)(?:\n\s*\n|$)",
+    ):
         m = re.search(rx, body, re.S)
         if m:
             return " ".join(m.group(1).split())[:300]

@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     from onboard.steps.context import StepContext
 
 VISITOR, WAITING, CANDIDATE, APPLICANT, MEMBER, DENIED, UNKNOWN = (
-    "visitor", "waiting-confirmation", "candidate", "applicant", "member", "denied", "unknown")
+    "visitor",
+    "waiting-confirmation",
+    "candidate",
+    "applicant",
+    "member",
+    "denied",
+    "unknown",
+)
 _STATUS = re.compile(r"Membership status:\s*(\w+)", re.I)
 _NUMBER = re.compile(r"Registration number:\s*(\d+)", re.I)
 _REASON = re.compile(r"Reason:\s*(.+?)(?:\s*Your DN:|$)", re.I)
@@ -54,8 +61,10 @@ class Vomrs:
         """One request: the member page, classified."""
         resp = self.http.get(self.base)
         if resp.status_code >= 400:
-            raise RegistrationError(f"{self.host} answered HTTP {resp.status_code} for the VOMRS page.",
-                                    "Check vos.<vo>.url (https://host:8443/vo/<VO>/vomrs).")
+            raise RegistrationError(
+                f"{self.host} answered HTTP {resp.status_code} for the VOMRS page.",
+                "Check vos.<vo>.url (https://host:8443/vo/<VO>/vomrs).",
+            )
         page = html.parse(resp.text)
         m = _STATUS.search(page.text)
         word = m.group(1).lower() if m else ""
@@ -76,27 +85,41 @@ class Vomrs:
 
     def submit_phase1(self, form: html.Form, ctx: StepContext) -> str:
         u = ctx.config.user
-        values = {"firstName": u.given_name, "lastName": u.family_name, "institution": u.institution,
-                  "phone": u.phone, "email": u.email}
+        values = {
+            "firstName": u.given_name,
+            "lastName": u.family_name,
+            "institution": u.institution,
+            "phone": u.phone,
+            "email": u.email,
+        }
         missing = [k for k, v in values.items() if not v and form.field(k) is not None]
         if missing:
-            raise FormError(f"the VOMRS form needs {', '.join(missing)}.",
-                            "Set the matching [user] keys (given_name, family_name, institution, phone, email).")
-        data = [(n, v) for n, v in form.defaults() if n not in values] + \
-               [(k, v) for k, v in values.items() if form.field(k) is not None]
+            raise FormError(
+                f"the VOMRS form needs {', '.join(missing)}.",
+                "Set the matching [user] keys (given_name, family_name, institution, phone, email).",
+            )
+        data = [(n, v) for n, v in form.defaults() if n not in values] + [
+            (k, v) for k, v in values.items() if form.field(k) is not None
+        ]
         resp = self.http.post(urljoin(self.base + "/", form.action), data=data, idempotent=False)
         page = html.parse(resp.text)
         if resp.status_code >= 400 or page.errors:
-            raise FormError(f"{self.host} refused the Phase I form: "
-                            + ("; ".join(m for _, m in page.errors) or f"HTTP {resp.status_code}") + ".")
+            raise FormError(
+                f"{self.host} refused the Phase I form: "
+                + ("; ".join(m for _, m in page.errors) or f"HTTP {resp.status_code}")
+                + "."
+            )
         m = _NUMBER.search(page.text)
         return m.group(1) if m else ""
 
     def submit_phase2(self, form: html.Form, ctx: StepContext) -> tuple[str, list[str]]:
         reg = ctx.config.registration
         rep_field = form.field("representative")
-        options = rep_field.options if rep_field and rep_field.type == "select" else \
-            [(f.value, f.label or f.value) for f in form.choices("representative")]
+        options = (
+            rep_field.options
+            if rep_field and rep_field.type == "select"
+            else [(f.value, f.label or f.value) for f in form.choices("representative")]
+        )
         rep = ""
         if options:
             wanted = reg.representative.lower()
@@ -104,17 +127,29 @@ class Vomrs:
             if not rep and len(options) == 1:
                 rep = options[0][0]
             if not rep:
-                raise FormError("VOMRS Phase II asks for a representative, and none was chosen.",
-                                "Set registration.representative to one of: " + ", ".join(t for _, t in options) + ".")
-        groups = [f.value for f in form.choices("groups")
-                  if f.value in reg.groups or f.value.strip("/").split("/")[-1] in reg.groups]
+                raise FormError(
+                    "VOMRS Phase II asks for a representative, and none was chosen.",
+                    "Set registration.representative to one of: " + ", ".join(t for _, t in options) + ".",
+                )
+        groups = [
+            f.value
+            for f in form.choices("groups")
+            if f.value in reg.groups or f.value.strip("/").split("/")[-1] in reg.groups
+        ]
         data = [(n, v) for n, v in form.defaults() if n not in ("aup", "representative", "groups")]
         data += [("aup", "accepted"), ("representative", rep)] + [("groups", g) for g in groups]
         resp = self.http.post(urljoin(self.base + "/", form.action), data=data, idempotent=False)
         page = html.parse(resp.text)
-        if resp.status_code >= 400 or page.errors or "phase ii registration submitted" not in page.text.lower():
-            raise FormError(f"{self.host} refused the Phase II form: "
-                            + ("; ".join(m for _, m in page.errors) or page.title or f"HTTP {resp.status_code}") + ".")
+        if (
+            resp.status_code >= 400
+            or page.errors
+            or "phase ii registration submitted" not in page.text.lower()
+        ):
+            raise FormError(
+                f"{self.host} refused the Phase II form: "
+                + ("; ".join(m for _, m in page.errors) or page.title or f"HTTP {resp.status_code}")
+                + "."
+            )
         label = next((t for v, t in options if v == rep), rep)
         return label, groups
 
@@ -133,8 +168,12 @@ def register(ctx: StepContext, url: str) -> None:
         extra["registration"] = "submitted"
         extra["submitted_at"] = ctx.now().isoformat()
         ctx.checkpoint()
-        ctx.ui.say(f"VOMRS Phase I registration sent to {client.host}" + (f" (number {number})." if number else "."))
-        ctx.ui.explain("VOMRS mails you a link; opening it makes you a candidate, then onboard does Phase II.")
+        ctx.ui.say(
+            f"VOMRS Phase I registration sent to {client.host}" + (f" (number {number})." if number else ".")
+        )
+        ctx.ui.explain(
+            "VOMRS mails you a link; opening it makes you a candidate, then onboard does Phase II."
+        )
         return
     if st.state in (WAITING, CANDIDATE):
         extra["registration"] = "submitted"
@@ -147,9 +186,13 @@ def register(ctx: StepContext, url: str) -> None:
         extra["registration"] = "member"
         return
     if st.state == DENIED:
-        raise Outcome("rejected", f"VOMRS shows this certificate as denied{': ' + st.reason if st.reason else ''}")
-    raise RegistrationError(f"{client.host}: the VOMRS page is not one onboard knows ({st.page.title}).",
-                            "Open the VOMRS URL in a browser with your certificate.")
+        raise Outcome(
+            "rejected", f"VOMRS shows this certificate as denied{': ' + st.reason if st.reason else ''}"
+        )
+    raise RegistrationError(
+        f"{client.host}: the VOMRS page is not one onboard knows ({st.page.title}).",
+        "Open the VOMRS URL in a browser with your certificate.",
+    )
 
 
 def confirm(ctx: StepContext, url: str) -> None:
@@ -159,8 +202,10 @@ def confirm(ctx: StepContext, url: str) -> None:
     resp = client.http.get(link.url)
     page = html.parse(resp.text)
     if resp.status_code >= 400 or not page.has("confirmed", "candidate"):
-        raise RegistrationError(f"{client.host} did not accept the confirmation link ({page.title or resp.status_code}).",
-                                "Open the link in a browser with your certificate.")
+        raise RegistrationError(
+            f"{client.host} did not accept the confirmation link ({page.title or resp.status_code}).",
+            "Open the link in a browser with your certificate.",
+        )
     if link.request_id:
         ctx.record.artifacts.request_id = link.request_id
     _phase2(ctx, client)
@@ -174,13 +219,18 @@ def _phase2(ctx: StepContext, client: Vomrs) -> None:
         extra["registration"] = "confirmed"
         extra["confirmed_at"] = ctx.now().isoformat()
         ctx.checkpoint()
-        ctx.ui.say(f"VOMRS Phase II done (representative: {rep or 'none'}"
-                   + (f"; groups: {', '.join(groups)}" if groups else "") + "); you are an applicant now.")
+        ctx.ui.say(
+            f"VOMRS Phase II done (representative: {rep or 'none'}"
+            + (f"; groups: {', '.join(groups)}" if groups else "")
+            + "); you are an applicant now."
+        )
     elif st.state in (APPLICANT, MEMBER):
         extra["registration"] = "confirmed" if st.state == APPLICANT else "member"
     else:
-        raise RegistrationError(f"{client.host}: after confirming, VOMRS shows '{st.state}'.",
-                                "Open the VOMRS URL in a browser with your certificate.")
+        raise RegistrationError(
+            f"{client.host}: after confirming, VOMRS shows '{st.state}'.",
+            "Open the VOMRS URL in a browser with your certificate.",
+        )
 
 
 def confirmed_elsewhere(ctx: StepContext) -> bool:
@@ -209,5 +259,7 @@ def check_approval(ctx: StepContext, scan: Scan | None) -> approval.Verdict:
     if st.state == DENIED:
         return approval.Verdict(approval.REJECTED, st.reason or "membership status Denied", method="start")
     if st.state == VISITOR:
-        return approval.Verdict(approval.EXPIRED, "the registration is no longer known to VOMRS", method="start")
+        return approval.Verdict(
+            approval.EXPIRED, "the registration is no longer known to VOMRS", method="start"
+        )
     return approval.Verdict(approval.PENDING, method="start")

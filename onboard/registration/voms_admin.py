@@ -40,7 +40,11 @@ WAITS_CONFIRMATION = ("still waiting for you to confirm it", "Check your inbox")
 LIMBO = ("is being handled by the VO administrators",)
 DISABLED = ("registration service for this VO is currently disabled",)
 CONFIRMATION_REQUIRED = ("Confirmation required", "An email has been sent to you with instructions")
-CONFIRMED = ("VO membership request confirmed", "You have succesfully confirmed", "You have successfully confirmed")
+CONFIRMED = (
+    "VO membership request confirmed",
+    "You have succesfully confirmed",
+    "You have successfully confirmed",
+)
 ALREADY_CONFIRMED = ("has already been confirmed",)
 WRONG_CONFIRMATION = ("Wrong confirmation id",)
 PLUGIN_ERROR = ("Memberhsip request validation error", "Membership request validation error")
@@ -122,8 +126,10 @@ class VomsAdmin:
                 return StartPage(Start.MEMBER, location=loc, status=resp.status_code)
             if path.endswith("/register/start.action") and resp.url != loc:
                 return self.classify(self.http.get(loc))
-            raise RegistrationError(f"{self.host}: the start page redirected to {loc}.",
-                                    "The registration URL may be wrong (vos.<vo>.url); open it in a browser.")
+            raise RegistrationError(
+                f"{self.host}: the start page redirected to {loc}.",
+                "The registration URL may be wrong (vos.<vo>.url); open it in a browser.",
+            )
         _check_status(resp, self.host)
         page = html.parse(resp.text)
         form = next((f for f in page.forms if "submit-request" in f.action), None)
@@ -144,9 +150,15 @@ class VomsAdmin:
     # -- submission ------------------------------------------------------------------------------
     def fill(self, form: html.Form, user: User, message: str = "") -> list[tuple[str, str]]:
         """The form's values: hidden fields (token) as given, ours from the config, checked locally first."""
-        values = {"name": user.given_name, "surname": user.family_name, "institution": user.institution,
-                  "phoneNumber": user.phone, "address": user.address, "emailAddress": user.email,
-                  "userMessage": message}
+        values = {
+            "name": user.given_name,
+            "surname": user.family_name,
+            "institution": user.institution,
+            "phoneNumber": user.phone,
+            "address": user.address,
+            "emailAddress": user.email,
+            "userMessage": message,
+        }
         present = form.names()
         problems: list[str] = []
         data: list[tuple[str, str]] = []
@@ -160,12 +172,15 @@ class VomsAdmin:
             key, label, pattern = FIELDS[name]
             value = value.strip()
             required = name in ("name", "surname", "emailAddress") or (
-                name in ("institution", "phoneNumber", "address"))  # rendered = required (reference §1.3)
+                name in ("institution", "phoneNumber", "address")
+            )  # rendered = required (reference §1.3)
             if not value and required:
                 problems.append(f"{label} is required (set {key})")
             elif value and not pattern.match(value):
-                problems.append(f"{label} {value!r} is not accepted by VOMS-Admin "
-                                f"({'an e-mail address' if name == 'emailAddress' else 'no < > & = ;'}; set {key})")
+                problems.append(
+                    f"{label} {value!r} is not accepted by VOMS-Admin "
+                    f"({'an e-mail address' if name == 'emailAddress' else 'no < > & = ;'}; set {key})"
+                )
             data.append((name, value))
         if problems:
             raise FormError("the registration form cannot be filled: " + "; ".join(problems) + ".")
@@ -183,17 +198,27 @@ class VomsAdmin:
         if start.kind is Start.LIMBO:
             return SubmitResult("existing-pending")
         if start.kind is Start.DISABLED:
-            raise RegistrationError(f"registration for VO {self.vo} is disabled on {self.host}.",
-                                    "Ask the VO's administrators how to join; `onboard resume` tries again.")
+            raise RegistrationError(
+                f"registration for VO {self.vo} is disabled on {self.host}.",
+                "Ask the VO's administrators how to join; `onboard resume` tries again.",
+            )
         if start.kind is not Start.FORM or start.form is None:
-            raise RegistrationError(f"{self.host}: the registration start page is not one onboard knows "
-                                    f"({(start.page.title if start.page else '') or 'no title'}).",
-                                    "Open the registration URL in a browser to see what it asks.")
+            raise RegistrationError(
+                f"{self.host}: the registration start page is not one onboard knows "
+                f"({(start.page.title if start.page else '') or 'no title'}).",
+                "Open the registration URL in a browser to see what it asks.",
+            )
         data = self.fill(start.form, user, message)
         action = urljoin(self.url("register/start.action"), start.form.action or "submit-request.action")
-        resp = self.http.post(action, data=data, idempotent=False,
-                              headers={"Content-Type": "application/x-www-form-urlencoded",
-                                       "Referer": self.url("register/start.action")})
+        resp = self.http.post(
+            action,
+            data=data,
+            idempotent=False,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Referer": self.url("register/start.action"),
+            },
+        )
         if resp.is_redirect:
             after = self.classify(resp)
             if after.kind is Start.MEMBER:
@@ -208,18 +233,26 @@ class VomsAdmin:
         if page.has(*LIMBO):
             return SubmitResult("existing-pending")
         if page.has(*PLUGIN_ERROR):
-            raise FormError(f"{self.host} refused the request: {_excerpt(page)}.",
-                            "The VO checks registrations against its own records; contact its administrators.")
+            raise FormError(
+                f"{self.host} refused the request: {_excerpt(page)}.",
+                "The VO checks registrations against its own records; contact its administrators.",
+            )
         if page.has(*DISABLED):
-            raise RegistrationError(f"registration for VO {self.vo} is disabled on {self.host}.",
-                                    "Ask the VO's administrators how to join.")
+            raise RegistrationError(
+                f"registration for VO {self.vo} is disabled on {self.host}.",
+                "Ask the VO's administrators how to join.",
+            )
         if page.errors or page.form("submit-request"):
             raise FormError(f"{self.host} refused the form: {format_errors(page)}.")
-        raise RegistrationError(f"{self.host}: unexpected answer to the registration form ({_excerpt(page)}).",
-                                "Open the registration URL in a browser to see where the request stands.")
+        raise RegistrationError(
+            f"{self.host}: unexpected answer to the registration form ({_excerpt(page)}).",
+            "Open the registration URL in a browser to see where the request stands.",
+        )
 
     # -- confirmation ----------------------------------------------------------------------------
-    def confirm(self, link: str, *, choose_manager: Any = None, groups: list[str] | None = None) -> ConfirmResult:
+    def confirm(
+        self, link: str, *, choose_manager: Any = None, groups: list[str] | None = None
+    ) -> ConfirmResult:
         """Open the e-mail's link (already checked by links.py) and answer the forms that may follow."""
         resp = self.http.get(link)
         if resp.is_redirect:
@@ -234,8 +267,10 @@ class VomsAdmin:
                 result.kind = "already-confirmed"
                 return result
             if page.has(*WRONG_CONFIRMATION):
-                raise RegistrationError(f"{self.host} says the confirmation id is wrong.",
-                                        "Use the link of the most recent mail; if it still fails, register again.")
+                raise RegistrationError(
+                    f"{self.host} says the confirmation id is wrong.",
+                    "Use the link of the most recent mail; if it still fails, register again.",
+                )
             form = page.form("select-manager")
             if form is not None:
                 data, result.manager = self._select_manager(form, choose_manager)
@@ -243,19 +278,29 @@ class VomsAdmin:
                 form = page.form("request-attributes")
                 if form is None:
                     if not page.forms and page.has("not found", "no request", "expired"):
-                        raise RegistrationError(f"{self.host}: the request of this link no longer exists "
-                                                f"({_excerpt(page)}).", "It expired or was cancelled; register again.",
-                                                exit_code=Exit.EXPIRED)
-                    raise RegistrationError(f"{self.host}: unexpected answer to the confirmation link "
-                                            f"({_excerpt(page)}).", "Open the link in a browser with your certificate.")
+                        raise RegistrationError(
+                            f"{self.host}: the request of this link no longer exists ({_excerpt(page)}).",
+                            "It expired or was cancelled; register again.",
+                            exit_code=Exit.EXPIRED,
+                        )
+                    raise RegistrationError(
+                        f"{self.host}: unexpected answer to the confirmation link ({_excerpt(page)}).",
+                        "Open the link in a browser with your certificate.",
+                    )
                 data, result.groups = self._request_attributes(form, groups or [])
             action = urljoin(resp.url or link, form.action)
-            resp = self.http.post(action, data=data, idempotent=False,
-                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+            resp = self.http.post(
+                action,
+                data=data,
+                idempotent=False,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
             if resp.is_redirect:
                 resp = self.http.get(urljoin(action, resp.headers.get("Location", "")))
-        raise RegistrationError(f"{self.host}: the confirmation did not finish after several forms.",
-                                "Open the confirmation link in a browser with your certificate.")
+        raise RegistrationError(
+            f"{self.host}: the confirmation did not finish after several forms.",
+            "Open the confirmation link in a browser with your certificate.",
+        )
 
     def _select_manager(self, form: html.Form, choose: Any) -> tuple[list[tuple[str, str]], str]:
         options = [(f.value, f.label or f.value) for f in form.choices("managerId")]
@@ -269,13 +314,18 @@ class VomsAdmin:
         if value is None:
             value = options[0][0] if len(options) == 1 else None
         if value is None:
-            raise FormError("the VO asks you to choose a group manager, and none was chosen.",
-                            "Set registration.group_manager to the name (or e-mail) of one of: "
-                            + ", ".join(t for _, t in options) + ".")
+            raise FormError(
+                "the VO asks you to choose a group manager, and none was chosen.",
+                "Set registration.group_manager to the name (or e-mail) of one of: "
+                + ", ".join(t for _, t in options)
+                + ".",
+            )
         label = next((t for v, t in options if v == value), value)
         return data + [("managerId", value)], label
 
-    def _request_attributes(self, form: html.Form, wanted: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    def _request_attributes(
+        self, form: html.Form, wanted: list[str]
+    ) -> tuple[list[tuple[str, str]], list[str]]:
         boxes = form.choices("requestedGroups")
         chosen = [f.value for f in boxes if f.value in wanted or f.value.strip("/").split("/")[-1] in wanted]
         data = [(n, v) for n, v in form.defaults() if n != "requestedGroups"]
@@ -299,16 +349,20 @@ class VomsAdmin:
         try:
             data = resp.json()
         except ValueError:
-            raise RegistrationError(f"{self.host}: apiv2/user-info did not answer JSON.",
-                                    "The server may not be VOMS-Admin 3; polling falls back to the start page.") from None
+            raise RegistrationError(
+                f"{self.host}: apiv2/user-info did not answer JSON.",
+                "The server may not be VOMS-Admin 3; polling falls back to the start page.",
+            ) from None
         return resp.status_code, data.get("userInfo", data) if isinstance(data, dict) else None
 
 
 def format_errors(page: html.Page) -> str:
     if not page.errors:
         return _excerpt(page)
-    labels = {n: next((f.label for form in page.forms for f in form.fields if f.name == n and f.label), n)
-              for n, _ in page.errors}
+    labels = {
+        n: next((f.label for form in page.forms for f in form.fields if f.name == n and f.label), n)
+        for n, _ in page.errors
+    }
     return "; ".join(f"{labels.get(n) or n}: {msg}" if n else msg for n, msg in page.errors)
 
 
@@ -319,8 +373,12 @@ def _excerpt(page: html.Page) -> str:
 
 def _check_status(resp: Any, host: str) -> None:
     if resp.status_code >= 500:
-        raise RegistrationError(f"{host} answered HTTP {resp.status_code}.",
-                                "The registration server has a problem; `onboard resume` tries again later.")
+        raise RegistrationError(
+            f"{host} answered HTTP {resp.status_code}.",
+            "The registration server has a problem; `onboard resume` tries again later.",
+        )
     if resp.status_code >= 400:
-        raise RegistrationError(f"{host} answered HTTP {resp.status_code} for {urlsplit(resp.url).path}.",
-                                "Check the registration URL (vos.<vo>.url).")
+        raise RegistrationError(
+            f"{host} answered HTTP {resp.status_code} for {urlsplit(resp.url).path}.",
+            "Check the registration URL (vos.<vo>.url).",
+        )

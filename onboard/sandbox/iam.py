@@ -9,7 +9,7 @@ password-reset link sets a password, `POST /login` logs in, `POST /iam/account-l
 TLS client certificate of the session. The VOMS-AA: `GET /generate-ac` answers an AC-like XML for a linked
 certificate and `<error><code>NoSuchUser</code>` (403) otherwise.
 
-Instructor side (Python, or `python -m onboard.sandbox.iam DIR list|approve UUID|reject UUID [REASON]|link ...`):
+Instructor side (Python, or `python -m onboard.sandbox.iam DIR list|approve UUID|reject UUID [WHY]|link ...`):
 `pending(ctx)`, `approve(ctx, uuid)`, `reject(ctx, uuid, motivation)`, `link_certificate(ctx, vo, username,
 subject, issuer)`.
 """
@@ -66,8 +66,11 @@ def base(req: Request, vo: str) -> str:
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:
-    return Response.html(f"<!doctype html><html><head><title>{escape(title)}</title></head><body>"
-                         f"<h1>{escape(title)}</h1>{body}</body></html>", status)
+    return Response.html(
+        f"<!doctype html><html><head><title>{escape(title)}</title></head><body>"
+        f"<h1>{escape(title)}</h1>{body}</body></html>",
+        status,
+    )
 
 
 def handle(req: Request) -> Response:
@@ -77,8 +80,11 @@ def handle(req: Request) -> Response:
     rest = "/" + rest
     m = req.method
     if m == "GET" and rest in ("/", "/start-registration"):
-        return _page(f"Register at {vo} IAM", "<p>Registration is done with the form of the IAM application "
-                     "(this sandbox: POST /registration/create).</p>")
+        return _page(
+            f"Register at {vo} IAM",
+            "<p>Registration is done with the form of the IAM application "
+            "(this sandbox: POST /registration/create).</p>",
+        )
     if m == "GET" and rest.startswith("/registration/email-available/"):
         email = unquote(rest.rsplit("/", 1)[1]).lower()
         return Response.json(not _exists(req.app.ctx, vo, "lower(email)", email))
@@ -88,10 +94,12 @@ def handle(req: Request) -> Response:
         return create(req, vo)
     if m == "GET" and rest.startswith("/registration/verify/"):
         key = rest.rsplit("/", 1)[1]
-        return _page("Confirm your registration request",
-                     f'<form method="post" action="{escape(base(req, vo))}/registration/verify">'
-                     f'<input type="hidden" name="token" value="{escape(key)}"/>'
-                     '<input type="submit" value="Confirm registration request"/></form>')
+        return _page(
+            "Confirm your registration request",
+            f'<form method="post" action="{escape(base(req, vo))}/registration/verify">'
+            f'<input type="hidden" name="token" value="{escape(key)}"/>'
+            '<input type="submit" value="Confirm registration request"/></form>',
+        )
     if m == "POST" and rest == "/registration/verify":
         return verify(req, vo, req.param("token") or "")
     if rest.startswith("/iam/password-reset/token/"):
@@ -112,10 +120,18 @@ def _exists(ctx: SandboxContext, vo: str, column: str, value: str) -> bool:
 
 
 def _dto(row: Any) -> dict[str, Any]:
-    return {"uuid": row["uuid"], "status": row["status"], "username": row["username"],
-            "givenname": row["givenname"], "familyname": row["familyname"], "email": row["email"],
-            "notes": row["notes"], "creationTime": int(row["creation_time"] * 1000),
-            "lastUpdateTime": int(row["last_update"] * 1000), "labels": []}
+    return {
+        "uuid": row["uuid"],
+        "status": row["status"],
+        "username": row["username"],
+        "givenname": row["givenname"],
+        "familyname": row["familyname"],
+        "email": row["email"],
+        "notes": row["notes"],
+        "creationTime": int(row["creation_time"] * 1000),
+        "lastUpdateTime": int(row["last_update"] * 1000),
+        "labels": [],
+    }
 
 
 def create(req: Request, vo: str) -> Response:
@@ -145,14 +161,19 @@ def create(req: Request, vo: str) -> Response:
     now = ctx.now()
     rid, key = str(uuidlib.uuid4()), str(uuidlib.uuid4())
     with ctx.db() as db:
-        db.execute("INSERT INTO iam_request (uuid, vo, username, givenname, familyname, email, notes, status, "
-                   "confirmation_key, creation_time, last_update) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                   (rid, vo, username, given, family, email, str(data.get("notes", "")), "NEW", key, now, now))
+        db.execute(
+            "INSERT INTO iam_request (uuid, vo, username, givenname, familyname, email, notes, status, "
+            "confirmation_key, creation_time, last_update) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (rid, vo, username, given, family, email, str(data.get("notes", "")), "NEW", key, now, now),
+        )
         row = db.execute("SELECT * FROM iam_request WHERE uuid=?", (rid,)).fetchone()
-    ctx.mail.send(email, f"[{vo} IAM] Confirm your {vo} registration request",
-                  f"Dear {given} {family},\n\nyou have requested to be a member of {vo}.\n\n"
-                  "In order for the registration to proceed, please confirm this\nrequest by going to the "
-                  f"following URL:\n\n{base(req, vo)}/registration/verify/{key}\n\n\nThe {vo} registration service\n")
+    ctx.mail.send(
+        email,
+        f"[{vo} IAM] Confirm your {vo} registration request",
+        f"Dear {given} {family},\n\nyou have requested to be a member of {vo}.\n\n"
+        "In order for the registration to proceed, please confirm this\nrequest by going to the "
+        f"following URL:\n\n{base(req, vo)}/registration/verify/{key}\n\n\nThe {vo} registration service\n",
+    )
     ctx.log(f"iam {vo}: registration request {rid} for {username} <{email}>")
     return Response.json(_dto(row))
 
@@ -160,21 +181,36 @@ def create(req: Request, vo: str) -> Response:
 def verify(req: Request, vo: str, token: str) -> Response:
     ctx = req.app.ctx
     with ctx.db() as db:
-        row = db.execute("SELECT * FROM iam_request WHERE vo=? AND confirmation_key=? AND status='NEW'",
-                         (vo, token)).fetchone() if token else None
+        row = (
+            db.execute(
+                "SELECT * FROM iam_request WHERE vo=? AND confirmation_key=? AND status='NEW'", (vo, token)
+            ).fetchone()
+            if token
+            else None
+        )
         if row is not None:
-            db.execute("UPDATE iam_request SET status='CONFIRMED', confirmation_key=NULL, last_update=? "
-                       "WHERE uuid=?", (ctx.now(), row["uuid"]))
+            db.execute(
+                "UPDATE iam_request SET status='CONFIRMED', confirmation_key=NULL, last_update=? "
+                "WHERE uuid=?",
+                (ctx.now(), row["uuid"]),
+            )
     if row is None:
-        return _page("Request verification",
-                     f"<p>Activation failed: No registration request found for registration_key [{escape(token)}]</p>")
-    ctx.mail.send(ctx.settings.admin, f"[{vo} IAM] New {vo} account request",
-                  f"The following user has submitted a membership request:\n\nName: {row['givenname']} "
-                  f"{row['familyname']}\nUsername: {row['username']}\nEmail: {row['email']}\n"
-                  f"Notes: {row['notes']}\n\nYou can approve or reject this request by following the link below:"
-                  f"\n\n{base(req, vo)}/dashboard#!/requests\n")
-    return _page("Request verification", "<p>Your registration request has been confirmed. "
-                 "An administrator will now review it.</p>")
+        return _page(
+            "Request verification",
+            f"<p>Activation failed: No registration request found for registration_key [{escape(token)}]</p>",
+        )
+    ctx.mail.send(
+        ctx.settings.admin,
+        f"[{vo} IAM] New {vo} account request",
+        f"The following user has submitted a membership request:\n\nName: {row['givenname']} "
+        f"{row['familyname']}\nUsername: {row['username']}\nEmail: {row['email']}\n"
+        f"Notes: {row['notes']}\n\nYou can approve or reject this request by following the link below:"
+        f"\n\n{base(req, vo)}/dashboard#!/requests\n",
+    )
+    return _page(
+        "Request verification",
+        "<p>Your registration request has been confirmed. An administrator will now review it.</p>",
+    )
 
 
 def _hash(password: str, salt: str) -> str:
@@ -184,25 +220,39 @@ def _hash(password: str, salt: str) -> str:
 def password_reset(req: Request, vo: str, key: str) -> Response:
     ctx = req.app.ctx
     with ctx.db() as db:
-        row = db.execute("SELECT * FROM iam_request WHERE vo=? AND reset_key=? AND active=1", (vo, key)).fetchone()
+        row = db.execute(
+            "SELECT * FROM iam_request WHERE vo=? AND reset_key=? AND active=1", (vo, key)
+        ).fetchone()
         if row is None:
             return _page("Password reset", "<p>Invalid reset token.</p>", 404)
         if req.method == "POST":
             pw = req.param("password") or ""
             if len(pw) < 8:
-                return _page("Password reset", "<p class='error'>The password needs 8 characters or more.</p>", 400)
-            db.execute("UPDATE iam_request SET password_hash=?, reset_key=NULL WHERE uuid=?",
-                       (_hash(pw, secrets.token_hex(8)), row["uuid"]))
-            return _page("Password reset", f"<p>Your password has been set. <a href='{base(req, vo)}/login'>Log in</a>.</p>")
-    return _page("Password reset", f'<form method="post"><input type="password" name="password"/>'
-                 f'<input type="submit" value="Set password"/></form><p>Username: {escape(row["username"])}</p>')
+                return _page(
+                    "Password reset", "<p class='error'>The password needs 8 characters or more.</p>", 400
+                )
+            db.execute(
+                "UPDATE iam_request SET password_hash=?, reset_key=NULL WHERE uuid=?",
+                (_hash(pw, secrets.token_hex(8)), row["uuid"]),
+            )
+            return _page(
+                "Password reset",
+                f"<p>Your password has been set. <a href='{base(req, vo)}/login'>Log in</a>.</p>",
+            )
+    return _page(
+        "Password reset",
+        f'<form method="post"><input type="password" name="password"/>'
+        f'<input type="submit" value="Set password"/></form><p>Username: {escape(row["username"])}</p>',
+    )
 
 
 def login(req: Request, vo: str) -> Response:
     ctx = req.app.ctx
     user, pw = req.param("username") or "", req.param("password") or ""
     with ctx.db() as db:
-        row = db.execute("SELECT * FROM iam_request WHERE vo=? AND username=? AND active=1", (vo, user)).fetchone()
+        row = db.execute(
+            "SELECT * FROM iam_request WHERE vo=? AND username=? AND active=1", (vo, user)
+        ).fetchone()
     if row is None or not row["password_hash"]:
         return _page("Login", "<p class='error'>Bad credentials.</p>", 401)
     salt = row["password_hash"].split("$", 1)[0]
@@ -227,28 +277,42 @@ def link_x509(req: Request, vo: str) -> Response:
 
 def generate_ac(req: Request, vo: str) -> Response:
     """A stand-in for the IAM VOMS-AA: it answers only for a linked certificate of an active account."""
+
     def error(code: str, message: str, status: int = 403) -> Response:
-        return Response(f"<?xml version='1.0' encoding='UTF-8'?><voms><error><code>{code}</code>"
-                        f"<message>{escape(message)}</message></error></voms>", status, content_type="text/xml")
+        return Response(
+            f"<?xml version='1.0' encoding='UTF-8'?><voms><error><code>{code}</code>"
+            f"<message>{escape(message)}</message></error></voms>",
+            status,
+            content_type="text/xml",
+        )
 
     if req.client is None:
         return error("NoSuchUser", "No X.509 credential in the request", 403)
     with req.app.ctx.db() as db:
-        row = db.execute("SELECT r.username FROM iam_x509 x JOIN iam_request r ON r.vo=x.vo AND r.username=x.username "
-                         "WHERE x.vo=? AND x.subject=? AND x.issuer=? AND r.active=1",
-                         (vo, req.client.dn, req.client.issuer)).fetchone()
+        row = db.execute(
+            "SELECT r.username FROM iam_x509 x JOIN iam_request r ON r.vo=x.vo AND r.username=x.username "
+            "WHERE x.vo=? AND x.subject=? AND x.issuer=? AND r.active=1",
+            (vo, req.client.dn, req.client.issuer),
+        ).fetchone()
     if row is None:
         return error("NoSuchUser", f"User unknown to this VO: {req.client.dn}")
     ac = base64.b64encode(f"sandbox-ac vo={vo} holder={req.client.dn} fqan=/{vo}".encode()).decode()
-    return Response(f"<?xml version='1.0' encoding='UTF-8'?><voms><ac>{ac}</ac></voms>", 200, content_type="text/xml")
+    return Response(
+        f"<?xml version='1.0' encoding='UTF-8'?><voms><ac>{ac}</ac></voms>", 200, content_type="text/xml"
+    )
 
 
 # -- instructor side ---------------------------------------------------------------------------------
 
+
 def pending(ctx: SandboxContext, vo: str | None = None) -> list[dict[str, Any]]:
     with ctx.db() as db:
-        rows = db.execute("SELECT * FROM iam_request WHERE status IN ('NEW','CONFIRMED')"
-                          + (" AND vo=?" if vo else "") + " ORDER BY creation_time", (vo,) if vo else ()).fetchall()
+        rows = db.execute(
+            "SELECT * FROM iam_request WHERE status IN ('NEW','CONFIRMED')"
+            + (" AND vo=?" if vo else "")
+            + " ORDER BY creation_time",
+            (vo,) if vo else (),
+        ).fetchall()
     return [{**_dto(r), "vo": r["vo"]} for r in rows]
 
 
@@ -263,15 +327,20 @@ def approve(ctx: SandboxContext, rid: str) -> dict[str, Any]:
         if row is None or row["status"] not in ("NEW", "CONFIRMED"):
             raise ValueError(f"no pending IAM request {rid}")
         key = secrets.token_urlsafe(24)
-        db.execute("UPDATE iam_request SET status='APPROVED', active=1, reset_key=?, last_update=? WHERE uuid=?",
-                   (key, ctx.now(), rid))
+        db.execute(
+            "UPDATE iam_request SET status='APPROVED', active=1, reset_key=?, last_update=? WHERE uuid=?",
+            (key, ctx.now(), rid),
+        )
     vo = row["vo"]
-    ctx.mail.send(row["email"], f"[{vo} IAM] Your {vo} account is now active",
-                  f"Dear {row['givenname']} {row['familyname']},\n\nyour registration request has been approved.\n\n"
-                  f"The username for your account is:\n\n{row['username']}\n\nYou can set your local {vo} password "
-                  f"by following this link:\n\n{_base_for(ctx, vo)}/iam/password-reset/token/{key}\n\n"
-                  "Note that this step is not needed if you are using an external identity provider to "
-                  f"authenticate.\n\nThe {vo} registration service\n")
+    ctx.mail.send(
+        row["email"],
+        f"[{vo} IAM] Your {vo} account is now active",
+        f"Dear {row['givenname']} {row['familyname']},\n\nyour registration request has been approved.\n\n"
+        f"The username for your account is:\n\n{row['username']}\n\nYou can set your local {vo} password "
+        f"by following this link:\n\n{_base_for(ctx, vo)}/iam/password-reset/token/{key}\n\n"
+        "Note that this step is not needed if you are using an external identity provider to "
+        f"authenticate.\n\nThe {vo} registration service\n",
+    )
     return {**_dto(row), "status": "APPROVED"}
 
 
@@ -283,22 +352,32 @@ def reject(ctx: SandboxContext, rid: str, motivation: str = "", send_email: bool
         db.execute("DELETE FROM iam_request WHERE uuid=?", (rid,))  # IAM deletes the account
     if send_email:
         vo = row["vo"]
-        why = f"\n\nThe administrator has provided the following motivation for the rejection:\n\n{motivation}\n" \
-            if motivation else "\n"
-        ctx.mail.send(row["email"], f"[{vo} IAM] Your request for a {vo} account has been rejected",
-                      f"Dear {row['givenname']} {row['familyname']},\n\nyour membership request for {vo} has been "
-                      f"REJECTED.{why}\nThe {vo} registration service\n")
+        why = (
+            "\n\nThe administrator has provided the following motivation for the rejection:"
+            f"\n\n{motivation}\n"
+            if motivation
+            else "\n"
+        )
+        ctx.mail.send(
+            row["email"],
+            f"[{vo} IAM] Your request for a {vo} account has been rejected",
+            f"Dear {row['givenname']} {row['familyname']},\n\nyour membership request for {vo} has been "
+            f"REJECTED.{why}\nThe {vo} registration service\n",
+        )
 
 
 def link_certificate(ctx: SandboxContext, vo: str, username: str, subject: str, issuer: str) -> None:
     """What the user's dashboard does with `POST /iam/account-linking/X509`."""
     with ctx.db() as db:
-        other = db.execute("SELECT username FROM iam_x509 WHERE vo=? AND subject=? AND issuer=?",
-                           (vo, subject, issuer)).fetchone()
+        other = db.execute(
+            "SELECT username FROM iam_x509 WHERE vo=? AND subject=? AND issuer=?", (vo, subject, issuer)
+        ).fetchone()
         if other is not None and other["username"] != username:
             raise ValueError(f"X.509 certificate {subject} is already linked to another user")
-        db.execute("INSERT OR REPLACE INTO iam_x509 (vo, username, subject, issuer) VALUES (?,?,?,?)",
-                   (vo, username, subject, issuer))
+        db.execute(
+            "INSERT OR REPLACE INTO iam_x509 (vo, username, subject, issuer) VALUES (?,?,?,?)",
+            (vo, username, subject, issuer),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -309,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     from onboard.sandbox.context import SandboxContext
     from onboard.sandbox.settings import Settings
 
-    p = argparse.ArgumentParser(prog="python -m onboard.sandbox.iam", description="IAM requests of a sandbox.")
+    p = argparse.ArgumentParser(
+        prog="python -m onboard.sandbox.iam", description="IAM requests of a sandbox."
+    )
     p.add_argument("dir")
     p.add_argument("action", choices=["list", "approve", "reject", "link"])
     p.add_argument("args", nargs="*")

@@ -12,7 +12,10 @@ from onboard.errors import Outcome
 from onboard.registration import approval, flow
 from onboard.steps.context import StepContext
 
-NEXT = "Ask the VO's administrators (or the VO's support) why; then `onboard reset` and `onboard start` to try again."
+NEXT = (
+    "Ask the VO's administrators (or the VO's support) why; "
+    "then `onboard reset` and `onboard start` to try again."
+)
 
 
 def run(ctx: StepContext) -> None:
@@ -34,8 +37,9 @@ def run(ctx: StepContext) -> None:
         from onboard.registration.voms_admin import VomsAdmin
 
         ident = flow.identity(ctx)
-        method = approval.method_for(ctx.config.registration.poll_method, box is not None,
-                                     extra.get("approval_method", ""))
+        method = approval.method_for(
+            ctx.config.registration.poll_method, box is not None, extra.get("approval_method", "")
+        )
         client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
         verdict = approval.check_voms_admin(client, method, ident.subject, ident.issuer, scan)
         if verdict.switch_to:
@@ -50,7 +54,10 @@ def _conclude(ctx: StepContext, verdict: approval.Verdict) -> None:
             ctx.record.artifacts.fqans = verdict.fqans
         extra["registration"] = "member"
         extra["approved_at"] = ctx.now().isoformat()
-        ctx.ui.say(f"Approved: you are a member of VO {ctx.vo}" + (f" ({verdict.reason})." if verdict.reason else "."))
+        ctx.ui.say(
+            f"Approved: you are a member of VO {ctx.vo}"
+            + (f" ({verdict.reason})." if verdict.reason else ".")
+        )
         return
     if verdict.status == approval.REJECTED:
         raise Outcome("rejected", f"{verdict.reason}. {NEXT}")
@@ -59,5 +66,8 @@ def _conclude(ctx: StepContext, verdict: approval.Verdict) -> None:
     what = f"approval of your request by the administrators of VO {ctx.vo}"
     if verdict.status == approval.UNCONFIRMED:
         what += " (the server still waits for the e-mail confirmation: open the link in its mail)"
-    raise ctx.wait(what, after_seconds=ctx.backoff(),
-                   hint="This can take days; `onboard resume` checks again (or `onboard resume --wait`).")
+    raise ctx.wait(
+        what,
+        after_seconds=ctx.backoff(),
+        hint="This can take days; `onboard resume` checks again (or `onboard resume --wait`).",
+    )

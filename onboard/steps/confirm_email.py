@@ -42,12 +42,16 @@ def run(ctx: StepContext) -> None:
         return
     host = flow.server_url(ctx).split("/")[2]
     if box is None:
-        hint = ("Open the link in the mail from the VO with your certificate in the browser, or run "
-                "`onboard confirm URL` with it; onboard notices either.")
+        hint = (
+            "Open the link in the mail from the VO with your certificate in the browser, or run "
+            "`onboard confirm URL` with it; onboard notices either."
+        )
     else:
         hint = "Check the spam folder too; `onboard confirm URL` takes the link by hand."
     refused = len(extra.get("refused_links", []))
-    what = f"the confirmation mail from {host}" + (f" ({refused} suspicious link(s) refused)" if refused else "")
+    what = f"the confirmation mail from {host}" + (
+        f" ({refused} suspicious link(s) refused)" if refused else ""
+    )
     raise ctx.wait(what, after_seconds=ctx.backoff(), hint=hint)
 
 
@@ -70,7 +74,9 @@ def confirm(ctx: StepContext, url: str) -> None:
         link = check_link(url, flow.server_url(ctx), kind)
         client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
         reg = ctx.config.registration
-        result = client.confirm(link.url, choose_manager=_manager_chooser(ctx, reg.group_manager), groups=reg.groups)
+        result = client.confirm(
+            link.url, choose_manager=_manager_chooser(ctx, reg.group_manager), groups=reg.groups
+        )
         ctx.record.artifacts.request_id = link.request_id
         extra["registration"] = "confirmed"
         extra["confirmed_at"] = ctx.now().isoformat()
@@ -92,8 +98,9 @@ def _manager_chooser(ctx: StepContext, wanted: str):
         if ctx.ui.interactive and not wanted:
             for i, (_, text) in enumerate(options, 1):
                 ctx.ui.say(f"  {i}. {text}")
-            answer = ctx.ui.ask("Which group manager should handle your request (number)",
-                                key="registration.group_manager")
+            answer = ctx.ui.ask(
+                "Which group manager should handle your request (number)", key="registration.group_manager"
+            )
             if answer.isdigit() and 1 <= int(answer) <= len(options):
                 return options[int(answer) - 1][0]
         return None
@@ -116,8 +123,10 @@ def _confirmed_elsewhere(ctx: StepContext, kind: str) -> bool:
             extra["registration"] = "member"
             return True
         if start.kind is Start.FORM:
-            raise Outcome("expired", "the request is no longer on the server: it was not confirmed in time "
-                                     "(or was cancelled)")
+            raise Outcome(
+                "expired",
+                "the request is no longer on the server: it was not confirmed in time (or was cancelled)",
+            )
         return False
     if kind == "vomrs":
         from onboard.registration import vomrs

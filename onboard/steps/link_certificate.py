@@ -22,8 +22,13 @@ def run(ctx: StepContext) -> None:
         ctx.ui.say(f"Your certificate is linked: the VOMS attribute authority of VO {ctx.vo} knows it.")
         return
     if state == "refused":
-        raise RegistrationError(f"the VOMS attribute authority refuses your certificate ({detail}).",
-                                "Sign the VO's usage policy on the IAM dashboard, or ask the VO's administrators.")
+        raise RegistrationError(
+            f"the VOMS attribute authority refuses your certificate ({detail}).",
+            "Sign the VO's usage policy on the IAM dashboard, or ask the VO's administrators.",
+        )
     iam.explain_linking(ctx)
-    raise ctx.wait(f"your certificate to be linked to your IAM account for VO {ctx.vo}", after_seconds=ctx.backoff(),
-                   hint="Do the browser steps shown above; `onboard resume` checks again.")
+    raise ctx.wait(
+        f"your certificate to be linked to your IAM account for VO {ctx.vo}",
+        after_seconds=ctx.backoff(),
+        hint="Do the browser steps shown above; `onboard resume` checks again.",
+    )

@@ -34,8 +34,10 @@ def _voms_admin(ctx: StepContext, url: str) -> None:
 
     client = VomsAdmin(flow.http(ctx, url), url)
     extra = flow.extra(ctx)
-    ctx.ui.explain(f"Your browser would show {client.url('register/start.action')} with your certificate; "
-                   "onboard reads the same page to see whether a request exists already.")
+    ctx.ui.explain(
+        f"Your browser would show {client.url('register/start.action')} with your certificate; "
+        "onboard reads the same page to see whether a request exists already."
+    )
     start = client.start()
     if start.kind is Start.MEMBER:
         extra["registration"] = "member"
@@ -48,16 +50,22 @@ def _voms_admin(ctx: StepContext, url: str) -> None:
         extra["expires"] = result.expires
         ctx.checkpoint()  # the side effect happened: never again, whatever comes next
         ctx.ui.say(f"Registration request sent to {client.host} for VO {client.vo}.")
-        ctx.ui.explain("The server now mails you a link to confirm the request"
-                       + (f", valid until {result.expires}." if result.expires else "."))
+        ctx.ui.explain(
+            "The server now mails you a link to confirm the request"
+            + (f", valid until {result.expires}." if result.expires else ".")
+        )
     elif result.kind == "existing-unconfirmed":
         extra["registration"] = "submitted"
-        ctx.ui.say(f"{client.host} already has your request for VO {client.vo}, waiting for the e-mail "
-                   "confirmation; nothing was sent again.")
+        ctx.ui.say(
+            f"{client.host} already has your request for VO {client.vo}, waiting for the e-mail "
+            "confirmation; nothing was sent again."
+        )
     elif result.kind == "existing-pending":
         extra["registration"] = "confirmed"
-        ctx.ui.say(f"{client.host} already has your confirmed request for VO {client.vo}; "
-                   "it waits for the VO administrators.")
+        ctx.ui.say(
+            f"{client.host} already has your confirmed request for VO {client.vo}; "
+            "it waits for the VO administrators."
+        )
     else:
         extra["registration"] = "member"
         ctx.ui.say(f"Your certificate is already a member of VO {client.vo}.")

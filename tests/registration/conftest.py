@@ -4,6 +4,7 @@ a personal certificate from the sandbox CA with its key encrypted on disk, and a
 from __future__ import annotations
 
 import pytest
+from servers.dovecot import dovecot, dovecot_factory  # noqa: F401  (fixtures)
 
 from .regkit import Clock, Sandbox, UserCred, issue_user, start_sandbox
 

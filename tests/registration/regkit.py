@@ -71,7 +71,9 @@ class Sandbox:
         self.listeners.clear()
 
 
-def start_sandbox(d: Path, vos: tuple[str, ...] = (VO,), clock: Clock | None = None, **settings: Any) -> Sandbox:
+def start_sandbox(
+    d: Path, vos: tuple[str, ...] = (VO,), clock: Clock | None = None, **settings: Any
+) -> Sandbox:
     from onboard.sandbox.context import SandboxContext
     from onboard.sandbox.settings import Settings
     from onboard.sandbox.web import App, Listener, server_context
@@ -122,8 +124,13 @@ def issue_user(sb: Sandbox, d: Path, name: str = "Jane Doe", email: str = EMAIL)
     chain_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain or []))
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.BestAvailableEncryption(PASSPHRASE.encode())))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+            )
+        )
     pf = d / "passphrase"
     fd = os.open(pf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -131,19 +138,35 @@ def issue_user(sb: Sandbox, d: Path, name: str = "Jane Doe", email: str = EMAIL)
     return UserCred(cert_path, key_path, chain_path, pf, info.subject, info.issuer, email)
 
 
-def make_config(sb: Sandbox, *, kind: str = "voms-admin", mail: dict[str, Any] | None = None,
-                registration: dict[str, Any] | None = None, vo: str = VO) -> Any:
+def make_config(
+    sb: Sandbox,
+    *,
+    kind: str = "voms-admin",
+    mail: dict[str, Any] | None = None,
+    registration: dict[str, Any] | None = None,
+    vo: str = VO,
+) -> Any:
     from onboard.config import Config
 
     url = {"voms-admin": sb.voms_admin_url, "iam": sb.iam_url, "vomrs": sb.vomrs_url}[kind](vo)
     data = {
         "vo": vo,
-        "user": {"given_name": "Jane", "family_name": "Doe", "email": EMAIL, "institution": "Example University",
-                 "phone": "+1 555 0100", "address": "1 Example Road"},
+        "user": {
+            "given_name": "Jane",
+            "family_name": "Doe",
+            "email": EMAIL,
+            "institution": "Example University",
+            "phone": "+1 555 0100",
+            "address": "1 Example Road",
+        },
         "vos": {vo: {"kind": kind, "url": url}},
         "mail": mail or {"kind": "maildir", "maildir": str(sb.maildir())},
-        "registration": {"poll_min_seconds": 60, "poll_max_seconds": 3600, "timeout_seconds": 10,
-                         **(registration or {})},
+        "registration": {
+            "poll_min_seconds": 60,
+            "poll_max_seconds": 3600,
+            "timeout_seconds": 10,
+            **(registration or {}),
+        },
         "trust": {"cert_dir": str(sb.trust_dir)},
     }
     return Config.model_validate(data)
@@ -157,16 +180,32 @@ def make_record(cred: UserCred, workflow: str = "voms-admin", vo: str = VO, stat
     return rec
 
 
-def make_ctx(cfg: Any, record: Any, cred: UserCred, clock: Clock, *, state: str = "register",
-             options: dict[str, Any] | None = None, checkpoint: Any = None) -> Any:
+def make_ctx(
+    cfg: Any,
+    record: Any,
+    cred: UserCred,
+    clock: Clock,
+    *,
+    state: str = "register",
+    options: dict[str, Any] | None = None,
+    checkpoint: Any = None,
+) -> Any:
     from onboard.secrets import Secrets
     from onboard.steps.context import StepContext
     from onboard.ui import UI
 
     ui = UI(quiet=False, interactive=False, out=io.StringIO(), err=io.StringIO())
     secrets = Secrets(ui, passphrase_file=cred.passphrase_file)
-    return StepContext(record=record, config=cfg, ui=ui, secrets=secrets,
-                       checkpoint=checkpoint or (lambda: None), now=clock, state=state, options=options or {})
+    return StepContext(
+        record=record,
+        config=cfg,
+        ui=ui,
+        secrets=secrets,
+        checkpoint=checkpoint or (lambda: None),
+        now=clock,
+        state=state,
+        options=options or {},
+    )
 
 
 def output(ctx: Any) -> str:
@@ -214,20 +253,23 @@ source = "link_certificate"
 dest = "approved"
 step = "link_certificate"
 """
-_TRANSITIONS = [("registered", "register", "confirm_email", "register"),
-                ("rejected", "register", "rejected", ""),
-                ("confirmed", "confirm_email", "await_approval", "confirm_email"),
-                ("expired", "confirm_email", "expired", ""),
-                ("approved", "await_approval", "{approved_dest}", "await_approval"),
-                ("rejected", "await_approval", "rejected", ""),
-                ("expired", "await_approval", "expired", "")]
+_TRANSITIONS = [
+    ("registered", "register", "confirm_email", "register"),
+    ("rejected", "register", "rejected", ""),
+    ("confirmed", "confirm_email", "await_approval", "confirm_email"),
+    ("expired", "confirm_email", "expired", ""),
+    ("approved", "await_approval", "{approved_dest}", "await_approval"),
+    ("rejected", "await_approval", "rejected", ""),
+    ("expired", "await_approval", "expired", ""),
+]
 
 
 def registration_workflow(d: Path, kind: str) -> Path:
     text = _WF_HEAD.format(kind=kind)
     dest = "link_certificate" if kind == "iam" else "approved"
     for trig, src, dst, step in _TRANSITIONS:
-        text += f'\n[[transitions]]\ntrigger = "{trig}"\nsource = "{src}"\ndest = "{dst.format(approved_dest=dest)}"\n'
+        dst = dst.format(approved_dest=dest)
+        text += f'\n[[transitions]]\ntrigger = "{trig}"\nsource = "{src}"\ndest = "{dst}"\n'
         if step:
             text += f'step = "{step}"\n'
     if kind == "iam":
@@ -248,8 +290,16 @@ class Journey:
         return self.engine.run()
 
 
-def make_journey(d: Path, cfg: Any, cred: UserCred, clock: Clock, kind: str, *,
-                 options: dict[str, Any] | None = None, checkpoint: Any = None) -> Journey:
+def make_journey(
+    d: Path,
+    cfg: Any,
+    cred: UserCred,
+    clock: Clock,
+    kind: str,
+    *,
+    options: dict[str, Any] | None = None,
+    checkpoint: Any = None,
+) -> Journey:
     """An engine over the registration states, with a real store in `d` (as `onboard resume` has it)."""
     from onboard import steps, workflow
     from onboard.engine import Engine
@@ -260,6 +310,7 @@ def make_journey(d: Path, cfg: Any, cred: UserCred, clock: Clock, kind: str, *,
     wf = workflow.load(registration_workflow(d, kind), steps.names())
     record = store.load(VO) if store.exists(VO) else make_record(cred, workflow=wf.name, state=wf.initial)
     store.save(record)
-    ctx = make_ctx(cfg, record, cred, clock, options=options,
-                   checkpoint=checkpoint or (lambda: store.save(record)))
+    ctx = make_ctx(
+        cfg, record, cred, clock, options=options, checkpoint=checkpoint or (lambda: store.save(record))
+    )
     return Journey(Engine(wf, record, store, ctx, steps.resolve), store, record, ctx)

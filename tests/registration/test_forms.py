@@ -2,17 +2,19 @@
 confirmation link, the plugin-validation error, and IAM's older GET confirmation. A scripted HTTP stands
 in for the server (pages as the reference documents them)."""
 
+# ruff: noqa: E501  (server pages quoted as they come)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
 
 import pytest
 
 from onboard.registration.voms_admin import FormError, Start, VomsAdmin
 
 BASE = "https://voms.example.org:8443/voms/cms"
-LINK = f"{BASE}/register/confirm-request.action?requestId=7&confirmationId=0f8fad5b-d9cb-469f-a165-70867728950e"
+LINK = (
+    f"{BASE}/register/confirm-request.action?requestId=7&confirmationId=0f8fad5b-d9cb-469f-a165-70867728950e"
+)
 
 
 @dataclass
@@ -65,21 +67,29 @@ REQUEST_ATTRIBUTES = """<html><body><form name="request-attributes" action="requ
 <input type="checkbox" name="requestedGroups" value="/cms/production"/>
 <input type="submit"/></form></body></html>"""
 
-CONFIRMED = "<html><body><h2>VO membership request confirmed.</h2><p>You have succesfully confirmed your VO " \
-            "membership request.</p></body></html>"
+CONFIRMED = (
+    "<html><body><h2>VO membership request confirmed.</h2><p>You have succesfully confirmed your VO "
+    "membership request.</p></body></html>"
+)
 
 
 def test_manager_and_groups_forms_are_answered():
-    http = Script([("GET", "confirm-request.action", Resp(text=SELECT_MANAGER)),
-                   ("POST", "select-manager.action", Resp(text=REQUEST_ATTRIBUTES)),
-                   ("POST", "request-attributes.action", Resp(text=CONFIRMED))])
+    http = Script(
+        [
+            ("GET", "confirm-request.action", Resp(text=SELECT_MANAGER)),
+            ("POST", "select-manager.action", Resp(text=REQUEST_ATTRIBUTES)),
+            ("POST", "request-attributes.action", Resp(text=CONFIRMED)),
+        ]
+    )
     client = VomsAdmin(http, BASE)
 
     def choose(options):
         return next(v for v, t in options if "bob@" in t)
 
     result = client.confirm(LINK, choose_manager=choose, groups=["production"])
-    assert result.kind == "confirmed" and "Bob Boss" in result.manager and result.groups == ["/cms/production"]
+    assert (
+        result.kind == "confirmed" and "Bob Boss" in result.manager and result.groups == ["/cms/production"]
+    )
     _, url, data = http.sent[1]
     assert url == f"{BASE}/register/select-manager.action"
     assert ("managerId", "2") in data and ("requestId", "7") in data
@@ -97,10 +107,12 @@ def test_manager_required_but_not_chosen_names_the_key():
 
 
 def test_plugin_validation_error_and_redirected_member():
-    form = ('<html><body>Welcome to the registration page for the cms VO.<form action="submit-request" method="post">'
-            '<input type="hidden" name="struts.token.name" value="token"/><input type="hidden" name="token" value="T"/>'
-            '<input name="name"/><input name="surname"/><input name="emailAddress"/>'
-            '<input type="checkbox" name="aupAccepted" value="true"/></form></body></html>')
+    form = (
+        '<html><body>Welcome to the registration page for the cms VO.<form action="submit-request" method="post">'
+        '<input type="hidden" name="struts.token.name" value="token"/><input type="hidden" name="token" value="T"/>'
+        '<input name="name"/><input name="surname"/><input name="emailAddress"/>'
+        '<input type="checkbox" name="aupAccepted" value="true"/></form></body></html>'
+    )
     err = "<html><body><h2>VO Memberhsip request validation error.</h2><p>Not in the HR database.</p></body></html>"
     http = Script([("GET", "start.action", Resp(text=form)), ("POST", "submit-request", Resp(text=err))])
     from onboard.config import User
@@ -122,8 +134,12 @@ def test_iam_falls_back_to_get_for_old_servers(monkeypatch):
 
     base = "https://iam.example.org"
     key = "0f8fad5b-d9cb-469f-a165-70867728950e"
-    http = Script([("POST", "/registration/verify", Resp(405)),
-                   ("GET", f"/registration/verify/{key}", Resp(text="<p>Request confirmed</p>"))])
+    http = Script(
+        [
+            ("POST", "/registration/verify", Resp(405)),
+            ("GET", f"/registration/verify/{key}", Resp(text="<p>Request confirmed</p>")),
+        ]
+    )
 
     class Ctx:
         record = type("R", (), {"artifacts": type("A", (), {"registration_url": base, "extra": {}})()})()

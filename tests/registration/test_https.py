@@ -79,11 +79,17 @@ def _expired(ca):
 
     key = rsa.generate_private_key(65537, 2048)
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name(("CN", "localhost"))).issuer_name(ca.name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=10)).not_valid_after(now - dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-            .sign(ca.key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name(("CN", "localhost")))
+        .issuer_name(ca.name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=10))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+        .sign(ca.key, hashes.SHA256())
+    )
     return Issued(cert, key)
 
 
@@ -98,8 +104,13 @@ def serve(pki, *, host_ca=None, client_ca=None, require=True, expired=False):
     hk.write_bytes(host.key_pem())
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(hc, hk)
-    ctx.load_verify_locations(cadata=(client_ca or pki["ca"]).cert.public_bytes(
-        __import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM).decode())
+    ctx.load_verify_locations(
+        cadata=(client_ca or pki["ca"])
+        .cert.public_bytes(
+            __import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.PEM
+        )
+        .decode()
+    )
     ctx.verify_mode = ssl.CERT_REQUIRED if require else ssl.CERT_OPTIONAL
     srv = TLSServer(ctx)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -108,7 +119,9 @@ def serve(pki, *, host_ca=None, client_ca=None, require=True, expired=False):
 
 def client(pki, passphrase=PASS, trust=None):
     ident = ClientIdentity(pki["cert"], pki["key"], lambda: passphrase)
-    return HTTPS("https://localhost", client_context(ident, trust or pki["trust"]), timeout=5, sleep=lambda s: None)
+    return HTTPS(
+        "https://localhost", client_context(ident, trust or pki["trust"]), timeout=5, sleep=lambda s: None
+    )
 
 
 def test_key_is_encrypted_on_disk_and_loaded_in_memory(pki):

@@ -30,7 +30,10 @@ def test_waits_back_off_and_resume_before_due_does_no_network(tmp_path, sandbox,
     assert intervals == [60, 120, 240, 480, 960, 1920, 3600, 3600]
     # persisted: a new engine over the stored record sees the same due time
     j2 = make_journey(tmp_path / "j", j.ctx.config, user, clock, "vomrs")
-    assert j2.record.waits["await_approval"].next_check_after == j.record.waits["await_approval"].next_check_after
+    assert (
+        j2.record.waits["await_approval"].next_check_after
+        == j.record.waits["await_approval"].next_check_after
+    )
 
 
 def test_rejection_ends_the_journey_with_the_reason(tmp_path, sandbox, user, clock):

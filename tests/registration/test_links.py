@@ -38,23 +38,29 @@ def test_same_port_is_kept():
     assert check_link(GOOD.replace(":8443", ":9443"), REG, "voms-admin").url == GOOD.replace(":8443", ":9443")
 
 
-@pytest.mark.parametrize("url,why", [
-    (GOOD.replace("https://", "http://"), "not https"),
-    (GOOD.replace("voms.example.org", "voms.example.org.evil.net"), "only looks like"),
-    (GOOD.replace("voms.example.org", "voms-example.org"), "only looks like"),
-    (GOOD.replace("voms.example.org", "vorns.example.org"), "only looks like"),
-    (GOOD.replace("voms.example.org", "evil.net"), "not at voms.example.org"),
-    (GOOD.replace("voms.example.org:8443", "voms.example.org:8443@evil.net"), "user name"),
-    (GOOD.replace("voms.example.org", "vоms.example.org"), "non-ASCII"),  # Cyrillic о
-    (GOOD.replace(":8443", ":443"), "port 443"),
-    (GOOD.replace("/voms/cms/", "/voms/atlas/"), "not under /voms/cms/"),
-    (GOOD.replace("/voms/cms/", "/voms/cms/../atlas/"), "dot segments"),
-    (GOOD.replace("/register/confirm-request.action", "/register/cancel-request.action"), "not the confirmation"),
-    (GOOD.replace("confirmationId=", "x=1&confirmationId="), "parameters"),
-    (GOOD.replace(UUID, "not-a-uuid"), "malformed"),
-    (GOOD + "#x", "fragment"),
-    (GOOD.replace("confirm-request", "confirm%2Drequest"), "percent-encoded"),
-])
+@pytest.mark.parametrize(
+    "url,why",
+    [
+        (GOOD.replace("https://", "http://"), "not https"),
+        (GOOD.replace("voms.example.org", "voms.example.org.evil.net"), "only looks like"),
+        (GOOD.replace("voms.example.org", "voms-example.org"), "only looks like"),
+        (GOOD.replace("voms.example.org", "vorns.example.org"), "only looks like"),
+        (GOOD.replace("voms.example.org", "evil.net"), "not at voms.example.org"),
+        (GOOD.replace("voms.example.org:8443", "voms.example.org:8443@evil.net"), "user name"),
+        (GOOD.replace("voms.example.org", "vоms.example.org"), "non-ASCII"),  # Cyrillic о
+        (GOOD.replace(":8443", ":443"), "port 443"),
+        (GOOD.replace("/voms/cms/", "/voms/atlas/"), "not under /voms/cms/"),
+        (GOOD.replace("/voms/cms/", "/voms/cms/../atlas/"), "dot segments"),
+        (
+            GOOD.replace("/register/confirm-request.action", "/register/cancel-request.action"),
+            "not the confirmation",
+        ),
+        (GOOD.replace("confirmationId=", "x=1&confirmationId="), "parameters"),
+        (GOOD.replace(UUID, "not-a-uuid"), "malformed"),
+        (GOOD + "#x", "fragment"),
+        (GOOD.replace("confirm-request", "confirm%2Drequest"), "percent-encoded"),
+    ],
+)
 def test_refused(url, why):
     with pytest.raises(UnsafeLink) as e:
         check_link(url, REG, "voms-admin")
@@ -64,9 +70,15 @@ def test_refused(url, why):
 
 def test_8443_is_not_mapped_for_iam():
     with pytest.raises(UnsafeLink):
-        check_link(f"https://iam.example.org:8443/registration/verify/{UUID}", "https://iam.example.org", "iam")
-    assert check_link(f"https://iam.example.org/registration/verify/{UUID}", "https://iam.example.org/",
-                      "iam").token == UUID
+        check_link(
+            f"https://iam.example.org:8443/registration/verify/{UUID}", "https://iam.example.org", "iam"
+        )
+    assert (
+        check_link(
+            f"https://iam.example.org/registration/verify/{UUID}", "https://iam.example.org/", "iam"
+        ).token
+        == UUID
+    )
 
 
 def test_extract_from_plain_html_and_quoted_printable():

@@ -9,8 +9,6 @@ import time
 from email.message import EmailMessage
 
 import pytest
-from conftest import require_tool
-from servers.dovecot import group_alive, start_dovecot
 
 from onboard.adapters.mail import ImapBox, MaildirBox, open_mailbox
 from onboard.config import Mail
@@ -27,13 +25,8 @@ def _msg(subject: str, body: str = "hello") -> EmailMessage:
 
 
 @pytest.fixture
-def imap(tmp_path):
-    require_tool("dovecot")
-    root = tmp_path / "mail"
-    root.mkdir(mode=0o700)
-    with start_dovecot(tmp_path / "dovecot", root) as dv:
-        yield dv
-    assert not group_alive(dv.process.pid)  # no Dovecot process left behind
+def imap(dovecot):
+    return dovecot
 
 
 def _deliver(dv, msg: EmailMessage) -> None:
@@ -43,8 +36,14 @@ def _deliver(dv, msg: EmailMessage) -> None:
 def test_imap_reads_with_password_from_command(imap, tmp_path):
     pw = tmp_path / "pw"
     pw.write_text(imap.password + "\n")
-    cfg = Mail(kind="imap", host="localhost", port=imap.port, username=imap.user,
-               password_command=f"cat {pw}", ca_file=imap.ca_file)
+    cfg = Mail(
+        kind="imap",
+        host="localhost",
+        port=imap.port,
+        username=imap.user,
+        password_command=f"cat {pw}",
+        ca_file=imap.ca_file,
+    )
     _deliver(imap, _msg("[VOMS Admin] Your membership request for VO sandbox"))
     _deliver(imap, _msg("unrelated"))
     box = open_mailbox(cfg, Secrets(UI(interactive=False)))
@@ -119,7 +118,9 @@ def test_xoauth2_uses_the_token_command(monkeypatch, tmp_path):
     monkeypatch.setattr(imapclient, "IMAPClient", FakeIMAP)
     tok = tmp_path / "tok"
     tok.write_text("ya29.token\n")
-    cfg = Mail(kind="imap", host="imap.example.org", username="jane@example.org", oauth2_token_command=f"cat {tok}")
+    cfg = Mail(
+        kind="imap", host="imap.example.org", username="jane@example.org", oauth2_token_command=f"cat {tok}"
+    )
     box = open_mailbox(cfg, Secrets(UI(interactive=False)))
     assert calls["oauth2"] == ("jane@example.org", "ya29.token")
     assert calls["folder"] == ("INBOX", True)

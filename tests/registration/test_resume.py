@@ -31,25 +31,34 @@ KILLED_RUN = textwrap.dedent("""
     from registration.regkit import Clock, UserCred, make_journey
     from onboard.config import Config
     p = json.loads(os.environ["KILL_PARAMS"])
-    cred = UserCred(**{{k: __import__("pathlib").Path(v) if k in ("cert", "key", "chain", "passphrase_file") else v
+    paths = ("cert", "key", "chain", "passphrase_file")
+    cred = UserCred(**{{k: __import__("pathlib").Path(v) if k in paths else v
                         for k, v in p["cred"].items()}})
     cfg = Config.model_validate(p["config"])
     box = {{}}
     def checkpoint():
         # the POST went out; die before anything is saved, as with kill -9 or a power cut
         os.kill(os.getpid(), signal.SIGKILL)
-    j = make_journey(__import__("pathlib").Path(p["dir"]), cfg, cred, Clock(), "voms-admin", checkpoint=checkpoint)
+    d = __import__("pathlib").Path(p["dir"])
+    j = make_journey(d, cfg, cred, Clock(), "voms-admin", checkpoint=checkpoint)
     j.run()
 """)
 
 
 def test_killed_after_submitting_then_resumed_submits_nothing_twice(tmp_path, sandbox, user, clock):
     cfg = make_config(sandbox)
-    params = {"dir": str(tmp_path / "j"), "config": cfg.model_dump(mode="json"),
-              "cred": {k: str(v) for k, v in user.__dict__.items()}}
-    proc = subprocess.run([sys.executable, "-c", KILLED_RUN.format(tests=str(HERE.parent))],
-                          env={**os.environ, "KILL_PARAMS": json.dumps(params)}, capture_output=True, text=True,
-                          timeout=60)
+    params = {
+        "dir": str(tmp_path / "j"),
+        "config": cfg.model_dump(mode="json"),
+        "cred": {k: str(v) for k, v in user.__dict__.items()},
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN.format(tests=str(HERE.parent))],
+        env={**os.environ, "KILL_PARAMS": json.dumps(params)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert sandbox.count("POST", "submit-request.action") == 1
     j = make_journey(tmp_path / "j", cfg, user, clock, "voms-admin")
@@ -153,9 +162,18 @@ def test_idle_picks_the_confirmation_up_while_waiting(tmp_path, sandbox, user, c
     with start_dovecot(tmp_path / "dovecot", sandbox.dir / "mail", user=EMAIL) as dv:
         pw = tmp_path / "pw"
         pw.write_text(dv.password + "\n")
-        cfg = make_config(sandbox, mail={"kind": "imap", "host": "localhost", "port": dv.port, "username": EMAIL,
-                                         "password_file": str(pw), "ca_file": str(dv.ca_file)},
-                          registration={"poll_min_seconds": 600})  # a check interval far beyond the test
+        cfg = make_config(
+            sandbox,
+            mail={
+                "kind": "imap",
+                "host": "localhost",
+                "port": dv.port,
+                "username": EMAIL,
+                "password_file": str(pw),
+                "ca_file": str(dv.ca_file),
+            },
+            registration={"poll_min_seconds": 600},
+        )  # a check interval far beyond the test
         j = make_journey(tmp_path / "j", cfg, user, clock, "voms-admin", options={"wait": True})
         # the sandbox's mail is held back and delivered 1 s into the IDLE wait
         mailer = sandbox.ctx.mail

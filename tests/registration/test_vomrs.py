@@ -14,8 +14,9 @@ from .regkit import make_config, make_ctx, make_record
 
 
 def _ctx(sandbox, user, clock, **reg):
-    cfg = make_config(sandbox, kind="vomrs", registration={"representative": "Regional", "groups": ["analysis"],
-                                                           **reg})
+    cfg = make_config(
+        sandbox, kind="vomrs", registration={"representative": "Regional", "groups": ["analysis"], **reg}
+    )
     return make_ctx(cfg, make_record(user, workflow="vomrs"), user, clock)
 
 

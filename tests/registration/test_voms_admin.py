@@ -62,8 +62,14 @@ def test_whole_path_with_imap_from_dovecot_serving_the_sandbox_maildir(sandbox, 
     with start_dovecot(tmp_path / "dovecot", sandbox.dir / "mail", user=EMAIL) as dv:
         pw = tmp_path / "imap-password"
         pw.write_text(dv.password + "\n")
-        mail = {"kind": "imap", "host": "localhost", "port": dv.port, "username": EMAIL,
-                "password_file": str(pw), "ca_file": str(dv.ca_file)}
+        mail = {
+            "kind": "imap",
+            "host": "localhost",
+            "port": dv.port,
+            "username": EMAIL,
+            "password_file": str(pw),
+            "ca_file": str(dv.ca_file),
+        }
         ctx = _ctx(sandbox, user, clock, mail=mail)
         try:
             _whole_path(sandbox, user, ctx)

@@ -1,15 +1,16 @@
-"""A real Dovecot IMAP server on loopback for tests: its own port, TLS with a test certificate, a passwd-file
-with one test user, serving a Maildir root (e.g. the sandbox's DIR/mail, one Maildir per address).
+"""A real Dovecot IMAP server on loopback for tests: its own port, TLS with a test certificate, a
+passwd-file with one test user, serving a Maildir root (e.g. the sandbox's DIR/mail, one Maildir per
+address).
 
 Dovecot never reads mail as root, so the mail processes run as `nobody`: the fixture lets `nobody`
 traverse the directories above the Maildir root (o+x, no read) and hands the test user's Maildir to it;
-the sandbox, running as root, still delivers into it. Started as root with a private configuration (`dovecot -F -c FILE`: foreground, its own base_dir, its own
-instance name, so it never touches a system Dovecot), stopped afterwards; the fixture checks that no
-process of its group is left.
+the sandbox, running as root, still delivers into it. Started as root with a private configuration
+(`dovecot -F -c FILE`: foreground, its own base_dir and instance name, so it never touches a system
+Dovecot), stopped afterwards; the fixture checks that no process of its group is left.
 
-    from tests.servers.dovecot import Dovecot, start_dovecot
-    with start_dovecot(tmp, maildir_root, user="jane@example.org", password="...") as imap:
-        imap.port, imap.ca_file, imap.host
+    from servers.dovecot import start_dovecot
+    with start_dovecot(tmp, maildir_root, user="jane@example.org") as imap:
+        imap.port, imap.ca_file, imap.password
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -59,30 +61,50 @@ def _test_pki(d: Path) -> tuple[Path, Path, Path]:
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Dovecot Test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
-          .not_valid_after(now + dt.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
     import ipaddress
 
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     ca_file, cert_file, key_file = d / "ca.pem", d / "cert.pem", d / "key.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return ca_file, cert_file, key_file
 
 
@@ -166,8 +188,14 @@ def _user_exists(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def start_dovecot(workdir: Path, maildir_root: Path, *, user: str = "jane@example.org",
-                  password: str | None = None, dovecot: str = "dovecot") -> Iterator[Dovecot]:
+def start_dovecot(
+    workdir: Path,
+    maildir_root: Path,
+    *,
+    user: str = "jane@example.org",
+    password: str | None = None,
+    dovecot: str = "dovecot",
+) -> Iterator[Dovecot]:
     d = Path(workdir)
     d.mkdir(parents=True, exist_ok=True)
     for sub in ("run", "state", "home"):
@@ -189,12 +217,26 @@ def start_dovecot(workdir: Path, maildir_root: Path, *, user: str = "jane@exampl
     os.chown(home, uid, gid)
     internal = "dovecot" if _user_exists("dovecot") else "root"
     login = "dovenull" if _user_exists("dovenull") else internal
-    (d / "dovecot.conf").write_text(CONFIG.format(
-        instance=f"onboard-test-{secrets.token_hex(4)}", d=d, root=maildir_root, port=port,
-        uid=uid, gid=gid, internal=internal, login=login))
+    (d / "dovecot.conf").write_text(
+        CONFIG.format(
+            instance=f"onboard-test-{secrets.token_hex(4)}",
+            d=d,
+            root=maildir_root,
+            port=port,
+            uid=uid,
+            gid=gid,
+            internal=internal,
+            login=login,
+        )
+    )
     log = d / "dovecot.log"
-    proc = subprocess.Popen([dovecot, "-F", "-c", str(d / "dovecot.conf")], stdin=subprocess.DEVNULL,
-                            stdout=open(d / "stdout.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [dovecot, "-F", "-c", str(d / "dovecot.conf")],
+        stdin=subprocess.DEVNULL,
+        stdout=open(d / "stdout.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         _wait_ready(port, proc, d)
         yield Dovecot("127.0.0.1", port, user, password, ca_file, maildir_root, log, proc)
@@ -258,3 +300,39 @@ def group_alive(pgid: int) -> bool:
         if fields[0] != "Z" and int(fields[2]) == pgid:
             return True
     return False
+
+
+@pytest.fixture
+def dovecot_factory(tmp_path):
+    """Start Dovecots serving given Maildir roots: `dovecot_factory(maildir_root, user=...) -> Dovecot`.
+
+    A missing dovecot skips locally and fails in CI; every instance is stopped (and checked gone) after
+    the test.
+    """
+    from conftest import require_tool
+
+    binary = require_tool("dovecot")
+    started: list[Dovecot] = []
+    with contextlib.ExitStack() as stack:
+
+        def start(
+            maildir_root: Path, *, user: str = "jane@example.org", password: str | None = None
+        ) -> Dovecot:
+            d = tmp_path / f"dovecot-{len(started)}"
+            dv = stack.enter_context(
+                start_dovecot(d, Path(maildir_root), user=user, password=password, dovecot=binary)
+            )
+            started.append(dv)
+            return dv
+
+        yield start
+    for dv in started:
+        assert not group_alive(dv.process.pid), "a Dovecot process was left behind"
+
+
+@pytest.fixture
+def dovecot(dovecot_factory, tmp_path) -> Dovecot:
+    """A Dovecot serving tmp_path/mail (one Maildir per address) for jane@example.org."""
+    root = tmp_path / "mail"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return dovecot_factory(root)

@@ -1,12 +1,12 @@
 """`onboard sandbox ACTION`: the embedded grid for orientation sessions, demos and tests.
 
-    up        start the CA, the VOMS-Admin-compatible registration server and the SSH submit host in
-              the background; print the endpoints and a ready-made onboard configuration
-    down      stop them (no process and no listening port is left)
-    status    running or not, endpoints, requests by state
-    issue     hand out a personal certificate as a password-protected PKCS#12 (as a CA portal does)
-    requests  who is waiting, in which state        approve ID|--all        reject ID [--reason]
-    config    print the onboard configuration for a trainee      board    one line per trainee
+up        start the CA, the VOMS-Admin-compatible registration server and the SSH submit host in
+          the background; print the endpoints and a ready-made onboard configuration
+down      stop them (no process and no listening port is left)
+status    running or not, endpoints, requests by state
+issue     hand out a personal certificate as a password-protected PKCS#12 (as a CA portal does)
+requests  who is waiting, in which state        approve ID|--all        reject ID [--reason]
+config    print the onboard configuration for a trainee      board    one line per trainee
 """
 
 from __future__ import annotations
@@ -46,31 +46,74 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         "join": "a trainee: join the instructor's sandbox (config and trust anchor, checked by fingerprint)",
     }
     for action in ACTIONS:
-        a = sub.add_parser(action, help=helps[action], description=helps[action][0].upper() + helps[action][1:] + ".")
-        a.add_argument("--dir", metavar="DIR", type=Path, default=None,
-                       help="the sandbox's directory (default: $ONBOARD_SANDBOX_DIR or onboard's data dir/sandbox)")
+        a = sub.add_parser(
+            action, help=helps[action], description=helps[action][0].upper() + helps[action][1:] + "."
+        )
+        a.add_argument(
+            "--dir",
+            metavar="DIR",
+            type=Path,
+            default=None,
+            help="the sandbox's directory (default: $ONBOARD_SANDBOX_DIR or onboard's data dir/sandbox)",
+        )
         if action == "up":
             a.add_argument("--bind", help="address to listen on (default 127.0.0.1: this machine only)")
-            a.add_argument("--hostname", help="name in URLs, e-mail links and host certificates (default localhost)")
-            a.add_argument("--port-base", type=int, metavar="N",
-                           help="ports N (VOMS-Admin HTTPS), N+1 (HTTPS without client cert), N+2 (SSH); "
-                                "default 8443, the port VOMS-Admin's e-mail links name; 0 picks free ports")
-            a.add_argument("--vo", action="append", metavar="NAME", help="a VO to serve (repeat for several; "
-                           "default: sandbox)")
-            a.add_argument("--auto-approve-after", type=float, metavar="SECONDS",
-                           help="approve confirmed requests by themselves after SECONDS (demos)")
-            a.add_argument("--no-auto-approve", action="store_true", help="undo an earlier --auto-approve-after")
-            a.add_argument("--on-approval", metavar="CMD",
-                           help="command run on approval with ONBOARD_SANDBOX_DN/_CA/_EMAIL/_VO in its "
-                                "environment ({dn} {ca} {email} {vo} in its arguments), e.g. scripts/voms-add-member")
-            a.add_argument("--request-lifetime", type=int, metavar="SECONDS",
-                           help="unconfirmed requests expire after this (default 604800, 7 days)")
-            a.add_argument("--link-port", type=int, metavar="PORT",
-                           help="port named in e-mail links (default: the port it listens on; real VOMS-Admin: 8443)")
-            a.add_argument("--smtp", metavar="HOST:PORT", help="send mail to this SMTP server instead of DIR/mail")
-            a.add_argument("--ssh-key", action="append", type=Path, metavar="FILE.pub",
-                           help="a trainee's public key the submit host accepts (repeatable)")
-            a.add_argument("--ssh-user", metavar="NAME", help="account for --ssh-key (default: your login name)")
+            a.add_argument(
+                "--hostname", help="name in URLs, e-mail links and host certificates (default localhost)"
+            )
+            a.add_argument(
+                "--port-base",
+                type=int,
+                metavar="N",
+                help="ports N (VOMS-Admin HTTPS), N+1 (HTTPS without client cert), N+2 (SSH); "
+                "default 8443, the port VOMS-Admin's e-mail links name; 0 picks free ports",
+            )
+            a.add_argument(
+                "--vo",
+                action="append",
+                metavar="NAME",
+                help="a VO to serve (repeat for several; default: sandbox)",
+            )
+            a.add_argument(
+                "--auto-approve-after",
+                type=float,
+                metavar="SECONDS",
+                help="approve confirmed requests by themselves after SECONDS (demos)",
+            )
+            a.add_argument(
+                "--no-auto-approve", action="store_true", help="undo an earlier --auto-approve-after"
+            )
+            a.add_argument(
+                "--on-approval",
+                metavar="CMD",
+                help="command run on approval with ONBOARD_SANDBOX_DN/_CA/_EMAIL/_VO in its "
+                "environment ({dn} {ca} {email} {vo} in its arguments), e.g. scripts/voms-add-member",
+            )
+            a.add_argument(
+                "--request-lifetime",
+                type=int,
+                metavar="SECONDS",
+                help="unconfirmed requests expire after this (default 604800, 7 days)",
+            )
+            a.add_argument(
+                "--link-port",
+                type=int,
+                metavar="PORT",
+                help="port named in e-mail links (default: the port it listens on; real VOMS-Admin: 8443)",
+            )
+            a.add_argument(
+                "--smtp", metavar="HOST:PORT", help="send mail to this SMTP server instead of DIR/mail"
+            )
+            a.add_argument(
+                "--ssh-key",
+                action="append",
+                type=Path,
+                metavar="FILE.pub",
+                help="a trainee's public key the submit host accepts (repeatable)",
+            )
+            a.add_argument(
+                "--ssh-user", metavar="NAME", help="account for --ssh-key (default: your login name)"
+            )
             a.add_argument("--json", action="store_true", help="print the endpoints as JSON")
         if action in ("status", "requests", "board"):
             a.add_argument("--json", action="store_true", help="machine-readable output")
@@ -81,13 +124,22 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         if action == "issue":
             a.add_argument("--name", required=True, help='the holder, e.g. "Jane Doe"')
             a.add_argument("--email", required=True, help="the holder's e-mail address (in the certificate)")
-            a.add_argument("--out", required=True, type=Path, metavar="FILE.p12", help="where to write it (new file)")
-            a.add_argument("--legacy", action="store_true",
-                           help="RC2-40/3DES with a SHA-1 MAC, like Sectigo and browsers (default: AES-256)")
-            a.add_argument("--passphrase-file", type=Path, metavar="F", help="file whose first line is the passphrase")
+            a.add_argument(
+                "--out", required=True, type=Path, metavar="FILE.p12", help="where to write it (new file)"
+            )
+            a.add_argument(
+                "--legacy",
+                action="store_true",
+                help="RC2-40/3DES with a SHA-1 MAC, like Sectigo and browsers (default: AES-256)",
+            )
+            a.add_argument(
+                "--passphrase-file", type=Path, metavar="F", help="file whose first line is the passphrase"
+            )
             a.add_argument("--key-size", type=int, choices=(2048, 3072, 4096), default=2048)
         if action == "approve":
-            a.add_argument("ids", nargs="*", type=int, metavar="ID", help="request ids (see `onboard sandbox requests`)")
+            a.add_argument(
+                "ids", nargs="*", type=int, metavar="ID", help="request ids (see `onboard sandbox requests`)"
+            )
             a.add_argument("--all", action="store_true", help="every request waiting for approval")
         if action == "reject":
             a.add_argument("id", type=int, metavar="ID")
@@ -104,7 +156,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not getattr(args, "action", None):
-        raise UsageError("which sandbox action?", f"One of: {', '.join(ACTIONS)} (see `onboard sandbox --help`).")
+        raise UsageError(
+            "which sandbox action?", f"One of: {', '.join(ACTIONS)} (see `onboard sandbox --help`)."
+        )
     directory = (args.dir or default_dir()).expanduser().resolve()
     return globals()[f"_{args.action}"](args, directory)
 
@@ -113,7 +167,9 @@ def _load(directory: Path, *, must_exist: bool = True):
     from onboard.sandbox.manager import Sandbox
 
     if must_exist and not (directory / "sandbox.json").exists():
-        raise SandboxError(f"there is no sandbox in {directory}.", f"Start one: `onboard sandbox up --dir {directory}`.")
+        raise SandboxError(
+            f"there is no sandbox in {directory}.", f"Start one: `onboard sandbox up --dir {directory}`."
+        )
     return Sandbox(directory)
 
 
@@ -135,7 +191,9 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.hostname = args.bind
     if args.port_base is not None:
         if not (args.port_base == 0 or 1 <= args.port_base <= 65533):
-            raise UsageError(f"--port-base {args.port_base} is not a port.", "Give 1..65533, or 0 for free ports.")
+            raise UsageError(
+                f"--port-base {args.port_base} is not a port.", "Give 1..65533, or 0 for free ports."
+            )
         settings.port_base = args.port_base
         settings.ports = {}
     if args.vo:
@@ -157,16 +215,22 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
     except ValueError as e:
         raise UsageError(f"{e}.", "A VO name is letters, digits, '.', '-' and '_'.") from None
     if daemon.running_pid(directory) is not None:
-        raise SandboxError(f"the sandbox in {directory} is already running.",
-                           f"See `onboard sandbox status --dir {directory}`, or stop it with `onboard sandbox down`.")
+        raise SandboxError(
+            f"the sandbox in {directory} is already running.",
+            f"See `onboard sandbox status --dir {directory}`, or stop it with `onboard sandbox down`.",
+        )
     settings.save(path)
     sb = Sandbox(directory, settings).prepare()  # the slow part (keys) here, in the foreground
     user = args.ssh_user or getpass.getuser()
     for key_file in args.ssh_key or []:
         try:
-            sb.authorize_ssh_key(user, key_file.expanduser().read_text(encoding="utf-8").strip().splitlines()[0])
+            sb.authorize_ssh_key(
+                user, key_file.expanduser().read_text(encoding="utf-8").strip().splitlines()[0]
+            )
         except (OSError, IndexError, ValueError) as e:
-            raise UsageError(f"{key_file}: not a usable public key ({e}).", "Give an OpenSSH .pub file.") from None
+            raise UsageError(
+                f"{key_file}: not a usable public key ({e}).", "Give an OpenSSH .pub file."
+            ) from None
     pid = daemon.up(directory)
     sb = Sandbox(directory)  # with the ports it really listens on
     ep = sb.endpoints()
@@ -175,7 +239,9 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         return Exit.OK
     print(f"onboard sandbox running (pid {pid}) in {directory}")
     _print_endpoints(ep)
-    print("\n# A ready-made onboard configuration (also: `onboard sandbox config --email ADDRESS --user NAME`):")
+    print(
+        "\n# A ready-made onboard configuration (also: `onboard sandbox config --email ADDRESS --user NAME`):"
+    )
     print(sb.config_toml(email="", ssh_user=user if args.ssh_key else ""))
     print(f"# Stop it with: onboard sandbox down --dir {directory}")
     return Exit.OK
@@ -201,7 +267,7 @@ def _print_endpoints(ep: dict) -> None:
         print(f"  submit host: ssh -p {s['port']} USER@{s['host']}  homes in {s['homes']}")
         print(f"  submit host key fingerprint: {s['fingerprint']}")
     if ep.get("open") and ep.get("root_sha256"):
-        print(f"  trainees join with: onboard sandbox join {ep['open']} --fingerprint \"{ep['root_sha256']}\"")
+        print(f'  trainees join with: onboard sandbox join {ep["open"]} --fingerprint "{ep["root_sha256"]}"')
         print("    (read the fingerprint aloud; the first four groups are enough to type)")
 
 
@@ -218,8 +284,10 @@ def _down(args: argparse.Namespace, directory: Path) -> int:
         ports = list(Settings.load(directory / "sandbox.json").ports.values())
     still = daemon.listening_ports(ports)
     if still:
-        raise SandboxError(f"the sandbox (pid {pid}) stopped, but ports {still} still listen.",
-                           "Another program holds them; see `ss -ltnp`.")
+        raise SandboxError(
+            f"the sandbox (pid {pid}) stopped, but ports {still} still listen.",
+            "Another program holds them; see `ss -ltnp`.",
+        )
     print(f"onboard sandbox stopped (pid {pid}); nothing listens on its ports {sorted(ports)} any more.")
     return Exit.OK
 
@@ -240,8 +308,18 @@ def _status(args: argparse.Namespace, directory: Path) -> int:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     members = len(sb.members())
     if args.json:
-        print(json.dumps({"running": pid is not None, "pid": pid, **sb.endpoints(), "requests": counts,
-                          "members": members}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "running": pid is not None,
+                    "pid": pid,
+                    **sb.endpoints(),
+                    "requests": counts,
+                    "members": members,
+                },
+                indent=2,
+            )
+        )
         return Exit.OK
     print(f"onboard sandbox in {directory}: " + (f"running (pid {pid})" if pid else "stopped"))
     if pid:
@@ -260,9 +338,13 @@ def _read_passphrase(args: argparse.Namespace) -> bytes:
     else:
         if not sys.stdin.isatty():
             raise MissingInput("the passphrase of the new PKCS#12", flag="--passphrase-file")
-        value = secrets.Secrets(UI()).new_passphrase("Passphrase for the new certificate's PKCS#12 (12+ characters)")
+        value = secrets.Secrets(UI()).new_passphrase(
+            "Passphrase for the new certificate's PKCS#12 (12+ characters)"
+        )
     if not value:
-        raise UsageError("the passphrase is empty.", "A PKCS#12 without a passphrase leaves the key unprotected.")
+        raise UsageError(
+            "the passphrase is empty.", "A PKCS#12 without a passphrase leaves the key unprotected."
+        )
     return value.encode("utf-8")
 
 
@@ -272,12 +354,15 @@ def _issue(args: argparse.Namespace, directory: Path) -> int:
 
     out = args.out.expanduser()
     if out.exists() or out.is_symlink():
-        raise UsageError(f"{out} exists already.", "Choose another --out; onboard never overwrites a credential.")
+        raise UsageError(
+            f"{out} exists already.", "Choose another --out; onboard never overwrites a credential."
+        )
     passphrase = _read_passphrase(args)
     sb = Sandbox(directory)
     try:
-        _, info = sb.issue_user_p12(args.name, args.email, passphrase, legacy=args.legacy, out=out,
-                                    key_size=args.key_size)
+        _, info = sb.issue_user_p12(
+            args.name, args.email, passphrase, legacy=args.legacy, out=out, key_size=args.key_size
+        )
     except CAError as e:
         raise SandboxError(f"the sandbox CA refused: {e}.", "Check --name and --passphrase-file.") from None
     except FileExistsError:
@@ -306,8 +391,10 @@ def _requests(args: argparse.Namespace, directory: Path) -> int:
         return Exit.OK
     print(f"{'ID':>4}  {'VO':<12} {'STATE':<10} {'SUBMITTED':<16}  {'E-MAIL':<28} SUBJECT")
     for r in rows:
-        print(f"{r['request_id']:>4}  {r['vo']:<12} {r['status']:<10} {_fmt_time(r['creation_date']):<16}  "
-              f"{r['email']:<28} {r['subject']}")
+        print(
+            f"{r['request_id']:>4}  {r['vo']:<12} {r['status']:<10} {_fmt_time(r['creation_date']):<16}  "
+            f"{r['email']:<28} {r['subject']}"
+        )
     return Exit.OK
 
 

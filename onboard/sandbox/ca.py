@@ -39,14 +39,20 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from onboard.sandbox import dn as dnmod
 
-BASE = [x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"),
-        x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "onboard-sandbox")]
+BASE = [
+    x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"),
+    x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "onboard-sandbox"),
+]
 ROOT_NAME = x509.Name([*BASE, x509.NameAttribute(NameOID.COMMON_NAME, "Onboard Sandbox Root CA")])
 PERSONAL_NAME = x509.Name([*BASE, x509.NameAttribute(NameOID.COMMON_NAME, "Onboard Sandbox Personal CA")])
 NAMESPACE = "/DC=org/DC=onboard-sandbox"
 # IGTF policy OIDs as a TCS personal certificate carries them (1.2.840.113612.5.2.2.5: MICS authentication
 # profile; 1.2.840.113612.5.2.3.3.2: assurance "Cedar"), next to the sandbox's own policy (a 2.25 UUID arc).
-POLICY_OIDS = ["1.2.840.113612.5.2.2.5", "1.2.840.113612.5.2.3.3.2", "2.25.311620467466178962331869113066125428843"]
+POLICY_OIDS = [
+    "1.2.840.113612.5.2.2.5",
+    "1.2.840.113612.5.2.3.3.2",
+    "2.25.311620467466178962331869113066125428843",
+]
 CA_DAYS = 3650
 LEAF_DAYS = 395  # IGTF personal certificates live at most 13 months
 
@@ -81,8 +87,9 @@ def _pem(cert: x509.Certificate) -> bytes:
 
 
 def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _ski(key) -> x509.SubjectKeyIdentifier:
@@ -112,27 +119,46 @@ class SandboxCA:
         self.trust_dir.mkdir(mode=0o755, exist_ok=True)
         now = _now()
         root_key = rsa.generate_private_key(65537, 2048)
-        root = (x509.CertificateBuilder().subject_name(ROOT_NAME).issuer_name(ROOT_NAME)
-                .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=CA_DAYS))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-                .add_extension(_ski(root_key), critical=False)
-                .sign(root_key, hashes.SHA256()))
+        root = (
+            x509.CertificateBuilder()
+            .subject_name(ROOT_NAME)
+            .issuer_name(ROOT_NAME)
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .add_extension(_ski(root_key), critical=False)
+            .sign(root_key, hashes.SHA256())
+        )
         pers_key = rsa.generate_private_key(65537, 2048)
-        personal = (x509.CertificateBuilder().subject_name(PERSONAL_NAME).issuer_name(ROOT_NAME)
-                    .public_key(pers_key.public_key()).serial_number(x509.random_serial_number())
-                    .not_valid_before(now - dt.timedelta(hours=1))
-                    .not_valid_after(now + dt.timedelta(days=CA_DAYS - 1))
-                    .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                    .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                                   critical=True)
-                    .add_extension(_ski(pers_key), critical=False)
-                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
-                                   critical=False)
-                    .add_extension(x509.CertificatePolicies([x509.PolicyInformation(ObjectIdentifier(o), None)
-                                                             for o in POLICY_OIDS]), critical=False)
-                    .sign(root_key, hashes.SHA256()))
+        personal = (
+            x509.CertificateBuilder()
+            .subject_name(PERSONAL_NAME)
+            .issuer_name(ROOT_NAME)
+            .public_key(pers_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=CA_DAYS - 1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+            .add_extension(_ski(pers_key), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.CertificatePolicies(
+                    [x509.PolicyInformation(ObjectIdentifier(o), None) for o in POLICY_OIDS]
+                ),
+                critical=False,
+            )
+            .sign(root_key, hashes.SHA256())
+        )
         # keys first (tmp names), then certificates: a crash leaves no half CA that ensure() would accept
         for name, key, cert in (("personal", pers_key, personal), ("root", root_key, root)):
             _write_new(self.private / f"{name}.pem.tmp", _pem(cert), 0o644)
@@ -151,23 +177,29 @@ class SandboxCA:
                     f"# Signing policy of {subject} (EACL format, read by Globus GSI)\n"
                     f"access_id_CA      X509         '{subject}'\n"
                     f"pos_rights        globus        CA:sign\n"
-                    f"cond_subjects     globus       '\"{NAMESPACE}/*\"'\n").encode(),
+                    f"cond_subjects     globus       '\"{NAMESPACE}/*\"'\n"
+                ).encode(),
                 f"{alias}.namespaces": (
                     f"# Namespaces of {subject} (EUGridPMA format)\n"
-                    f"TO Issuer \"{subject}\" \\\n"
-                    f"  PERMIT Subject \"{NAMESPACE}/.*\"\n").encode(),
+                    f'TO Issuer "{subject}" \\\n'
+                    f'  PERMIT Subject "{NAMESPACE}/.*"\n'
+                ).encode(),
                 f"{alias}.info": (
                     f"alias = {alias}\nversion = 1.0-1\nca_url = https://{self.hostname}/ca/{alias}.pem\n"
                     f"email = ca@{self.hostname}\nstatus = sandbox:unaccredited\n"
-                    f"subjectdn = {subject}\n").encode(),
+                    f"subjectdn = {subject}\n"
+                ).encode(),
             }
             for fname, data in files.items():
                 tmp = self.trust_dir / f".{fname}.tmp"
                 tmp.unlink(missing_ok=True)
                 _write_new(tmp, data, 0o644)
                 os.replace(tmp, self.trust_dir / fname)
-            for suffix, target in ((".0", f"{alias}.pem"), (".signing_policy", f"{alias}.signing_policy"),
-                                   (".namespaces", f"{alias}.namespaces")):
+            for suffix, target in (
+                (".0", f"{alias}.pem"),
+                (".signing_policy", f"{alias}.signing_policy"),
+                (".namespaces", f"{alias}.namespaces"),
+            ):
                 link = self.trust_dir / f"{h}{suffix}"
                 if link.is_symlink() or link.exists():
                     link.unlink()
@@ -184,7 +216,9 @@ class SandboxCA:
         key = f"key:{name}"
         if key not in self._cache:
             self.ensure()
-            self._cache[key] = serialization.load_pem_private_key((self.private / f"{name}.key").read_bytes(), None)
+            self._cache[key] = serialization.load_pem_private_key(
+                (self.private / f"{name}.key").read_bytes(), None
+            )
         return self._cache[key]
 
     @property
@@ -214,7 +248,7 @@ class SandboxCA:
             os.replace(tmp, path)
         return path
 
-    # -- host and service certificates ------------------------------------------------------------------------
+    # -- host and service certificates ---------------------------------------------------------------------
     def host_credential(self, kind: str = "host", names: list[str] | None = None) -> tuple[Path, Path]:
         """(cert, key) of a sandbox server: kind "host" (EC P-256, TLS servers) or "voms" (RSA, signs ACs).
 
@@ -230,11 +264,20 @@ class SandboxCA:
                 if self._covers(cert, names) and cert.not_valid_after_utc > _now() + dt.timedelta(days=1):
                     return cert_path, key_path
             sub.mkdir(mode=0o700, parents=True, exist_ok=True)
-            key = rsa.generate_private_key(65537, 2048) if kind == "voms" else ec.generate_private_key(ec.SECP256R1())
+            key = (
+                rsa.generate_private_key(65537, 2048)
+                if kind == "voms"
+                else ec.generate_private_key(ec.SECP256R1())
+            )
             ou = "VOMS" if kind == "voms" else "Hosts"
-            subject = x509.Name([*BASE, x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Onboard Sandbox"),
-                                 x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
-                                 x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+            subject = x509.Name(
+                [
+                    *BASE,
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Onboard Sandbox"),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
+                    x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
+                ]
+            )
             sans: list[x509.GeneralName] = []
             for n in dict.fromkeys([*names, "localhost", "127.0.0.1"]):
                 try:
@@ -243,18 +286,27 @@ class SandboxCA:
                     sans.append(x509.DNSName(n))
             now = _now()
             usage = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-            cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ROOT_NAME)
-                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                    .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
-                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                    .add_extension(x509.KeyUsage(True, False, kind == "voms", False, False, False, False, False,
-                                                 False), critical=True)
-                    .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
-                    .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-                    .add_extension(_ski(key), critical=False)
-                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root.public_key()),
-                                   critical=False)
-                    .sign(self._load_key("root"), hashes.SHA256()))
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(subject)
+                .issuer_name(ROOT_NAME)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(hours=1))
+                .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(
+                    x509.KeyUsage(True, False, kind == "voms", False, False, False, False, False, False),
+                    critical=True,
+                )
+                .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
+                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+                .add_extension(_ski(key), critical=False)
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(self.root.public_key()), critical=False
+                )
+                .sign(self._load_key("root"), hashes.SHA256())
+            )
             for p in (cert_path, key_path):
                 p.unlink(missing_ok=True)
             _write_new(key_path, _key_pem(key), 0o600)
@@ -268,7 +320,9 @@ class SandboxCA:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
             return False
-        have = set(san.get_values_for_type(x509.DNSName)) | {str(i) for i in san.get_values_for_type(x509.IPAddress)}
+        have = set(san.get_values_for_type(x509.DNSName)) | {
+            str(i) for i in san.get_values_for_type(x509.IPAddress)
+        }
         cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return bool(cn) and cn[0].value == names[0] and set(names) <= have
 
@@ -277,8 +331,17 @@ class SandboxCA:
         return dnmod.oneline(x509.load_pem_x509_certificate(cert_path.read_bytes()).subject)
 
     # -- personal certificates ------------------------------------------------------------------------------
-    def issue_user(self, name: str, email: str, passphrase: bytes, *, out: Path | None = None, legacy: bool = False,
-                   key_size: int = 2048, days: int = LEAF_DAYS) -> tuple[bytes, IssuedCredential]:
+    def issue_user(
+        self,
+        name: str,
+        email: str,
+        passphrase: bytes,
+        *,
+        out: Path | None = None,
+        legacy: bool = False,
+        key_size: int = 2048,
+        days: int = LEAF_DAYS,
+    ) -> tuple[bytes, IssuedCredential]:
         """A personal certificate in a password-protected PKCS#12, as a CA portal's download.
 
         Returns the PKCS#12 bytes (and writes them to `out`, created 0600 with O_EXCL, if given).
@@ -288,42 +351,79 @@ class SandboxCA:
         if not name.strip() or any(c in name for c in "/=\n\r"):
             raise CAError(f"{name!r} cannot be a certificate name (no '/', '=' or line breaks)")
         key = rsa.generate_private_key(65537, key_size)
-        subject = x509.Name([*BASE, x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Onboard Sandbox"),
-                             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Personal"),
-                             x509.NameAttribute(NameOID.COMMON_NAME, name.strip())])
+        subject = x509.Name(
+            [
+                *BASE,
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Onboard Sandbox"),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Personal"),
+                x509.NameAttribute(NameOID.COMMON_NAME, name.strip()),
+            ]
+        )
         now = _now()
         ca_key = self._load_key("personal")
-        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(PERSONAL_NAME)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(True, True, True, False, False, False, False, False, False), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH,
-                                                      ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-                .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
-                .add_extension(x509.CertificatePolicies([x509.PolicyInformation(ObjectIdentifier(o), None)
-                                                         for o in POLICY_OIDS]), critical=False)
-                .add_extension(_ski(key), critical=False)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                               critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(PERSONAL_NAME)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(True, True, True, False, False, False, False, False, False), critical=True
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]
+                ),
+                critical=False,
+            )
+            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
+            .add_extension(
+                x509.CertificatePolicies(
+                    [x509.PolicyInformation(ObjectIdentifier(o), None) for o in POLICY_OIDS]
+                ),
+                critical=False,
+            )
+            .add_extension(_ski(key), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
         friendly = f"{name.strip()} issued {now:%Y-%m-%d}".encode()
         chain = [self.personal, self.root]
         if legacy:
             data = _legacy_p12(friendly, key, cert, chain, passphrase)
         else:
             data = pkcs12.serialize_key_and_certificates(
-                friendly, key, cert, chain, serialization.BestAvailableEncryption(passphrase))
-        info = IssuedCredential(dnmod.oneline(subject), self.personal_dn, cert.serial_number,
-                                cert.not_valid_after_utc, out, legacy)
+                friendly, key, cert, chain, serialization.BestAvailableEncryption(passphrase)
+            )
+        info = IssuedCredential(
+            dnmod.oneline(subject),
+            self.personal_dn,
+            cert.serial_number,
+            cert.not_valid_after_utc,
+            out,
+            legacy,
+        )
         if out is not None:
             _write_new(Path(out), data, 0o600)
         self._record(info, email)
         return data, info
 
     def _record(self, info: IssuedCredential, email: str) -> None:
-        line = json.dumps({"serial": f"{info.serial:x}", "subject": info.subject, "issuer": info.issuer,
-                           "email": email, "not_after": info.not_after.isoformat(), "legacy": info.legacy})
+        line = json.dumps(
+            {
+                "serial": f"{info.serial:x}",
+                "subject": info.subject,
+                "issuer": info.issuer,
+                "email": email,
+                "not_after": info.not_after.isoformat(),
+                "legacy": info.legacy,
+            }
+        )
         with self._lock:
             with open(self.dir / "issued.jsonl", "a", encoding="utf-8") as f:
                 f.write(line + "\n")
@@ -351,13 +451,31 @@ def _legacy_p12(friendly: bytes, key, cert, chain, passphrase: bytes) -> bytes:
     exe = shutil.which("openssl")
     if exe is None:
         raise CAError("a legacy (RC2-40) PKCS#12 needs the openssl command, which is not installed")
-    enc_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.BestAvailableEncryption(passphrase))
+    enc_key = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
     stdin = enc_key + _pem(cert) + b"".join(_pem(c) for c in chain)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ONBOARD_P12_PASS": passphrase.decode("utf-8")}
-    proc = subprocess.run([exe, "pkcs12", "-export", "-legacy", "-name", friendly.decode(), "-passin",
-                           "env:ONBOARD_P12_PASS", "-passout", "env:ONBOARD_P12_PASS"],
-                          input=stdin, capture_output=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [
+            exe,
+            "pkcs12",
+            "-export",
+            "-legacy",
+            "-name",
+            friendly.decode(),
+            "-passin",
+            "env:ONBOARD_P12_PASS",
+            "-passout",
+            "env:ONBOARD_P12_PASS",
+        ],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
     if proc.returncode != 0 or not proc.stdout:
         last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
         raise CAError(f"openssl could not write a legacy PKCS#12: {last}")

@@ -63,7 +63,9 @@ class SandboxContext:
         self._ca = None
         self._mail = None
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db_path, timeout=30)  # executescript commits by itself: no transaction here
+        conn = sqlite3.connect(
+            self.db_path, timeout=30
+        )  # executescript commits by itself: no transaction here
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(CORE_SCHEMA)
@@ -126,7 +128,15 @@ class SandboxContext:
             self._mail = Mailer(self.mail_dir, self.settings.sender, self.settings.smtp, log=self.log)
         return self._mail
 
-    def event(self, db: sqlite3.Connection, kind: str, vo: str | None = None, request_id: int | None = None,
-              detail: str = "") -> None:
-        db.execute("INSERT INTO event (time, vo, request_id, kind, detail) VALUES (?,?,?,?,?)",
-                   (self.now(), vo, request_id, kind, detail))
+    def event(
+        self,
+        db: sqlite3.Connection,
+        kind: str,
+        vo: str | None = None,
+        request_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        db.execute(
+            "INSERT INTO event (time, vo, request_id, kind, detail) VALUES (?,?,?,?,?)",
+            (self.now(), vo, request_id, kind, detail),
+        )

@@ -83,15 +83,23 @@ def up(directory: Path, *, timeout: float = START_TIMEOUT) -> int:
     directory = directory.expanduser().resolve()
     pid = running_pid(directory)
     if pid is not None:
-        raise SandboxError(f"the sandbox in {directory} is already running (pid {pid}).",
-                           f"Stop it first: `onboard sandbox down --dir {directory}`.")
+        raise SandboxError(
+            f"the sandbox in {directory} is already running (pid {pid}).",
+            f"Stop it first: `onboard sandbox down --dir {directory}`.",
+        )
     (directory / PID_FILE).unlink(missing_ok=True)
     r, w = os.pipe()
     log = open(directory / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "onboard.sandbox.daemon", "--dir", str(directory),
-                                 "--ready-fd", str(w)], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                pass_fds=(w,), start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "onboard.sandbox.daemon", "--dir", str(directory), "--ready-fd", str(w)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(w,),
+            start_new_session=True,
+            close_fds=True,
+        )
     finally:
         os.close(w)
         log.close()
@@ -118,8 +126,10 @@ def up(directory: Path, *, timeout: float = START_TIMEOUT) -> int:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(5)
     message = line.removeprefix("error: ") if line else f"it exited (see {directory / LOG_FILE})"
-    raise SandboxError(f"the sandbox did not start: {message}",
-                       f"Look at {directory / LOG_FILE}; another sandbox may use the ports (--port-base N).")
+    raise SandboxError(
+        f"the sandbox did not start: {message}",
+        f"Look at {directory / LOG_FILE}; another sandbox may use the ports (--port-base N).",
+    )
 
 
 def down(directory: Path, *, timeout: float = STOP_TIMEOUT) -> int | None:

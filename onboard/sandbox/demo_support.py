@@ -1,9 +1,9 @@
 """The sandbox as `onboard demo` uses it: started in this process, a trainee made up, stopped afterwards.
 
-    handle = start(directory, vo)     # CA, registration server (approves at once), mail, submit host
-    handle.host_key_fingerprint       # the submit host's SHA256:... key fingerprint
-    handle.config(work)               # an onboard configuration (dict) for the trainee, files under `work`
-    handle.stop()
+handle = start(directory, vo)     # CA, registration server (approves at once), mail, submit host
+handle.host_key_fingerprint       # the submit host's SHA256:... key fingerprint
+handle.config(work)               # an onboard configuration (dict) for the trainee, files under `work`
+handle.stop()
 """
 
 from __future__ import annotations
@@ -37,18 +37,29 @@ class DemoSandbox:
             key = ed25519.Ed25519PrivateKey.generate()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
-                f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                          serialization.NoEncryption()))
-            pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+                f.write(
+                    key.private_bytes(
+                        serialization.Encoding.PEM,
+                        serialization.PrivateFormat.OpenSSH,
+                        serialization.NoEncryption(),
+                    )
+                )
+            pub = key.public_key().public_bytes(
+                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+            )
             (d / "id_ed25519.pub").write_bytes(pub + b" demo-trainee\n")
         self.sandbox.authorize_ssh_key(TRAINEE["ssh_user"], (d / "id_ed25519.pub").read_text().strip())
         return path
 
     def config(self, work: Path) -> dict[str, Any]:
         identity = self._ssh_key(Path(work))
-        cfg = self.sandbox.onboard_config(email=TRAINEE["email"], given_name=TRAINEE["given_name"],
-                                          family_name=TRAINEE["family_name"], ssh_user=TRAINEE["ssh_user"],
-                                          identity_file=identity)
+        cfg = self.sandbox.onboard_config(
+            email=TRAINEE["email"],
+            given_name=TRAINEE["given_name"],
+            family_name=TRAINEE["family_name"],
+            ssh_user=TRAINEE["ssh_user"],
+            identity_file=identity,
+        )
         # the submit host runs on this machine: voms-proxy-init there trusts the sandbox CA directly
         cfg["submit_host"]["x509_cert_dir"] = str(self.sandbox.trust_dir)
         cfg["submit_host"]["known_hosts"] = str(Path(work) / "ssh" / "known_hosts")

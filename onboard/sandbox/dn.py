@@ -18,11 +18,21 @@ if TYPE_CHECKING:
 
 # OpenSSL short names for the attributes that occur in grid DNs
 _SHORT = {
-    NameOID.COUNTRY_NAME: "C", NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.LOCALITY_NAME: "L",
-    NameOID.ORGANIZATION_NAME: "O", NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.COMMON_NAME: "CN",
-    NameOID.EMAIL_ADDRESS: "emailAddress", NameOID.DOMAIN_COMPONENT: "DC", NameOID.USER_ID: "UID",
-    NameOID.SERIAL_NUMBER: "serialNumber", NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN",
-    NameOID.TITLE: "title", NameOID.STREET_ADDRESS: "street", NameOID.POSTAL_CODE: "postalCode",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.STATE_OR_PROVINCE_NAME: "ST",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.COMMON_NAME: "CN",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.DOMAIN_COMPONENT: "DC",
+    NameOID.USER_ID: "UID",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.GIVEN_NAME: "GN",
+    NameOID.SURNAME: "SN",
+    NameOID.TITLE: "title",
+    NameOID.STREET_ADDRESS: "street",
+    NameOID.POSTAL_CODE: "postalCode",
 }
 PROXY_CERT_INFO = ObjectIdentifier("1.3.6.1.5.5.7.1.14")
 
@@ -56,7 +66,15 @@ def parse_oneline(dn: str) -> x509.Name:
 
 # -- OpenSSL subject hash (X509_NAME_hash_ex: SHA-1 of the canonical encoding) --------------------------
 
-_CANON_TYPES = {0x0C, 0x13, 0x14, 0x16, 0x1A, 0x1E, 0x1C}  # UTF8, Printable, T61, IA5, Visible, BMP, Universal
+_CANON_TYPES = {
+    0x0C,
+    0x13,
+    0x14,
+    0x16,
+    0x1A,
+    0x1E,
+    0x1C,
+}  # UTF8, Printable, T61, IA5, Visible, BMP, Universal
 
 
 def _der_len(n: int) -> bytes:

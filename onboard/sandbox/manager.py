@@ -26,7 +26,9 @@ TICK_SECONDS = 0.5  # how often expiry and auto-approval are looked at
 
 
 class Sandbox:
-    def __init__(self, dir: Path, settings: Settings | None = None, *, clock=None, log_file: Path | None = None):
+    def __init__(
+        self, dir: Path, settings: Settings | None = None, *, clock=None, log_file: Path | None = None
+    ):
         self.dir = Path(dir).expanduser().resolve()
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.dir / "sandbox.json"
@@ -71,14 +73,20 @@ class Sandbox:
         started: list[Any] = []
         try:
             for name in app.listeners():
-                tls = server_context(str(cert), str(key), str(self.ctx.ca.trust_dir),
-                                     "required" if name == "voms" else "optional")
+                tls = server_context(
+                    str(cert),
+                    str(key),
+                    str(self.ctx.ca.trust_dir),
+                    "required" if name == "voms" else "optional",
+                )
                 lst = Listener(app, name, self.settings.bind, self._port(name), tls)
                 started.append(lst)
                 self.listeners[name] = lst
                 app.ports[name] = lst.port
             if ssh:
-                self.ssh = SubmitHost(self.dir / "submit", self.settings.bind, self._port("ssh"), log=self.ctx.log)
+                self.ssh = SubmitHost(
+                    self.dir / "submit", self.settings.bind, self._port("ssh"), log=self.ctx.log
+                )
                 started.append(self.ssh)
         except OSError as e:
             for part in started:  # bound, not yet serving: close their sockets
@@ -87,9 +95,11 @@ class Sandbox:
             self.listeners.clear()
             from onboard.errors import SandboxError
 
-            raise SandboxError(f"the sandbox cannot listen on {self.settings.bind}: {e.strerror or e}",
-                               "Another program (or sandbox) uses the port: choose others with --port-base N, "
-                               "or stop it (`onboard sandbox down --dir DIR`).") from None
+            raise SandboxError(
+                f"the sandbox cannot listen on {self.settings.bind}: {e.strerror or e}",
+                "Another program (or sandbox) uses the port: choose others with --port-base N, "
+                "or stop it (`onboard sandbox down --dir DIR`).",
+            ) from None
         for lst in self.listeners.values():
             lst.start()
         if self.ssh is not None:
@@ -137,7 +147,7 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- what clients need ------------------------------------------------------------------------------------
+    # -- what clients need ---------------------------------------------------------------------------------
     @property
     def trust_dir(self) -> Path:
         return self.ctx.ca.trust_dir
@@ -195,9 +205,19 @@ class Sandbox:
     def registration_url(self, vo: str) -> str:
         return f"https://{self.settings.hostname}:{self.port}/voms/{vo}"
 
-    def issue_user_p12(self, name: str, email: str, passphrase: bytes, *, legacy: bool = False,
-                       out: Path | None = None, key_size: int = 2048):
-        return self.ctx.ca.ensure().issue_user(name, email, passphrase, out=out, legacy=legacy, key_size=key_size)
+    def issue_user_p12(
+        self,
+        name: str,
+        email: str,
+        passphrase: bytes,
+        *,
+        legacy: bool = False,
+        out: Path | None = None,
+        key_size: int = 2048,
+    ):
+        return self.ctx.ca.ensure().issue_user(
+            name, email, passphrase, out=out, legacy=legacy, key_size=key_size
+        )
 
     def requests(self, vo: str | None = None) -> list[dict[str, Any]]:
         from onboard.sandbox import registration
@@ -235,8 +255,14 @@ class Sandbox:
             "dir": str(self.dir),
             "bind": s.bind,
             "hostname": s.hostname,
-            "vos": {vo: {"registration": f"{self.registration_url(vo)}/register/start.action",
-                         "vomses": self.vomses_line(vo), "lsc": self.lsc(vo)} for vo in s.vos},
+            "vos": {
+                vo: {
+                    "registration": f"{self.registration_url(vo)}/register/start.action",
+                    "vomses": self.vomses_line(vo),
+                    "lsc": self.lsc(vo),
+                }
+                for vo in s.vos
+            },
             "trust_dir": str(self.trust_dir),
             "mail": str(self.mail_root) if not s.smtp else f"smtp://{s.smtp}",
             "link_port": s.link_port or self.port,
@@ -249,29 +275,60 @@ class Sandbox:
 
             out["root_sha256"] = fingerprint(self.ca.root.public_bytes(Encoding.DER))
         if "ssh" in s.ports:
-            out["ssh"] = {"host": s.hostname, "port": s.ports["ssh"], "fingerprint": self.ssh_fingerprint,
-                          "homes": str(self.dir / "submit" / "home")}
+            out["ssh"] = {
+                "host": s.hostname,
+                "port": s.ports["ssh"],
+                "fingerprint": self.ssh_fingerprint,
+                "homes": str(self.dir / "submit" / "home"),
+            }
         return out
 
-    def onboard_config(self, *, vo: str | None = None, email: str = "", given_name: str = "", family_name: str = "",
-                       ssh_user: str = "", identity_file: Path | None = None) -> dict[str, Any]:
+    def onboard_config(
+        self,
+        *,
+        vo: str | None = None,
+        email: str = "",
+        given_name: str = "",
+        family_name: str = "",
+        ssh_user: str = "",
+        identity_file: Path | None = None,
+    ) -> dict[str, Any]:
         """A configuration for onboard that points every part of the journey at this sandbox."""
         vo = vo or self.settings.vos[0]
         host = self.settings.hostname
         cfg: dict[str, Any] = {
             "vo": vo,
-            "user": {k: v for k, v in {"given_name": given_name, "family_name": family_name, "email": email,
-                                       "institution": "Onboard Sandbox", "phone": "+00 000 000000",
-                                       "address": "Sandbox Lane 1"}.items() if v},
+            "user": {
+                k: v
+                for k, v in {
+                    "given_name": given_name,
+                    "family_name": family_name,
+                    "email": email,
+                    "institution": "Onboard Sandbox",
+                    "phone": "+00 000 000000",
+                    "address": "Sandbox Lane 1",
+                }.items()
+                if v
+            },
             "ca": {"provider": "sandbox", "sandbox_dir": str(self.dir)},
-            "vos": {v: {"kind": "voms-admin", "url": self.registration_url(v), "vomses": [self.vomses_line(v)],
-                        "lsc": {host: self.lsc(v)}} for v in self.settings.vos},
+            "vos": {
+                v: {
+                    "kind": "voms-admin",
+                    "url": self.registration_url(v),
+                    "vomses": [self.vomses_line(v)],
+                    "lsc": {host: self.lsc(v)},
+                }
+                for v in self.settings.vos
+            },
             "trust": {"cert_dir": str(self.trust_dir)},
         }
         if email:
             cfg["mail"] = {"kind": "maildir", "maildir": str(self.maildir(email))}
-        submit: dict[str, Any] = {"host": "127.0.0.1" if self.settings.bind in ("0.0.0.0", "::") else
-                                  self.settings.bind, "port": self.ssh_port, "trust_host_key": self.ssh_fingerprint}
+        submit: dict[str, Any] = {
+            "host": "127.0.0.1" if self.settings.bind in ("0.0.0.0", "::") else self.settings.bind,
+            "port": self.ssh_port,
+            "trust_host_key": self.ssh_fingerprint,
+        }
         if ssh_user:
             submit["user"] = ssh_user
         if identity_file:
@@ -317,6 +374,7 @@ def _toml_key(k: str) -> str:
 
 def to_toml(cfg: dict[str, Any], prefix: str = "") -> str:
     """Plain values first, then a [table] per dict (nested as [a.b]); `lsc` stays an inline table."""
+
     def inline(k: str, v: Any) -> bool:
         return not isinstance(v, dict) or k == "lsc"
 

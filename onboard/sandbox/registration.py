@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - page and mail templates keep the line structure of the real ones
 """VOMS-Admin emulation: the registration web application of each sandbox VO, as VOMS-Admin 3.x serves it.
 
 Routes (listener "voms": client certificate required in the TLS handshake), relative to /voms/<vo>:
@@ -66,21 +67,26 @@ resources are granted.
 
 def _page(vo: str, title: str, body: str, status: int = 200) -> Response:
     return Response.html(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"UTF-8\"/>"
+        '<!DOCTYPE html>\n<html><head><meta charset="UTF-8"/>'
         f"<title>VOMS Admin - {escape(vo)}</title></head>\n<body>\n"
-        f"<div id=\"header\"><span class=\"voName\">{escape(vo)}</span> VOMS Admin</div>\n"
-        f"<div id=\"content\">\n{body}\n</div>\n</body></html>\n", status)
+        f'<div id="header"><span class="voName">{escape(vo)}</span> VOMS Admin</div>\n'
+        f'<div id="content">\n{body}\n</div>\n</body></html>\n',
+        status,
+    )
 
 
 def _action_errors(errors: list[str]) -> str:
     if not errors:
         return ""
-    return "<ul class=\"errorMessage\">" + "".join(f"<li><span>{escape(e)}</span></li>" for e in errors) + "</ul>"
+    return (
+        '<ul class="errorMessage">' + "".join(f"<li><span>{escape(e)}</span></li>" for e in errors) + "</ul>"
+    )
 
 
 def _field_error(errors: dict[str, list[str]], name: str) -> str:
-    return "".join(f"<span class=\"errorMessage\" errorFor=\"{name}\">{escape(m)}</span>"
-                   for m in errors.get(name, []))
+    return "".join(
+        f'<span class="errorMessage" errorFor="{name}">{escape(m)}</span>' for m in errors.get(name, [])
+    )
 
 
 def _java_date(ts: float) -> str:
@@ -91,8 +97,13 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") if ts else None
 
 
-def form_page(req: Request, vo: str, values: dict[str, str] | None = None,
-              field_errors: dict[str, list[str]] | None = None, action_errors: list[str] | None = None) -> Response:
+def form_page(
+    req: Request,
+    vo: str,
+    values: dict[str, str] | None = None,
+    field_errors: dict[str, list[str]] | None = None,
+    action_errors: list[str] | None = None,
+) -> Response:
     ctx = req.app.ctx
     client = req.client
     assert client is not None
@@ -104,9 +115,11 @@ def form_page(req: Request, vo: str, values: dict[str, str] | None = None,
     aup = (ctx.settings.aup_text or DEFAULT_AUP).format(vo=vo)
 
     def text(name: str, label: str, size: int = 40) -> str:
-        return (f"<li><label for=\"submit-request_{name}\">{label}:</label>{_field_error(field_errors, name)}"
-                f"<input type=\"text\" name=\"{name}\" size=\"{size}\" value=\"{escape(values.get(name, ''))}\" "
-                f"id=\"submit-request_{name}\" class=\"registrationField\"/></li>\n")
+        return (
+            f'<li><label for="submit-request_{name}">{label}:</label>{_field_error(field_errors, name)}'
+            f'<input type="text" name="{name}" size="{size}" value="{escape(values.get(name, ""))}" '
+            f'id="submit-request_{name}" class="registrationField"/></li>\n'
+        )
 
     required = ctx.settings.required_fields
     fields = text("name", "Given name") + text("surname", "Family name")
@@ -115,13 +128,17 @@ def form_page(req: Request, vo: str, values: dict[str, str] | None = None,
     if "phoneNumber" in required:
         fields += text("phoneNumber", "Phone number")
     if "address" in required:
-        fields += (f"<li><label for=\"submit-request_address\">Address:</label>{_field_error(field_errors, 'address')}"
-                   f"<textarea name=\"address\" rows=\"5\" cols=\"40\" id=\"submit-request_address\" "
-                   f"class=\"registrationField\">{escape(values.get('address', ''))}</textarea></li>\n")
-    fields += (f"<li><label for=\"submit-request_emailAddress\">Email address:</label>"
-               f"{_field_error(field_errors, 'emailAddress')}<input type=\"text\" name=\"emailAddress\" size=\"60\" "
-               f"value=\"{escape(email)}\" id=\"submit-request_emailAddress\" class=\"registrationField\"/></li>\n")
-    checked = " checked=\"checked\"" if values.get("aupAccepted") == "true" else ""
+        fields += (
+            f'<li><label for="submit-request_address">Address:</label>{_field_error(field_errors, "address")}'
+            f'<textarea name="address" rows="5" cols="40" id="submit-request_address" '
+            f'class="registrationField">{escape(values.get("address", ""))}</textarea></li>\n'
+        )
+    fields += (
+        f'<li><label for="submit-request_emailAddress">Email address:</label>'
+        f'{_field_error(field_errors, "emailAddress")}<input type="text" name="emailAddress" size="60" '
+        f'value="{escape(email)}" id="submit-request_emailAddress" class="registrationField"/></li>\n'
+    )
+    checked = ' checked="checked"' if values.get("aupAccepted") == "true" else ""
     body = f"""<h1>
 Welcome to the registration page for the <span class="voName">{escape(vo)}</span> VO.
 </h1>
@@ -140,13 +157,13 @@ address by following those instructions.</div>
 <div class="regDN">{escape(client.issuer)}</div>
 <ul class="form">
 {fields}<li><h2>The VO AUP:</h2><textarea rows="20" cols="80" readonly="readonly">{escape(aup)}</textarea></li>
-<li class="aupAcceptance">{_field_error(field_errors, 'aupAccepted')}<input type="checkbox" name="aupAccepted" value="true"
+<li class="aupAcceptance">{_field_error(field_errors, "aupAccepted")}<input type="checkbox" name="aupAccepted" value="true"
  id="submit-request_aupAccepted"{checked}/><input type="hidden" id="__checkbox_submit-request_aupAccepted"
  name="__checkbox_aupAccepted" value="true"/><label for="submit-request_aupAccepted">I confirm I have read and agree
  with the terms expressed in the VO Acceptable Usage Policy document displayed above.</label></li>
-<li><label for="submit-request_userMessage">Message for VO administrator:</label>{_field_error(field_errors, 'userMessage')}
+<li><label for="submit-request_userMessage">Message for VO administrator:</label>{_field_error(field_errors, "userMessage")}
 <textarea name="userMessage" rows="3" cols="80" id="submit-request_userMessage"
- class="registrationField">{escape(values.get('userMessage', ''))}</textarea></li>
+ class="registrationField">{escape(values.get("userMessage", ""))}</textarea></li>
 <li><input type="submit" id="submit-request_0" value="Submit"/></li>
 </ul>
 </form>"""
@@ -154,31 +171,49 @@ address by following those instructions.</div>
 
 
 def waits_confirmation_page(vo: str) -> Response:
-    return _page(vo, "waits", "<h1>Pending membership request</h1>\n<p>We have already received your membership "
-                 "request but are still waiting for you to confirm it. Check your inbox!</p>")
+    return _page(
+        vo,
+        "waits",
+        "<h1>Pending membership request</h1>\n<p>We have already received your membership "
+        "request but are still waiting for you to confirm it. Check your inbox!</p>",
+    )
 
 
 def limbo_page(vo: str) -> Response:
-    return _page(vo, "limbo", "<h1>Pending membership request</h1>\n<p>Your membership request is being handled "
-                 "by the VO administrators. You will receive a notification of their decision regarding your "
-                 "request shortly.</p>")
+    return _page(
+        vo,
+        "limbo",
+        "<h1>Pending membership request</h1>\n<p>Your membership request is being handled "
+        "by the VO administrators. You will receive a notification of their decision regarding your "
+        "request shortly.</p>",
+    )
 
 
 def disabled_page(vo: str) -> Response:
-    return _page(vo, "disabled", "<h1>Registration disabled</h1>\n<p>The registration service for this VO is "
-                 "currently disabled.</p>")
+    return _page(
+        vo,
+        "disabled",
+        "<h1>Registration disabled</h1>\n<p>The registration service for this VO is currently disabled.</p>",
+    )
 
 
 def confirmation_required_page(vo: str, expiration: float) -> Response:
-    return _page(vo, "confirmation", f"<h1>Confirmation required.</h1>\n<p>An email has been sent to you with "
-                 f"instructions on how to proceed with the registration for the {escape(vo)} VO.</p>\n<p>Please "
-                 f"follow the instructions before the following date: <span class=\"expirationDate\">"
-                 f"{_java_date(expiration)}</span> or your request will be discarded by voms-admin.</p>")
+    return _page(
+        vo,
+        "confirmation",
+        f"<h1>Confirmation required.</h1>\n<p>An email has been sent to you with "
+        f"instructions on how to proceed with the registration for the {escape(vo)} VO.</p>\n<p>Please "
+        f'follow the instructions before the following date: <span class="expirationDate">'
+        f"{_java_date(expiration)}</span> or your request will be discarded by voms-admin.</p>",
+    )
 
 
 def confirmation_error_page(vo: str, message: str) -> Response:
-    return _page(vo, "error", "<h1>Request Confirmation/Cancellation error.</h1>\n<p>"
-                 + _action_errors([message]) + "</p>")
+    return _page(
+        vo,
+        "error",
+        "<h1>Request Confirmation/Cancellation error.</h1>\n<p>" + _action_errors([message]) + "</p>",
+    )
 
 
 # -- the model ------------------------------------------------------------------------------------------
@@ -191,14 +226,19 @@ class Requester:
 
 
 def member(db: sqlite3.Connection, vo: str, dn: str, ca: str) -> sqlite3.Row | None:
-    return db.execute("SELECT u.* FROM usr u JOIN certificate c ON c.usr_id = u.id WHERE u.vo=? AND c.subject=? "
-                      "AND c.issuer=?", (vo, dn, ca)).fetchone()
+    return db.execute(
+        "SELECT u.* FROM usr u JOIN certificate c ON c.usr_id = u.id WHERE u.vo=? AND c.subject=? "
+        "AND c.issuer=?",
+        (vo, dn, ca),
+    ).fetchone()
 
 
 def active_request(db: sqlite3.Connection, vo: str, dn: str, ca: str) -> sqlite3.Row | None:
-    return db.execute("SELECT * FROM req WHERE vo=? AND subject=? AND issuer=? AND status IN "
-                      "('SUBMITTED','CONFIRMED','PENDING') ORDER BY request_id DESC LIMIT 1",
-                      (vo, dn, ca)).fetchone()
+    return db.execute(
+        "SELECT * FROM req WHERE vo=? AND subject=? AND issuer=? AND status IN "
+        "('SUBMITTED','CONFIRMED','PENDING') ORDER BY request_id DESC LIMIT 1",
+        (vo, dn, ca),
+    ).fetchone()
 
 
 def _base(ctx: SandboxContext, vo: str, app: App | None = None) -> str:
@@ -207,8 +247,10 @@ def _base(ctx: SandboxContext, vo: str, app: App | None = None) -> str:
 
 
 def request_url(ctx: SandboxContext, op: str, row: Any, app: App | None = None) -> str:
-    return f"{_base(ctx, row['vo'], app)}/register/{op}-request.action?requestId={row['request_id']}" \
-           f"&confirmationId={row['confirm_id']}"
+    return (
+        f"{_base(ctx, row['vo'], app)}/register/{op}-request.action?requestId={row['request_id']}"
+        f"&confirmationId={row['confirm_id']}"
+    )
 
 
 def validate(req: Request, required: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -228,8 +270,11 @@ def validate(req: Request, required: list[str]) -> tuple[dict[str, str], dict[st
             add(field, f"Please enter your {word}.")
         elif not _BAD_CHARS.match(values[field]):
             add(field, "You entered invalid characters.")
-    for field, word, rx in (("institution", "institution", _BAD_CHARS_INSTITUTION),
-                            ("address", "address", _BAD_CHARS), ("phoneNumber", "phone number", _BAD_CHARS)):
+    for field, word, rx in (
+        ("institution", "institution", _BAD_CHARS_INSTITUTION),
+        ("address", "address", _BAD_CHARS),
+        ("phoneNumber", "phone number", _BAD_CHARS),
+    ):
         if field in required and not values[field].strip():
             add(field, f"Please enter your {word}.")
         elif values[field] and not rx.match(values[field]):
@@ -252,51 +297,77 @@ def validate(req: Request, required: list[str]) -> tuple[dict[str, str], dict[st
 
 def _mail_confirm(ctx: SandboxContext, row: Any, app: App | None) -> None:
     vo = row["vo"]
-    body = (f"Dear {row['email']}, \n\nyou have requested to be a member of VO {vo}.\n\n"
-            "In order for the registration to proceed, you should confirm this\nrequest by going to the following "
-            f"url:\n\n{request_url(ctx, 'confirm', row, app)}\n\nIn case you never requested to be a member of VO "
-            f"{vo}, please\nlet us know by going to the following url:\n\n{request_url(ctx, 'cancel', row, app)}\n\n"
-            f"Your sincerely,\nVoms-Admin registration service for VO {vo}\n")
+    body = (
+        f"Dear {row['email']}, \n\nyou have requested to be a member of VO {vo}.\n\n"
+        "In order for the registration to proceed, you should confirm this\nrequest by going to the following "
+        f"url:\n\n{request_url(ctx, 'confirm', row, app)}\n\nIn case you never requested to be a member of VO "
+        f"{vo}, please\nlet us know by going to the following url:\n\n{request_url(ctx, 'cancel', row, app)}\n\n"
+        f"Your sincerely,\nVoms-Admin registration service for VO {vo}\n"
+    )
     ctx.mail.send(row["email"], f"[VOMS Admin] Your membership request for VO {vo}", body)
 
 
 def _mail_handle(ctx: SandboxContext, row: Any, app: App | None) -> None:
     vo = row["vo"]
-    personal = "".join(f"\t{label}: {row[key]}\n" for key, label in
-                       (("name", "Name"), ("surname", "Family name"), ("institution", "Institution"),
-                        ("address", "Address"), ("phone", "Phone number")) if row[key])
-    body = (f"Dear {ctx.settings.admin},\n\nas VO administrator of VO {vo}, your authorization is requested for the\n"
-            "following vo membership request issued by the following user:\n\nUser Certificate information:\n\n"
-            f"\tSubject: {row['subject']}\n\tIssuer:  {row['issuer']}\n\t\nPersonal information:\n\n{personal}\n"
-            f"\tEmail: {row['email']}\n\n\n\nIn order to handle this request, point your browser\nto the following "
-            f"URL:\n\n{_base(ctx, vo, app)}/home/login.action\n\nYour sincerely,\n"
-            f"The Voms-Admin registration service for VO {vo}")
-    ctx.mail.send(ctx.settings.admin, f"[VOMS Admin] A vo membership request for VO {vo} requires your approval.",
-                  body)
+    personal = "".join(
+        f"\t{label}: {row[key]}\n"
+        for key, label in (
+            ("name", "Name"),
+            ("surname", "Family name"),
+            ("institution", "Institution"),
+            ("address", "Address"),
+            ("phone", "Phone number"),
+        )
+        if row[key]
+    )
+    body = (
+        f"Dear {ctx.settings.admin},\n\nas VO administrator of VO {vo}, your authorization is requested for the\n"
+        "following vo membership request issued by the following user:\n\nUser Certificate information:\n\n"
+        f"\tSubject: {row['subject']}\n\tIssuer:  {row['issuer']}\n\t\nPersonal information:\n\n{personal}\n"
+        f"\tEmail: {row['email']}\n\n\n\nIn order to handle this request, point your browser\nto the following "
+        f"URL:\n\n{_base(ctx, vo, app)}/home/login.action\n\nYour sincerely,\n"
+        f"The Voms-Admin registration service for VO {vo}"
+    )
+    ctx.mail.send(
+        ctx.settings.admin, f"[VOMS Admin] A vo membership request for VO {vo} requires your approval.", body
+    )
 
 
 def _mail_approved(ctx: SandboxContext, row: Any) -> None:
     vo = row["vo"]
-    body = (f"Dear {row['email']}, \n\nyour vo membership request for VO {vo}\nhas been approved.\n\n\n"
-            f"Your sincerely,\nThe Voms-Admin registration service for VO {vo}")
-    ctx.mail.send(row["email"], f"[VOMS Admin] Your vo membership request for VO {vo} has been approved.", body)
+    body = (
+        f"Dear {row['email']}, \n\nyour vo membership request for VO {vo}\nhas been approved.\n\n\n"
+        f"Your sincerely,\nThe Voms-Admin registration service for VO {vo}"
+    )
+    ctx.mail.send(
+        row["email"], f"[VOMS Admin] Your vo membership request for VO {vo} has been approved.", body
+    )
 
 
 def _mail_rejected(ctx: SandboxContext, row: Any, explanation: str | None) -> None:
     vo = row["vo"]
-    reason = (f"\nThe reason behind the rejection is the following:\n\t\n\t{explanation}\n\t\n"
-              if explanation else "")
-    body = (f"Dear {row['email']}, \n\n\nyour vo membership request for VO {vo} has been REJECTED.\n\n"
-            f"{reason}\nYour sincerely,\nVoms-Admin registration service for VO {vo}")
-    ctx.mail.send(row["email"], f"[VOMS Admin] Your vo membership request for VO {vo} has been rejected.", body)
+    reason = (
+        f"\nThe reason behind the rejection is the following:\n\t\n\t{explanation}\n\t\n"
+        if explanation
+        else ""
+    )
+    body = (
+        f"Dear {row['email']}, \n\n\nyour vo membership request for VO {vo} has been REJECTED.\n\n"
+        f"{reason}\nYour sincerely,\nVoms-Admin registration service for VO {vo}"
+    )
+    ctx.mail.send(
+        row["email"], f"[VOMS Admin] Your vo membership request for VO {vo} has been rejected.", body
+    )
 
 
 def _mail_expired(ctx: SandboxContext, row: Any) -> None:
     vo = row["vo"]
-    body = (f"Dear {row['email']}, \n\nyour membership request for VO {vo} has expired since you didn't confirm "
-            "it in time\nAs such, will not be considered by VO administrators, so if you want be member of the\n"
-            f"VO, please consider resubmitting a request. \n\nYour sincerely,\n"
-            f"Voms-Admin registration service for VO {vo}")
+    body = (
+        f"Dear {row['email']}, \n\nyour membership request for VO {vo} has expired since you didn't confirm "
+        "it in time\nAs such, will not be considered by VO administrators, so if you want be member of the\n"
+        f"VO, please consider resubmitting a request. \n\nYour sincerely,\n"
+        f"Voms-Admin registration service for VO {vo}"
+    )
     ctx.mail.send(row["email"], "[VOMS Admin] You vo membership request has expired!", body)
 
 
@@ -313,8 +384,13 @@ def _enabled(req: Request, vo: str) -> bool:
 
 def _no_client(vo: str) -> Response:
     # the container already refused the handshake; reachable only if a listener is configured leniently
-    return _page(vo, "authn", "<h1>Certificate information</h1><p>You did not provide a certificate: "
-                 "VOMS Admin needs one to identify you.</p>", 401)
+    return _page(
+        vo,
+        "authn",
+        "<h1>Certificate information</h1><p>You did not provide a certificate: "
+        "VOMS Admin needs one to identify you.</p>",
+        401,
+    )
 
 
 def start(req: Request) -> Response:
@@ -364,10 +440,24 @@ def submit(req: Request) -> Response:
             "INSERT INTO req (vo, status, confirm_id, creation_date, expiration_date, subject, issuer, email, name, "
             "surname, institution, address, phone, user_message, signed_aup_version) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (vo, "SUBMITTED", str(uuid.uuid4()), now, now + ctx.settings.request_lifetime, c.dn, c.issuer,
-             values["emailAddress"].strip(), values["name"].strip(), values["surname"].strip(),
-             values["institution"].strip() or None, values["address"].strip() or None,
-             values["phoneNumber"].strip() or None, values["userMessage"] or None, AUP_VERSION))
+            (
+                vo,
+                "SUBMITTED",
+                str(uuid.uuid4()),
+                now,
+                now + ctx.settings.request_lifetime,
+                c.dn,
+                c.issuer,
+                values["emailAddress"].strip(),
+                values["name"].strip(),
+                values["surname"].strip(),
+                values["institution"].strip() or None,
+                values["address"].strip() or None,
+                values["phoneNumber"].strip() or None,
+                values["userMessage"] or None,
+                AUP_VERSION,
+            ),
+        )
         row = db.execute("SELECT * FROM req WHERE request_id=?", (cur.lastrowid,)).fetchone()
         ctx.event(db, "submitted", vo, row["request_id"], c.dn)
     _mail_confirm(ctx, row, req.app)
@@ -405,8 +495,11 @@ def confirm(req: Request) -> Response:
     if cid != row["confirm_id"]:
         return confirmation_error_page(vo, "Wrong confirmation id!")
     with ctx.db() as db:
-        n = db.execute("UPDATE req SET status='CONFIRMED', confirmation_date=? WHERE request_id=? AND "
-                       "status='SUBMITTED'", (ctx.now(), row["request_id"])).rowcount
+        n = db.execute(
+            "UPDATE req SET status='CONFIRMED', confirmation_date=? WHERE request_id=? AND "
+            "status='SUBMITTED'",
+            (ctx.now(), row["request_id"]),
+        ).rowcount
         if n == 0:
             return confirmation_error_page(vo, "Your request has already been confirmed!")
         ctx.event(db, "confirmed", vo, row["request_id"], row["subject"])
@@ -418,9 +511,13 @@ def confirm(req: Request) -> Response:
             approve(ctx, row["request_id"], approver="auto-approve")
         except SandboxError as e:
             ctx.log(f"auto-approve of request {row['request_id']} failed: {e.message}")
-    return _page(vo, "confirmed", "<h1>VO membership request confirmed.</h1>\n<p>You have succesfully confirmed "
-                 "your VO membership request. The VO administrator has been informed of your request and will "
-                 "handle it as soon as possible.</p>")
+    return _page(
+        vo,
+        "confirmed",
+        "<h1>VO membership request confirmed.</h1>\n<p>You have succesfully confirmed "
+        "your VO membership request. The VO administrator has been informed of your request and will "
+        "handle it as soon as possible.</p>",
+    )
 
 
 def cancel(req: Request) -> Response:
@@ -440,8 +537,11 @@ def cancel(req: Request) -> Response:
     with ctx.db() as db:
         db.execute("DELETE FROM req WHERE request_id=?", (row["request_id"],))
         ctx.event(db, "cancelled", vo, row["request_id"], row["subject"])
-    return _page(vo, "cancelled", "<h1>VO membership request cancelled.</h1>\n<p>Your membership request has "
-                 "been cancelled.</p>")
+    return _page(
+        vo,
+        "cancelled",
+        "<h1>VO membership request cancelled.</h1>\n<p>Your membership request has been cancelled.</p>",
+    )
 
 
 def index(req: Request) -> Response:
@@ -459,23 +559,33 @@ def user_home(req: Request) -> Response:
         return _no_client(vo)
     with req.app.ctx.db() as db:
         u = member(db, vo, c.dn, c.issuer)
-        fqans = [r["fqan"] for r in db.execute("SELECT fqan FROM fqan WHERE usr_id=?", (u["id"],))] if u else []
+        fqans = (
+            [r["fqan"] for r in db.execute("SELECT fqan FROM fqan WHERE usr_id=?", (u["id"],))] if u else []
+        )
     if u is None:
         return Response.redirect(f"/voms/{vo}/register/start.action")
-    groups = "".join(f"<li class=\"fqan\">{escape(f)}</li>" for f in fqans)
-    return _page(vo, "home", f"<h1>Welcome to the <span class=\"voName\">{escape(vo)}</span> VO,</h1>\n"
-                 f"<div id=\"welcomeUserName\">{escape((u['name'] or '') + ' ' + (u['surname'] or ''))}</div>\n"
-                 f"<h2>Your membership</h2><p>Member since {_java_date(u['creation_time'])}.</p>"
-                 f"<h2>Groups and roles</h2><ul>{groups}</ul>")
+    groups = "".join(f'<li class="fqan">{escape(f)}</li>' for f in fqans)
+    return _page(
+        vo,
+        "home",
+        f'<h1>Welcome to the <span class="voName">{escape(vo)}</span> VO,</h1>\n'
+        f'<div id="welcomeUserName">{escape((u["name"] or "") + " " + (u["surname"] or ""))}</div>\n'
+        f"<h2>Your membership</h2><p>Member since {_java_date(u['creation_time'])}.</p>"
+        f"<h2>Groups and roles</h2><ul>{groups}</ul>",
+    )
 
 
 def login(req: Request) -> Response:
     vo = _vo_of(req)
     c = req.client
     who = escape(c.dn) if c else "an unauthenticated client"
-    return _page(vo, "login", f"<h1>VOMS Admin for VO <span class=\"voName\">{escape(vo)}</span></h1>\n"
-                 f"<p>You are connected as {who}.</p><p>Requests are handled by the instructor with "
-                 f"<code>onboard sandbox requests</code> and <code>onboard sandbox approve</code>.</p>")
+    return _page(
+        vo,
+        "login",
+        f'<h1>VOMS Admin for VO <span class="voName">{escape(vo)}</span></h1>\n'
+        f"<p>You are connected as {who}.</p><p>Requests are handled by the instructor with "
+        f"<code>onboard sandbox requests</code> and <code>onboard sandbox approve</code>.</p>",
+    )
 
 
 def _csrf_ok(req: Request) -> bool:
@@ -491,20 +601,37 @@ def user_json(db: sqlite3.Connection, u: Any, full: bool) -> dict[str, Any]:
     for c in db.execute("SELECT * FROM certificate WHERE usr_id=? ORDER BY id", (u["id"],)):
         cert: dict[str, Any] = {"subjectString": c["subject"], "issuerString": c["issuer"]}
         if full:
-            cert.update(creationTime=_iso(c["creation_time"]), suspended=bool(c["suspended"]),
-                        suspensionReason=c["suspension_reason"])
+            cert.update(
+                creationTime=_iso(c["creation_time"]),
+                suspended=bool(c["suspended"]),
+                suspensionReason=c["suspension_reason"],
+            )
         certs.append({k: v for k, v in cert.items() if v is not None})
     out: dict[str, Any] = {
-        "id": u["id"], "name": u["name"], "surname": u["surname"], "institution": u["institution"],
-        "address": u["address"], "phoneNumber": u["phone"], "emailAddress": u["email"],
-        "creationTime": _iso(u["creation_time"]), "endTime": _iso(u["end_time"]),
-        "suspended": bool(u["suspended"]), "suspensionReason": u["suspension_reason"],
+        "id": u["id"],
+        "name": u["name"],
+        "surname": u["surname"],
+        "institution": u["institution"],
+        "address": u["address"],
+        "phoneNumber": u["phone"],
+        "emailAddress": u["email"],
+        "creationTime": _iso(u["creation_time"]),
+        "endTime": _iso(u["end_time"]),
+        "suspended": bool(u["suspended"]),
+        "suspensionReason": u["suspension_reason"],
         "certificates": certs,
-        "fqans": [r["fqan"] for r in db.execute("SELECT fqan FROM fqan WHERE usr_id=? ORDER BY rowid", (u["id"],))],
+        "fqans": [
+            r["fqan"] for r in db.execute("SELECT fqan FROM fqan WHERE usr_id=? ORDER BY rowid", (u["id"],))
+        ],
         "aupAcceptanceRecords": [
-            {"aupVersion": r["aup_version"], "lastAcceptanceDate": _iso(r["acceptance_date"]), "valid": True,
-             "daysBeforeExpiration": 364}
-            for r in db.execute("SELECT * FROM aup_acceptance WHERE usr_id=?", (u["id"],))],
+            {
+                "aupVersion": r["aup_version"],
+                "lastAcceptanceDate": _iso(r["acceptance_date"]),
+                "valid": True,
+                "daysBeforeExpiration": 364,
+            }
+            for r in db.execute("SELECT * FROM aup_acceptance WHERE usr_id=?", (u["id"],))
+        ],
     }
     return {k: v for k, v in out.items() if v is not None}  # excludeNullProperties
 
@@ -520,12 +647,17 @@ def api_user_info(req: Request) -> Response:
         elif dn is not None and ca is not None:
             u = member(db, vo, dn, ca)
         else:
-            return Response.json({"errors": ["Please provide arguments: userId or the (dn, ca) couple!"]}, 400)
+            return Response.json(
+                {"errors": ["Please provide arguments: userId or the (dn, ca) couple!"]}, 400
+            )
         if u is None:
             return Response.html(error_page(404, "User not found"), 404)
         c = req.client
-        is_self = c is not None and member(db, vo, c.dn, c.issuer) is not None and \
-            member(db, vo, c.dn, c.issuer)["id"] == u["id"]
+        is_self = (
+            c is not None
+            and member(db, vo, c.dn, c.issuer) is not None
+            and member(db, vo, c.dn, c.issuer)["id"] == u["id"]
+        )
         return Response.json(user_json(db, u, full=is_self))
 
 
@@ -537,7 +669,9 @@ def api_users(req: Request) -> Response:
     size = int(req.param("pageSize", "100") or 100)
     with req.app.ctx.db() as db:
         count = db.execute("SELECT count(*) FROM usr WHERE vo=?", (vo,)).fetchone()[0]
-        rows = db.execute("SELECT * FROM usr WHERE vo=? ORDER BY id LIMIT ? OFFSET ?", (vo, size, start_i)).fetchall()
+        rows = db.execute(
+            "SELECT * FROM usr WHERE vo=? ORDER BY id LIMIT ? OFFSET ?", (vo, size, start_i)
+        ).fetchall()
         result = [user_json(db, u, full=False) for u in rows]
     return Response.json({"count": count, "pageSize": size, "startIndex": start_i, "result": result})
 
@@ -550,8 +684,9 @@ def api_user_stats(req: Request) -> Response:
     with req.app.ctx.db() as db:
         total = db.execute("SELECT count(*) FROM usr WHERE vo=?", (vo,)).fetchone()[0]
         susp = db.execute("SELECT count(*) FROM usr WHERE vo=? AND suspended=1", (vo,)).fetchone()[0]
-        expired = db.execute("SELECT count(*) FROM usr WHERE vo=? AND end_time IS NOT NULL AND end_time<?",
-                             (vo, now)).fetchone()[0]
+        expired = db.execute(
+            "SELECT count(*) FROM usr WHERE vo=? AND end_time IS NOT NULL AND end_time<?", (vo, now)
+        ).fetchone()[0]
     return Response.json({"expiredUsersCount": expired, "suspendedUsersCount": susp, "usersCount": total})
 
 
@@ -568,13 +703,15 @@ def configuration(req: Request) -> Response:
     vo = _vo_of(req)
     ctx = req.app.ctx
     host = ctx.settings.hostname
-    body = (f"<h1>VOMS configuration info for VO <span class=\"voName\">{escape(vo)}</span></h1>\n"
-            "<h2>VOMSES string for this VO</h2>\n<p>To configure a VOMS client to talk to this VO, use the "
-            "following vomses line (e.g. in /etc/vomses/" + escape(f"{vo}-{host}") + "):</p>\n"
-            f"<pre id=\"vomsesConf\">{escape(vomses_line(ctx, vo))}</pre>\n"
-            "<h2>LSC configuration</h2>\n<p>Put the following in /etc/grid-security/vomsdir/"
-            f"{escape(vo)}/{escape(host)}.lsc:</p>\n<pre id=\"lsc\">{escape(chr(10).join(lsc(ctx, vo)))}\n</pre>\n"
-            f"<h2>Registration</h2>\n<p>{_base(ctx, vo, req.app)}/register/start.action</p>")
+    body = (
+        f'<h1>VOMS configuration info for VO <span class="voName">{escape(vo)}</span></h1>\n'
+        "<h2>VOMSES string for this VO</h2>\n<p>To configure a VOMS client to talk to this VO, use the "
+        "following vomses line (e.g. in /etc/vomses/" + escape(f"{vo}-{host}") + "):</p>\n"
+        f'<pre id="vomsesConf">{escape(vomses_line(ctx, vo))}</pre>\n'
+        "<h2>LSC configuration</h2>\n<p>Put the following in /etc/grid-security/vomsdir/"
+        f'{escape(vo)}/{escape(host)}.lsc:</p>\n<pre id="lsc">{escape(chr(10).join(lsc(ctx, vo)))}\n</pre>\n'
+        f"<h2>Registration</h2>\n<p>{_base(ctx, vo, req.app)}/register/start.action</p>"
+    )
     return _page(vo, "configuration", body)
 
 
@@ -612,8 +749,11 @@ def requests(ctx: SandboxContext, vo: str | None = None) -> list[dict[str, Any]]
 
 def members(ctx: SandboxContext, vo: str | None = None) -> list[dict[str, Any]]:
     with ctx.db() as db:
-        q = ("SELECT u.*, c.subject, c.issuer FROM usr u JOIN certificate c ON c.usr_id=u.id"
-             + (" WHERE u.vo=?" if vo else "") + " ORDER BY u.id")
+        q = (
+            "SELECT u.*, c.subject, c.issuer FROM usr u JOIN certificate c ON c.usr_id=u.id"
+            + (" WHERE u.vo=?" if vo else "")
+            + " ORDER BY u.id"
+        )
         return [dict(r) for r in db.execute(q, (vo,) if vo else ())]
 
 
@@ -633,32 +773,46 @@ def run_hook(ctx: SandboxContext, row: Any) -> None:
         for k, v in values.items():
             arg = arg.replace("{" + k + "}", v)
         argv.append(arg)
-    env = {**os.environ, "ONBOARD_SANDBOX_DN": row["subject"], "ONBOARD_SANDBOX_CA": row["issuer"],
-           "ONBOARD_SANDBOX_EMAIL": row["email"], "ONBOARD_SANDBOX_VO": row["vo"],
-           "ONBOARD_SANDBOX_REQUEST_ID": str(row["request_id"]),
-           "ONBOARD_SANDBOX_NAME": f"{row['name'] or ''} {row['surname'] or ''}".strip(),
-           "ONBOARD_SANDBOX_DIR": str(ctx.dir),
-           # the short names scripts/voms-add-member reads
-           "ONBOARD_DN": row["subject"], "ONBOARD_CA_DN": row["issuer"], "ONBOARD_VO": row["vo"],
-           "ONBOARD_EMAIL": row["email"]}
+    env = {
+        **os.environ,
+        "ONBOARD_SANDBOX_DN": row["subject"],
+        "ONBOARD_SANDBOX_CA": row["issuer"],
+        "ONBOARD_SANDBOX_EMAIL": row["email"],
+        "ONBOARD_SANDBOX_VO": row["vo"],
+        "ONBOARD_SANDBOX_REQUEST_ID": str(row["request_id"]),
+        "ONBOARD_SANDBOX_NAME": f"{row['name'] or ''} {row['surname'] or ''}".strip(),
+        "ONBOARD_SANDBOX_DIR": str(ctx.dir),
+        # the short names scripts/voms-add-member reads
+        "ONBOARD_DN": row["subject"],
+        "ONBOARD_CA_DN": row["issuer"],
+        "ONBOARD_VO": row["vo"],
+        "ONBOARD_EMAIL": row["email"],
+    }
     try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise SandboxError(f"the on-approval command failed to run: {e}",
-                           "Fix settings on_approval (`onboard sandbox up --on-approval CMD`); the request stays "
-                           "CONFIRMED.") from None
+        raise SandboxError(
+            f"the on-approval command failed to run: {e}",
+            "Fix settings on_approval (`onboard sandbox up --on-approval CMD`); the request stays CONFIRMED.",
+        ) from None
     ctx.log(f"on-approval hook for request {row['request_id']}: exit {proc.returncode}")
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
-        raise SandboxError(f"the on-approval command exited {proc.returncode}: {last}",
-                           "The request stays CONFIRMED; fix the command and approve again.")
+        raise SandboxError(
+            f"the on-approval command exited {proc.returncode}: {last}",
+            "The request stays CONFIRMED; fix the command and approve again.",
+        )
 
 
 def _get(ctx: SandboxContext, request_id: int) -> Any:
     with ctx.db() as db:
         row = db.execute("SELECT * FROM req WHERE request_id=?", (request_id,)).fetchone()
     if row is None:
-        raise SandboxError(f"no request {request_id}.", "See `onboard sandbox requests` for the requests waiting.")
+        raise SandboxError(
+            f"no request {request_id}.", "See `onboard sandbox requests` for the requests waiting."
+        )
     return row
 
 
@@ -666,43 +820,67 @@ def approve(ctx: SandboxContext, request_id: int, approver: str = "instructor") 
     """HandleVOMembershipRequest.approve: SUBMITTED or CONFIRMED -> a member of the VO root group."""
     row = _get(ctx, request_id)
     if row["status"] not in ("SUBMITTED", "CONFIRMED", "PENDING"):
-        raise SandboxError(f"request {request_id} is {row['status']}, it cannot be approved.",
-                           "Only SUBMITTED or CONFIRMED requests can be approved.")
+        raise SandboxError(
+            f"request {request_id} is {row['status']}, it cannot be approved.",
+            "Only SUBMITTED or CONFIRMED requests can be approved.",
+        )
     with ctx.db() as db:
         if member(db, row["vo"], row["subject"], row["issuer"]) is not None:
-            raise SandboxError(f"{row['subject']} is already a member of {row['vo']}.",
-                               f"Reject request {request_id} instead.")
+            raise SandboxError(
+                f"{row['subject']} is already a member of {row['vo']}.",
+                f"Reject request {request_id} instead.",
+            )
     run_hook(ctx, row)  # before the change: a failed hook leaves the request waiting, nothing half-done
     now = ctx.now()
     with ctx.db() as db:
-        n = db.execute("UPDATE req SET status='APPROVED', completion_date=?, approver=?, hook_error=NULL "
-                       "WHERE request_id=? AND status IN ('SUBMITTED','CONFIRMED','PENDING')",
-                       (now, approver, request_id)).rowcount
+        n = db.execute(
+            "UPDATE req SET status='APPROVED', completion_date=?, approver=?, hook_error=NULL "
+            "WHERE request_id=? AND status IN ('SUBMITTED','CONFIRMED','PENDING')",
+            (now, approver, request_id),
+        ).rowcount
         if n == 0:
             raise SandboxError(f"request {request_id} changed meanwhile.", "See `onboard sandbox requests`.")
-        cur = db.execute("INSERT INTO usr (vo, name, surname, institution, address, phone, email, creation_time, "
-                         "end_time) VALUES (?,?,?,?,?,?,?,?,?)",
-                         (row["vo"], row["name"], row["surname"], row["institution"], row["address"], row["phone"],
-                          row["email"], now, now + 365 * 86400))
+        cur = db.execute(
+            "INSERT INTO usr (vo, name, surname, institution, address, phone, email, creation_time, "
+            "end_time) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                row["vo"],
+                row["name"],
+                row["surname"],
+                row["institution"],
+                row["address"],
+                row["phone"],
+                row["email"],
+                now,
+                now + 365 * 86400,
+            ),
+        )
         uid = cur.lastrowid
-        db.execute("INSERT INTO certificate (usr_id, subject, issuer, creation_time) VALUES (?,?,?,?)",
-                   (uid, row["subject"], row["issuer"], now))
+        db.execute(
+            "INSERT INTO certificate (usr_id, subject, issuer, creation_time) VALUES (?,?,?,?)",
+            (uid, row["subject"], row["issuer"], now),
+        )
         db.execute("INSERT INTO fqan (usr_id, fqan) VALUES (?,?)", (uid, f"/{row['vo']}"))
         if row["signed_aup_version"] == AUP_VERSION:
-            db.execute("INSERT INTO aup_acceptance (usr_id, aup_version, acceptance_date) VALUES (?,?,?)",
-                       (uid, AUP_VERSION, row["creation_date"]))
+            db.execute(
+                "INSERT INTO aup_acceptance (usr_id, aup_version, acceptance_date) VALUES (?,?,?)",
+                (uid, AUP_VERSION, row["creation_date"]),
+            )
         ctx.event(db, "approved", row["vo"], request_id, f"{row['subject']} by {approver}")
     _mail_approved(ctx, row)
     return dict(row) | {"status": "APPROVED", "user_id": uid}
 
 
-def reject(ctx: SandboxContext, request_id: int, reason: str | None = None,
-           approver: str = "instructor") -> dict[str, Any]:
+def reject(
+    ctx: SandboxContext, request_id: int, reason: str | None = None, approver: str = "instructor"
+) -> dict[str, Any]:
     """REJECTED, the rejection e-mail, then the request is deleted (as VOMS-Admin does)."""
     row = _get(ctx, request_id)
     if row["status"] not in ("SUBMITTED", "CONFIRMED", "PENDING"):
-        raise SandboxError(f"request {request_id} is {row['status']}, it cannot be rejected.",
-                           "Only SUBMITTED or CONFIRMED requests can be rejected.")
+        raise SandboxError(
+            f"request {request_id} is {row['status']}, it cannot be rejected.",
+            "Only SUBMITTED or CONFIRMED requests can be rejected.",
+        )
     with ctx.db() as db:
         db.execute("DELETE FROM req WHERE request_id=?", (request_id,))
         ctx.event(db, "rejected", row["vo"], request_id, f"{row['subject']} by {approver}: {reason or ''}")
@@ -714,7 +892,9 @@ def purge_expired(ctx: SandboxContext, app: App | None = None) -> list[int]:
     """ExpiredRequestsPurgerTask: SUBMITTED requests past their expiration date are deleted."""
     now = ctx.now()
     with ctx.db() as db:
-        rows = db.execute("SELECT * FROM req WHERE status='SUBMITTED' AND expiration_date < ?", (now,)).fetchall()
+        rows = db.execute(
+            "SELECT * FROM req WHERE status='SUBMITTED' AND expiration_date < ?", (now,)
+        ).fetchall()
         for r in rows:
             db.execute("DELETE FROM req WHERE request_id=?", (r["request_id"],))
             ctx.event(db, "expired", r["vo"], r["request_id"], r["subject"])
@@ -734,8 +914,11 @@ def auto_approve(ctx: SandboxContext) -> list[int]:
         return []
     now = ctx.now()
     with ctx.db() as db:
-        due = db.execute("SELECT request_id FROM req WHERE status='CONFIRMED' AND confirmation_date <= ? AND "
-                         "(hook_retry_after IS NULL OR hook_retry_after <= ?)", (now - after, now)).fetchall()
+        due = db.execute(
+            "SELECT request_id FROM req WHERE status='CONFIRMED' AND confirmation_date <= ? AND "
+            "(hook_retry_after IS NULL OR hook_retry_after <= ?)",
+            (now - after, now),
+        ).fetchall()
     done = []
     for r in due:
         try:
@@ -744,6 +927,8 @@ def auto_approve(ctx: SandboxContext) -> list[int]:
         except SandboxError as e:
             ctx.log(f"auto-approve of request {r['request_id']} failed: {e.message}")
             with ctx.db() as db:
-                db.execute("UPDATE req SET hook_error=?, hook_retry_after=? WHERE request_id=?",
-                           (e.message, now + 60, r["request_id"]))
+                db.execute(
+                    "UPDATE req SET hook_error=?, hook_retry_after=? WHERE request_id=?",
+                    (e.message, now + 60, r["request_id"]),
+                )
     return done

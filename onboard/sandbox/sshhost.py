@@ -42,13 +42,16 @@ def load_or_make_host_key(path: Path) -> paramiko.PKey:
         from cryptography.hazmat.primitives.asymmetric import ed25519
 
         key = ed25519.Ed25519PrivateKey.generate()
-        data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                 serialization.NoEncryption())
+        data = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        pub = key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
         path.with_name(path.name + ".pub").write_bytes(pub + b" onboard-sandbox\n")
     return paramiko.Ed25519Key.from_private_key_file(str(path))
 
@@ -148,7 +151,9 @@ class SubmitHost:
                 continue
             except OSError:
                 break
-            threading.Thread(target=self._session, args=(conn, addr), daemon=True, name="sandbox-ssh-conn").start()
+            threading.Thread(
+                target=self._session, args=(conn, addr), daemon=True, name="sandbox-ssh-conn"
+            ).start()
 
     def _session(self, conn: socket.socket, addr) -> None:
         conn.settimeout(None)
@@ -195,7 +200,9 @@ class _Server(paramiko.ServerInterface):
         return paramiko.AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
-        return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        return (
+            paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        )
 
     def check_channel_env_request(self, channel, name: bytes, value: bytes) -> bool:
         n = name.decode("utf-8", "replace")
@@ -217,17 +224,31 @@ class _Server(paramiko.ServerInterface):
 
     def _run(self, channel, command: str | None) -> None:
         home = self.host.home(self.user)
-        env = {"HOME": str(home), "USER": self.user, "LOGNAME": self.user, "SHELL": "/bin/sh",
-               "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"), **self.env}
+        env = {
+            "HOME": str(home),
+            "USER": self.user,
+            "LOGNAME": self.user,
+            "SHELL": "/bin/sh",
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            **self.env,
+        }
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh"]
-        threading.Thread(target=_pump, args=(channel, argv, env, home, self.host), daemon=True,
-                         name="sandbox-ssh-exec").start()
+        threading.Thread(
+            target=_pump, args=(channel, argv, env, home, self.host), daemon=True, name="sandbox-ssh-exec"
+        ).start()
 
 
 def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: SubmitHost) -> None:
     try:
-        proc = subprocess.Popen(argv, cwd=home, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=home,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     except OSError as e:
         with contextlib.suppress(Exception):
             channel.sendall_stderr(f"sh: {e}\n".encode())
@@ -254,9 +275,11 @@ def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: Submi
             for chunk in iter(lambda: src.read1(32768), b""):
                 send(chunk)
 
-    threads = [threading.Thread(target=feed, daemon=True),
-               threading.Thread(target=drain, args=(proc.stdout, channel.sendall), daemon=True),
-               threading.Thread(target=drain, args=(proc.stderr, channel.sendall_stderr), daemon=True)]
+    threads = [
+        threading.Thread(target=feed, daemon=True),
+        threading.Thread(target=drain, args=(proc.stdout, channel.sendall), daemon=True),
+        threading.Thread(target=drain, args=(proc.stderr, channel.sendall_stderr), daemon=True),
+    ]
     for t in threads:
         t.start()
     code = proc.wait()

@@ -53,8 +53,12 @@ if TYPE_CHECKING:
     from onboard.sandbox.context import SandboxContext
 
 # Modules whose install(app) adds routes. registration = VOMS-Admin (this issue); iam/vomrs: issue 5.
-EXTENSIONS = ("onboard.sandbox.registration", "onboard.sandbox.iam", "onboard.sandbox.vomrs",
-              "onboard.sandbox.portal")
+EXTENSIONS = (
+    "onboard.sandbox.registration",
+    "onboard.sandbox.iam",
+    "onboard.sandbox.vomrs",
+    "onboard.sandbox.portal",
+)
 
 LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base
 MAX_BODY = 1 << 20
@@ -64,7 +68,7 @@ MAX_BODY = 1 << 20
 class ClientIdentity:
     """Who is on the other end of the TLS connection, the way VOMS-Admin sees it (OpenSSL slash DNs).
 
-    For an RFC 3820 proxy the end-entity certificate's subject and issuer are given (VOMS-Admin does the same).
+    For an RFC 3820 proxy, the end-entity certificate's subject and issuer (as VOMS-Admin does).
     """
 
     dn: str
@@ -75,8 +79,13 @@ class ClientIdentity:
 
 
 class Response:
-    def __init__(self, body: bytes | str = b"", status: int = 200, headers: list[tuple[str, str]] | None = None,
-                 content_type: str = "text/html; charset=UTF-8"):
+    def __init__(
+        self,
+        body: bytes | str = b"",
+        status: int = 200,
+        headers: list[tuple[str, str]] | None = None,
+        content_type: str = "text/html; charset=UTF-8",
+    ):
         self.body = body.encode("utf-8") if isinstance(body, str) else body
         self.status = status
         self.headers: list[tuple[str, str]] = list(headers or [])
@@ -131,7 +140,7 @@ class Request:
     @property
     def rest(self) -> str:
         """For a prefix route: the part of the path after the prefix."""
-        return self.path[len(self.route.path):] if self.route and self.route.prefix else ""
+        return self.path[len(self.route.path) :] if self.route and self.route.prefix else ""
 
     def form(self) -> dict[str, list[str]]:
         if self._form is None:
@@ -183,7 +192,9 @@ class App:
         self._lock = threading.Lock()
 
     # -- registry --------------------------------------------------------------------------------
-    def route(self, method: str, path: str, handler: Handler, *, listener: str = "voms", prefix: bool = False) -> None:
+    def route(
+        self, method: str, path: str, handler: Handler, *, listener: str = "voms", prefix: bool = False
+    ) -> None:
         if listener not in LISTENERS:
             raise ValueError(f"unknown listener {listener!r}; known: {', '.join(LISTENERS)}")
         self.routes.append(Route(method.upper(), path, handler, listener, prefix))
@@ -219,8 +230,11 @@ class App:
 
     def match(self, method: str, path: str, listener: str) -> tuple[Route | None, bool]:
         """(route, path_known): path_known tells 405 from 404."""
-        candidates = [r for r in self.routes if r.listener == listener and
-                      (r.path == path if not r.prefix else path.startswith(r.path))]
+        candidates = [
+            r
+            for r in self.routes
+            if r.listener == listener and (r.path == path if not r.prefix else path.startswith(r.path))
+        ]
         if not candidates:
             return None, False
         for r in sorted(candidates, key=lambda r: (r.prefix, -len(r.path))):
@@ -248,9 +262,11 @@ def error_page(status: int, message: str) -> str:
     from html import escape
 
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-    return (f"<!doctype html><html><head><title>HTTP Status {status} - {escape(phrase)}</title></head>"
-            f"<body><h1>HTTP Status {status} - {escape(phrase)}</h1><p><b>Message</b> {escape(message)}</p>"
-            f"</body></html>")
+    return (
+        f"<!doctype html><html><head><title>HTTP Status {status} - {escape(phrase)}</title></head>"
+        f"<body><h1>HTTP Status {status} - {escape(phrase)}</h1><p><b>Message</b> {escape(message)}</p>"
+        f"</body></html>"
+    )
 
 
 # -- serving -----------------------------------------------------------------------------------------
@@ -270,9 +286,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(Response.html(error_page(413, "Request too large"), 413))
             return
         body = self.rfile.read(length) if length else b""
-        req = Request(app=srv.app, listener=srv.listener_name, method=self.command, path=parts.path or "/",
-                      query=parse_qs(parts.query, keep_blank_values=True), headers=self.headers, body=body,
-                      client=getattr(self.connection, "_onboard_client", None), remote=self.client_address[0])
+        req = Request(
+            app=srv.app,
+            listener=srv.listener_name,
+            method=self.command,
+            path=parts.path or "/",
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers=self.headers,
+            body=body,
+            client=getattr(self.connection, "_onboard_client", None),
+            remote=self.client_address[0],
+        )
         resp = srv.app.dispatch(req)
         for c in req.set_cookies:
             resp.headers.append(("Set-Cookie", c))
@@ -357,7 +381,7 @@ def server_context(cert_file: str, key_file: str, trust_dir: str, client_cert: s
     c.load_cert_chain(cert_file, key_file)
     c.load_verify_locations(capath=trust_dir)
     c.verify_mode = ssl.CERT_REQUIRED if client_cert == "required" else ssl.CERT_OPTIONAL
-    # Accept RFC 3820 proxy certificates as client credentials, as VOMS-Admin does (X509_V_FLAG_ALLOW_PROXY_CERTS).
+    # Accept RFC 3820 proxies as client credentials, as VOMS-Admin does (X509_V_FLAG_ALLOW_PROXY_CERTS).
     with contextlib.suppress(Exception):
         c.verify_flags = c.verify_flags | 0x40
     return c
@@ -371,8 +395,12 @@ class Listener:
         self.name = name
         self.server = _Server((bind, port), app, name, context)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name=f"sandbox-https-{name}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sandbox-https-{name}",
+            daemon=True,
+        )
 
     def start(self) -> Listener:
         self.thread.start()

@@ -102,10 +102,19 @@ class Trainee:
         assert r.status_code == 200, r.text
         token = token_of(r.text)
         first, _, last = self.name.partition(" ")
-        data = {"struts.token.name": "token", "token": token, "name": first, "surname": last or "X",
-                "institution": "Sandbox University", "phoneNumber": "+41 22 000 0000", "address": "1 Grid Road",
-                "emailAddress": self.email, "aupAccepted": "true", "__checkbox_aupAccepted": "true",
-                "userMessage": "please let me in"}
+        data = {
+            "struts.token.name": "token",
+            "token": token,
+            "name": first,
+            "surname": last or "X",
+            "institution": "Sandbox University",
+            "phoneNumber": "+41 22 000 0000",
+            "address": "1 Grid Road",
+            "emailAddress": self.email,
+            "aupAccepted": "true",
+            "__checkbox_aupAccepted": "true",
+            "userMessage": "please let me in",
+        }
         data.update(overrides)
         return {k: v for k, v in data.items() if v is not None}
 
@@ -125,7 +134,9 @@ class Trainee:
 
     def user_info(self, vo: str = VO, guard: bool = True) -> requests.Response:
         headers = {"X-VOMS-CSRF-GUARD": ""} if guard else {}
-        return self.get(vo, "apiv2/user-info.action", params={"dn": self.subject, "ca": self.issuer}, headers=headers)
+        return self.get(
+            vo, "apiv2/user-info.action", params={"dn": self.subject, "ca": self.issuer}, headers=headers
+        )
 
 
 def token_of(html: str) -> str:
@@ -143,8 +154,13 @@ def same_person(t: Trainee) -> Trainee:
     return Trainee(t.sandbox, t.name, t.email, t.subject, t.issuer, t.pem, t.p12, s)
 
 
-def make_trainee(sandbox: Sandbox, directory: Path, name: str = "Jane Doe", email: str = "jane@example.org",
-                 legacy: bool = False) -> Trainee:
+def make_trainee(
+    sandbox: Sandbox,
+    directory: Path,
+    name: str = "Jane Doe",
+    email: str = "jane@example.org",
+    legacy: bool = False,
+) -> Trainee:
     directory.mkdir(parents=True, exist_ok=True)
     p12 = directory / f"{email}.p12"
     data, info = sandbox.issue_user_p12(name, email, PASSPHRASE, legacy=legacy, out=p12)
@@ -152,7 +168,10 @@ def make_trainee(sandbox: Sandbox, directory: Path, name: str = "Jane Doe", emai
     pem = directory / f"{email}.pem"
     fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(cert.public_bytes(Encoding.PEM) + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        f.write(
+            cert.public_bytes(Encoding.PEM)
+            + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        )
     s = requests.Session()
     s.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would replace `verify`
     s.verify = str(sandbox.ca.bundle_path)

@@ -7,6 +7,7 @@ import stat
 import subprocess
 
 import pytest
+from conftest import require_tool  # tests/conftest.py (rootdir on sys.path)
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -14,7 +15,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from onboard.sandbox.ca import CAError, SandboxCA
 
-from conftest import require_tool  # tests/conftest.py (rootdir on sys.path)
 from .conftest import PASSPHRASE, VO
 
 ENV_PASS = {**os.environ, "PW": PASSPHRASE.decode()}
@@ -30,7 +30,9 @@ def test_trust_directory_layout_as_grid_tools_read_it(sandbox):
         pem = d / f"{alias}.pem"
         h = _openssl("x509", "-in", str(pem), "-noout", "-hash").stdout.decode().strip()
         assert (d / f"{h}.0").is_symlink() and (d / f"{h}.0").resolve() == pem.resolve()
-        subject = _openssl("x509", "-in", str(pem), "-noout", "-subject", "-nameopt", "compat").stdout.decode()
+        subject = _openssl(
+            "x509", "-in", str(pem), "-noout", "-subject", "-nameopt", "compat"
+        ).stdout.decode()
         subject = subject.strip().removeprefix("subject=")
         policy = (d / f"{h}.signing_policy").read_text()
         assert f"access_id_CA      X509         '{subject}'" in policy
@@ -55,9 +57,12 @@ def test_personal_certificate_has_igtf_client_extensions(sandbox, tmp_path):
     assert ku.critical and ku.value.digital_signature and ku.value.key_encipherment
     eku = ext.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert ExtendedKeyUsageOID.CLIENT_AUTH in eku and ExtendedKeyUsageOID.EMAIL_PROTECTION in eku
-    assert ext.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.RFC822Name) == \
-        ["jane@example.org"]
-    policies = [p.policy_identifier.dotted_string for p in ext.get_extension_for_class(x509.CertificatePolicies).value]
+    assert ext.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.RFC822Name
+    ) == ["jane@example.org"]
+    policies = [
+        p.policy_identifier.dotted_string for p in ext.get_extension_for_class(x509.CertificatePolicies).value
+    ]
     assert "1.2.840.113612.5.2.2.5" in policies
     assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days <= 395
     assert [c.subject for c in chain] == [sandbox.ca.personal.subject, sandbox.ca.root.subject]
@@ -84,7 +89,9 @@ def test_legacy_pkcs12_is_rc2_40_like_sectigo(sandbox, tmp_path):
     out = tmp_path / "legacy.p12"
     sandbox.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out, legacy=True)
     plain = _openssl("pkcs12", "-in", str(out), "-passin", "env:PW", "-nokeys")
-    assert plain.returncode != 0 and b"RC2-40-CBC" in plain.stderr  # OpenSSL 3 needs -legacy, as with Sectigo's
+    assert (
+        plain.returncode != 0 and b"RC2-40-CBC" in plain.stderr
+    )  # OpenSSL 3 needs -legacy, as with Sectigo's
     legacy = _openssl("pkcs12", "-in", str(out), "-passin", "env:PW", "-info", "-noout", "-legacy")
     text = (legacy.stdout + legacy.stderr).decode()
     assert legacy.returncode == 0, text
@@ -127,13 +134,33 @@ def test_grid_proxy_init_accepts_the_personal_certificate(sandbox, tmp_path):
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.BestAvailableEncryption(PASSPHRASE)))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(PASSPHRASE),
+            )
+        )
     proxy = tmp_path / "proxy"
-    r = subprocess.run([exe, "-cert", str(certfile), "-key", str(keyfile), "-certdir", str(sandbox.trust_dir),
-                        "-out", str(proxy), "-pwstdin", "-verify"], input=PASSPHRASE + b"\n",
-                       capture_output=True, timeout=60,
-                       env={**os.environ, "X509_CERT_DIR": str(sandbox.trust_dir)})
+    r = subprocess.run(
+        [
+            exe,
+            "-cert",
+            str(certfile),
+            "-key",
+            str(keyfile),
+            "-certdir",
+            str(sandbox.trust_dir),
+            "-out",
+            str(proxy),
+            "-pwstdin",
+            "-verify",
+        ],
+        input=PASSPHRASE + b"\n",
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "X509_CERT_DIR": str(sandbox.trust_dir)},
+    )
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
     assert proxy.exists()
 
@@ -146,12 +173,32 @@ def test_proxy_certificate_is_accepted_as_the_end_entity(sandbox, tmp_path, trai
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.BestAvailableEncryption(PASSPHRASE)))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(PASSPHRASE),
+            )
+        )
     proxy = tmp_path / "x509up"
-    r = subprocess.run([exe, "-rfc", "-cert", str(certfile), "-key", str(keyfile), "-certdir",
-                        str(sandbox.trust_dir), "-out", str(proxy), "-pwstdin"], input=PASSPHRASE + b"\n",
-                       capture_output=True, timeout=60)
+    r = subprocess.run(
+        [
+            exe,
+            "-rfc",
+            "-cert",
+            str(certfile),
+            "-key",
+            str(keyfile),
+            "-certdir",
+            str(sandbox.trust_dir),
+            "-out",
+            str(proxy),
+            "-pwstdin",
+        ],
+        input=PASSPHRASE + b"\n",
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
     trainee.session.cert = str(proxy)  # the proxy file holds proxy cert, its key, and the user cert
     trainee.session.cookies.clear()
@@ -165,12 +212,20 @@ def test_subject_hash_matches_openssl_for_odd_names(tmp_path):
     from onboard.sandbox.dn import subject_hash
 
     names = [
-        x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
-                   x509.NameAttribute(NameOID.ORGANIZATION_NAME, "  Grid   Lab  "),
-                   x509.NameAttribute(NameOID.COMMON_NAME, "José MÜLLER")]),
-        x509.Name([x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "ORG"),
-                   x509.NameAttribute(NameOID.EMAIL_ADDRESS, "Ca@Example.ORG"),
-                   x509.NameAttribute(NameOID.COMMON_NAME, "Tab\tCA")]),
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "  Grid   Lab  "),
+                x509.NameAttribute(NameOID.COMMON_NAME, "José MÜLLER"),
+            ]
+        ),
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "ORG"),
+                x509.NameAttribute(NameOID.EMAIL_ADDRESS, "Ca@Example.ORG"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Tab\tCA"),
+            ]
+        ),
     ]
     import datetime as dt
 
@@ -180,12 +235,21 @@ def test_subject_hash_matches_openssl_for_odd_names(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     for i, name in enumerate(names):
         now = dt.datetime.now(dt.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-                .sign(key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
         p = tmp_path / f"{i}.pem"
         p.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        assert subject_hash(name) == _openssl("x509", "-in", str(p), "-noout", "-hash").stdout.decode().strip()
+        assert (
+            subject_hash(name) == _openssl("x509", "-in", str(p), "-noout", "-hash").stdout.decode().strip()
+        )
 
 
 def test_dn_oneline_escapes_like_openssl():
@@ -193,7 +257,7 @@ def test_dn_oneline_escapes_like_openssl():
 
     from onboard.sandbox.dn import oneline
 
-    name = x509.Name([x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "José")])
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"), x509.NameAttribute(NameOID.COMMON_NAME, "José")]
+    )
     assert oneline(name) == "/DC=org/CN=Jos\\xC3\\xA9"
-

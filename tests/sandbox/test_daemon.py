@@ -6,11 +6,11 @@ import json
 import os
 import shutil
 import stat
-import tomllib
 from pathlib import Path
 
 import pytest
 import requests
+import tomllib
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 
 from onboard.sandbox.daemon import listening_ports
@@ -80,8 +80,9 @@ def up(cli, sbdir):
 def _client(info: dict, tmp_path: Path, p12: Path) -> requests.Session:
     key, cert, _ = pkcs12.load_key_and_certificates(p12.read_bytes(), PASS.encode())
     pem = tmp_path / "client.pem"
-    pem.write_bytes(cert.public_bytes(Encoding.PEM) + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
-                                                                        NoEncryption()))
+    pem.write_bytes(
+        cert.public_bytes(Encoding.PEM) + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    )
     s = requests.Session()
     s.trust_env = False
     s.cert = str(pem)
@@ -93,8 +94,21 @@ def _issue(cli, sbdir: Path, tmp_path: Path, *extra: str) -> Path:
     pf = tmp_path / "pass.txt"
     pf.write_text(PASS + "\n")
     out = tmp_path / "jane.p12"
-    r = cli("sandbox", "issue", "--dir", str(sbdir), "--name", "Jane Doe", "--email", "jane@example.org",
-            "--out", str(out), "--passphrase-file", str(pf), *extra)
+    r = cli(
+        "sandbox",
+        "issue",
+        "--dir",
+        str(sbdir),
+        "--name",
+        "Jane Doe",
+        "--email",
+        "jane@example.org",
+        "--out",
+        str(out),
+        "--passphrase-file",
+        str(pf),
+        *extra,
+    )
     assert r.returncode == 0, r.stderr
     assert "issued /DC=org/DC=onboard-sandbox/O=Onboard Sandbox/OU=Personal/CN=Jane Doe" in r.stdout
     assert PASS not in r.stdout + r.stderr
@@ -103,10 +117,21 @@ def _issue(cli, sbdir: Path, tmp_path: Path, *extra: str) -> Path:
 
 def _register(s: requests.Session, base: str) -> None:
     page = s.get(f"{base}/register/start.action", timeout=30)
-    data = {"struts.token.name": "token", "token": token_of(page.text), "name": "Jane", "surname": "Doe",
-            "institution": "U", "phoneNumber": "1", "address": "A", "emailAddress": "jane@example.org",
-            "aupAccepted": "true"}
-    assert "Confirmation required." in s.post(f"{base}/register/submit-request.action", data=data, timeout=30).text
+    data = {
+        "struts.token.name": "token",
+        "token": token_of(page.text),
+        "name": "Jane",
+        "surname": "Doe",
+        "institution": "U",
+        "phoneNumber": "1",
+        "address": "A",
+        "emailAddress": "jane@example.org",
+        "aupAccepted": "true",
+    }
+    assert (
+        "Confirmation required."
+        in s.post(f"{base}/register/submit-request.action", data=data, timeout=30).text
+    )
 
 
 def test_up_status_down_leaves_no_process_and_no_port(cli, sbdir, up, tmp_path):
@@ -138,18 +163,23 @@ def test_up_prints_endpoints_and_a_valid_onboard_config(cli, sbdir):
         out = r.stdout
         assert f"/voms/{VO}/register/start.action" in out and "/voms/second/register/start.action" in out
         assert "submit host key fingerprint: SHA256:" in out
-        toml_text = out[out.index("# A ready-made onboard configuration"):out.index("# Stop it with")]
+        toml_text = out[out.index("# A ready-made onboard configuration") : out.index("# Stop it with")]
         data = tomllib.loads(toml_text)
         from onboard.config import Config
 
         cfg = Config.model_validate(data)
-        assert cfg.vo == VO and cfg.ca.provider == "sandbox" and cfg.trust.cert_dir == sbdir.resolve() / "ca" / \
-            "certificates"
+        assert (
+            cfg.vo == VO
+            and cfg.ca.provider == "sandbox"
+            and cfg.trust.cert_dir == sbdir.resolve() / "ca" / "certificates"
+        )
         assert cfg.vos[VO].vomses[0].startswith(f'"{VO}" "localhost" "15000" "/DC=org/DC=onboard-sandbox/')
         assert cfg.submit_host.trust_host_key.startswith("SHA256:")
         conf = cli("sandbox", "config", "--dir", str(sbdir), "--email", "ann@example.org", "--user", "ann")
         cfg2 = Config.model_validate(tomllib.loads(conf.stdout))
-        assert cfg2.mail.kind == "maildir" and cfg2.mail.maildir == sbdir.resolve() / "mail" / "ann@example.org"
+        assert (
+            cfg2.mail.kind == "maildir" and cfg2.mail.maildir == sbdir.resolve() / "mail" / "ann@example.org"
+        )
         assert cfg2.submit_host.user == "ann"
     finally:
         cli("sandbox", "down", "--dir", str(sbdir))
@@ -159,15 +189,54 @@ def test_up_prints_endpoints_and_a_valid_onboard_config(cli, sbdir):
 def test_issue_cli_legacy_and_refusals(cli, sbdir, tmp_path):
     out = _issue(cli, sbdir, tmp_path, "--legacy")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    assert "legacy RC2-40" in cli("sandbox", "issue", "--dir", str(sbdir), "--name", "X Y", "--email", "x@example.org",
-                                  "--out", str(tmp_path / "x.p12"), "--passphrase-file", str(tmp_path / "pass.txt"),
-                                  "--legacy").stdout
-    again = cli("sandbox", "issue", "--dir", str(sbdir), "--name", "Jane Doe", "--email", "jane@example.org",
-                "--out", str(out), "--passphrase-file", str(tmp_path / "pass.txt"))
+    assert (
+        "legacy RC2-40"
+        in cli(
+            "sandbox",
+            "issue",
+            "--dir",
+            str(sbdir),
+            "--name",
+            "X Y",
+            "--email",
+            "x@example.org",
+            "--out",
+            str(tmp_path / "x.p12"),
+            "--passphrase-file",
+            str(tmp_path / "pass.txt"),
+            "--legacy",
+        ).stdout
+    )
+    again = cli(
+        "sandbox",
+        "issue",
+        "--dir",
+        str(sbdir),
+        "--name",
+        "Jane Doe",
+        "--email",
+        "jane@example.org",
+        "--out",
+        str(out),
+        "--passphrase-file",
+        str(tmp_path / "pass.txt"),
+    )
     assert again.returncode == 2 and "exists already" in again.stderr
-    nopass = cli("sandbox", "issue", "--dir", str(sbdir), "--name", "Jane Doe", "--email", "jane@example.org",
-                 "--out", str(tmp_path / "y.p12"))
-    assert nopass.returncode == 2 and "--passphrase-file" in nopass.stderr and "Traceback" not in nopass.stderr
+    nopass = cli(
+        "sandbox",
+        "issue",
+        "--dir",
+        str(sbdir),
+        "--name",
+        "Jane Doe",
+        "--email",
+        "jane@example.org",
+        "--out",
+        str(tmp_path / "y.p12"),
+    )
+    assert (
+        nopass.returncode == 2 and "--passphrase-file" in nopass.stderr and "Traceback" not in nopass.stderr
+    )
     assert not (tmp_path / "y.p12").exists()
 
 
@@ -194,8 +263,12 @@ def test_restart_keeps_requests_and_instructor_commands(cli, sbdir, up, tmp_path
     assert "CONFIRMED" in table.stdout and "jane@example.org" in table.stdout
     r = cli("sandbox", "approve", "--dir", str(sbdir), "--all")
     assert r.returncode == 0 and "approved request 1" in r.stdout
-    api = s.get(f"{base}/apiv2/user-info.action", params={"dn": reqs[0]["subject"], "ca": reqs[0]["issuer"]},
-                headers={"X-VOMS-CSRF-GUARD": ""}, timeout=30)
+    api = s.get(
+        f"{base}/apiv2/user-info.action",
+        params={"dn": reqs[0]["subject"], "ca": reqs[0]["issuer"]},
+        headers={"X-VOMS-CSRF-GUARD": ""},
+        timeout=30,
+    )
     assert api.status_code == 200 and api.json()["fqans"] == [f"/{VO}"]
     again = cli("sandbox", "approve", "--dir", str(sbdir), "1")
     assert again.returncode == 41 and "APPROVED" in again.stderr
@@ -237,8 +310,12 @@ def test_port_in_use_is_one_clear_error(cli, sbdir, tmp_path):
 def test_on_approval_hook_via_cli(cli, sbdir, up, tmp_path):
     out = tmp_path / "hook.out"
     p12 = _issue(cli, sbdir, tmp_path)
-    info = up("--on-approval", f"sh -c 'echo \"$ONBOARD_DN|$ONBOARD_CA_DN|$ONBOARD_VO\" > {out}'",
-              "--auto-approve-after", "0")
+    info = up(
+        "--on-approval",
+        f"sh -c 'echo \"$ONBOARD_DN|$ONBOARD_CA_DN|$ONBOARD_VO\" > {out}'",
+        "--auto-approve-after",
+        "0",
+    )
     s = _client(info, tmp_path, p12)
     base = info["vos"][VO]["registration"].removesuffix("/register/start.action")
     _register(s, base)

@@ -53,10 +53,13 @@ def test_confirmation_mail_matches_the_template(trainee, sandbox):
     assert m["To"] == trainee.email
     assert m["From"] == "voms-admin@localhost"
     assert m["Date"] and m["Message-ID"]
-    expected = CONFIRM.format(email=trainee.email, vo=VO, port=sandbox.port, rid=req["request_id"],
-                              cid=req["confirm_id"])
+    expected = CONFIRM.format(
+        email=trainee.email, vo=VO, port=sandbox.port, rid=req["request_id"], cid=req["confirm_id"]
+    )
     assert m.get_content() == expected
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", req["confirm_id"])
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", req["confirm_id"]
+    )
 
 
 def test_admin_mail_lists_the_requester(trainee, sandbox):
@@ -65,11 +68,19 @@ def test_admin_mail_lists_the_requester(trainee, sandbox):
     (m,) = read_maildir(sandbox.maildir(sandbox.settings.admin))
     body = m.get_content()
     assert m["Subject"] == f"[VOMS Admin] A vo membership request for VO {VO} requires your approval."
-    assert body.startswith(f"Dear {sandbox.settings.admin},\n\nas VO administrator of VO {VO}, your authorization "
-                           "is requested for the\nfollowing vo membership request issued by the following user:")
+    assert body.startswith(
+        f"Dear {sandbox.settings.admin},\n\nas VO administrator of VO {VO}, your authorization "
+        "is requested for the\nfollowing vo membership request issued by the following user:"
+    )
     assert f"\tSubject: {trainee.subject}\n\tIssuer:  {trainee.issuer}\n" in body
-    for line in ("\tName: Jane\n", "\tFamily name: Doe\n", "\tInstitution: Sandbox University\n",
-                 "\tAddress: 1 Grid Road\n", "\tPhone number: +41 22 000 0000\n", f"\tEmail: {trainee.email}\n"):
+    for line in (
+        "\tName: Jane\n",
+        "\tFamily name: Doe\n",
+        "\tInstitution: Sandbox University\n",
+        "\tAddress: 1 Grid Road\n",
+        "\tPhone number: +41 22 000 0000\n",
+        f"\tEmail: {trainee.email}\n",
+    ):
         assert line in body
     assert f"https://localhost:{sandbox.port}/voms/{VO}/home/login.action" in body
     assert body.rstrip().endswith(f"The Voms-Admin registration service for VO {VO}")
@@ -103,8 +114,10 @@ def test_expiry_mail(trainee, sandbox, clock):
     sandbox.tick()
     m = trainee.mails()[-1]
     assert m["Subject"] == "[VOMS Admin] You vo membership request has expired!"
-    assert m.get_content().startswith(f"Dear {trainee.email}, \n\nyour membership request for VO {VO} has expired "
-                                      "since you didn't confirm it in time\n")
+    assert m.get_content().startswith(
+        f"Dear {trainee.email}, \n\nyour membership request for VO {VO} has expired "
+        "since you didn't confirm it in time\n"
+    )
 
 
 def test_mail_to_smtp(tmp_path, clock):

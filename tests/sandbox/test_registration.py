@@ -23,16 +23,33 @@ def test_no_client_certificate_fails_the_tls_handshake(sandbox):
     s = requests.Session()
     s.trust_env = False
     with pytest.raises(requests.exceptions.SSLError) as e:
-        s.get(f"{sandbox.registration_url(VO)}/register/start.action", verify=str(sandbox.ca.bundle_path), timeout=10)
+        s.get(
+            f"{sandbox.registration_url(VO)}/register/start.action",
+            verify=str(sandbox.ca.bundle_path),
+            timeout=10,
+        )
     assert "CERTIFICATE_REQUIRED" in str(e.value).upper() or "HANDSHAKE" in str(e.value).upper()
 
 
 def test_no_client_certificate_with_openssl_s_client(sandbox):
     """The real TLS stack's view: the server asks for a certificate and closes when none comes."""
-    proc = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{sandbox.port}", "-servername",
-                           "localhost", "-CApath", str(sandbox.trust_dir), "-verify_return_error", "-ign_eof"],
-                          input=b"GET /voms/testvo/register/start.action HTTP/1.0\r\n\r\n", capture_output=True,
-                          timeout=30)
+    proc = subprocess.run(
+        [
+            "openssl",
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{sandbox.port}",
+            "-servername",
+            "localhost",
+            "-CApath",
+            str(sandbox.trust_dir),
+            "-verify_return_error",
+            "-ign_eof",
+        ],
+        input=b"GET /voms/testvo/register/start.action HTTP/1.0\r\n\r\n",
+        capture_output=True,
+        timeout=30,
+    )
     out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
     assert "certificate required" in out.lower()
     assert "Welcome to the registration" not in out
@@ -45,8 +62,11 @@ def test_client_certificate_from_another_ca_is_refused(sandbox, tmp_path):
     other = Sandbox(tmp_path / "other", Settings(port_base=0))  # another CA with the same names, other keys
     stranger = make_trainee(other, tmp_path / "stranger", "Eve Stranger", "eve@example.org")
     with pytest.raises(requests.exceptions.SSLError):
-        stranger.session.get(f"{sandbox.registration_url(VO)}/register/start.action",
-                             verify=str(sandbox.ca.bundle_path), timeout=10)
+        stranger.session.get(
+            f"{sandbox.registration_url(VO)}/register/start.action",
+            verify=str(sandbox.ca.bundle_path),
+            timeout=10,
+        )
 
 
 def test_start_page_shows_the_form_with_dn_issuer_email_and_token(trainee):
@@ -55,8 +75,16 @@ def test_start_page_shows_the_form_with_dn_issuer_email_and_token(trainee):
     assert FORM in r.text
     assert trainee.subject in r.text and trainee.issuer in r.text
     assert f'value="{trainee.email}"' in r.text  # pre-filled from the certificate's subjectAltName
-    for field in ("name", "surname", "institution", "phoneNumber", "address", "emailAddress", "aupAccepted",
-                  "userMessage"):
+    for field in (
+        "name",
+        "surname",
+        "institution",
+        "phoneNumber",
+        "address",
+        "emailAddress",
+        "aupAccepted",
+        "userMessage",
+    ):
         assert f'name="{field}"' in r.text
     assert token_of(r.text)
     assert "JSESSIONID" in trainee.session.cookies
@@ -71,10 +99,16 @@ def test_submit_confirmation_required_and_request_stored(trainee, sandbox):
     r = trainee.submit()
     assert r.status_code == 200
     assert "Confirmation required." in r.text
-    assert re.search(r"Please follow the instructions before the following date: .*\w{3} \w{3} \d\d \d\d:\d\d:\d\d "
-                     r"UTC \d{4}.* or your request will be discarded by voms-admin\.", r.text, re.S)
+    assert re.search(
+        r"Please follow the instructions before the following date: .*\w{3} \w{3} \d\d \d\d:\d\d:\d\d "
+        r"UTC \d{4}.* or your request will be discarded by voms-admin\.",
+        r.text,
+        re.S,
+    )
     (req,) = sandbox.requests()
-    assert req["status"] == "SUBMITTED" and req["subject"] == trainee.subject and req["issuer"] == trainee.issuer
+    assert (
+        req["status"] == "SUBMITTED" and req["subject"] == trainee.subject and req["issuer"] == trainee.issuer
+    )
     assert req["expiration_date"] - req["creation_date"] == 604800
     assert (req["name"], req["surname"], req["email"]) == ("Jane", "Doe", trainee.email)
 
@@ -102,20 +136,23 @@ def test_token_of_another_session_is_refused(trainee, sandbox):
     assert INVALID_TOKEN in r.text and sandbox.requests() == []
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"name": ""}, "Please enter your name."),
-    ({"surname": ""}, "Please enter your surname."),
-    ({"name": "Jane <script>"}, "You entered invalid characters."),
-    ({"surname": "Doe; DROP"}, "You entered invalid characters."),
-    ({"institution": ""}, "Please enter your institution."),
-    ({"phoneNumber": ""}, "Please enter your phone number."),
-    ({"address": ""}, "Please enter your address."),
-    ({"emailAddress": ""}, "Please enter your email address."),
-    ({"emailAddress": "not-an-address"}, "Please enter a valid email address."),
-    ({"aupAccepted": None, "__checkbox_aupAccepted": None}, "You must sign the AUP."),
-    ({"aupAccepted": None}, "You must accept the terms of the AUP to proceed"),
-    ({"userMessage": "a=b"}, "You entered invalid characters."),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"name": ""}, "Please enter your name."),
+        ({"surname": ""}, "Please enter your surname."),
+        ({"name": "Jane <script>"}, "You entered invalid characters."),
+        ({"surname": "Doe; DROP"}, "You entered invalid characters."),
+        ({"institution": ""}, "Please enter your institution."),
+        ({"phoneNumber": ""}, "Please enter your phone number."),
+        ({"address": ""}, "Please enter your address."),
+        ({"emailAddress": ""}, "Please enter your email address."),
+        ({"emailAddress": "not-an-address"}, "Please enter a valid email address."),
+        ({"aupAccepted": None, "__checkbox_aupAccepted": None}, "You must sign the AUP."),
+        ({"aupAccepted": None}, "You must accept the terms of the AUP to proceed"),
+        ({"userMessage": "a=b"}, "You entered invalid characters."),
+    ],
+)
 def test_validation_rules(trainee, sandbox, overrides, message):
     r = trainee.submit(**overrides)
     assert FORM in r.text
@@ -156,7 +193,9 @@ def test_confirmation_link_confirms_and_tells_the_admins(trainee, sandbox):
     from onboard.sandbox.mail import read_maildir
 
     admin = read_maildir(sandbox.maildir(sandbox.settings.admin))
-    assert [m["Subject"] for m in admin] == [f"[VOMS Admin] A vo membership request for VO {VO} requires your approval."]
+    assert [m["Subject"] for m in admin] == [
+        f"[VOMS Admin] A vo membership request for VO {VO} requires your approval."
+    ]
     # a second click: already confirmed
     assert "Your request has already been confirmed!" in trainee.session.get(link, timeout=30).text
 
@@ -236,8 +275,12 @@ def test_approval_apiv2_and_redirect_to_user_home(trainee, sandbox):
     home = trainee.get(VO, "register/start.action")
     assert f"/{VO}" in home.text and "Welcome to the" in home.text
     # by userId too; and the other VO knows nothing of it
-    assert trainee.get(VO, "apiv2/user-info.action", params={"userId": info["id"]},
-                       headers={"X-VOMS-CSRF-GUARD": "y"}).json()["id"] == info["id"]
+    assert (
+        trainee.get(
+            VO, "apiv2/user-info.action", params={"userId": info["id"]}, headers={"X-VOMS-CSRF-GUARD": "y"}
+        ).json()["id"]
+        == info["id"]
+    )
     assert trainee.user_info("othervo").status_code == 404
     stats = trainee.get(VO, "apiv2/user-stats.action", headers={"X-VOMS-CSRF-GUARD": ""}).json()
     assert stats == {"expiredUsersCount": 0, "suspendedUsersCount": 0, "usersCount": 1}
@@ -307,8 +350,10 @@ def test_on_approval_hook_gets_dn_ca_email_vo_and_no_secret(tmp_path, clock):
 
     out = tmp_path / "hook.out"
     script = tmp_path / "hook.sh"
-    script.write_text('#!/bin/sh\nprintf "%s|%s|%s|%s|%s\\n" "$ONBOARD_SANDBOX_DN" "$ONBOARD_SANDBOX_CA" '
-                      '"$ONBOARD_SANDBOX_EMAIL" "$ONBOARD_SANDBOX_VO" "$1" >> ' + str(out) + "\n")
+    script.write_text(
+        '#!/bin/sh\nprintf "%s|%s|%s|%s|%s\\n" "$ONBOARD_SANDBOX_DN" "$ONBOARD_SANDBOX_CA" '
+        '"$ONBOARD_SANDBOX_EMAIL" "$ONBOARD_SANDBOX_VO" "$1" >> ' + str(out) + "\n"
+    )
     script.chmod(0o755)
     sb = start_sandbox(tmp_path / "hooked", clock=clock, on_approval=f"{script} {{dn}}")
     try:
@@ -323,7 +368,9 @@ def test_on_approval_hook_gets_dn_ca_email_vo_and_no_secret(tmp_path, clock):
 def test_failing_hook_leaves_the_request_waiting(tmp_path, clock):
     from .conftest import start_sandbox
 
-    sb = start_sandbox(tmp_path / "failing", clock=clock, on_approval="sh -c 'echo database down >&2; exit 3'")
+    sb = start_sandbox(
+        tmp_path / "failing", clock=clock, on_approval="sh -c 'echo database down >&2; exit 3'"
+    )
     try:
         t = make_trainee(sb, tmp_path / "t")
         t.submit()
@@ -342,7 +389,10 @@ def test_registration_disabled(tmp_path, clock):
     sb = start_sandbox(tmp_path / "off", clock=clock, disabled_vos=[VO])
     try:
         t = make_trainee(sb, tmp_path / "t")
-        assert "The registration service for this VO is currently disabled." in t.get(VO, "register/start.action").text
+        assert (
+            "The registration service for this VO is currently disabled."
+            in t.get(VO, "register/start.action").text
+        )
         assert FORM.replace(VO, "othervo") in t.get("othervo", "register/start.action").text
     finally:
         sb.stop()
@@ -359,23 +409,38 @@ def test_configuration_page_has_vomses_and_lsc(trainee, sandbox):
     lsc = html.unescape(re.search(r'<pre id="lsc">(.*?)</pre>', r.text, re.S).group(1)).split()
     assert " ".join(lsc) == f"{voms_dn} {sandbox.ca.root_dn}"
     # and the VOMS server certificate really chains to that root
-    proc = subprocess.run(["openssl", "verify", "-CApath", str(sandbox.trust_dir),
-                           str(sandbox.dir / "ca" / "voms" / "vomscert.pem")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CApath",
+            str(sandbox.trust_dir),
+            str(sandbox.dir / "ca" / "voms" / "vomscert.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_unknown_paths_and_methods(trainee):
     assert trainee.get(VO, "nothing/here.action").status_code == 404
-    assert trainee.session.get(f"https://localhost:{trainee.sandbox.port}/voms/novo/register/start.action",
-                               timeout=10).status_code == 404
+    assert (
+        trainee.session.get(
+            f"https://localhost:{trainee.sandbox.port}/voms/novo/register/start.action", timeout=10
+        ).status_code
+        == 404
+    )
     r = trainee.session.delete(trainee.url(VO, "register/start.action"), timeout=10)
     assert r.status_code == 405
 
 
 def test_email_links_name_the_listening_port_or_8443(tmp_path, clock, trainee, sandbox):
     trainee.submit()
-    assert f"https://localhost:{sandbox.port}/voms/{VO}/register/confirm-request.action?requestId=" in \
-        trainee.confirm_link()
+    assert (
+        f"https://localhost:{sandbox.port}/voms/{VO}/register/confirm-request.action?requestId="
+        in trainee.confirm_link()
+    )
     from .conftest import start_sandbox
 
     faithful = start_sandbox(tmp_path / "faithful", clock=clock, link_port=8443)
@@ -383,8 +448,11 @@ def test_email_links_name_the_listening_port_or_8443(tmp_path, clock, trainee, s
         t = make_trainee(faithful, tmp_path / "t")
         t.submit()
         link = t.confirm_link()
-        assert re.fullmatch(r"https://localhost:8443/voms/testvo/register/confirm-request\.action\?requestId=(\d+)"
-                            r"&confirmationId=([0-9a-fA-F-]{36})", link)  # the reference's regex
+        assert re.fullmatch(
+            r"https://localhost:8443/voms/testvo/register/confirm-request\.action\?requestId=(\d+)"
+            r"&confirmationId=([0-9a-fA-F-]{36})",
+            link,
+        )  # the reference's regex
         # the link maps back to the server it came from: same path and query on the real port
         mapped = link.replace(":8443/", f":{faithful.port}/")
         assert "VO membership request confirmed." in t.session.get(mapped, timeout=30).text

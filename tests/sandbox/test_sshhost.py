@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool  # tests/conftest.py
 
 USER = "trainee"
@@ -34,17 +33,40 @@ def host(sandbox, client_key, tmp_path):
     known.write_text(line + "\n")
     # the line's key is the one whose fingerprint the sandbox prints
     blob = base64.b64decode(line.split()[2])
-    assert "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=") == sandbox.ssh_fingerprint
-    opts = ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", str(client_key), "-o", "ConnectTimeout=10",
-            "-F", "/dev/null"]
+    assert (
+        "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        == sandbox.ssh_fingerprint
+    )
+    opts = [
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"UserKnownHostsFile={known}",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        str(client_key),
+        "-o",
+        "ConnectTimeout=10",
+        "-F",
+        "/dev/null",
+    ]
     return opts, sandbox.ssh_home(USER)
 
 
 def ssh(sandbox, opts, command: str, input: bytes | None = None) -> subprocess.CompletedProcess:
     exe = require_tool("ssh")
-    return subprocess.run([exe, *opts, "-p", str(sandbox.ssh_port), f"{USER}@127.0.0.1", command], input=input,
-                          capture_output=True, timeout=60, env={**os.environ, "SSH_AUTH_SOCK": ""})
+    return subprocess.run(
+        [exe, *opts, "-p", str(sandbox.ssh_port), f"{USER}@127.0.0.1", command],
+        input=input,
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "SSH_AUTH_SOCK": ""},
+    )
 
 
 def test_exec_runs_in_the_home_with_exit_status_and_stdin(sandbox, host):
@@ -62,11 +84,20 @@ def test_exec_runs_in_the_home_with_exit_status_and_stdin(sandbox, host):
 
 def test_openssl_on_the_host_reads_a_passphrase_from_stdin(sandbox, host, trainee):
     opts, home = host
-    mk = ssh(sandbox, opts, "umask 077 && mkdir -p .globus && cat > .globus/usercred.p12", input=trainee.p12.read_bytes())
+    mk = ssh(
+        sandbox,
+        opts,
+        "umask 077 && mkdir -p .globus && cat > .globus/usercred.p12",
+        input=trainee.p12.read_bytes(),
+    )
     assert mk.returncode == 0, mk.stderr.decode()
-    r = ssh(sandbox, opts, "openssl pkcs12 -in .globus/usercred.p12 -clcerts -nokeys -passin stdin "
-            "-out .globus/usercert.pem && openssl x509 -in .globus/usercert.pem -noout -subject -nameopt compat",
-            input=b"correct horse battery staple\n")
+    r = ssh(
+        sandbox,
+        opts,
+        "openssl pkcs12 -in .globus/usercred.p12 -clcerts -nokeys -passin stdin "
+        "-out .globus/usercert.pem && openssl x509 -in .globus/usercert.pem -noout -subject -nameopt compat",
+        input=b"correct horse battery staple\n",
+    )
     assert r.returncode == 0, r.stderr.decode()
     assert trainee.subject in r.stdout.decode()
     assert stat.S_IMODE((home / ".globus").stat().st_mode) == 0o700
@@ -79,10 +110,15 @@ def test_sftp_put_get_rename_mkdir_chmod(sandbox, host, tmp_path):
     src.write_text("payload\n")
     os.chmod(src, 0o600)
     batch = tmp_path / "batch"
-    batch.write_text(f"mkdir up\nput -p {src} up/a.txt\nrename up/a.txt up/b.txt\nchmod 640 up/b.txt\n"
-                     f"get up/b.txt {tmp_path / 'back.txt'}\nls -l up\npwd\n")
-    r = subprocess.run([exe, *opts, "-P", str(sandbox.ssh_port), "-b", str(batch), f"{USER}@127.0.0.1"],
-                       capture_output=True, timeout=60)
+    batch.write_text(
+        f"mkdir up\nput -p {src} up/a.txt\nrename up/a.txt up/b.txt\nchmod 640 up/b.txt\n"
+        f"get up/b.txt {tmp_path / 'back.txt'}\nls -l up\npwd\n"
+    )
+    r = subprocess.run(
+        [exe, *opts, "-P", str(sandbox.ssh_port), "-b", str(batch), f"{USER}@127.0.0.1"],
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
     assert (home / "up" / "b.txt").read_text() == "payload\n" and not (home / "up" / "a.txt").exists()
     assert stat.S_IMODE((home / "up" / "b.txt").stat().st_mode) == 0o640
@@ -96,12 +132,18 @@ def test_sftp_cannot_leave_the_home(sandbox, host, tmp_path):
     outside = sandbox.dir / "registration.sqlite"
     batch = tmp_path / "batch"
     batch.write_text(f"get {outside} {tmp_path / 'stolen'}\n")
-    r = subprocess.run([exe, *opts, "-P", str(sandbox.ssh_port), "-b", str(batch), f"{USER}@127.0.0.1"],
-                       capture_output=True, timeout=60)
+    r = subprocess.run(
+        [exe, *opts, "-P", str(sandbox.ssh_port), "-b", str(batch), f"{USER}@127.0.0.1"],
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode != 0 and not (tmp_path / "stolen").exists()
     batch.write_text("put /etc/hostname ../escaped\n")
-    subprocess.run([exe, *opts, "-P", str(sandbox.ssh_port), "-b", str(batch), f"{USER}@127.0.0.1"],
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [exe, *opts, "-P", str(sandbox.ssh_port), "-b", str(batch), f"{USER}@127.0.0.1"],
+        capture_output=True,
+        timeout=60,
+    )
     assert not (home.parent / "escaped").exists()
 
 
@@ -112,13 +154,19 @@ def test_scp_both_protocols(sandbox, host, tmp_path, legacy):
     src = tmp_path / "cert.pem"
     src.write_text("-----BEGIN CERTIFICATE-----\n")
     flags = ["-O"] if legacy else []
-    r = subprocess.run([exe, *flags, *opts, "-P", str(sandbox.ssh_port), str(src), f"{USER}@127.0.0.1:cert.pem"],
-                       capture_output=True, timeout=60)
+    r = subprocess.run(
+        [exe, *flags, *opts, "-P", str(sandbox.ssh_port), str(src), f"{USER}@127.0.0.1:cert.pem"],
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr.decode()
     assert (home / "cert.pem").read_text() == src.read_text()
     back = tmp_path / "back.pem"
-    r = subprocess.run([exe, *flags, *opts, "-P", str(sandbox.ssh_port), f"{USER}@127.0.0.1:cert.pem", str(back)],
-                       capture_output=True, timeout=60)
+    r = subprocess.run(
+        [exe, *flags, *opts, "-P", str(sandbox.ssh_port), f"{USER}@127.0.0.1:cert.pem", str(back)],
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and back.read_text() == src.read_text()
 
 
@@ -127,8 +175,11 @@ def test_unknown_or_changed_host_key_is_refused_by_openssh(sandbox, host, tmp_pa
     known = tmp_path / "client" / "known_hosts"
     other = tmp_path / "other_host_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True, timeout=30)
-    known.write_text(f"[127.0.0.1]:{sandbox.ssh_port} " + " ".join(other.with_suffix(".pub").read_text().split()[:2])
-                     + "\n")
+    known.write_text(
+        f"[127.0.0.1]:{sandbox.ssh_port} "
+        + " ".join(other.with_suffix(".pub").read_text().split()[:2])
+        + "\n"
+    )
     r = ssh(sandbox, opts, "true")
     assert r.returncode == 255 and b"HOST IDENTIFICATION HAS CHANGED" in r.stderr
     known.write_text("")
@@ -139,14 +190,19 @@ def test_unknown_or_changed_host_key_is_refused_by_openssh(sandbox, host, tmp_pa
 def test_a_key_not_in_authorized_keys_is_refused(sandbox, host, tmp_path):
     opts, home = host
     stranger = tmp_path / "stranger"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True, timeout=30
+    )
     bad = list(opts)
     bad[bad.index("-i") + 1] = str(stranger)
     r = ssh(sandbox, bad, "touch pwned")
     assert r.returncode == 255 and b"Permission denied" in r.stderr
     assert not (home / "pwned").exists()
-    r = subprocess.run([require_tool("ssh"), *opts, "-p", str(sandbox.ssh_port), "nobody@127.0.0.1", "true"],
-                       capture_output=True, timeout=60)
+    r = subprocess.run(
+        [require_tool("ssh"), *opts, "-p", str(sandbox.ssh_port), "nobody@127.0.0.1", "true"],
+        capture_output=True,
+        timeout=60,
+    )
     assert r.returncode == 255
 
 

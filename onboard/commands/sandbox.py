@@ -187,7 +187,11 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.bind = args.bind
     if args.hostname is not None:
         settings.hostname = args.hostname
-    elif args.bind and args.bind not in ("127.0.0.1", "0.0.0.0", "::", "localhost") and not path.exists():
+    elif args.bind in ("0.0.0.0", "::") and settings.hostname == "localhost":
+        import socket  # a classroom reaches the machine by its name: links and certificates must carry it
+
+        settings.hostname = socket.getfqdn() or "localhost"
+    elif args.bind and args.bind not in ("127.0.0.1", "localhost") and settings.hostname == "localhost":
         settings.hostname = args.bind
     if args.port_base is not None:
         if not (args.port_base == 0 or 1 <= args.port_base <= 65533):

@@ -62,6 +62,7 @@ EXTENSIONS = (
 
 LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base
 MAX_BODY = 1 << 20
+MAX_SESSIONS = 10000
 
 
 @dataclass
@@ -175,6 +176,8 @@ class Request:
             if data is None:
                 sid = secrets.token_hex(16).upper()
                 data = {}
+                if len(self.app.sessions) >= MAX_SESSIONS:  # forget the oldest (dicts keep insertion order)
+                    self.app.sessions.pop(next(iter(self.app.sessions)), None)
                 self.app.sessions[sid] = data
                 self.set_cookies.append(f"JSESSIONID={sid}; Path={cookie_path}; Secure; HttpOnly")
             self._session = (sid, data, True)

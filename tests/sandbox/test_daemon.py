@@ -34,6 +34,19 @@ def _pids_with(directory: Path) -> list[int]:
     return found
 
 
+def _listen_addresses(ports: list[int]) -> set[str]:
+    import socket
+    import struct
+
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        parts = line.split()
+        addr, port = parts[1].split(":")
+        if parts[3] == "0A" and int(port, 16) in ports:
+            found.add(socket.inet_ntoa(struct.pack("<I", int(addr, 16))))
+    return found
+
+
 def _gone(pid: int, wait: float = 5.0) -> bool:
     """No such process, or only its zombie entry until init reaps it (it runs no code and holds no port)."""
     import time
@@ -139,6 +152,7 @@ def test_up_status_down_leaves_no_process_and_no_port(cli, sbdir, up, tmp_path):
     pid = info["pid"]
     ports = [int(info["vos"][VO]["registration"].split(":")[2].split("/")[0]), info["ssh"]["port"]]
     assert set(listening_ports(ports)) == set(ports)
+    assert _listen_addresses(ports) == {"127.0.0.1"}  # loopback only unless --bind says otherwise
     assert _pids_with(sbdir) == [pid]
     assert (sbdir / "sandbox.pid").read_text().strip() == str(pid)
     st = cli("sandbox", "status", "--dir", str(sbdir), "--json")

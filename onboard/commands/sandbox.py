@@ -105,6 +105,20 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                 "--smtp", metavar="HOST:PORT", help="send mail to this SMTP server instead of DIR/mail"
             )
             a.add_argument(
+                "--group-manager",
+                action="append",
+                metavar='"NAME <EMAIL>"',
+                help="a group manager the requester must choose at confirmation (repeatable)",
+            )
+            a.add_argument(
+                "--group", action="append", metavar="NAME", help="a group below each VO's root (repeatable)"
+            )
+            a.add_argument(
+                "--attribute-requests",
+                action="store_true",
+                help="ask for groups at confirmation (needs --group)",
+            )
+            a.add_argument(
                 "--ssh-key",
                 action="append",
                 type=Path,
@@ -214,6 +228,12 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.link_port = args.link_port or None
     if args.smtp is not None:
         settings.smtp = args.smtp
+    if args.group_manager:
+        settings.group_managers = [_manager(text) for text in args.group_manager]
+    if args.group:
+        settings.groups = list(dict.fromkeys(args.group))
+    if args.attribute_requests:
+        settings.enable_attribute_requests = True
     try:
         settings.check()
     except ValueError as e:
@@ -255,6 +275,17 @@ def _join(args: argparse.Namespace, directory: Path) -> int:
     from onboard.commands.orientation import run_join
 
     return run_join(args)
+
+
+def _manager(text: str) -> dict[str, str]:
+    import re
+
+    m = re.fullmatch(r"\s*(.*?)\s*<([^<>\s]+@[^<>\s]+)>\s*", text)
+    if not m or not m.group(1):
+        raise UsageError(
+            f"--group-manager '{text}' is not \"Name <address>\".", 'Write it as "Mario Rossi <m@x.org>".'
+        )
+    return {"name": m.group(1), "email": m.group(2), "description": ""}
 
 
 def _print_endpoints(ep: dict) -> None:

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS req (
     creation_date REAL NOT NULL, expiration_date REAL NOT NULL, confirmation_date REAL, completion_date REAL,
     subject TEXT NOT NULL, issuer TEXT NOT NULL, email TEXT NOT NULL,
     name TEXT, surname TEXT, institution TEXT, address TEXT, phone TEXT, user_message TEXT,
-    signed_aup_version TEXT, approver TEXT, explanation TEXT, hook_error TEXT, hook_retry_after REAL
+    signed_aup_version TEXT, approver TEXT, explanation TEXT, hook_error TEXT, hook_retry_after REAL,
+    manager_email TEXT, requested_groups TEXT
 );
 CREATE INDEX IF NOT EXISTS req_requester ON req (vo, subject, issuer);
 CREATE TABLE IF NOT EXISTS usr (
@@ -69,6 +70,10 @@ class SandboxContext:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(CORE_SCHEMA)
+            have = {r[1] for r in conn.execute("PRAGMA table_info(req)")}
+            for column in ("manager_email", "requested_groups"):  # databases of an earlier sandbox
+                if column not in have:
+                    conn.execute(f"ALTER TABLE req ADD COLUMN {column} TEXT")
         finally:
             conn.close()
 

@@ -27,6 +27,7 @@ so with the default port base (8443) the links are exactly the real ones and the
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -309,6 +310,7 @@ def _mail_confirm(ctx: SandboxContext, row: Any, app: App | None) -> None:
 
 def _mail_handle(ctx: SandboxContext, row: Any, app: App | None) -> None:
     vo = row["vo"]
+    recipient = row["manager_email"] or ctx.settings.admin  # the group manager chosen, else the VO admins
     personal = "".join(
         f"\t{label}: {row[key]}\n"
         for key, label in (
@@ -321,7 +323,7 @@ def _mail_handle(ctx: SandboxContext, row: Any, app: App | None) -> None:
         if row[key]
     )
     body = (
-        f"Dear {ctx.settings.admin},\n\nas VO administrator of VO {vo}, your authorization is requested for the\n"
+        f"Dear {recipient},\n\nas VO administrator of VO {vo}, your authorization is requested for the\n"
         "following vo membership request issued by the following user:\n\nUser Certificate information:\n\n"
         f"\tSubject: {row['subject']}\n\tIssuer:  {row['issuer']}\n\t\nPersonal information:\n\n{personal}\n"
         f"\tEmail: {row['email']}\n\n\n\nIn order to handle this request, point your browser\nto the following "
@@ -329,7 +331,7 @@ def _mail_handle(ctx: SandboxContext, row: Any, app: App | None) -> None:
         f"The Voms-Admin registration service for VO {vo}"
     )
     ctx.mail.send(
-        ctx.settings.admin, f"[VOMS Admin] A vo membership request for VO {vo} requires your approval.", body
+        recipient, f"[VOMS Admin] A vo membership request for VO {vo} requires your approval.", body
     )
 
 
@@ -475,23 +477,155 @@ def _load_request(req: Request, vo: str) -> tuple[Any, str | None]:
     return row, None
 
 
-def confirm(req: Request) -> Response:
-    """confirm-request, chained to set-request-confirmed (no group managers, no attribute requests here)."""
-    vo = _vo_of(req)
-    if req.client is None:
-        return _no_client(vo)
+def _confirm_checks(req: Request, vo: str) -> tuple[Any, str | None, Response | None]:
+    """What confirm-request, select-manager and request-attributes check first: (row, confirmationId, error)."""
     ctx = req.app.ctx
     purge_expired(ctx, app=req.app)
     if not _enabled(req, vo):
-        return disabled_page(vo)
+        return None, None, disabled_page(vo)
     row, problem = _load_request(req, vo)
     if row is None:
-        return confirmation_error_page(vo, problem or "")
+        return None, None, confirmation_error_page(vo, problem or "")
     if row["status"] != "SUBMITTED":
-        return confirmation_error_page(vo, "Your request has already been confirmed!")
+        return None, None, confirmation_error_page(vo, "Your request has already been confirmed!")
     cid = req.param("confirmationId")
     if not cid:
-        return confirmation_error_page(vo, "A confirmation id is required!")
+        return None, None, confirmation_error_page(vo, "A confirmation id is required!")
+    return row, cid, None
+
+
+def _groups(ctx: SandboxContext, vo: str) -> list[str]:
+    return [g if g.startswith("/") else f"/{vo}/{g}" for g in ctx.settings.groups]
+
+
+def confirm(req: Request) -> Response:
+    """confirm-request: the manager selection or group selection form if the VO has them, else confirmed."""
+    vo = _vo_of(req)
+    if req.client is None:
+        return _no_client(vo)
+    row, cid, error = _confirm_checks(req, vo)
+    if error is not None:
+        return error
+    ctx = req.app.ctx
+    if ctx.settings.group_managers:
+        return select_manager_page(req, vo, row, cid or "")
+    if ctx.settings.enable_attribute_requests and _groups(ctx, vo):
+        return request_attributes_page(req, vo, row, cid or "")
+    return set_confirmed(req, vo, row, cid or "")
+
+
+def set_request_confirmed(req: Request) -> Response:
+    """set-request-confirmed.action called directly (VOMS-Admin chains to it; it needs no prior form)."""
+    vo = _vo_of(req)
+    if req.client is None:
+        return _no_client(vo)
+    row, cid, error = _confirm_checks(req, vo)
+    return error if error is not None else set_confirmed(req, vo, row, cid or "")
+
+
+def select_manager_page(
+    req: Request, vo: str, row: Any, cid: str, errors: list[str] | None = None
+) -> Response:
+    rows = "".join(
+        f'<tr><td width="5%"><input type="radio" name="managerId" value="{i}" id="manager{i}"/></td>'
+        f'<td><label for="manager{i}">{escape(m.get("name", ""))}</label></td>'
+        f"<td>{escape(m.get('description', ''))}</td></tr>\n"
+        for i, m in enumerate(req.app.ctx.settings.group_managers, start=1)
+    )
+    return _page(
+        vo,
+        "selectManager",
+        "<h1>Manager selection</h1>\n<p>Please select the VO manager that will handle your VO membership "
+        f"request from\nthe following list.</p>\n{_action_errors(errors or [])}\n"
+        f'<form id="select-manager" name="select-manager" action="/voms/{escape(vo)}/register/select-manager.action" '
+        'method="post">\n'
+        f'<input type="hidden" name="requestId" value="{row["request_id"]}"/>\n'
+        f'<input type="hidden" name="confirmationId" value="{escape(cid)}"/>\n'
+        '<table class="table"><tr><th/><th>Manager name (or alias)</th><th>Description</th></tr>\n'
+        f'{rows}</table>\n<input type="submit" value="Continue"/>\n</form>',
+    )
+
+
+def request_attributes_page(
+    req: Request, vo: str, row: Any, cid: str, errors: list[str] | None = None
+) -> Response:
+    token = secrets.token_hex(16).upper()
+    req.session(f"/voms/{vo}")["struts.token"] = token
+    rows = "".join(
+        f'<tr class="tableRow"><td width="1%"><input type="checkbox" name="requestedGroups" value="{escape(g)}" '
+        f'id="group{i}" class="groupCheckbox"/></td><td><label for="group{i}"><span class="group"></span>'
+        f"{escape(g)}</label></td></tr>\n"
+        for i, g in enumerate(_groups(req.app.ctx, vo))
+    )
+    return _page(
+        vo,
+        "requestAttributes",
+        "<h1>Group selection</h1>\n<p>Please select the VO groups you would like to be member of.<br/>\n"
+        '<span class="strong">Note that your selection will be assessed by the VO or group\nmanager (where '
+        f"applicable) which could reject some of your choices.</span></p>\n{_action_errors(errors or [])}\n"
+        f'<form id="request-attributes" name="request-attributes" '
+        f'action="/voms/{escape(vo)}/register/request-attributes.action" method="post">\n'
+        '<input type="hidden" name="struts.token.name" value="token"/>\n'
+        f'<input type="hidden" name="token" value="{token}"/>\n'
+        f'<input type="hidden" name="requestId" value="{row["request_id"]}"/>\n'
+        f'<input type="hidden" name="confirmationId" value="{escape(cid)}"/>\n'
+        '<table class="table"><thead><tr><th></th><th>VO group</th></tr></thead><tbody>\n'
+        f'{rows}</tbody></table>\n<input type="submit" value="Continue"/>\n</form>',
+    )
+
+
+def select_manager(req: Request) -> Response:
+    vo = _vo_of(req)
+    if req.client is None:
+        return _no_client(vo)
+    row, cid, error = _confirm_checks(req, vo)
+    if error is not None:
+        return error
+    ctx = req.app.ctx
+    managers = ctx.settings.group_managers
+    raw = req.param("managerId")
+    manager = None
+    if raw not in (None, "", "-1"):
+        if raw.isdigit() and 1 <= int(raw) <= len(managers):
+            manager = managers[int(raw) - 1]
+        else:
+            return select_manager_page(req, vo, row, cid or "", [f"No manager found for id '{raw}'."])
+    elif ctx.settings.require_group_manager_selection:
+        return select_manager_page(req, vo, row, cid or "", ["Please select a group manager."])
+    if manager is not None:
+        with ctx.db() as db:
+            db.execute(
+                "UPDATE req SET manager_email=? WHERE request_id=?", (manager.get("email"), row["request_id"])
+            )
+    if ctx.settings.enable_attribute_requests and _groups(ctx, vo):
+        return request_attributes_page(req, vo, row, cid or "")
+    return set_confirmed(req, vo, row, cid or "")
+
+
+def request_attributes(req: Request) -> Response:
+    vo = _vo_of(req)
+    if req.client is None:
+        return _no_client(vo)
+    row, cid, error = _confirm_checks(req, vo)
+    if error is not None:
+        return error
+    expected = req.session(f"/voms/{vo}").pop("struts.token", None)
+    if not req.param("token") or req.param("token") != expected:
+        return request_attributes_page(req, vo, row, cid or "", [INVALID_TOKEN])
+    if cid != row["confirm_id"]:
+        return confirmation_error_page(vo, "Wrong confirmation id!")
+    known = set(_groups(req.app.ctx, vo))
+    wanted = [g for g in req.form().get("requestedGroups", []) if g in known]
+    with req.app.ctx.db() as db:
+        db.execute(
+            "UPDATE req SET requested_groups=? WHERE request_id=?", (json.dumps(wanted), row["request_id"])
+        )
+    return set_confirmed(req, vo, row, cid or "")
+
+
+def set_confirmed(req: Request, vo: str, row: Any, cid: str) -> Response:
+    """SetRequestConfirmedAction: the confirmation id must match; CONFIRMED; the managers are told."""
+    ctx = req.app.ctx
     if cid != row["confirm_id"]:
         return confirmation_error_page(vo, "Wrong confirmation id!")
     with ctx.db() as db:
@@ -724,9 +858,11 @@ def install(app: App) -> None:
         app.route("GET", b + "/register/start.action", start)
         app.route("GET", b + "/register/submit-request.action", submit)  # Struts runs execute() for GET too
         app.route("POST", b + "/register/submit-request.action", submit)
-        for name in ("confirm-request", "set-request-confirmed"):
-            app.route("GET", f"{b}/register/{name}.action", confirm)
-            app.route("POST", f"{b}/register/{name}.action", confirm)
+        for method in ("GET", "POST"):
+            app.route(method, f"{b}/register/confirm-request.action", confirm)
+            app.route(method, f"{b}/register/set-request-confirmed.action", set_request_confirmed)
+            app.route(method, f"{b}/register/select-manager.action", select_manager)
+            app.route(method, f"{b}/register/request-attributes.action", request_attributes)
         app.route("GET", b + "/register/cancel-request.action", cancel)
         app.route("POST", b + "/register/cancel-request.action", cancel)
         app.route("GET", b + "/user/home.action", user_home)
@@ -861,6 +997,8 @@ def approve(ctx: SandboxContext, request_id: int, approver: str = "instructor") 
             (uid, row["subject"], row["issuer"], now),
         )
         db.execute("INSERT INTO fqan (usr_id, fqan) VALUES (?,?)", (uid, f"/{row['vo']}"))
+        for group in json.loads(row["requested_groups"] or "[]"):  # the instructor approves them all
+            db.execute("INSERT INTO fqan (usr_id, fqan) VALUES (?,?)", (uid, group))
         if row["signed_aup_version"] == AUP_VERSION:
             db.execute(
                 "INSERT INTO aup_acceptance (usr_id, aup_version, acceptance_date) VALUES (?,?,?)",

@@ -37,6 +37,15 @@ class Settings:
     admin_email: str = ""  # who gets "requires your approval"; default vo-admin@<hostname>
     voms_port_base: int = 15000  # vomses port of the n-th VO's vomsd (15000 + n)
     aup_text: str = ""
+    # group managers ({"name", "email", "description"}): the confirmation link then asks to choose one,
+    # who gets the approval mail (voms.request.vo_membership.require_group_manager_selection)
+    group_managers: list[dict[str, str]] = field(default_factory=list)
+    require_group_manager_selection: bool = True
+    # groups below each VO's root ("analysis" -> /<vo>/analysis); with enable_attribute_requests the
+    # confirmation asks which of them the requester wants
+    # (voms.request.vo_membership.enable_attribute_requests)
+    groups: list[str] = field(default_factory=list)
+    enable_attribute_requests: bool = False
     ssh_users: list[str] = field(default_factory=list)
 
     def port_for(self, listener: str) -> int:

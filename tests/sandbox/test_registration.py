@@ -482,3 +482,75 @@ def test_two_trainees_are_independent(sandbox, tmp_path):
     assert LIMBO in a.get(VO, "register/start.action").text
     assert WAITS in b.get(VO, "register/start.action").text
     assert len(a.mails()) == 1 and len(b.mails()) == 1
+
+
+def _start_with(tmp_path, clock, name, **settings):
+    from .conftest import start_sandbox
+
+    return start_sandbox(tmp_path / name, clock=clock, **settings)
+
+
+def _hidden(html: str, name: str) -> str:
+    return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+
+
+def test_group_manager_selection_then_the_manager_is_told(tmp_path, clock):
+    managers = [{"name": "Mario Rossi", "email": "mario@example.org", "description": "Italy"},
+                {"name": "Ada Byron", "email": "ada@example.org", "description": "UK"}]
+    sb = _start_with(tmp_path, clock, "managers", group_managers=managers)
+    try:
+        t = make_trainee(sb, tmp_path / "t")
+        t.submit()
+        page = t.session.get(t.confirm_link(), timeout=30).text
+        assert "Manager selection" in page and 'name="select-manager"' in page
+        assert 'name="managerId" value="1"' in page and "Ada Byron" in page
+        rid, cid = _hidden(page, "requestId"), _hidden(page, "confirmationId")
+        action = t.url(VO, "register/select-manager.action")
+        r = t.session.post(action, data={"requestId": rid, "confirmationId": cid}, timeout=30)
+        assert "Please select a group manager." in r.text and sb.requests()[0]["status"] == "SUBMITTED"
+        r = t.session.post(action, data={"requestId": rid, "confirmationId": cid, "managerId": "7"}, timeout=30)
+        assert "No manager found for id &#x27;7&#x27;." in r.text or "No manager found for id '7'." in r.text
+        r = t.session.post(action, data={"requestId": rid, "confirmationId": "wrong", "managerId": "2"}, timeout=30)
+        assert "Wrong confirmation id!" in r.text
+        r = t.session.post(action, data={"requestId": rid, "confirmationId": cid, "managerId": "2"}, timeout=30)
+        assert "VO membership request confirmed." in r.text
+        from onboard.sandbox.mail import read_maildir
+
+        (m,) = read_maildir(sb.maildir("ada@example.org"))
+        assert m["Subject"].endswith("requires your approval.") and m.get_content().startswith("Dear ada@example.org,")
+        assert not sb.maildir("mario@example.org").exists()
+    finally:
+        sb.stop()
+
+
+def test_group_requests_are_granted_on_approval(tmp_path, clock):
+    sb = _start_with(tmp_path, clock, "groups", groups=["analysis", "production"], enable_attribute_requests=True)
+    try:
+        t = make_trainee(sb, tmp_path / "t")
+        t.submit()
+        page = t.session.get(t.confirm_link(), timeout=30).text
+        assert "Group selection" in page and 'name="request-attributes"' in page
+        assert f'value="/{VO}/analysis"' in page and f'value="/{VO}/production"' in page
+        data = {"struts.token.name": "token", "token": token_of(page), "requestId": _hidden(page, "requestId"),
+                "confirmationId": _hidden(page, "confirmationId"), "requestedGroups": [f"/{VO}/analysis", "/evil"]}
+        r = t.session.post(t.url(VO, "register/request-attributes.action"), data=data, timeout=30)
+        assert "VO membership request confirmed." in r.text
+        sb.approve(sb.requests()[0]["request_id"])
+        assert t.user_info().json()["fqans"] == [f"/{VO}", f"/{VO}/analysis"]
+    finally:
+        sb.stop()
+
+
+def test_group_request_form_needs_its_token(tmp_path, clock):
+    sb = _start_with(tmp_path, clock, "grouptoken", groups=["analysis"], enable_attribute_requests=True)
+    try:
+        t = make_trainee(sb, tmp_path / "t")
+        t.submit()
+        page = t.session.get(t.confirm_link(), timeout=30).text
+        data = {"requestId": _hidden(page, "requestId"), "confirmationId": _hidden(page, "confirmationId"),
+                "requestedGroups": f"/{VO}/analysis"}
+        r = t.session.post(t.url(VO, "register/request-attributes.action"), data=data, timeout=30)
+        assert INVALID_TOKEN in r.text and "Group selection" in r.text
+        assert sb.requests()[0]["status"] == "SUBMITTED"
+    finally:
+        sb.stop()

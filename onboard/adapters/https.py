@@ -198,6 +198,12 @@ def describe_tls_failure(exc: BaseException, host: str) -> TLSError:
             "Install the server's CA (the IGTF bundle, or the sandbox CA) in the trust directory, "
             "or set trust.cert_dir; never turn verification off.",
         )
+    if _dropped(exc):
+        return TLSError(
+            f"the server {host} closed the connection during the TLS handshake.",
+            "It may not accept your certificate (or its CA), or it is overloaded; "
+            "`onboard resume` tries again.",
+        )
     for needle, reason in (
         ("certificate required", "it requires a client certificate and got none"),
         ("unknown ca", "it does not trust the CA that issued your certificate"),
@@ -284,6 +290,11 @@ class HTTPS:
             try:
                 resp = self.session.request(method, url, **kw)
             except requests.exceptions.SSLError as e:
+                # a connection dropped mid-handshake (an overloaded server, a middlebox) is worth another try;
+                # a verification failure or an alert is not
+                if _dropped(e) and idempotent and attempt <= self.retries:
+                    self.sleep(self.backoff * 2 ** (attempt - 1))
+                    continue
                 raise describe_tls_failure(e, host) from None
             except requests.exceptions.ConnectionError as e:
                 # a reset right after the handshake is how TLS 1.3 servers refuse a client certificate
@@ -341,6 +352,20 @@ def _retry_after(resp: Any) -> float | None:
         return min(60.0, float(resp.headers.get("Retry-After", "")))
     except ValueError:
         return None
+
+
+def _dropped(e: BaseException) -> bool:
+    text = " ".join(str(x) for x in _exception_chain(e)).lower()
+    return (
+        (
+            "eof occurred" in text
+            or "unexpected eof" in text
+            or "unexpected_eof" in text
+            or "connection reset" in text
+        )
+        and "alert" not in text
+        and "verify failed" not in text
+    )
 
 
 def _looks_like_tls_refusal(e: BaseException) -> bool:

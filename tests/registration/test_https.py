@@ -48,7 +48,13 @@ class TLSServer(http.server.ThreadingHTTPServer):
         self.handshakes += 1
         return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
+    drops = 0
+
     def finish_request(self, request, client_address):
+        if self.drops:
+            self.drops -= 1
+            request.close()  # dropped before the handshake (an overloaded server)
+            return
         try:
             request.do_handshake()
         except (ssl.SSLError, OSError):
@@ -213,3 +219,19 @@ def test_missing_trust_dir_is_an_error(tmp_path):
     with pytest.raises(TLSError):
         trust_dir(cfg, environ={})
     assert trust_dir(Config(), environ={"X509_CERT_DIR": str(tmp_path)}) == Path(tmp_path)
+
+
+def test_connection_dropped_in_the_handshake_is_retried(pki):
+    srv = serve(pki)
+    srv.drops = 2
+    try:
+        h = client(pki)
+        assert h.get(f"https://localhost:{srv.server_address[1]}/x").status_code == 200
+        assert h.requests_made == 3 and srv.handshakes == 3
+        srv.drops = 5
+        with pytest.raises(TLSError) as e:
+            h.close()
+            h.get(f"https://localhost:{srv.server_address[1]}/y")
+        assert "closed the connection during the TLS handshake" in e.value.message
+    finally:
+        srv.shutdown()

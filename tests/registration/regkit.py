@@ -82,6 +82,7 @@ def start_sandbox(
     st = Settings(hostname="localhost", bind="127.0.0.1", port_base=0, vos=list(vos), **settings)
     ctx = SandboxContext(d, st, log_file=d / "sandbox.log", clock=clock.timestamp if clock else None)
     ctx.ca.ensure()
+    st.save(d / "sandbox.json")  # so that the instructor's commands (`onboard sandbox approve --dir`) find it
     app = App(ctx)
     app.install_extensions()
     sb = Sandbox(d, ctx, app)

@@ -132,7 +132,7 @@ def test_onboard_confirm_command_checks_the_link(tmp_path, sandbox, user, clock,
     assert j.run().state == "confirm_email"
     # the journey lives in the CLI's state directory
     store = Store(Path(onboard_env["ONBOARD_STATE_DIR"]))
-    j.record.state = ["enrol/vo/confirm_email", "enrol/host/deliver"]  # as in the shipped workflow
+    j.record.state = ["enrol/vo/confirm_email", "enrol/host/delivered"]  # as in the shipped workflow
     store.save(j.record)
     conf = tmp_path / "config.toml"
     _write_config(conf, cfg)
@@ -142,6 +142,12 @@ def test_onboard_confirm_command_checks_the_link(tmp_path, sandbox, user, clock,
     [msg] = [m for m in MaildirBox(sandbox.maildir()).messages() if "Your membership request" in m.subject]
     link = next(u for u in extract_links(msg.message) if "confirm-request" in u)
     env = {**onboard_env, "ONBOARD_CONFIG": str(conf)}
+    # before the due time, resume does no network I/O and says when to come back
+    n = len(sandbox.requests)
+    r = run_onboard("resume", "--passphrase-file", str(user.passphrase_file), env=env, timeout=60)
+    assert r.returncode == 75, r.stderr
+    assert "next check after" in r.stderr and "confirmation mail" in r.stderr
+    assert len(sandbox.requests) == n
     evil = link.replace("https://localhost:", "https://127.0.0.1:")
     n = len(sandbox.requests)
     r = run_onboard("confirm", evil, "--passphrase-file", str(user.passphrase_file), env=env, timeout=60)

@@ -4,7 +4,7 @@ with the mail read from the sandbox's Maildir or over IMAP from a real Dovecot s
 from __future__ import annotations
 
 import pytest
-from conftest import require_tool
+from conftest import require_tool, run_onboard
 from servers.dovecot import group_alive, start_dovecot
 
 from onboard.errors import Outcome, Waiting
@@ -28,7 +28,7 @@ def _pending(sandbox):
     return [r for r in voms_sandbox.requests(sandbox.ctx, VO)]
 
 
-def _whole_path(sandbox, user, ctx):
+def _whole_path(sandbox, user, ctx, approve_by_command=False):
     register.run(ctx)
     assert flow.extra(ctx)["registration"] == "submitted"
     assert sandbox.count("POST", "submit-request.action") == 1
@@ -43,7 +43,12 @@ def _whole_path(sandbox, user, ctx):
     with pytest.raises(Waiting) as w:
         await_approval.run(ctx)
     assert "approval" in w.value.what
-    voms_sandbox.approve(sandbox.ctx, req["request_id"])  # the instructor approves
+    if approve_by_command:  # the instructor's command, as in an orientation session
+        r = run_onboard("sandbox", "approve", str(req["request_id"]), "--dir", str(sandbox.dir), timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert f"approved request {req['request_id']}" in r.stdout
+    else:
+        voms_sandbox.approve(sandbox.ctx, req["request_id"])  # the instructor approves
     await_approval.run(ctx)
     assert flow.extra(ctx)["registration"] == "member"
     assert sandbox.count("POST", "submit-request.action") == 1
@@ -72,7 +77,7 @@ def test_whole_path_with_imap_from_dovecot_serving_the_sandbox_maildir(sandbox, 
         }
         ctx = _ctx(sandbox, user, clock, mail=mail)
         try:
-            _whole_path(sandbox, user, ctx)
+            _whole_path(sandbox, user, ctx, approve_by_command=True)
         finally:
             ctx.close()
         assert "Login: user=<jane@example.org>" in dv.log.read_text()

@@ -19,7 +19,19 @@ from pathlib import Path
 
 from onboard.errors import Exit, MissingInput, SandboxError, UsageError
 
-ACTIONS = ("up", "down", "status", "issue", "requests", "approve", "reject", "config", "board", "join")
+ACTIONS = (
+    "up",
+    "down",
+    "status",
+    "issue",
+    "requests",
+    "approve",
+    "reject",
+    "config",
+    "authorize",
+    "board",
+    "join",
+)
 
 
 def default_dir() -> Path:
@@ -42,6 +54,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         "approve": "approve registration requests (as the VO administrator)",
         "reject": "reject a registration request (the request is deleted, the user is told)",
         "config": "print a ready-made onboard configuration for this sandbox",
+        "authorize": "let a trainee's SSH public key log in to the submit host (works while it runs)",
         "board": "one line per trainee: stage, since when, what it waits for",
         "join": "a trainee: join the instructor's sandbox (config and trust anchor, checked by fingerprint)",
     }
@@ -162,6 +175,11 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
             from onboard.commands.orientation import add_join_arguments
 
             add_join_arguments(a)
+        if action == "authorize":
+            a.add_argument("key", type=Path, metavar="KEY.pub", help="the trainee's OpenSSH public key file")
+            a.add_argument(
+                "--user", required=True, help="the trainee's account on the submit host (its home)"
+            )
         if action == "config":
             a.add_argument("--email", default="", help="the trainee's e-mail (their Maildir in the sandbox)")
             a.add_argument("--user", default="", help="the trainee's account on the submit host")
@@ -456,6 +474,20 @@ def _reject(args: argparse.Namespace, directory: Path) -> int:
     sb = _load(directory)
     row = sb.reject(args.id, args.reason)
     print(f"rejected request {args.id} ({row['subject']}); it is deleted and {row['email']} is told.")
+    return Exit.OK
+
+
+def _authorize(args: argparse.Namespace, directory: Path) -> int:
+    sb = _load(directory)
+    try:
+        lines = [x for x in args.key.expanduser().read_text(encoding="utf-8").splitlines() if x.strip()]
+        home = sb.authorize_ssh_key(args.user, lines[0])
+    except (OSError, IndexError, ValueError) as e:
+        raise UsageError(
+            f"{args.key}: not a usable public key or user name ({e}).", "Give an OpenSSH .pub file."
+        ) from None
+    print(f"{args.user} may now log in to the submit host with {args.key}; home {home}")
+    print(f"  ssh -p {sb.ssh_port} {args.user}@{sb.settings.hostname}   (host key {sb.ssh_fingerprint})")
     return Exit.OK
 
 

@@ -343,3 +343,58 @@ def test_on_approval_hook_via_cli(cli, sbdir, up, tmp_path):
     assert line.endswith(f"|/DC=org/DC=onboard-sandbox/CN=Onboard Sandbox Personal CA|{VO}")
     assert s.get(f"{base}/register/start.action", allow_redirects=False, timeout=30).status_code == 302
     assert os.environ.get("ONBOARD_DN") is None
+
+
+def test_authorize_and_ssh_with_the_printed_fingerprint(cli, sbdir, up, tmp_path):
+    """Trust the right way: fetch the host key, check it against the printed fingerprint, then connect."""
+    import subprocess
+
+    from conftest import require_tool
+
+    for tool in ("ssh", "ssh-keygen", "ssh-keyscan"):
+        require_tool(tool)
+    info = up()
+    port, printed = info["ssh"]["port"], info["ssh"]["fingerprint"]
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
+    r = cli("sandbox", "authorize", "--dir", str(sbdir), "--user", "ann", str(key) + ".pub")
+    assert r.returncode == 0 and printed in r.stdout, r.stderr
+    scan = subprocess.run(
+        ["ssh-keyscan", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    known = tmp_path / "known_hosts"
+    known.write_text(scan.stdout)
+    fp = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(known)], capture_output=True, text=True, timeout=30
+    ).stdout.split()[1]
+    assert fp == printed
+    r = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            str(key),
+            "-p",
+            str(port),
+            "ann@127.0.0.1",
+            "echo $HOME",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SSH_AUTH_SOCK": ""},
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(sbdir.resolve() / "submit" / "home" / "ann")

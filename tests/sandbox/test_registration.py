@@ -495,8 +495,10 @@ def _hidden(html: str, name: str) -> str:
 
 
 def test_group_manager_selection_then_the_manager_is_told(tmp_path, clock):
-    managers = [{"name": "Mario Rossi", "email": "mario@example.org", "description": "Italy"},
-                {"name": "Ada Byron", "email": "ada@example.org", "description": "UK"}]
+    managers = [
+        {"name": "Mario Rossi", "email": "mario@example.org", "description": "Italy"},
+        {"name": "Ada Byron", "email": "ada@example.org", "description": "UK"},
+    ]
     sb = _start_with(tmp_path, clock, "managers", group_managers=managers)
     try:
         t = make_trainee(sb, tmp_path / "t")
@@ -508,31 +510,46 @@ def test_group_manager_selection_then_the_manager_is_told(tmp_path, clock):
         action = t.url(VO, "register/select-manager.action")
         r = t.session.post(action, data={"requestId": rid, "confirmationId": cid}, timeout=30)
         assert "Please select a group manager." in r.text and sb.requests()[0]["status"] == "SUBMITTED"
-        r = t.session.post(action, data={"requestId": rid, "confirmationId": cid, "managerId": "7"}, timeout=30)
+        r = t.session.post(
+            action, data={"requestId": rid, "confirmationId": cid, "managerId": "7"}, timeout=30
+        )
         assert "No manager found for id &#x27;7&#x27;." in r.text or "No manager found for id '7'." in r.text
-        r = t.session.post(action, data={"requestId": rid, "confirmationId": "wrong", "managerId": "2"}, timeout=30)
+        r = t.session.post(
+            action, data={"requestId": rid, "confirmationId": "wrong", "managerId": "2"}, timeout=30
+        )
         assert "Wrong confirmation id!" in r.text
-        r = t.session.post(action, data={"requestId": rid, "confirmationId": cid, "managerId": "2"}, timeout=30)
+        r = t.session.post(
+            action, data={"requestId": rid, "confirmationId": cid, "managerId": "2"}, timeout=30
+        )
         assert "VO membership request confirmed." in r.text
         from onboard.sandbox.mail import read_maildir
 
         (m,) = read_maildir(sb.maildir("ada@example.org"))
-        assert m["Subject"].endswith("requires your approval.") and m.get_content().startswith("Dear ada@example.org,")
+        assert m["Subject"].endswith("requires your approval.") and m.get_content().startswith(
+            "Dear ada@example.org,"
+        )
         assert not sb.maildir("mario@example.org").exists()
     finally:
         sb.stop()
 
 
 def test_group_requests_are_granted_on_approval(tmp_path, clock):
-    sb = _start_with(tmp_path, clock, "groups", groups=["analysis", "production"], enable_attribute_requests=True)
+    sb = _start_with(
+        tmp_path, clock, "groups", groups=["analysis", "production"], enable_attribute_requests=True
+    )
     try:
         t = make_trainee(sb, tmp_path / "t")
         t.submit()
         page = t.session.get(t.confirm_link(), timeout=30).text
         assert "Group selection" in page and 'name="request-attributes"' in page
         assert f'value="/{VO}/analysis"' in page and f'value="/{VO}/production"' in page
-        data = {"struts.token.name": "token", "token": token_of(page), "requestId": _hidden(page, "requestId"),
-                "confirmationId": _hidden(page, "confirmationId"), "requestedGroups": [f"/{VO}/analysis", "/evil"]}
+        data = {
+            "struts.token.name": "token",
+            "token": token_of(page),
+            "requestId": _hidden(page, "requestId"),
+            "confirmationId": _hidden(page, "confirmationId"),
+            "requestedGroups": [f"/{VO}/analysis", "/evil"],
+        }
         r = t.session.post(t.url(VO, "register/request-attributes.action"), data=data, timeout=30)
         assert "VO membership request confirmed." in r.text
         sb.approve(sb.requests()[0]["request_id"])
@@ -547,8 +564,11 @@ def test_group_request_form_needs_its_token(tmp_path, clock):
         t = make_trainee(sb, tmp_path / "t")
         t.submit()
         page = t.session.get(t.confirm_link(), timeout=30).text
-        data = {"requestId": _hidden(page, "requestId"), "confirmationId": _hidden(page, "confirmationId"),
-                "requestedGroups": f"/{VO}/analysis"}
+        data = {
+            "requestId": _hidden(page, "requestId"),
+            "confirmationId": _hidden(page, "confirmationId"),
+            "requestedGroups": f"/{VO}/analysis",
+        }
         r = t.session.post(t.url(VO, "register/request-attributes.action"), data=data, timeout=30)
         assert INVALID_TOKEN in r.text and "Group selection" in r.text
         assert sb.requests()[0]["status"] == "SUBMITTED"

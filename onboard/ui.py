@@ -5,7 +5,6 @@ Nothing here prompts when stdin is not a terminal: `ask` raises MissingInput nam
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 TYPE_CHECKING = False  # keep typing out of start-up
@@ -56,6 +55,8 @@ class UI:
         suffix = f" [{default}]" if default and not secret else ""
         try:
             if secret:
+                import getpass
+
                 value = getpass.getpass(f"{prompt}: ")
             else:
                 print(f"{prompt}{suffix}: ", end="", file=self.err, flush=True)

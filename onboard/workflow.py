@@ -22,11 +22,6 @@ TYPE_CHECKING = False  # typing and dataclasses cost start-up time that `onboard
 if TYPE_CHECKING:
     from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 SEP = "/"  # separator of nested state names: enrol/vo/register
 
 
@@ -120,18 +115,57 @@ def available() -> list[str]:
     return sorted(p.stem for p in workflows_dir().glob("*.toml"))
 
 
-def load(name_or_file: str | Path, known_steps: set[str] | None = None) -> Workflow:
-    path = Path(name_or_file)
-    if path.suffix != ".toml":
-        path = workflows_dir() / f"{name_or_file}.toml"
+def _read_toml(path: Path, name_or_file: str | Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WorkflowError(f"no workflow '{name_or_file}' (looked for {path}).",
                             f"Known workflows: {', '.join(available()) or 'none'}.") from None
     except tomllib.TOMLDecodeError as e:
         raise WorkflowError(f"{path}: not valid TOML: {e}") from None
-    return parse(data, path, known_steps)
+
+
+def _path(name_or_file: str | Path) -> Path:
+    path = Path(name_or_file)
+    return path if path.suffix == ".toml" else workflows_dir() / f"{name_or_file}.toml"
+
+
+def load(name_or_file: str | Path, known_steps: set[str] | None = None) -> Workflow:
+    path = _path(name_or_file)
+    return parse(_read_toml(path, name_or_file), path, known_steps)
+
+
+def load_cached(name_or_file: str | Path, cache_dir: Path) -> Workflow:
+    """load() for read-only commands: the parsed TOML is kept as JSON in cache_dir, keyed by the file's
+    size and mtime, because importing a TOML parser costs more start-up time than `onboard status` has."""
+    import json
+
+    path = _path(name_or_file)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return load(name_or_file)
+    key = f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    cache = cache_dir / f".workflow-{path.stem}.json"
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            return parse(cached["data"], path)
+    except (OSError, ValueError, AttributeError):
+        pass
+    data = _read_toml(path, name_or_file)
+    wf = parse(data, path)
+    try:
+        from onboard.store import write_atomic
+
+        write_atomic(cache, json.dumps({"key": key, "data": data}).encode())
+    except OSError:
+        pass  # a cache that cannot be written is no error
+    return wf
 
 
 def parse(data: dict[str, Any], path: Path, known_steps: set[str] | None = None) -> Workflow:

@@ -160,7 +160,7 @@ def status(args: argparse.Namespace) -> int:
     st = app.store()
     vo = app.pick_vo(st, args.vo)
     data = st.read_raw(vo)
-    wf = workflow.load(data["workflow"])
+    wf = workflow.load_cached(data["workflow"], st.root)
     rows = checklist(wf, data)
     if args.json:
         print(json.dumps({"vo": vo, "workflow": wf.name, "state": data["state"], "checklist": rows,

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -93,6 +94,7 @@ class SubmitHost:
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()
         self._transports: set[paramiko.Transport] = set()
+        self._procs: set[subprocess.Popen] = set()  # commands running for clients (killed on stop)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, name="sandbox-ssh", daemon=True)
 
@@ -142,6 +144,18 @@ class SubmitHost:
         for t in transports:
             with contextlib.suppress(Exception):
                 t.close()
+        self.kill(list(self._procs))
+
+    def kill(self, procs: list[subprocess.Popen], sig: int = signal.SIGKILL) -> None:
+        """End client commands with everything they started (each runs in its own process group)."""
+        for p in procs:
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(p.pid, sig)
+        if sig == signal.SIGKILL:
+            for p in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(5)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -176,6 +190,7 @@ class SubmitHost:
                 self._transports.discard(t)
             with contextlib.suppress(Exception):
                 t.close()
+            self.kill(server.procs, signal.SIGHUP)  # the client is gone: hang up its commands, as a tty would
 
 
 class _Server(paramiko.ServerInterface):
@@ -183,6 +198,7 @@ class _Server(paramiko.ServerInterface):
         self.host = host
         self.user = ""
         self.env: dict[str, str] = {}
+        self.procs: list[subprocess.Popen] = []
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
@@ -234,11 +250,14 @@ class _Server(paramiko.ServerInterface):
         }
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh"]
         threading.Thread(
-            target=_pump, args=(channel, argv, env, home, self.host), daemon=True, name="sandbox-ssh-exec"
+            target=_pump,
+            args=(channel, argv, env, home, self.host, self.procs),
+            daemon=True,
+            name="sandbox-ssh-exec",
         ).start()
 
 
-def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: SubmitHost) -> None:
+def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: SubmitHost, mine: list) -> None:
     try:
         proc = subprocess.Popen(
             argv,
@@ -249,6 +268,9 @@ def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: Submi
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        with host._lock:
+            host._procs.add(proc)
+            mine.append(proc)
     except OSError as e:
         with contextlib.suppress(Exception):
             channel.sendall_stderr(f"sh: {e}\n".encode())
@@ -283,6 +305,8 @@ def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: Submi
     for t in threads:
         t.start()
     code = proc.wait()
+    with host._lock:
+        host._procs.discard(proc)
     threads[1].join()
     threads[2].join()
     with contextlib.suppress(Exception):

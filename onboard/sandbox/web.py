@@ -286,6 +286,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            self.close_connection = True  # the unread body must not be taken for the next request
             self._send(Response.html(error_page(413, "Request too large"), 413))
             return
         body = self.rfile.read(length) if length else b""

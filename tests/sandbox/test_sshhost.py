@@ -219,3 +219,72 @@ def test_host_key_is_kept_across_restarts(sandbox, tmp_path):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     finally:
         again.stop()
+
+
+def _procs_in(home: Path) -> list[int]:
+    """Processes whose working directory is inside `home` (what a client's commands leave running)."""
+    found = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cwd = os.readlink(p / "cwd")
+            except OSError:
+                continue
+            if cwd == str(home) or cwd.startswith(str(home) + "/"):
+                found.append(int(p.name))
+    return found
+
+
+def test_stopping_the_sandbox_ends_client_commands(sandbox, host):
+    """`sandbox down` must leave no process behind, including what trainees started over SSH."""
+    import time
+
+    opts, home = host
+    exe = require_tool("ssh")
+    client = subprocess.Popen(
+        [
+            exe,
+            *opts,
+            "-p",
+            str(sandbox.ssh_port),
+            f"{USER}@127.0.0.1",
+            "echo started; sleep 300 & sleep 301; echo never",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SSH_AUTH_SOCK": ""},
+    )
+    try:
+        assert client.stdout.readline() == b"started\n"
+        deadline = time.monotonic() + 10
+        while len(_procs_in(home)) < 3 and time.monotonic() < deadline:  # sh, sleep 300, sleep 301
+            time.sleep(0.05)
+        assert len(_procs_in(home)) >= 3
+        sandbox.stop()
+        deadline = time.monotonic() + 10
+        while _procs_in(home) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _procs_in(home) == []
+    finally:
+        client.kill()
+        client.wait(10)
+
+
+def test_a_client_going_away_hangs_up_its_commands(sandbox, host):
+    import time
+
+    opts, home = host
+    exe = require_tool("ssh")
+    client = subprocess.Popen(
+        [exe, *opts, "-p", str(sandbox.ssh_port), f"{USER}@127.0.0.1", "echo started; sleep 300"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SSH_AUTH_SOCK": ""},
+    )
+    assert client.stdout.readline() == b"started\n"
+    client.kill()  # the trainee's laptop drops off the network
+    client.wait(10)
+    deadline = time.monotonic() + 10
+    while _procs_in(home) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _procs_in(home) == []

@@ -17,7 +17,7 @@ import threading
 from email.message import EmailMessage
 from pathlib import Path
 
-_SAFE = re.compile(r"^[a-z0-9._%+@-]+$")
+_SAFE = re.compile(r"^[a-z0-9._%+'@-]+$")
 
 
 def mailbox_name(address: str) -> str:

@@ -296,6 +296,14 @@ def validate(req: Request, required: list[str]) -> tuple[dict[str, str], dict[st
 # -- mail -------------------------------------------------------------------------------------------------
 
 
+def _send(ctx: SandboxContext, to: str, subject: str, body: str) -> None:
+    """Mail as VOMS-Admin's notification service does: a failure is logged, the request goes on."""
+    try:
+        ctx.mail.send(to, subject, body)
+    except Exception as e:  # SMTP down, an address no Maildir can be named after, a full disk
+        ctx.log(f"mail to {to} ({subject}) failed: {type(e).__name__}: {e}")
+
+
 def _mail_confirm(ctx: SandboxContext, row: Any, app: App | None) -> None:
     vo = row["vo"]
     body = (
@@ -305,7 +313,7 @@ def _mail_confirm(ctx: SandboxContext, row: Any, app: App | None) -> None:
         f"{vo}, please\nlet us know by going to the following url:\n\n{request_url(ctx, 'cancel', row, app)}\n\n"
         f"Your sincerely,\nVoms-Admin registration service for VO {vo}\n"
     )
-    ctx.mail.send(row["email"], f"[VOMS Admin] Your membership request for VO {vo}", body)
+    _send(ctx, row["email"], f"[VOMS Admin] Your membership request for VO {vo}", body)
 
 
 def _mail_handle(ctx: SandboxContext, row: Any, app: App | None) -> None:
@@ -330,9 +338,7 @@ def _mail_handle(ctx: SandboxContext, row: Any, app: App | None) -> None:
         f"URL:\n\n{_base(ctx, vo, app)}/home/login.action\n\nYour sincerely,\n"
         f"The Voms-Admin registration service for VO {vo}"
     )
-    ctx.mail.send(
-        recipient, f"[VOMS Admin] A vo membership request for VO {vo} requires your approval.", body
-    )
+    _send(ctx, recipient, f"[VOMS Admin] A vo membership request for VO {vo} requires your approval.", body)
 
 
 def _mail_approved(ctx: SandboxContext, row: Any) -> None:
@@ -341,9 +347,7 @@ def _mail_approved(ctx: SandboxContext, row: Any) -> None:
         f"Dear {row['email']}, \n\nyour vo membership request for VO {vo}\nhas been approved.\n\n\n"
         f"Your sincerely,\nThe Voms-Admin registration service for VO {vo}"
     )
-    ctx.mail.send(
-        row["email"], f"[VOMS Admin] Your vo membership request for VO {vo} has been approved.", body
-    )
+    _send(ctx, row["email"], f"[VOMS Admin] Your vo membership request for VO {vo} has been approved.", body)
 
 
 def _mail_rejected(ctx: SandboxContext, row: Any, explanation: str | None) -> None:
@@ -357,9 +361,7 @@ def _mail_rejected(ctx: SandboxContext, row: Any, explanation: str | None) -> No
         f"Dear {row['email']}, \n\n\nyour vo membership request for VO {vo} has been REJECTED.\n\n"
         f"{reason}\nYour sincerely,\nVoms-Admin registration service for VO {vo}"
     )
-    ctx.mail.send(
-        row["email"], f"[VOMS Admin] Your vo membership request for VO {vo} has been rejected.", body
-    )
+    _send(ctx, row["email"], f"[VOMS Admin] Your vo membership request for VO {vo} has been rejected.", body)
 
 
 def _mail_expired(ctx: SandboxContext, row: Any) -> None:
@@ -370,7 +372,7 @@ def _mail_expired(ctx: SandboxContext, row: Any) -> None:
         f"VO, please consider resubmitting a request. \n\nYour sincerely,\n"
         f"Voms-Admin registration service for VO {vo}"
     )
-    ctx.mail.send(row["email"], "[VOMS Admin] You vo membership request has expired!", body)
+    _send(ctx, row["email"], "[VOMS Admin] You vo membership request has expired!", body)
 
 
 # -- handlers ---------------------------------------------------------------------------------------------

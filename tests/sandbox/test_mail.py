@@ -182,3 +182,29 @@ def test_mailbox_names_are_plain_addresses():
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} accepted")
+
+
+def test_mail_failure_is_logged_and_the_request_stands(tmp_path, clock):
+    import socket
+
+    from .conftest import make_trainee, start_sandbox
+
+    s = socket.create_server(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: the SMTP server is "down"
+    sb = start_sandbox(tmp_path / "nosmtp", clock=clock, smtp=f"127.0.0.1:{port}")
+    try:
+        t = make_trainee(sb, tmp_path / "t")
+        assert "Confirmation required." in t.submit().text
+        assert sb.requests()[0]["status"] == "SUBMITTED"
+        assert "failed: ConnectionRefusedError" in (tmp_path / "nosmtp.log").read_text()
+    finally:
+        sb.stop()
+
+
+def test_apostrophe_address_gets_its_maildir(sandbox, tmp_path):
+    from .conftest import make_trainee
+
+    t = make_trainee(sandbox, tmp_path / "ob", "Sean O'Brien", "sean.o'brien@example.org")
+    assert "Confirmation required." in t.submit().text
+    assert t.mails()[0]["To"] == "sean.o'brien@example.org"

@@ -113,6 +113,7 @@ class Registration(Section):
     username: str = ""  # IAM: the account name to ask for (default: from the e-mail address)
     organisation: str = ""  # IAM: the organisation name in its mail subjects (default: the VO)
     voms_aa_url: str = ""  # IAM: the VOMS-AA's generate-ac URL (default: from the VO's vomses line)
+    mail_from: str = ""  # only registration mails from this sender (or "@domain") count; empty: any sender
 
 
 class Trust(Section):

@@ -217,22 +217,30 @@ class ImapBox:
 
     def wait(self, timeout: float) -> bool:
         """With IDLE: return True when the server announces a new mail (EXISTS), False at the timeout."""
+        from imapclient.exceptions import IMAPClientError
+
         if not self.push:
             time.sleep(timeout)
             return False
         end = time.monotonic() + timeout
-        self.client.idle()
         try:
-            while True:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                # servers end IDLE after ~30 min; re-enter well before that
-                responses = self.client.idle_check(timeout=min(left, 600))
-                if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                    return True
-        finally:
-            self.client.idle_done()
+            self.client.idle()
+            try:
+                while True:
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        return False
+                    # servers end IDLE after ~30 min; wake up well before that
+                    responses = self.client.idle_check(timeout=min(left, 600))
+                    if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                        return True
+            finally:
+                self.client.idle_done()
+        except (IMAPClientError, OSError) as e:
+            raise MailError(
+                f"the IMAP connection to {self.host} broke while waiting: {e}.",
+                "`onboard resume` connects again.",
+            ) from None
 
     def close(self) -> None:
         try:

@@ -116,7 +116,7 @@ def scan_mail(ctx: StepContext, box: Mailbox) -> Scan:
         if after and mail.received and mail.received < after:
             continue
         event = mails.classify(mail.message, k, ctx.vo, org)
-        if event is None:
+        if event is None or not mails.sender_ok(event.sender, ctx.config.registration.mail_from):
             continue
         scan.events.append(event)
         if event.what == mails.CONFIRM:

@@ -95,6 +95,16 @@ def classify(msg: Message, kind: str, vo: str, org: str = "") -> MailEvent | Non
     return None
 
 
+def sender_ok(sender: str, wanted: str) -> bool:
+    """Does the sender match registration.mail_from (an address, or "@domain"; empty matches all)?"""
+    if not wanted:
+        return True
+    sender, wanted = sender.strip().lower(), wanted.strip().lower()
+    if wanted.startswith("@"):
+        return sender.endswith(wanted) or sender.endswith("." + wanted[1:])
+    return sender == wanted
+
+
 def _reason(body: str) -> str:
     """The administrator's motivation, when the mail carries one."""
     for rx in (

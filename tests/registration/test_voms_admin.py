@@ -214,3 +214,14 @@ def test_confirmed_by_hand_is_noticed(sandbox, user, clock):
     assert h.get(check_link(link, flow.server_url(ctx), "voms-admin").url).status_code == 200
     confirm_email.run(ctx)
     assert flow.extra(ctx)["registration"] == "confirmed"
+
+
+def test_mail_from_another_sender_is_ignored(sandbox, user, clock):
+    ctx = _ctx(sandbox, user, clock, registration={"mail_from": "@voms.example.org"})
+    register.run(ctx)
+    with pytest.raises(Waiting):
+        confirm_email.run(ctx)  # the sandbox sends from voms-admin@localhost: not the configured sender
+    assert flow.extra(ctx)["registration"] == "submitted"
+    ctx.config.registration.mail_from = "voms-admin@localhost"
+    confirm_email.run(ctx)
+    assert flow.extra(ctx)["registration"] == "confirmed"

@@ -70,3 +70,52 @@ def test_iam_refused_form_shows_server_error(sandbox, user, clock):
         register.run(ctx)
     assert "username" in e.value.message
     assert not ctx.record.artifacts.request_id
+
+
+def test_iam_journey_through_the_engine(tmp_path, sandbox, user, clock):
+    from .regkit import make_journey
+
+    cfg = make_config(sandbox, kind="iam")
+    j = make_journey(tmp_path / "j", cfg, user, clock, "iam")
+    res = j.run()  # register, confirm (mail already there), first approval check
+    assert res.state == "await_approval" and not res.finished
+    iam_sandbox.approve(sandbox.ctx, j.record.artifacts.request_id)
+    clock.t = j.record.waits["await_approval"].next_check_after
+    res = j.run()
+    assert res.state == "link_certificate" and "linked" in res.waiting_for[0]
+    user_name = flow.extra(j.ctx)["iam_username"]
+    iam_sandbox.link_certificate(sandbox.ctx, VO, user_name, user.subject, user.issuer)
+    clock.t = j.record.waits["link_certificate"].next_check_after
+    res = j.run()
+    assert res.finished and res.state == "approved"
+    assert [e["to"] for e in j.store.history(VO)][-1].endswith("approved")
+
+
+def test_sandbox_iam_browser_steps_link_the_certificate(sandbox, user, clock):
+    """What the trainee does in the browser: set the password from the mail, log in, link the certificate."""
+    import re
+
+    from onboard.adapters.mail import MaildirBox
+    from onboard.registration import iam
+
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    confirm_email.run(ctx)
+    iam_sandbox.approve(sandbox.ctx, ctx.record.artifacts.request_id)
+    [mail] = [m for m in MaildirBox(sandbox.maildir()).messages() if "is now active" in m.subject]
+    reset = re.search(r"https://\S+/iam/password-reset/token/\S+", mail.message.get_content()).group(0)
+    http = flow.http(ctx, sandbox.iam_url())
+    assert http.post(reset, data={"password": "short"}).status_code == 400
+    assert http.post(reset, data={"password": "a good long password"}).status_code == 200
+    base = sandbox.iam_url()
+    user_name = flow.extra(ctx)["iam_username"]
+    assert (
+        http.post(f"{base}/login", data={"username": user_name, "password": "wrong password"}).status_code
+        == 401
+    )
+    assert http.post(
+        f"{base}/login", data={"username": user_name, "password": "a good long password"}
+    ).is_redirect
+    assert iam.aa_status(ctx)[0] == "unknown-user"
+    assert http.post(f"{base}/iam/account-linking/X509").is_redirect  # the session's TLS client certificate
+    assert iam.aa_status(ctx) == ("linked", "")

@@ -66,36 +66,33 @@ else echo glite_vomses=none; fi
 
 def voms_proxy(vo: str, vomses: str, vomsdir: str, cert_dir: str) -> str:
     """voms-proxy-init -voms VO into a private temporary file, voms-proxy-info -all on it, then remove it.
-    The user's own proxy (/tmp/x509up_u<uid>) is left alone. Relative paths are relative to $HOME."""
+    The user's own proxy (/tmp/x509up_u<uid>) is left alone. Relative paths are relative to $HOME.
+    As any user, voms-proxy-init finds ~/.globus by itself (which is what the check proves); as root it
+    would take the host credential instead, so there the installed files are named explicitly."""
     for value in (vo, vomses, vomsdir, cert_dir):
         _check_safe(value)
     vomsdir = vomsdir if vomsdir.startswith("/") else f"$HOME/{vomsdir}"
     vomses = vomses if vomses.startswith("/") else f"$HOME/{vomses}"
-    env = f'X509_VOMS_DIR="{vomsdir}"; export X509_VOMS_DIR; '
+    env = f'X509_VOMS_DIR="{vomsdir}"; export X509_VOMS_DIR;'
     if cert_dir:
-        env += f'X509_CERT_DIR="{cert_dir}"; export X509_CERT_DIR; '
-    return one_line(
-        r"""
+        env += f' X509_CERT_DIR="{cert_dir}"; export X509_CERT_DIR;'
+    script = f"""
 umask 077;
 IFS= read -r PW || PW=;
 cd "$HOME" || exit 1;
-"""
-        + env
-        + r"""
-P=$(mktemp "${TMPDIR:-/tmp}/onboard-verify.XXXXXX") || { echo result=no-tmp; exit 0; };
-R=$(mktemp "${TMPDIR:-/tmp}/onboard-rand.XXXXXX") && RANDFILE="$R" && export RANDFILE;
-printf "%s\n" "$PW" | voms-proxy-init -voms """
-        + vo
-        + r""" -pwstdin -vomses """
-        + f'"{vomses}"'
-        + r""" -out "$P" 2>&1;
+{env}
+set --;
+if [ "$(id -u)" = 0 ]; then set -- -cert "$HOME/.globus/usercert.pem" -key "$HOME/.globus/userkey.pem"; fi;
+P=$(mktemp "${{TMPDIR:-/tmp}}/onboard-verify.XXXXXX") || {{ echo result=no-tmp; exit 0; }};
+R=$(mktemp "${{TMPDIR:-/tmp}}/onboard-rand.XXXXXX") && RANDFILE="$R" && export RANDFILE;
+printf "%s\\n" "$PW" | voms-proxy-init -voms {vo} -pwstdin "$@" -vomses "{vomses}" -out "$P" 2>&1;
 echo "init_status=$?";
 voms-proxy-info -all -file "$P" 2>&1;
 echo "info_status=$?";
 rm -f "$P" "$R";
 echo result=done
 """
-    )
+    return one_line(script)
 
 
 _UNSAFE = re.compile(r"""['"`$\\!\n\r;&|<>(){}*?\[\]~]""")

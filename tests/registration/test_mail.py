@@ -90,8 +90,10 @@ def test_maildir_reader_and_wait(tmp_path):
     assert box.wait(10) is True
     assert [m.subject for m in box.messages()] == ["first", "second"]
     assert box.wait(0.2) is False
+    assert MaildirBox(tmp_path / "not-yet").messages() == []  # created by the first delivery
+    (tmp_path / "a-file").write_text("x")
     with pytest.raises(MailError):
-        MaildirBox(tmp_path / "nothing")
+        MaildirBox(tmp_path / "a-file")
 
 
 def test_xoauth2_uses_the_token_command(monkeypatch, tmp_path):

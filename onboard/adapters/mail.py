@@ -71,7 +71,7 @@ class MaildirBox:
         self.path = Path(path).expanduser()
         self.poll = poll
         self.sleep = sleep
-        # a Maildir that does not exist yet is empty (the first delivery creates it); anything else is an error
+        # a Maildir not there yet is empty (the first delivery creates it); anything else is an error
         if self.path.exists() and not ((self.path / "new").is_dir() and (self.path / "cur").is_dir()):
             raise MailError(
                 f"{self.path} is not a Maildir (no new/ and cur/ inside).",

@@ -43,7 +43,10 @@ def test_voms_admin(subject, body, what):
 
 
 def test_voms_admin_rejection_reason():
-    body = "Dear jane,\n\nyour vo membership request for VO cms has been REJECTED.\n\nReason: not in the HR database\n"
+    body = (
+        "Dear jane,\n\nyour vo membership request for VO cms has been REJECTED.\n\n"
+        "Reason: not in the HR database\n"
+    )
     event = classify(
         _m("[VOMS Admin] Your vo membership request for VO cms has been rejected.", body), "voms-admin", "cms"
     )
@@ -67,8 +70,9 @@ def test_iam(subject, what):
 
 def test_iam_motivation_is_the_reason():
     body = (
-        "Dear Jane Doe,\n\nyour membership request for cms has been REJECTED.\n\nThe administrator has provided "
-        "the following motivation for the rejection:\n\nno CERN HR record\n\nThe cms registration service\n"
+        "Dear Jane Doe,\n\nyour membership request for cms has been REJECTED.\n\n"
+        "The administrator has provided the following motivation for the rejection:\n\n"
+        "no CERN HR record\n\nThe cms registration service\n"
     )
     event = classify(_m("[cms IAM] Your request for a cms account has been rejected", body), "iam", "cms")
     assert event.what == "rejected" and event.reason == "no CERN HR record"

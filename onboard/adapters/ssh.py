@@ -64,6 +64,7 @@ class Target:
     identity_files: list[Path] = field(default_factory=list)
     identities_only: bool = False
     host_key_alias: str = ""
+    hash_known_hosts: bool = False
     user_known_hosts: list[Path] = field(default_factory=list)
     global_known_hosts: list[Path] = field(default_factory=list)
     jump: list[Target] = field(default_factory=list)  # bastions, outermost first
@@ -83,18 +84,25 @@ def _home() -> Path:
     return Path(os.environ.get("HOME") or Path.home())
 
 
-def load_ssh_config(path: Path | None = None) -> paramiko.SSHConfig:
-    path = path or _home() / ".ssh" / "config"
-    if not path.exists():
-        return paramiko.SSHConfig()
-    try:
-        return paramiko.SSHConfig.from_path(str(path))
-    except (OSError, paramiko.ConfigParseError) as e:
-        raise SSHError(
-            f"{path}: cannot be read ({e}).",
-            "Fix the SSH configuration file, then run again.",
-            exit_code=Exit.CONFIG,
-        ) from None
+SYSTEM_SSH_CONFIG = Path("/etc/ssh/ssh_config")
+
+
+def load_ssh_config(path: Path | None = None, system: Path | None = SYSTEM_SSH_CONFIG) -> paramiko.SSHConfig:
+    """The user's ~/.ssh/config, then the system's /etc/ssh/ssh_config: like ssh, the first value wins."""
+    cfg = paramiko.SSHConfig()
+    for f in (path or _home() / ".ssh" / "config", system):
+        if f is None or not f.exists():
+            continue
+        try:
+            with open(f, encoding="utf-8") as fh:
+                cfg.parse(fh)
+        except (OSError, UnicodeDecodeError, paramiko.ConfigParseError) as e:
+            raise SSHError(
+                f"{f}: cannot be read ({e}).",
+                "Fix the SSH configuration file, then run again.",
+                exit_code=Exit.CONFIG,
+            ) from None
+    return cfg
 
 
 def _paths(values: object) -> list[Path]:
@@ -138,6 +146,7 @@ def resolve(
     t.identity_files = files
     t.identities_only = str(found.get("identitiesonly", "no")).lower() == "yes"
     t.host_key_alias = found.get("hostkeyalias", "")
+    t.hash_known_hosts = str(found.get("hashknownhosts", "no")).lower() == "yes"
     t.user_known_hosts = (
         [known_hosts.expanduser()]
         if known_hosts
@@ -211,7 +220,9 @@ class ConfirmOrReject(paramiko.RejectPolicy):
 
     def _accept(self, key: paramiko.PKey, fp: str) -> None:
         self.accepted = fp
-        save_known_host(self.target.user_known_hosts[0], self.target.key_name, key)
+        save_known_host(
+            self.target.user_known_hosts[0], self.target.key_name, key, hashed=self.target.hash_known_hosts
+        )
 
 
 def _same_fingerprint(given: str, actual: str) -> bool:
@@ -221,8 +232,11 @@ def _same_fingerprint(given: str, actual: str) -> bool:
     return g[7:].rstrip("=") == actual[7:] and g[:7].upper() == "SHA256:"
 
 
-def save_known_host(path: Path, name: str, key: paramiko.PKey) -> None:
-    """Append `name keytype base64` to a known_hosts file (created 0600 in a 0700 ~/.ssh)."""
+def save_known_host(path: Path, name: str, key: paramiko.PKey, hashed: bool = False) -> None:
+    """Append `name keytype base64` to a known_hosts file (created 0600 in a 0700 ~/.ssh); the name
+    hashed as ssh does when HashKnownHosts is on (Debian's default)."""
+    if hashed:
+        name = paramiko.HostKeys.hash_host(name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:

@@ -244,3 +244,22 @@ def test_unknown_bastion_key_is_refused_and_the_flag_does_not_cover_it(sshd_fact
     assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
     assert bastion.fingerprint in e.value.message and "bastion" in e.value.hint
     assert kh.read_text() == submit.known_hosts_line()
+
+
+def test_hashknownhosts_saves_a_hashed_entry_that_is_found_again(sshd, client_key, tmp_path):
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host *\n  HashKnownHosts yes\n  IdentityFile {client_key}\n")
+    kh = tmp_path / "known_hosts"
+    conf = ssh.load_ssh_config(cfg, system=None)
+    t = ssh.resolve("127.0.0.1", user=TEST_USER, port=sshd.port, known_hosts=kh, ssh_config=conf)
+    t.global_known_hosts = []
+    ssh.connect(t, quiet_ui(), trust_host_key=sshd.fingerprint).close()
+    line = kh.read_text()
+    assert line.startswith("|1|") and "127.0.0.1" not in line
+    t = ssh.resolve("127.0.0.1", user=TEST_USER, port=sshd.port, known_hosts=kh, ssh_config=conf)
+    t.global_known_hosts = []
+    ssh.connect(t, quiet_ui()).close()  # known now, without the flag
+    # and OpenSSH itself reads what onboard wrote
+    r = subprocess.run(["ssh-keygen", "-F", f"[127.0.0.1]:{sshd.port}", "-f", str(kh)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and "found" in r.stdout

@@ -44,6 +44,12 @@ def run(ctx: StepContext) -> None:
         verdict = approval.check_voms_admin(client, method, ident.subject, ident.issuer, scan)
         if verdict.switch_to:
             extra["approval_method"] = verdict.switch_to
+    if verdict.status == approval.PENDING and box is not None and box.push and ctx.options.get("wait"):
+        # `resume --wait` with IMAP IDLE: the decision mail wakes us before the next check (no server request)
+        if box.wait(ctx.backoff()):
+            later = approval.from_mail(flow.scan_mail(ctx, box))
+            if later is not None:
+                verdict = later
     _conclude(ctx, verdict)
 
 

@@ -201,3 +201,36 @@ def test_idle_picks_the_confirmation_up_while_waiting(tmp_path, sandbox, user, c
         assert flow.extra(j.ctx)["registration"] == "confirmed", j.record.waits
         assert res.state in ("await_approval",)
         assert elapsed < 30  # far less than the 600 s check interval
+
+
+@pytest.mark.slow
+def test_idle_picks_the_approval_mail_up_while_waiting(tmp_path, sandbox, user, clock, dovecot_factory):
+    (sandbox.dir / "mail").mkdir(mode=0o700, exist_ok=True)
+    dv = dovecot_factory(sandbox.dir / "mail", user=EMAIL)
+    pw = tmp_path / "pw"
+    pw.write_text(dv.password + "\n")
+    mail = {
+        "kind": "imap",
+        "host": "localhost",
+        "port": dv.port,
+        "username": EMAIL,
+        "password_file": str(pw),
+        "ca_file": str(dv.ca_file),
+    }
+    cfg = make_config(sandbox, mail=mail, registration={"poll_min_seconds": 600})
+    j = make_journey(tmp_path / "j", cfg, user, clock, "voms-admin")
+    try:
+        assert j.run().state == "await_approval"  # registered and confirmed; the first check found nothing
+        j.ctx.options["wait"] = True
+        clock.t = j.record.waits["await_approval"].next_check_after
+        rid = int(j.record.artifacts.request_id)
+        threading.Timer(1.0, voms_sandbox.approve, args=(sandbox.ctx, rid)).start()
+        n = len(sandbox.requests)
+        t0 = time.monotonic()
+        res = j.run()
+        elapsed = time.monotonic() - t0
+    finally:
+        j.ctx.close()
+    assert res.finished and res.state == "approved"
+    assert elapsed < 30  # woken by the approval mail, not by the 1200 s check interval
+    assert len(sandbox.requests) == n + 1  # still one request for this check

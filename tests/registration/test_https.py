@@ -235,3 +235,32 @@ def test_connection_dropped_in_the_handshake_is_retried(pki):
         assert "closed the connection during the TLS handshake" in e.value.message
     finally:
         srv.shutdown()
+
+
+def test_unreachable_and_silent_servers_give_network_errors(pki):
+    import socket
+
+    from onboard.adapters.https import NetworkError
+
+    h = client(pki)
+    slept: list[float] = []
+    h.sleep = slept.append
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    with pytest.raises(NetworkError) as e:
+        h.get(f"https://localhost:{port}/")
+    assert e.value.exit_code == Exit.NETWORK and "cannot reach localhost" in e.value.message
+    assert slept == [0.5, 1.0, 2.0]  # retried with backoff
+    # a server that accepts and never answers: the timeout ends it
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    try:
+        h.timeout = 0.5
+        slept.clear()
+        with pytest.raises(NetworkError):
+            h.get(f"https://localhost:{silent.getsockname()[1]}/")
+        assert len(slept) == 3
+    finally:
+        silent.close()

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import glob
 import hashlib
+import io
 import logging
 import os
 import socket
@@ -94,8 +96,7 @@ def load_ssh_config(path: Path | None = None, system: Path | None = SYSTEM_SSH_C
         if f is None or not f.exists():
             continue
         try:
-            with open(f, encoding="utf-8") as fh:
-                cfg.parse(fh)
+            cfg.parse(io.StringIO(_with_includes(f, f.parent if f != system else Path("/etc/ssh"))))
         except (OSError, UnicodeDecodeError, paramiko.ConfigParseError) as e:
             raise SSHError(
                 f"{f}: cannot be read ({e}).",
@@ -103,6 +104,24 @@ def load_ssh_config(path: Path | None = None, system: Path | None = SYSTEM_SSH_C
                 exit_code=Exit.CONFIG,
             ) from None
     return cfg
+
+
+def _with_includes(path: Path, base: Path, depth: int = 0) -> str:
+    """The file's text with each `Include` replaced by the files it names (paramiko ignores Include).
+    Relative names are relative to ~/.ssh (user file) or /etc/ssh (system file), as ssh_config(5) says."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words = line.strip().replace("=", " ", 1).split()
+        if words and words[0].lower() == "include" and depth < 8:
+            for pattern in words[1:]:
+                pattern = os.path.expanduser(pattern)
+                full = pattern if os.path.isabs(pattern) else str(base / pattern)
+                for inc in sorted(glob.glob(full)):
+                    if os.path.isfile(inc):
+                        out.append(_with_includes(Path(inc), base, depth + 1))
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def _paths(values: object) -> list[Path]:

@@ -102,3 +102,13 @@ def test_fingerprint_matches_openssh(tmp_path):
         check=True,
     ).stdout.split()[1]
     assert ssh.fingerprint(paramiko.PKey.from_path(key)) == expected
+
+
+def test_ssh_config_include_is_followed(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    d = tmp_path / ".ssh"
+    (d / "config.d").mkdir(parents=True)
+    (d / "config").write_text("Include config.d/*.conf\nHost *\n  User fallback\n")
+    (d / "config.d" / "grid.conf").write_text("Host submit\n  HostName login.example.org\n  User jdoe\n")
+    t = ssh.resolve("submit", ssh_config=ssh.load_ssh_config(system=None))
+    assert (t.hostname, t.user) == ("login.example.org", "jdoe")

@@ -225,3 +225,23 @@ def test_passphrase_in_no_command_line_during_delivery_and_voms_proxy_init(
         scanner.join(timeout=10)
     assert scanner.hits == []
     assert scanner.seen_voms > 0, "the scan never caught voms-proxy-init running: it proves nothing"
+
+
+def test_an_existing_vomses_file_keeps_its_lines_and_gains_ours(sshd, client_key, known_hosts, package, pki,
+                                                                voms_server):
+    from servers.sshd import write_user_file
+
+    theirs = '"cms" "voms-cms-auth.cern.ch" "443" "/DC=ch/DC=cern/OU=computers/CN=cms-auth.cern.ch" "cms"\n'
+    write_user_file(sshd.home, ".glite/vomses", theirs.encode(), 0o644)
+    conn = connect(sshd, client_key, known_hosts)
+    try:
+        deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
+        result = verify(conn, "testvo", PASSPHRASE, trust=_trust(voms_server), cert_dir=str(pki["trust"]),
+                        now=utcnow())
+    finally:
+        conn.close()
+    assert result.voms == "ok"
+    lines = (sshd.home / ".glite/vomses").read_text().splitlines()
+    assert lines == [theirs.strip(), voms_server.vomses_line]
+    backups = list((sshd.home / ".glite").glob("vomses.backup.*"))
+    assert len(backups) == 1 and backups[0].read_text() == theirs  # and the original kept as it was

@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from onboard.errors import Exit, NotImplementedStep, OnboardError
+from onboard.errors import Exit, NotImplementedStep, OnboardError, UsageError
 
 
 class DemoError(OnboardError):
@@ -45,10 +45,14 @@ def run(args: argparse.Namespace) -> int:
 
     ui = UI(quiet=args.quiet, interactive=False)  # never a question: the demo answers everything itself
     started = time.monotonic()
-    work = (
-        Path(args.dir).expanduser().resolve() if args.dir else Path(tempfile.mkdtemp(prefix="onboard-demo-"))
-    )
-    work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if args.dir:
+        work = Path(args.dir).expanduser().resolve()
+        if work.exists() and (not work.is_dir() or any(work.iterdir())):
+            # everything in it is thrown away afterwards: never a directory that holds something already
+            raise UsageError(f"{work} exists and is not empty.", "Give --dir a new or empty directory.")
+        work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="onboard-demo-"))
     ui.say(f"onboard demo: a throwaway grid in {work}")
     voms = VOMS(work / "voms", args.vo)
     try:

@@ -55,3 +55,13 @@ def test_demo_without_a_voms_server_says_what_is_missing(monkeypatch, tmp_path, 
     assert "no voms (test)" in e.value.message and "everything up to the last step worked" in e.value.message
     assert "voms-server" in e.value.hint
     assert not (tmp_path / "d").exists()  # thrown away
+
+
+def test_demo_refuses_a_directory_that_holds_something(cli, tmp_path):
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    (keep / "thesis.tex").write_text("years of work")
+    r = cli("demo", "--dir", str(keep))
+    assert r.returncode == Exit.USAGE
+    assert "not empty" in r.stderr
+    assert (keep / "thesis.tex").read_text() == "years of work"

@@ -3,7 +3,8 @@
 A certificate handed out as a CA portal would, convert, register, confirm by mail, approval (automatic),
 delivery to the sandbox's submit host, verification — each step printed as it goes. Everything lives in
 one temporary directory (sandbox, configuration, state, a HOME of its own): nothing of the user's is read
-or touched. Exit 0 only when the credential on the submit host verifies.
+or touched; only an empty initialised MariaDB data directory is cached in ~/.cache/onboard (for the VOMS
+server, which starts in seconds less from it). Exit 0 only when the credential on the submit host verifies.
 
 Waits are fast-forwarded (the demo's clock jumps to the next check instead of sleeping), so a journey
 that takes days in real life takes seconds here.

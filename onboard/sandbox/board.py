@@ -169,9 +169,10 @@ def rows(directory: Path, now: float | None = None) -> list[Row]:
         row = by_subject.get(key) or by_email.get(rep.get("email") or "")
         if row is None:
             continue
-        if rep.get("done"):
-            row.stage, row.waiting_for = "done", ""
+        if rep.get("done"):  # the trainee's own word: done, whatever hiccups the server saw on the way
+            row.stage, row.waiting_for, row.last_error = "done", "", ""
             row.since = _ts(rep.get("since")) or row.since
+            continue
         elif rep.get("waiting_for") and row.stage in ("certificate", "approved", "delivered"):
             row.waiting_for = str(rep["waiting_for"])
         row.last_error = str(rep.get("last_error") or "") or row.last_error

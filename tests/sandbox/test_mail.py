@@ -208,3 +208,19 @@ def test_apostrophe_address_gets_its_maildir(sandbox, tmp_path):
     t = make_trainee(sandbox, tmp_path / "ob", "Sean O'Brien", "sean.o'brien@example.org")
     assert "Confirmation required." in t.submit().text
     assert t.mails()[0]["To"] == "sean.o'brien@example.org"
+
+
+def test_default_port_base_makes_the_links_exactly_voms_admins(tmp_path):
+    """With the default port base the sandbox listens on 8443, the port VOMS-Admin hard-codes in links."""
+    from onboard.sandbox.context import SandboxContext
+    from onboard.sandbox.registration import request_url
+    from onboard.sandbox.settings import Settings
+
+    st = Settings()
+    assert (st.port_for("voms"), st.port_for("open"), st.port_for("ssh")) == (8443, 8444, 8445)
+    ctx = SandboxContext(tmp_path / "d", st, log_file=tmp_path / "log")
+    row = {"vo": "cms", "request_id": 42, "confirm_id": "0f8fad5b-d9cb-469f-a165-70867728950e"}
+    assert request_url(ctx, "confirm", row) == (
+        "https://localhost:8443/voms/cms/register/confirm-request.action"
+        "?requestId=42&confirmationId=0f8fad5b-d9cb-469f-a165-70867728950e"
+    )

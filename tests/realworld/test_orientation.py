@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_twenty_trainees_reach_done(tmp_path):
     require_tool("openssl")  # the submit host makes the PEM files with it
     require_tool("voms-proxy-init")  # and verifies with it
+    require_tool("voms")  # the VO's real VOMS server (with MariaDB), fed by the sandbox's on-approval hook
+    require_tool("mariadbd")
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "orientation"), "--trainees", "20", "--json",
                            "--timeout", "240", "--keep", str(tmp_path / "session")],
                           capture_output=True, text=True, timeout=600)
@@ -35,7 +37,8 @@ def test_twenty_trainees_reach_done(tmp_path):
         assert (home / ".globus" / "userkey.pem").exists()
         cfg = (home / ".config" / "onboard" / "config.toml").read_text()
         assert 'provider = "sandbox"' in cfg and "cert_dir" in cfg
-    assert summary["sandbox_peak_rss_mib"] is None or summary["sandbox_peak_rss_mib"] > 0
+    assert summary["sandbox_peak_rss_mib"] > 0 and summary["wall_seconds"] > 0  # what bench/orientation prints
+    assert all(any(f.startswith("/sandbox") for f in r["fqans"]) for r in summary["results"])
     # the sandbox is down: no daemon left behind
     pid_file = tmp_path / "session" / "sandbox" / "sandbox.pid"
     assert not pid_file.exists() or not Path(f"/proc/{pid_file.read_text().strip()}").exists()

@@ -149,7 +149,21 @@ def first_time(ui, vo: str, cfg: Any) -> Any:
         provider = ui.ask("Certificate authority", default="harica", key="ca.provider").strip().lower()
     p12 = ui.ask("A .p12 you already have (path; empty: get one now)", default="", key="ca.p12").strip()
     download_dir = str(cfg.ca.download_dir)
-    if not p12:
+    extra: dict[str, str] = {}
+    if not p12 and provider == "sandbox":
+        default = os.environ.get("ONBOARD_SANDBOX_DIR", "")
+        extra["sandbox_dir"] = ui.ask("The sandbox's directory (of `onboard sandbox up`)", default=default,
+                                      key="ca.sandbox_dir").strip()
+    elif not p12:
+        if provider == "sectigo":
+            from onboard.obtain.sectigo import TEMPLATE
+
+            nren = ui.ask("Your NREN's name in the Sectigo address (surfnet, renater, cesnet, ...)",
+                          key="ca.portal_url").strip().lower()
+            extra["portal_url"] = TEMPLATE.format(nren=nren) if nren.isalnum() else ""
+        elif provider == "other":
+            extra["portal_url"] = ui.ask("Your CA's portal address (empty: none)", default="",
+                                         key="ca.portal_url").strip()
         download_dir = ui.ask("Where your browser saves downloads", default=download_dir,
                               key="ca.download_dir")
     submit = ui.ask("Submit host, where you run jobs (a name or a ~/.ssh/config alias)",
@@ -157,7 +171,8 @@ def first_time(ui, vo: str, cfg: Any) -> Any:
     values = {
         "vo": vo,
         "user": {"given_name": given, "family_name": family, "email": email, "institution": institution},
-        "ca": {"provider": provider, "download_dir": download_dir, **({"p12": p12} if p12 else {})},
+        "ca": {"provider": provider, "download_dir": download_dir, **({"p12": p12} if p12 else {}),
+               **{k: v for k, v in extra.items() if v}},
         "submit_host": {"host": submit} if submit else {},
     }
     path = config.default_path()

@@ -37,7 +37,7 @@ def test_twenty_trainees_reach_done(tmp_path):
         assert (home / ".globus" / "userkey.pem").exists()
         cfg = (home / ".config" / "onboard" / "config.toml").read_text()
         assert 'provider = "sandbox"' in cfg and "cert_dir" in cfg
-    assert summary["sandbox_peak_rss_mib"] > 0 and summary["wall_seconds"] > 0  # what bench/orientation prints
+    assert summary["sandbox_peak_rss_mib"] > 0 and summary["wall_seconds"] > 0  # what the bench prints
     assert all(any(f.startswith("/sandbox") for f in r["fqans"]) for r in summary["results"])
     # the sandbox is down: no daemon left behind
     pid_file = tmp_path / "session" / "sandbox" / "sandbox.pid"

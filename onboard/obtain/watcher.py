@@ -120,6 +120,24 @@ class DownloadWatcher:
                 return path
         return None
 
+    def not_pkcs12(self, quiet_for: float = 10.0) -> list[Path]:
+        """New .p12/.pfx files that are not PKCS#12 at all (often a web page saved under that name) and have
+        not changed for `quiet_for` seconds: no longer downloading, just wrong."""
+        out = []
+        now = time.time()
+        for path in self.candidates():
+            if path.suffix.lower() not in PKCS12_SUFFIXES or self.has_partial_sibling(path):
+                continue
+            try:
+                st = path.stat()
+                with open(path, "rb") as f:
+                    head = f.read(64)
+            except OSError:
+                continue
+            if st.st_size and now - st.st_mtime >= quiet_for and (not head or head[0] != 0x30):
+                out.append(path)
+        return out
+
     def wait(self, timeout: float, interval: float = 0.5) -> Path | None:
         """Poll until a complete file appears or `timeout` seconds pass."""
         end = time.monotonic() + timeout

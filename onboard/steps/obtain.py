@@ -174,6 +174,11 @@ def run(ctx: StepContext) -> None:
     if found is not None:
         _take(ctx, found, move=True)
         return
+    wrong = watcher.not_pkcs12()
+    if wrong and state.get("warned_not_pkcs12") != str(wrong[0]):
+        state["warned_not_pkcs12"] = str(wrong[0])  # say it once per file, not at every check
+        ui.warn(f"{_home(wrong[0])} is not a certificate file (it looks like a web page or an error saved "
+                "under that name); download it again from the portal.")
     where = portal or "the CA"
     raise ctx.wait(f"you to download the certificate from {where} into {_home(watcher.directory)}",
                    after_seconds=2,

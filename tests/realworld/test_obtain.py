@@ -234,3 +234,23 @@ def test_killed_before_the_record_was_saved_finds_the_download_again(make_ctx, m
     c.ctx.checkpoint = lambda: None
     step.run(c.ctx)
     assert c.record.artifacts.p12.read_bytes() == BLOB and not (dl / "Certificate.p12").exists()
+
+
+def test_a_web_page_saved_as_p12_is_called_out_once(make_ctx):
+    c = make_ctx(provider="harica")
+    dl = Path(c.ctx.config.ca.download_dir)
+    with pytest.raises(Waiting):
+        step.run(c.ctx)
+    page = dl / "Certificate.p12"
+    page.write_text("<!doctype html><html>Session expired</html>")
+    old = time.time() - 60
+    os.utime(page, (old, old))
+    with pytest.raises(Waiting):
+        step.run(c.ctx)
+    assert "is not a certificate file" in c.text()
+    c.err.truncate(0)
+    c.err.seek(0)
+    with pytest.raises(Waiting):
+        step.run(c.ctx)
+    assert "is not a certificate file" not in c.err.getvalue()  # once is enough
+    assert c.record.artifacts.p12 is None

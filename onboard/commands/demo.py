@@ -146,8 +146,8 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: V
                         raise DemoError(
                             f"everything up to the last step worked; voms-proxy-init then found no VOMS "
                             f"server for VO {vo}: this demo has none ({'; '.join(voms.missing)}).",
-                            "Install voms-server, voms-mysql-plugin and mariadb-server, and run "
-                            "`onboard demo` from a source checkout (scripts/demo), to see that step too.",
+                            "Install them (Debian: apt-get install mariadb-server voms-server "
+                            "voms-mysql-plugin voms-clients) and run `onboard demo` again to see that step.",
                             exit_code=Exit.VERIFY,
                         ) from None
                     raise
@@ -233,63 +233,46 @@ class Sandbox:
 
 
 class VOMS:
-    """A real VOMS server for the demo VO: a private MariaDB plus Debian's voms daemon and voms-mysql-plugin,
-    signing with the sandbox's VOMS certificate; the sandbox's on-approval hook (scripts/voms-add-member)
-    makes the approved trainee a member. It is the runner the test suite uses (tests/servers/voms.py), so
-    it needs a source checkout and the Debian packages; without them the demo says so at the last step."""
-
-    TOOLS = ("mariadbd", "mariadb-install-db", "mariadb", "voms", "voms-proxy-init")
+    """A real VOMS server for the demo VO (onboard.sandbox.voms): a private MariaDB plus Debian's voms daemon
+    and voms-mysql-plugin, signing with the sandbox's VOMS certificate; the sandbox's on-approval hook
+    (`python -m onboard.sandbox.voms add-member`) makes the approved trainee a member. It needs the Debian
+    packages (not a source checkout); without them the demo says so at the last step."""
 
     def __init__(self, directory: Path, vo: str):
+        from onboard.sandbox import voms
+
         self.directory = directory
         self.vo = vo
-        self.root = Path(__file__).resolve().parent.parent.parent  # the checkout, when there is one
-        self.missing = self._missing()
+        self.missing = voms.missing()
+        if shutil.which("voms-proxy-init") is None:
+            self.missing.append("no voms-proxy-init")
         self.db: Any = None
         self.server: Any = None
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
 
-    def _missing(self) -> list[str]:
-        out = [f"no {t}" for t in self.TOOLS if not (shutil.which(t) or Path("/usr/sbin", t).exists())]
-        if not Path("/usr/lib/voms/libvomsmysql.so").exists():
-            out.append("no voms-mysql-plugin")
-        if (
-            not (self.root / "tests" / "servers" / "voms.py").exists()
-            or not (self.root / "scripts" / "voms-add-member").exists()
-        ):
-            out.append("not a source checkout (tests/servers/voms.py, scripts/voms-add-member)")
-        return out
-
     def start_behind(self, sandbox: Sandbox) -> None:
         if self.missing:
             return
-        import sys
-
+        from onboard.sandbox import voms
         from onboard.store import check_vo_name
 
         sb = sandbox.handle.sandbox
-        port = _free_port()
+        port = voms.free_port()
         sb.settings.voms_port_base = port - sb.settings.vos.index(self.vo)  # the vomses line names this port
-        socket_path = self.directory / "db" / "mysqld.sock"
-        database = f"voms_{check_vo_name(self.vo).replace('.', '_').replace('-', '_')}"
         ready = self.directory / "ready"
+        db_dir = self.directory / "db"
         # the approval waits (in the sandbox) until the server is up: the journey itself need not wait
-        sb.settings.on_approval = (
-            f"{sys.executable} {self.root / 'scripts' / 'voms-add-member'} --socket {socket_path} "
-            f"--database {database} --vo {self.vo} --wait-for {ready}"
+        sb.settings.on_approval = voms.hook_command(
+            voms.MariaDB(db_dir).socket, voms.database_name(check_vo_name(self.vo)), self.vo, wait_for=ready
         )
         cert, key = sb.ca.host_credential("voms", [sb.settings.hostname])
         voms_dn, root_dn, trust = sb.ca.voms_dn([sb.settings.hostname]), sb.ca.root_dn, sb.trust_dir
 
         def run() -> None:
             try:
-                if str(self.root / "tests") not in sys.path:
-                    sys.path.insert(0, str(self.root / "tests"))
-                from servers.voms import MariaDB, VOMSServer
-
-                self.db = MariaDB(self.directory / "db").start()
-                self.server = VOMSServer(
+                self.db = voms.MariaDB(db_dir).start()
+                self.server = voms.VOMSServer(
                     self.vo, self.db, self.directory / "server", cert, key, voms_dn, root_dn, trust, port=port
                 ).start()
             except BaseException as e:  # reported in the demo's own thread (check())
@@ -317,11 +300,3 @@ class VOMS:
             self.server.stop()
         if self.db is not None:
             self.db.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -7,6 +7,7 @@ status    running or not, endpoints, requests by state
 issue     hand out a personal certificate as a password-protected PKCS#12 (as a CA portal does)
 requests  who is waiting, in which state        approve ID|--all        reject ID [--reason]
 config    print the onboard configuration for a trainee      board    one line per trainee
+voms-add-member   the on-approval hook feeding a real voms-server's MariaDB (onboard/sandbox/voms.py)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ACTIONS = (
     "authorize",
     "board",
     "join",
+    "voms-add-member",
 )
 
 
@@ -57,6 +59,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         "authorize": "let a trainee's SSH public key log in to the submit host (works while it runs)",
         "board": "one line per trainee: stage, since when, what it waits for",
         "join": "a trainee: join the instructor's sandbox (config and trust anchor, checked by fingerprint)",
+        "voms-add-member": "make a certificate a member of a VO in a real voms-server's database (the "
+        "on-approval hook for onboard.sandbox.voms; values from arguments or the hook's environment)",
     }
     for action in ACTIONS:
         a = sub.add_parser(
@@ -100,7 +104,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
                 "--on-approval",
                 metavar="CMD",
                 help="command run on approval with ONBOARD_SANDBOX_DN/_CA/_EMAIL/_VO in its "
-                "environment ({dn} {ca} {email} {vo} in its arguments), e.g. scripts/voms-add-member",
+                "environment ({dn} {ca} {email} {vo} in its arguments), e.g. `onboard sandbox "
+                "voms-add-member --socket S --vo NAME` feeding a real voms-server (onboard.sandbox.voms)",
             )
             a.add_argument(
                 "--request-lifetime",
@@ -171,6 +176,10 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         if action == "reject":
             a.add_argument("id", type=int, metavar="ID")
             a.add_argument("--reason", help="told to the user in the rejection e-mail")
+        if action == "voms-add-member":  # onboard/sandbox/voms.py
+            from onboard.sandbox.voms import add_member_arguments
+
+            add_member_arguments(a)
         if action == "join":  # onboard/commands/orientation.py
             from onboard.commands.orientation import add_join_arguments
 
@@ -192,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
             "which sandbox action?", f"One of: {', '.join(ACTIONS)} (see `onboard sandbox --help`)."
         )
     directory = (args.dir or default_dir()).expanduser().resolve()
-    return globals()[f"_{args.action}"](args, directory)
+    return globals()[f"_{args.action.replace('-', '_')}"](args, directory)
 
 
 def _load(directory: Path, *, must_exist: bool = True):
@@ -287,6 +296,12 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
     print(sb.config_toml(email="", ssh_user=user if args.ssh_key else ""))
     print(f"# Stop it with: onboard sandbox down --dir {directory}")
     return Exit.OK
+
+
+def _voms_add_member(args: argparse.Namespace, directory: Path) -> int:
+    from onboard.sandbox.voms import run_add_member
+
+    return run_add_member(args)
 
 
 def _join(args: argparse.Namespace, directory: Path) -> int:

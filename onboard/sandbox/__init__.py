@@ -3,7 +3,9 @@
 A CA ("Onboard Sandbox": root + personal CA, trust directory), a VOMS-Admin-compatible registration
 server over HTTPS with client certificates (plus IAM/VOMRS emulations and the trainees' portal as
 extensions of its route table), mail into Maildirs (or SMTP), and an SSH submit host. It behaves like
-the real servers (reference/registration.md), so what works against it works against them.
+the real servers (reference/registration.md), so what works against it works against them. When
+Debian's mariadb-server, voms-server and voms-mysql-plugin are installed, the VO's attribute authority
+is real too: `voms` runs a private MariaDB and the voms daemon, fed by the on-approval hook.
 
     from onboard.sandbox import Sandbox, Settings
     sb = Sandbox(directory, Settings(port_base=0, vos=["testvo"])).start()   # in this process
@@ -11,7 +13,8 @@ the real servers (reference/registration.md), so what works against it works aga
     onboard.sandbox.daemon.up(directory) / .down(directory)                    # in the background
 
 Modules: manager (Sandbox), settings, context (DB, mailer, CA, clock), web (route registry, TLS
-listeners), registration (VOMS-Admin), ca, dn, mail, sshhost, daemon, demo_support.
+listeners), registration (VOMS-Admin), ca, dn, mail, sshhost, daemon, demo_support, voms (a real
+voms-server: MariaDB + Debian's voms daemon).
 Nothing heavy is imported here: `Sandbox` and `Settings` load on first use.
 """
 

@@ -896,7 +896,7 @@ def members(ctx: SandboxContext, vo: str | None = None) -> list[dict[str, Any]]:
 
 
 def run_hook(ctx: SandboxContext, row: Any) -> None:
-    """The on-approval command, e.g. scripts/voms-add-member feeding a real voms-server's database.
+    """The on-approval command, e.g. `onboard sandbox voms-add-member` feeding a real voms-server's database.
 
     It receives DN, CA DN, e-mail and VO in its environment (ONBOARD_SANDBOX_DN, _CA, _EMAIL, _VO,
     _REQUEST_ID, _NAME, _DIR; also ONBOARD_DN, ONBOARD_CA_DN, ONBOARD_VO, ONBOARD_EMAIL) and wherever its
@@ -920,7 +920,7 @@ def run_hook(ctx: SandboxContext, row: Any) -> None:
         "ONBOARD_SANDBOX_REQUEST_ID": str(row["request_id"]),
         "ONBOARD_SANDBOX_NAME": f"{row['name'] or ''} {row['surname'] or ''}".strip(),
         "ONBOARD_SANDBOX_DIR": str(ctx.dir),
-        # the short names scripts/voms-add-member reads
+        # the short names onboard.sandbox.voms add-member reads
         "ONBOARD_DN": row["subject"],
         "ONBOARD_CA_DN": row["issuer"],
         "ONBOARD_VO": row["vo"],

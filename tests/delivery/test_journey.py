@@ -3,8 +3,8 @@
 Real parts on loopback: the sandbox's VOMS-Admin-compatible registration server and CA (the only stand-in:
 VOMS-Admin has no Debian package), mail into a Maildir, OpenSSH sshd as the submit host (its own user and
 home), MariaDB + voms-server + voms-mysql-plugin fed by the sandbox's on-approval hook
-(scripts/voms-add-member), and voms-clients on the submit host. Ends with voms-proxy-info showing the
-VO's FQAN, issued by the real VOMS server.
+(`python -m onboard.sandbox.voms add-member`), and voms-clients on the submit host. Ends with
+voms-proxy-info showing the VO's FQAN, issued by the real VOMS server.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 
 import pytest
-from conftest import ROOT
 from servers.sshd import TEST_USER
 
 from onboard.errors import Exit
@@ -41,8 +39,7 @@ def grid(tmp_path, shared_dir, voms_server):
         cert, key = sb.ca.host_credential("voms", [sb.settings.hostname])
         server = VOMSServer(VO, voms_server.db, tmp_path / "voms-journey", cert, key,
                             sb.ca.voms_dn([sb.settings.hostname]), sb.ca.personal_dn, sb.trust_dir).start()
-        sb.settings.on_approval = (f"{sys.executable} {ROOT / 'scripts' / 'voms-add-member'} "
-                                   f"--socket {voms_server.db.socket} --database {server.database} --vo {VO}")
+        sb.settings.on_approval = server.hook()
         # the submit host's user must read the trust anchors: a world-readable copy
         certs = shared_dir / f"sandbox-certs-{os.getpid()}-{id(sb)}"
         shutil.copytree(sb.trust_dir, certs, symlinks=True)

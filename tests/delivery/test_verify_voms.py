@@ -3,6 +3,7 @@ MariaDB + voms-server + voms-mysql-plugin as the VO's VOMS server, voms-clients 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -142,106 +143,47 @@ def test_deliver_and_verify_steps_fill_the_journey_record(
     assert PASSPHRASE not in record.model_dump_json()
 
 
-def test_voms_add_member_script_feeds_the_database(voms_server, pki):
+def test_voms_add_member_hook_feeds_the_database(voms_server, pki, tmp_path):
+    """The on-approval hook, both product entry points: values in argv, or from the environment the
+    sandbox gives a hook; idempotent; a database password only through a file."""
     import subprocess
     import sys
 
-    from conftest import ROOT
-
     newcomer = pki["ca"].user("Hook Fed")
-    argv = [
-        sys.executable,
-        str(ROOT / "scripts" / "voms-add-member"),
-        "--socket",
-        str(voms_server.db.socket),
-        "--database",
-        voms_server.database,
-        "--dn",
-        newcomer.dn,
-        "--ca",
-        pki["ca"].dn,
-        "--vo",
-        "testvo",
-    ]
+    argv = [sys.executable, "-m", "onboard.sandbox.voms", "add-member",
+            "--socket", str(voms_server.db.socket), "--database", voms_server.database,
+            "--dn", newcomer.dn, "--ca", pki["ca"].dn, "--vo", "testvo"]
     for _ in range(2):  # idempotent
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
-    rows = voms_server.db.sql(
-        f"SELECT COUNT(*) FROM usr JOIN m ON m.userid = usr.userid WHERE usr.dn = '{newcomer.dn}'",
-        voms_server.database,
-    )
-    assert rows.strip() == "1"
 
+    def members(dn: str) -> str:
+        return voms_server.db.sql(
+            f"SELECT COUNT(*) FROM usr JOIN m ON m.userid = usr.userid WHERE usr.dn = '{dn}'",
+            voms_server.database,
+        ).strip()
 
-def test_verify_step_puts_right_what_changed_on_the_host_since_delivery(
-    sshd, client_key, known_hosts, package, pki, voms_server, monkeypatch
-):
-    from onboard.steps import deliver as deliver_step
-    from onboard.steps import verify as verify_step
+    assert members(newcomer.dn) == "1"
 
-    monkeypatch.setattr("onboard.adapters.ssh.SYSTEM_KNOWN_HOSTS", ())
-    record = JourneyRecord(vo="testvo", workflow="voms-admin", state="deliver")
-    ctx = _ctx(sshd, client_key, known_hosts, package, pki, voms_server, record)
-    try:
-        deliver_step.run(ctx)
-        # days later, before the approval came: a careless chmod and a lost key
-        sshd.ssh_as_user("chmod", "0644", ".globus/usercred.p12")
-        sshd.ssh_as_user("rm", "-f", ".globus/userkey.pem")
-        verify_step.run(ctx)
-    finally:
-        ctx.close()
-    assert record.artifacts.fqans == ["/testvo/Role=NULL/Capability=NULL"]
-    assert (sshd.home / ".globus/usercred.p12").stat().st_mode & 0o777 == 0o600
-    assert (sshd.home / ".globus/userkey.pem").stat().st_mode & 0o777 == 0o400
-    assert "put right" in ctx.ui.out.getvalue()
-
-
-def test_passphrase_in_no_command_line_during_delivery_and_voms_proxy_init(
-    sshd, client_key, known_hosts, package, pki, voms_server
-):
-    from .test_delivery import ProcScanner
-
-    scanner = ProcScanner(PASSPHRASE)
-    scanner.start()
-    try:
-        for _ in range(2):
-            conn = connect(sshd, client_key, known_hosts)
-            try:
-                deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
-                result = verify(
-                    conn,
-                    "testvo",
-                    PASSPHRASE,
-                    trust=_trust(voms_server),
-                    cert_dir=str(pki["trust"]),
-                    now=utcnow(),
-                )
-                assert result.voms == "ok"
-            finally:
-                conn.close()
-            sshd.ssh_as_user("rm", "-rf", ".globus")
-    finally:
-        scanner.stop.set()
-        scanner.join(timeout=10)
-    assert scanner.hits == []
-    assert scanner.seen_voms > 0, "the scan never caught voms-proxy-init running: it proves nothing"
-
-
-def test_an_existing_vomses_file_keeps_its_lines_and_gains_ours(sshd, client_key, known_hosts, package, pki,
-                                                                voms_server):
-    from servers.sshd import write_user_file
-
-    theirs = '"cms" "voms-cms-auth.cern.ch" "443" "/DC=ch/DC=cern/OU=computers/CN=cms-auth.cern.ch" "cms"\n'
-    write_user_file(sshd.home, ".glite/vomses", theirs.encode(), 0o644)
-    conn = connect(sshd, client_key, known_hosts)
-    try:
-        deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
-        result = verify(conn, "testvo", PASSPHRASE, trust=_trust(voms_server), cert_dir=str(pki["trust"]),
-                        now=utcnow())
-    finally:
-        conn.close()
-    assert result.voms == "ok"
-    lines = (sshd.home / ".glite/vomses").read_text().splitlines()
-    assert lines == [theirs.strip(), voms_server.vomses_line]
-    backups = list((sshd.home / ".glite").glob("vomses.backup.*"))
-    assert len(backups) == 1 and backups[0].read_text() == theirs  # and the original kept as it was
+    # `onboard sandbox voms-add-member`, over TCP with a password account, everything else from the hook's env
+    password = "hook-pw-" + "x" * 12
+    voms_server.db.sql(f"CREATE USER 'hooktest'@'127.0.0.1' IDENTIFIED BY '{password}'; "
+                       f"GRANT SELECT, INSERT ON {voms_server.database}.* TO 'hooktest'@'127.0.0.1';")
+    pwfile = tmp_path / "db.pass"
+    pwfile.write_text(password + "\n")
+    other = pki["ca"].user("Env Fed")
+    env = {**os.environ, "ONBOARD_DN": other.dn, "ONBOARD_CA_DN": pki["ca"].dn, "ONBOARD_VO": "testvo",
+           "VOMS_DB_PASSWORD_FILE": str(pwfile)}
+    hook = [sys.executable, "-m", "onboard", "sandbox", "voms-add-member", "--host", "127.0.0.1", "--port",
+            str(voms_server.db.port), "--user", "hooktest"]
+    proc = subprocess.run(hook, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert members(other.dn) == "1" and password not in proc.stdout + proc.stderr
+    pwfile.write_text("wrong\n")
+    proc = subprocess.run(hook, capture_output=True, text=True, timeout=60,
+                          env={**env, "ONBOARD_DN": "/DC=org/CN=Nobody"})
+    assert proc.returncode == 1 and "Access denied" in proc.stderr and "wrong" not in proc.stderr
+    bare = {k: v for k, v in os.environ.items() if not k.startswith(("ONBOARD_", "VOMS_"))}
+    proc = subprocess.run([sys.executable, "-m", "onboard.sandbox.voms", "add-member", "--socket", "/x"],
+                          capture_output=True, text=True, timeout=60, env=bare)
+    assert proc.returncode == 2 and "missing --database, --dn, --ca" in proc.stderr

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS req (
     subject TEXT NOT NULL, issuer TEXT NOT NULL, email TEXT NOT NULL,
     name TEXT, surname TEXT, institution TEXT, address TEXT, phone TEXT, user_message TEXT,
     signed_aup_version TEXT, approver TEXT, explanation TEXT, hook_error TEXT, hook_retry_after REAL,
-    manager_email TEXT, requested_groups TEXT
+    manager_email TEXT, requested_groups TEXT, approving TEXT, approving_until REAL
 );
 CREATE INDEX IF NOT EXISTS req_requester ON req (vo, subject, issuer);
 CREATE TABLE IF NOT EXISTS usr (
@@ -63,6 +63,7 @@ class SandboxContext:
         self._log_lock = threading.Lock()
         self._ca = None
         self._mail = None
+        self.wake: threading.Event | None = None  # set: the sandbox's ticker looks at auto-approval now
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self.db_path, timeout=30
@@ -71,9 +72,14 @@ class SandboxContext:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(CORE_SCHEMA)
             have = {r[1] for r in conn.execute("PRAGMA table_info(req)")}
-            for column in ("manager_email", "requested_groups"):  # databases of an earlier sandbox
+            for column, kind in (  # databases of an earlier sandbox
+                ("manager_email", "TEXT"),
+                ("requested_groups", "TEXT"),
+                ("approving", "TEXT"),
+                ("approving_until", "REAL"),
+            ):
                 if column not in have:
-                    conn.execute(f"ALTER TABLE req ADD COLUMN {column} TEXT")
+                    conn.execute(f"ALTER TABLE req ADD COLUMN {column} {kind}")
         finally:
             conn.close()
 

@@ -107,6 +107,7 @@ class Sandbox:
         self.settings.ports = {**app.ports, **({"ssh": self.ssh.port} if self.ssh else {})}
         self.settings.save(self.dir / "sandbox.json")
         self._stop.clear()
+        self.ctx.wake = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="sandbox-ticker", daemon=True)
         self._ticker.start()
         self.ctx.log(f"sandbox started: {json.dumps(self.endpoints())}")
@@ -115,7 +116,13 @@ class Sandbox:
     def _tick(self) -> None:
         from onboard.sandbox import registration
 
-        while not self._stop.wait(TICK_SECONDS):
+        wake = self.ctx.wake
+        assert wake is not None
+        while True:
+            wake.wait(TICK_SECONDS)  # a confirmation (auto-approve at once) or stop() sets it early
+            wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 registration.purge_expired(self.ctx, self.app)
                 registration.auto_approve(self.ctx)
@@ -131,6 +138,8 @@ class Sandbox:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.ctx.wake is not None:
+            self.ctx.wake.set()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
         for lst in self.listeners.values():

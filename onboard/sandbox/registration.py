@@ -33,6 +33,7 @@ import re
 import secrets
 import shlex
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -643,10 +644,15 @@ def set_confirmed(req: Request, vo: str, row: Any, cid: str) -> Response:
     _mail_handle(ctx, row, req.app)
     after = ctx.settings.auto_approve_after
     if after is not None and after <= 0:  # demos: the VO administrator answers at once
-        try:
-            approve(ctx, row["request_id"], approver="auto-approve")
-        except SandboxError as e:
-            ctx.log(f"auto-approve of request {row['request_id']} failed: {e.message}")
+        if ctx.wake is not None:
+            # ... in the sandbox's ticker, not in this request: the on-approval command may take seconds (a
+            # real VOMS server's database), and the requester's confirmation must not wait for it
+            ctx.wake.set()
+        else:
+            try:
+                approve(ctx, row["request_id"], approver="auto-approve")
+            except SandboxError as e:
+                ctx.log(f"auto-approve of request {row['request_id']} failed: {e.message}")
     return _page(
         vo,
         "confirmed",
@@ -931,17 +937,23 @@ def run_hook(ctx: SandboxContext, row: Any) -> None:
             argv, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
         )
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise SandboxError(
+        raise HookFailed(
             f"the on-approval command failed to run: {e}",
             "Fix settings on_approval (`onboard sandbox up --on-approval CMD`); the request stays CONFIRMED.",
         ) from None
     ctx.log(f"on-approval hook for request {row['request_id']}: exit {proc.returncode}")
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no output"])[-1]
-        raise SandboxError(
+        raise HookFailed(
             f"the on-approval command exited {proc.returncode}: {last}",
             "The request stays CONFIRMED; fix the command and approve again.",
         )
+
+
+def _status(ctx: SandboxContext, request_id: int) -> str | None:
+    with ctx.db() as db:
+        row = db.execute("SELECT status FROM req WHERE request_id=?", (request_id,)).fetchone()
+    return row["status"] if row else None
 
 
 def _get(ctx: SandboxContext, request_id: int) -> Any:
@@ -952,6 +964,52 @@ def _get(ctx: SandboxContext, request_id: int) -> Any:
             f"no request {request_id}.", "See `onboard sandbox requests` for the requests waiting."
         )
     return row
+
+
+APPROVABLE = ("SUBMITTED", "CONFIRMED", "PENDING")
+CLAIM_SECONDS = 300.0  # longer than the hook's timeout (120 s): a claim left by a killed process lapses
+
+
+class ApprovalBusy(SandboxError):
+    """Another thread or process is approving this request right now (its on-approval command runs)."""
+
+
+class HookFailed(SandboxError):
+    """The on-approval command failed: the request stays as it was."""
+
+
+def _claim(ctx: SandboxContext, request_id: int) -> str:
+    """Take the request for this approval, atomically: the auto-approval in the confirmation, the ticker and
+    an instructor's `approve` may race for it, and the on-approval command must run once, not once each."""
+    token = secrets.token_hex(8)
+    real = time.time()  # the hook takes real time, whatever the sandbox's (test) clock says
+    with ctx.db() as db:
+        n = db.execute(
+            "UPDATE req SET approving=?, approving_until=? WHERE request_id=? AND status IN (?,?,?) AND "
+            "(approving IS NULL OR approving_until < ?)",
+            (token, real + CLAIM_SECONDS, request_id, *APPROVABLE, real),
+        ).rowcount
+        if n == 0:
+            row = db.execute("SELECT status FROM req WHERE request_id=?", (request_id,)).fetchone()
+    if n == 0:
+        if row is not None and row["status"] in APPROVABLE:
+            raise ApprovalBusy(
+                f"request {request_id} is being approved right now (its on-approval command runs).",
+                "Wait a moment and see `onboard sandbox requests`.",
+            )
+        raise SandboxError(
+            f"request {request_id} is {row['status'] if row else 'gone'}, it cannot be approved.",
+            "Only SUBMITTED or CONFIRMED requests can be approved.",
+        )
+    return token
+
+
+def _release(ctx: SandboxContext, request_id: int, token: str) -> None:
+    with ctx.db() as db:
+        db.execute(
+            "UPDATE req SET approving=NULL, approving_until=NULL WHERE request_id=? AND approving=?",
+            (request_id, token),
+        )
 
 
 def approve(ctx: SandboxContext, request_id: int, approver: str = "instructor") -> dict[str, Any]:
@@ -968,15 +1026,21 @@ def approve(ctx: SandboxContext, request_id: int, approver: str = "instructor") 
                 f"{row['subject']} is already a member of {row['vo']}.",
                 f"Reject request {request_id} instead.",
             )
-    run_hook(ctx, row)  # before the change: a failed hook leaves the request waiting, nothing half-done
+    token = _claim(ctx, request_id)
+    try:
+        run_hook(ctx, row)  # before the change: a failed hook leaves the request waiting, nothing half-done
+    except BaseException:
+        _release(ctx, request_id, token)
+        raise
     now = ctx.now()
     with ctx.db() as db:
         n = db.execute(
-            "UPDATE req SET status='APPROVED', completion_date=?, approver=?, hook_error=NULL "
-            "WHERE request_id=? AND status IN ('SUBMITTED','CONFIRMED','PENDING')",
-            (now, approver, request_id),
+            "UPDATE req SET status='APPROVED', completion_date=?, approver=?, hook_error=NULL, "
+            "hook_retry_after=NULL, approving=NULL, approving_until=NULL "
+            "WHERE request_id=? AND status IN (?,?,?) AND approving=?",
+            (now, approver, request_id, *APPROVABLE, token),
         ).rowcount
-        if n == 0:
+        if n == 0:  # rejected (deleted) while the hook ran, or our claim lapsed and another approval won
             raise SandboxError(f"request {request_id} changed meanwhile.", "See `onboard sandbox requests`.")
         cur = db.execute(
             "INSERT INTO usr (vo, name, surname, institution, address, phone, email, creation_time, "
@@ -1022,7 +1086,16 @@ def reject(
             "Only SUBMITTED or CONFIRMED requests can be rejected.",
         )
     with ctx.db() as db:
-        db.execute("DELETE FROM req WHERE request_id=?", (request_id,))
+        # not while an approval's on-approval command runs: it may have made the requester a member already
+        n = db.execute(
+            "DELETE FROM req WHERE request_id=? AND (approving IS NULL OR approving_until < ?)",
+            (request_id, time.time()),
+        ).rowcount
+        if n == 0:
+            raise ApprovalBusy(
+                f"request {request_id} is being approved right now (its on-approval command runs).",
+                "Wait a moment; once approved, the member can be suspended instead.",
+            )
         ctx.event(db, "rejected", row["vo"], request_id, f"{row['subject']} by {approver}: {reason or ''}")
     _mail_rejected(ctx, row, reason)
     return dict(row) | {"status": "REJECTED"}
@@ -1064,7 +1137,11 @@ def auto_approve(ctx: SandboxContext) -> list[int]:
         try:
             approve(ctx, r["request_id"], approver="auto-approve")
             done.append(r["request_id"])
+        except ApprovalBusy:
+            continue  # another approval has it (the instructor's, or a second sandbox process)
         except SandboxError as e:
+            if not isinstance(e, HookFailed) and _status(ctx, r["request_id"]) not in ("CONFIRMED", None):
+                continue  # approved or rejected meanwhile: nothing went wrong, nothing to retry
             ctx.log(f"auto-approve of request {r['request_id']} failed: {e.message}")
             with ctx.db() as db:
                 db.execute(

@@ -386,6 +386,51 @@ def test_on_approval_hook_gets_dn_ca_email_vo_and_no_secret(tmp_path, clock):
         sb.stop()
 
 
+def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
+    """Auto-approval at once (demos, orientation): the confirmation is answered without waiting for the
+    on-approval command; the ticker, a second ticker pass and the instructor's approve/reject meanwhile
+    neither run the command again nor record an error."""
+    import time
+
+    from onboard.sandbox.registration import ApprovalBusy
+
+    from .conftest import start_sandbox
+
+    out, release = tmp_path / "hook.out", tmp_path / "release"
+    script = tmp_path / "hook.sh"
+    script.write_text(f"#!/bin/sh\necho start >> {out}\nwhile [ ! -e {release} ]; do sleep 0.02; done\n"
+                      f"echo end >> {out}\n")
+    script.chmod(0o755)
+    sb = start_sandbox(tmp_path / "racing", clock=clock, on_approval=str(script), auto_approve_after=0.0)
+    try:
+        t = make_trainee(sb, tmp_path / "t")
+        t.submit()
+        rid = sb.requests()[0]["request_id"]
+        page = t.session.get(t.confirm_link(), timeout=30)  # answered while the hook is held back
+        assert "request confirmed" in page.text
+        deadline = time.monotonic() + 30
+        while not (out.exists() and "start" in out.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert out.read_text().split() == ["start"]  # the ticker took it
+        with pytest.raises(ApprovalBusy):
+            sb.approve(rid)
+        with pytest.raises(ApprovalBusy):
+            sb.reject(rid, "too late")
+        sb.tick()  # another auto-approval pass: skips it
+        release.touch()
+        while sb.requests()[0]["status"] != "APPROVED" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        row = sb.requests()[0]
+        assert row["status"] == "APPROVED" and row["hook_error"] is None and row["approving"] is None
+        assert out.read_text().split() == ["start", "end"]  # once
+        with pytest.raises(SandboxError, match="is APPROVED"):
+            sb.approve(rid)
+        assert len(sb.members()) == 1
+    finally:
+        release.touch()
+        sb.stop()
+
+
 def test_failing_hook_leaves_the_request_waiting(tmp_path, clock):
     from .conftest import start_sandbox
 

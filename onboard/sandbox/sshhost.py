@@ -24,9 +24,11 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import paramiko
 from paramiko import SFTPAttributes, SFTPHandle, SFTPServer, SFTPServerInterface
+from paramiko.common import MSG_CHANNEL_REQUEST
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISSION_DENIED
 
 USER_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -77,6 +79,25 @@ def _parse_key_lines(text: str) -> list[tuple[str, bytes]]:
                     out.append((p, base64.b64decode(parts[i + 1])))
                 break
     return out
+
+
+def _handle_request_then_start(chan: paramiko.Channel, m: paramiko.Message) -> None:
+    """paramiko answers an exec/shell request only after check_channel_*_request returns. A command started
+    in there can finish first under load, and its exit status and channel close then overtake the answer:
+    the client sees the close before the success and fails with "Channel closed.". So the command is
+    started here, once paramiko has sent the answer (this runs in the transport's own thread)."""
+    paramiko.Channel._handle_request(chan, m)
+    server = chan.transport.server_object if chan.transport is not None else None
+    start = server.pending.pop(chan.get_id(), None) if isinstance(server, _Server) else None
+    if start is not None:
+        start()
+
+
+class _Transport(paramiko.Transport):
+    _channel_handler_table = {
+        **paramiko.Transport._channel_handler_table,
+        MSG_CHANNEL_REQUEST: _handle_request_then_start,
+    }
 
 
 class SubmitHost:
@@ -171,7 +192,7 @@ class SubmitHost:
 
     def _session(self, conn: socket.socket, addr) -> None:
         conn.settimeout(None)
-        t = paramiko.Transport(conn)
+        t = _Transport(conn)
         t.add_server_key(self.host_key)
         t.set_subsystem_handler("sftp", _SFTPServer, sftp_si=_HomeSFTP)
         server = _Server(self)
@@ -199,6 +220,7 @@ class _Server(paramiko.ServerInterface):
         self.user = ""
         self.env: dict[str, str] = {}
         self.procs: list[subprocess.Popen] = []
+        self.pending: dict[int, Any] = {}  # channel id -> starts its command once the request is answered
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
@@ -249,12 +271,12 @@ class _Server(paramiko.ServerInterface):
             **self.env,
         }
         argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh"]
-        threading.Thread(
+        self.pending[channel.get_id()] = threading.Thread(
             target=_pump,
             args=(channel, argv, env, home, self.host, self.procs),
             daemon=True,
             name="sandbox-ssh-exec",
-        ).start()
+        ).start
 
 
 def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: SubmitHost, mine: list) -> None:

@@ -288,3 +288,40 @@ def test_a_client_going_away_hangs_up_its_commands(sandbox, host):
     while _procs_in(home) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _procs_in(home) == []
+
+
+def test_a_quick_command_never_closes_before_its_exec_request_is_answered(sandbox, host, client_key,
+                                                                          monkeypatch):
+    """Under load the server's transport thread may be held up between accepting an exec request and
+    answering it; a command that ends at once must not close the channel first (paramiko's client would
+    fail with "Channel closed."). The hold-up is made certain here."""
+    import time
+
+    import paramiko
+
+    from onboard.sandbox import sshhost
+
+    accept = sshhost._Server.check_channel_exec_request
+
+    def slow_answer(self, channel, command):
+        ok = accept(self, channel, command)
+        time.sleep(0.3)  # the transport thread descheduled before it sends the answer
+        return ok
+
+    monkeypatch.setattr(sshhost._Server, "check_channel_exec_request", slow_answer)
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    hostkey_line = sandbox.ssh_known_hosts_line("127.0.0.1").split()
+    client.get_host_keys().add(hostkey_line[0], hostkey_line[1], paramiko.PKey.from_type_string(
+        hostkey_line[1], base64.b64decode(hostkey_line[2])))
+    client.connect("127.0.0.1", sandbox.ssh_port, username=USER, key_filename=str(client_key),
+                   allow_agent=False, look_for_keys=False, timeout=10)
+    try:
+        for _ in range(3):
+            chan = client.get_transport().open_session(timeout=10)
+            chan.exec_command("echo quick")
+            assert chan.recv_exit_status() == 0
+            assert chan.makefile("rb").read() == b"quick\n"
+            chan.close()
+    finally:
+        client.close()

@@ -47,8 +47,26 @@ class Mailbox(Protocol):
     def close(self) -> None: ...
 
 
+class _Lenient(email.policy.EmailPolicy):
+    """The default policy, except that a header its parser chokes on reads as its raw text.
+
+    The standard library's structured header parser raises on some malformed headers (AttributeError,
+    IndexError, ... when a header is read, found by tests/fuzz); a mail is stranger's input.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        try:
+            return super().header_fetch_parse(name, value)
+        except Exception:
+            raw = "".join(value.splitlines())
+            return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+LENIENT = _Lenient()
+
+
 def parse_message(data: bytes) -> EmailMessage:
-    return email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(data, policy=LENIENT)  # type: ignore[return-value]
 
 
 def _date(msg: EmailMessage) -> datetime | None:
@@ -129,6 +147,9 @@ def imap_context(ca_file: Path | None) -> ssl.SSLContext:
     return ctx
 
 
+IDLE_SLICE = 25.0  # seconds of IDLE between two checks of the mailbox's UIDs
+
+
 class ImapBox:
     def __init__(
         self,
@@ -186,7 +207,7 @@ class ImapBox:
                 f"IMAP {where}: {e}.", f"Check that the folder {folder!r} exists (mail.folder)."
             ) from None
         self.push = b"IDLE" in self.client.capabilities()
-        self._idle_seen: set[int] = set()
+        self._known: set[int] | None = None  # UIDs present at the caller's last look
 
     def messages(self, since: datetime | None = None, subject: str | None = None) -> list[Mail]:
         from imapclient.exceptions import IMAPClientError
@@ -198,7 +219,8 @@ class ImapBox:
             criteria += ["SUBJECT", subject]
         try:
             self.client.noop()  # let the server report new mail in the selected folder
-            uids = self.client.search(criteria or ["ALL"])
+            self._known = set(self.client.search(["ALL"]))
+            uids = self.client.search(criteria) if criteria else sorted(self._known)
             if not uids:
                 return []
             data = self.client.fetch(uids, ["BODY.PEEK[]", "INTERNALDATE"])
@@ -217,7 +239,11 @@ class ImapBox:
         return out
 
     def wait(self, timeout: float) -> bool:
-        """With IDLE: return True when the server announces a new mail (EXISTS), False at the timeout."""
+        """With IDLE: True as soon as a new mail is there, False at the timeout.
+
+        IDLE runs in slices (servers end it after ~30 min; a mail that slipped in between the caller's
+        look and the IDLE command is noticed at the start of the next slice, by comparing UIDs).
+        """
         from imapclient.exceptions import IMAPClientError
 
         if not self.push:
@@ -225,23 +251,33 @@ class ImapBox:
             return False
         end = time.monotonic() + timeout
         try:
-            self.client.idle()
-            try:
-                while True:
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        return False
-                    # servers end IDLE after ~30 min; wake up well before that
-                    responses = self.client.idle_check(timeout=min(left, 600))
-                    if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                        return True
-            finally:
-                self.client.idle_done()
+            while True:
+                if self._arrived():
+                    return True
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self.client.idle()
+                try:
+                    responses = self.client.idle_check(timeout=min(left, IDLE_SLICE))
+                finally:
+                    _, more = self.client.idle_done()
+                if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in [*responses, *(more or [])]):
+                    return True
         except (IMAPClientError, OSError) as e:
             raise MailError(
                 f"the IMAP connection to {self.host} broke while waiting: {e}.",
                 "`onboard resume` connects again.",
             ) from None
+
+    def _arrived(self) -> bool:
+        """Is there a UID the caller has not seen yet? (NOOP + SEARCH: no message bodies fetched)"""
+        self.client.noop()
+        now = set(self.client.search(["ALL"]))
+        if self._known is None:
+            self._known = now
+            return False
+        return bool(now - self._known)
 
     def close(self) -> None:
         try:

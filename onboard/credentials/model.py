@@ -175,6 +175,18 @@ def diagnose_pkcs12(data: bytes, passphrase: str, source: Path | str | None = No
     try:
         st = pfx.parse(data)
     except der.DERError as e:
+        if not data.strip():
+            return _err(
+                Exit.NOT_PKCS12,
+                f"{what} is empty ({len(data)} bytes).",
+                "Download or export the certificate again; the file was never written.",
+            )
+        if data.lstrip()[:64].lower().startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+            return _err(
+                Exit.NOT_PKCS12,
+                f"{what} is a web page, not a PKCS#12 (a login or error page saved under that name?).",
+                "Download the certificate again from the CA portal, after logging in.",
+            )
         if data.lstrip().startswith(b"-----BEGIN"):
             return _err(
                 Exit.NOT_PKCS12,
@@ -340,6 +352,8 @@ def assemble(
     """Classify certificates: exactly one end-entity (matching the key), intermediates ordered upwards."""
     what = _what(source)
     spki = public_key_der(key.public_key())
+    for c in certs:
+        _readable(c, what)
     unique: list[x509.Certificate] = []
     for c in certs:
         if all(c != u for u in unique):
@@ -377,6 +391,22 @@ def assemble(
     return Credential(
         key=key, cert=leaf, chain=_order(leaf, chain), dropped=dropped, friendly_name=friendly, source=source
     )
+
+
+def _readable(c: x509.Certificate, what: str) -> None:
+    """cryptography parses a certificate's parts lazily: read them all now, so damage is one clear error."""
+    try:
+        c.public_key()
+        c.extensions  # noqa: B018
+        der.name_oneline(c.subject.public_bytes())
+        der.name_oneline(c.issuer.public_bytes())
+        c.not_valid_before_utc, c.not_valid_after_utc  # noqa: B018
+    except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as e:
+        raise _err(
+            Exit.CREDENTIAL,
+            f"a certificate in {what} is damaged or uses what onboard cannot read ({type(e).__name__}).",
+            "Download or export the certificate again from the CA's portal or your browser.",
+        ) from None
 
 
 def _order(leaf: x509.Certificate, cas: list[x509.Certificate]) -> list[x509.Certificate]:

@@ -85,7 +85,21 @@ _MESSAGE_CLASSES = ("actionmessage", "success", "info")
 _VOID = {"input", "br", "hr", "img", "meta", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
 
 
-class _Parser(HTMLParser):
+class TolerantParser(HTMLParser):
+    """HTMLParser that reads a malformed `<![...` declaration as a browser does (a bogus comment).
+
+    Python before 3.13 raises AssertionError on one (e.g. `<![ OCTYPE`), which a hostile page could use.
+    """
+
+    def parse_html_declaration(self, i: int) -> int:
+        try:
+            return super().parse_html_declaration(i)
+        except AssertionError:
+            end = self.rawdata.find(">", i + 2)
+            return -1 if end < 0 else end + 1
+
+
+class _Parser(TolerantParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.page = Page()

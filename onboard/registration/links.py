@@ -12,10 +12,10 @@ import posixpath
 import re
 from dataclasses import dataclass
 from email.message import Message
-from html.parser import HTMLParser
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from onboard.errors import Exit, OnboardError
+from onboard.registration.html import TolerantParser
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 VOMS_ADMIN_HARDCODED_PORT = 8443  # URLBuilder.buildAdminServiceBaseURL (reference §1.4)
@@ -48,7 +48,7 @@ def extract_links(msg: Message) -> list[str]:
         payload = part.get_payload(decode=True)
         if payload is None:
             continue
-        text = payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+        text = decode(payload, part.get_content_charset())
         urls = _html_links(text) if ctype == "text/html" else []
         urls += [_trim(u) for u in _URL_IN_TEXT.findall(_html_text(text) if ctype == "text/html" else text)]
         for u in urls:
@@ -57,11 +57,19 @@ def extract_links(msg: Message) -> list[str]:
     return found
 
 
+def decode(payload: bytes, charset: str | None) -> str:
+    """A part's text; a charset Python does not know (a typo, a hostile one) is read as UTF-8."""
+    try:
+        return payload.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
 def _trim(url: str) -> str:
     return url.rstrip(".,;:!?)]}>'\"")
 
 
-class _Hrefs(HTMLParser):
+class _Hrefs(TolerantParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hrefs: list[str] = []

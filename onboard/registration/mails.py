@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from email.message import Message
 from email.utils import parseaddr
 
+from onboard.registration import links
+
 CONFIRM, APPROVED, REJECTED, EXPIRED = "confirm", "approved", "rejected", "expired"
 
 
@@ -27,7 +29,7 @@ def body_text(msg: Message) -> str:
     for part in msg.walk() if msg.is_multipart() else [msg]:
         if part.get_content_type() in ("text/plain", "text/html") and not part.is_multipart():
             payload = part.get_payload(decode=True) or b""
-            text = payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+            text = links.decode(payload, part.get_content_charset())
             if part.get_content_type() == "text/html":
                 text = re.sub(r"<[^>]+>", " ", text)
             parts.append(text)

@@ -76,6 +76,13 @@ class VOEntry(Section):
     lsc: dict[str, list[str]] = Field(default_factory=dict)  # host -> [host DN, CA DN]
     requirements: str = ""
 
+    @field_validator("url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if v and not v.lower().startswith("https://"):  # the client certificate goes only over verified TLS
+            raise ValueError("an https:// URL (onboard registers over verified TLS only)")
+        return v
+
 
 class Mail(Section):
     kind: Literal["none", "imap", "maildir"] = "none"

@@ -20,6 +20,7 @@ class Exit(IntEnum):
     LOCKED = 5  # another onboard holds the journey
     NOT_IMPLEMENTED = 6
     WORKFLOW = 7  # invalid workflow definition
+    UNKNOWN_VO = 8  # a VO neither in the catalog nor in the configuration
     # credentials (convert, keygen, doctor)
     WRONG_PASSPHRASE = 10
     NOT_PKCS12 = 11

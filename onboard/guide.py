@@ -49,9 +49,15 @@ def before_start(args: argparse.Namespace, cfg: Any) -> Any:
     entry = catalog.lookup(args.vo, cfg)
     if entry is not None and entry.requirements:
         ui.say(f"Before you begin — VO {args.vo} needs: {entry.requirements}")
-    elif entry is None:
+    elif entry is None and getattr(args, "workflow", None):  # an expert's choice: the address may come later
         ui.explain(f"VO {args.vo} is not in onboard's catalog (`onboard vos`); its address comes from "
                    f"[vos.{args.vo}] in the configuration.")
+    elif entry is None:  # a typo, most likely; nothing says where to register: refuse before any state exists
+        from onboard.errors import ConfigError, Exit
+
+        raise ConfigError(f"unknown VO '{args.vo}': it is not in onboard's catalog and the configuration has no "
+                          f"[vos.{args.vo}].", f"See `onboard vos` for the VOs onboard knows; for another VO add "
+                          f"[vos.{args.vo}] with its kind and url (see config.example.toml).", exit_code=Exit.UNKNOWN_VO)
     if entry is not None:
         check_trust(ui, cfg, entry)
     if first:

@@ -231,6 +231,21 @@ def describe_tls_failure(exc: BaseException, host: str) -> TLSError:
     )
 
 
+def _origin(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "").lower().rstrip("."), port or 443
+
+
+def _same_server(url: str, base: str) -> bool:
+    """Same host name, and the same port when the base names one."""
+    explicit = ":" in (urlsplit(base).netloc.rsplit("@", 1)[-1].rsplit("]", 1)[-1])
+    return _origin(url)[0] == _origin(base)[0] and (not explicit or _origin(url)[1] == _origin(base)[1])
+
+
 @dataclass
 class HTTPS:
     """A requests Session with client-certificate TLS, timeouts and retries, for one server."""
@@ -279,6 +294,13 @@ class HTTPS:
 
         if not url.lower().startswith("https://"):
             raise TLSError(f"refusing to talk to {url} without TLS.", "Registration servers are HTTPS only.")
+        if not _same_server(url, self.base_url):  # e.g. a redirect: the certificate goes to one server only
+            raise OnboardError(
+                f"{self.host} sent onboard to {_origin(url)[0]}:{_origin(url)[1]}, another server; not followed.",
+                f"Your certificate is shown only to the registration server configured ({self.base_url}); "
+                "if the VO moved, update [vos.<vo>] url.",
+                exit_code=Exit.SERVER,
+            )
         idempotent = method.upper() in ("GET", "HEAD", "OPTIONS") if idempotent is None else idempotent
         kw.setdefault("timeout", (min(self.timeout, 15.0), self.timeout))
         kw.setdefault("allow_redirects", False)
@@ -295,6 +317,8 @@ class HTTPS:
                 if _dropped(e) and idempotent and attempt <= self.retries:
                     self.sleep(self.backoff * 2 ** (attempt - 1))
                     continue
+                if _dropped(e):
+                    raise self.probe_refusal(url) or describe_tls_failure(e, host) from None
                 raise describe_tls_failure(e, host) from None
             except requests.exceptions.ConnectionError as e:
                 # a reset right after the handshake is how TLS 1.3 servers refuse a client certificate
@@ -306,6 +330,11 @@ class HTTPS:
                 if attempt <= self.retries and (idempotent or not sent):
                     self.sleep(self.backoff * 2 ** (attempt - 1))
                     continue
+                # connected, then cut off: maybe a TLS 1.3 refusal of our certificate whose alert got lost
+                if any(w in str(e).lower() for w in ("aborted", "reset", "closed", "eof")):
+                    refusal = self.probe_refusal(url)
+                    if refusal is not None:
+                        raise refusal from None
                 raise NetworkError(f"cannot reach {host}: {_short(e)}.") from None
             except requests.exceptions.Timeout:
                 if attempt <= self.retries and idempotent:
@@ -320,6 +349,32 @@ class HTTPS:
                 self.sleep(_retry_after(resp) or self.backoff * 2 ** (attempt - 1))
                 continue
             return resp
+
+    def probe_refusal(self, url: str) -> TLSError | None:
+        """Did the server refuse our certificate? With TLS 1.3 the server judges it after our side of the
+        handshake has finished, so its alert races our request: a server that closes with the request
+        unread makes the kernel send a reset, which can throw the alert away ("connection reset", "remote
+        end closed"). Ask once more without a request: handshake, then only read. The alert is then the
+        first thing to arrive, and it arrives (nothing unread on the server's side: no reset). None: the
+        server accepted us (it waits for a request), or said nothing we can name."""
+        import socket
+
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or 443
+        wait = min(self.timeout, 5.0)
+        try:
+            with socket.create_connection((host, port), timeout=wait) as raw:
+                with self.context.wrap_socket(raw, server_hostname=host) as tls:
+                    tls.settimeout(wait)
+                    tls.recv(1)  # an alert raises; a server content with us sends nothing (timeout)
+        except ssl.SSLError as e:
+            if _dropped(e):
+                return None
+            failure = describe_tls_failure(e, host)
+            return failure if "refused" in failure.message else None
+        except OSError:  # a timeout (it waits for our request: accepted), refused, reset without an alert
+            return None
+        return None
 
     def get(self, url: str, **kw: Any) -> requests.Response:
         return self.request("GET", url, **kw)

@@ -216,8 +216,9 @@ def diagnose_pkcs12(data: bytes, passphrase: str, source: Path | str | None = No
     if matches is False:
         return _err(
             Exit.WRONG_PASSPHRASE,
-            f"wrong passphrase for {what}.",
-            "Type the passphrase you chose when you downloaded or exported the certificate.",
+            f"wrong passphrase for {what} (or the file is damaged: its integrity check fails either way).",
+            "Type the passphrase you chose when you downloaded or exported the certificate; if it is right, "
+            "download or export the file again.",
         )
     if matches is None and all(a in pfx.USUAL for a in st.algorithms):
         return _err(
@@ -248,7 +249,7 @@ def load_pkcs12(data: bytes, passphrase: str, *, source: Path | str | None = Non
             # NSS/Firefox exports are BER; cryptography reads them but warns, which users need not see
             warnings.simplefilter("ignore", UserWarning)
             bundle = pkcs12.load_pkcs12(data, pw)
-    except (ValueError, UnsupportedAlgorithm):
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
         raise diagnose_pkcs12(data, passphrase, source) from None
     certs: list[x509.Certificate] = []
     friendly = ""
@@ -277,7 +278,7 @@ def load_pem(
     """A PEM certificate (optionally followed by its chain) and an encrypted PEM key, in one file or two."""
     try:
         certs = x509.load_pem_x509_certificates(cert_data)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         certs = []
     if not certs:
         raise _err(

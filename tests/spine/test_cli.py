@@ -129,7 +129,7 @@ def test_start_status_history_reset(cli, onboard_env, tmp_path):
 
 
 def test_second_resume_is_locked(cli, onboard_env):
-    cli("start", "--vo", "testvo")
+    cli("start", "--vo", "testvo", "--workflow", "voms-admin")  # testvo is in no catalog
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys,time; from onboard import app\n"
          "app.store().lock('testvo').acquire(); print('locked', flush=True); time.sleep(30)"],

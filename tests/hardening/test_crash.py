@@ -1,0 +1,130 @@
+"""Crash consistency (issue 8, part 1): the whole journey against the sandbox and a real voms-server,
+killed with SIGKILL or interrupted with SIGINT (Ctrl-C) at kill points, then resumed to `done`.
+
+See killpoints.py for what a run is and what is compared. This module is bounded for the test suite:
+
+* SIGKILL at EVERY kill point of the sandbox journey (every state write, history line, credential file
+  operation, HTTP request, SSH/SFTP operation, before and after each);
+* SIGKILL at every point of the obtain phase of the portal journey (the browser download taken in by the
+  watcher), the only part that differs from the sandbox journey;
+* SIGINT at a representative subset: the first point of each kind, every transition (each record write
+  whose state changes) and the points around the registration POST and the remote convert.
+
+`bench/crash` runs every point with both signals and both journeys. Each sweep writes its figures to
+crash-summary.json in the test's temporary directory and prints how many points were exercised.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest import require_tool
+
+from .killpoints import Grid, Run, point_kinds, summary
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    for tool in ("mariadbd", "mariadb-install-db", "voms", "voms-proxy-init", "openssl"):
+        require_tool(tool)
+    g = Grid(tmp_path_factory.mktemp("crash")).start()
+    try:
+        yield g
+    finally:
+        g.stop()
+
+
+@pytest.fixture(scope="module")
+def reference(grid) -> Run:
+    return grid.reference("sandbox")
+
+
+def _report(tmp_path_factory, name: str, ref: Run, runs: list[Run], seconds: float) -> dict:
+    figures = summary(ref, runs, seconds)
+    out = tmp_path_factory.getbasetemp() / "crash-summary.json"
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data[name] = figures
+    out.write_text(json.dumps(data, indent=2))
+    print(f"\n{name}: kill points exercised: {figures['exercised']} of {figures['kill_points_total']}, "
+          f"survived {figures['survived']}/{figures['exercised']} in {figures['seconds']} s ({out})")
+    return figures
+
+
+def _failures(runs: list[Run]) -> str:
+    return "\n".join(r.summary() for r in runs if not r.ok)
+
+
+def test_the_reference_journey_passes_every_kind_of_kill_point(reference):
+    kinds = point_kinds(reference.points)
+    for kind in ("write_atomic", "store", "history", "install", "obtain", "http", "ssh", "sftp"):
+        assert kinds.get(kind), f"no kill point of kind {kind}: {sorted(kinds)}"
+    assert len(reference.points) > 100
+    snap = reference.snapshot
+    assert snap["record"]["state"] == "done"
+    once = {"submitted": 1, "confirmed": 1, "approved": 1}
+    assert snap["server"] == {"requests": ["APPROVED"], "events": once, "members": 1}
+    names = set(snap["files"])
+    assert {"submit/.globus/usercert.pem", "submit/.globus/userkey.pem", "submit/.globus/usercred.p12",
+            "home/.globus/usercert.pem", "home/.globus/userkey.pem"} <= names
+    assert snap["files"]["submit/.globus/userkey.pem"]["mode"] == "0o400"
+    assert not [n for n in names if "backup." in n or n.endswith(".tmp")]
+    assert reference.problems == []
+
+
+def test_sigkill_at_every_kill_point_of_the_sandbox_journey(grid, reference, tmp_path_factory):
+    """Every point, one killed run each (then resumed): the full sweep of the sandbox journey."""
+    started = time.monotonic()
+    runs = grid.sweep(reference, range(1, len(reference.points) + 1), "KILL")
+    figures = _report(tmp_path_factory, "sigkill-sandbox", reference, runs, time.monotonic() - started)
+    assert all(r.fired for r in runs), "a kill point was not reached: " + ", ".join(
+        str(r.kill_at) for r in runs if not r.fired)
+    assert figures["survived"] == figures["exercised"], _failures(runs)
+
+
+def test_sigkill_in_the_obtain_phase_of_the_portal_journey(grid, tmp_path_factory):
+    """The browser download (Firefox's .part renamed), taken in by the watcher: every point up to the
+    first credential file written by the convert step."""
+    ref = grid.reference("portal")
+    assert ref.problems == []
+    obtain = [i for i, label in enumerate(ref.points, 1) if not label.startswith("install:")]
+    first_install = next(i for i, label in enumerate(ref.points, 1) if label.startswith("install:"))
+    points = [i for i in obtain if i < first_install]
+    assert any("take" in ref.points[i - 1] for i in points)
+    started = time.monotonic()
+    runs = grid.sweep(ref, points, "KILL")
+    figures = _report(tmp_path_factory, "sigkill-portal-obtain", ref, runs, time.monotonic() - started)
+    assert figures["survived"] == figures["exercised"], _failures(runs)
+
+
+def representative(labels: list[str]) -> list[int]:
+    """The first point of each kind, every transition (a record write whose state changed), and the
+    points around the side effects that must not happen twice."""
+    chosen: set[int] = {ids[0] for ids in point_kinds(labels).values()}
+    last_state = None
+    for i, label in enumerate(labels, 1):
+        if label.startswith("write_atomic(record state="):
+            state = label.split("=", 1)[1].rsplit(")", 1)[0]
+            if state != last_state:
+                chosen.add(i)
+                last_state = state
+        if any(k in label for k in ("submit-request", "confirm-request", "exec(convert)", "posix-rename",
+                                    "install:commit", "take_private")):
+            chosen.add(i)
+    return sorted(chosen)
+
+
+def test_sigint_at_representative_points_is_a_clean_interrupt(grid, reference, tmp_path_factory):
+    """Ctrl-C: exit 130, one line and a hint (no traceback), the state file intact, and resume finishes."""
+    points = representative(reference.points)
+    started = time.monotonic()
+    runs = grid.sweep(reference, points, "INT")
+    figures = _report(tmp_path_factory, "sigint-sandbox", reference, runs, time.monotonic() - started)
+    interrupted = [p for r in runs for p in r.processes if p.fired]
+    assert len(interrupted) == len(runs)
+    for p in interrupted:
+        assert p.code == 130 and "Traceback" not in p.stderr and "resume" in p.stderr, p.stderr
+    assert figures["survived"] == figures["exercised"], _failures(runs)

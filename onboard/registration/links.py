@@ -61,7 +61,7 @@ def decode(payload: bytes, charset: str | None) -> str:
     """A part's text; a charset Python does not know (a typo, a hostile one) is read as UTF-8."""
     try:
         return payload.decode(charset or "utf-8", errors="replace")
-    except LookupError:
+    except (LookupError, ValueError):  # unknown name; ValueError: a NUL in the name
         return payload.decode("utf-8", errors="replace")
 
 

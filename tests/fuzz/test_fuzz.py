@@ -1,4 +1,4 @@
-"""Fuzzing the parsers of hostile input, bounded: every target for ONBOARD_FUZZ_SECONDS (default 20) at once.
+"""Fuzzing the parsers of hostile input, bounded: every target for ONBOARD_FUZZ_SECONDS (default 15) at once.
 
 atheris (coverage-guided) where it is installed, else hypothesis (ONBOARD_FUZZ_ENGINE overrides). A target
 passes when nothing but a documented OnboardError (one-line message and a hint) ever escapes. `bench/fuzz`
@@ -18,7 +18,7 @@ from onboard.errors import OnboardError
 from . import driver, seeds
 from .targets import RAW, TARGETS, expected
 
-SECONDS = int(os.environ.get("ONBOARD_FUZZ_SECONDS", "20"))
+SECONDS = int(os.environ.get("ONBOARD_FUZZ_SECONDS", "15"))
 
 
 @pytest.fixture(scope="module")

@@ -189,6 +189,36 @@ def test_server_refusing_our_certificate_says_so(pki):
         srv.shutdown()
 
 
+def test_a_refusal_whose_alert_was_lost_is_still_named(pki):
+    """TLS 1.3: the server's alert can be lost when its close turns into a reset under our request; the
+    client then asks again without a request and reads the alert. The lost alert is made certain here; an
+    accepting server gives no such verdict (a plain network error)."""
+    import requests
+
+    from onboard.adapters.https import NetworkError
+
+    def reset(*a, **kw):
+        raise requests.exceptions.ConnectionError(
+            "('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))"
+        )
+
+    for client_ca, expected in ((pki["other"], TLSError), (pki["ca"], NetworkError)):
+        srv = serve(pki, client_ca=client_ca)
+        try:
+            h = client(pki)
+            h.session.request = reset
+            with pytest.raises(expected) as e:
+                h.get(f"https://localhost:{srv.server_address[1]}/")
+            if expected is TLSError:
+                assert "refused the connection" in e.value.message
+                assert "does not trust the CA" in e.value.message
+            else:
+                assert "cannot reach localhost" in e.value.message
+            assert h.requests_made == 4 and srv.paths == []  # retried as before; the probe sent no request
+        finally:
+            srv.shutdown()
+
+
 def test_retries_5xx_with_backoff_then_succeeds(pki):
     srv = serve(pki)
     srv.statuses = [503, 502]

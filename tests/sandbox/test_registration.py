@@ -22,7 +22,10 @@ INVALID_TOKEN = "The form has already been processed or no token was supplied, p
 def test_no_client_certificate_fails_the_tls_handshake(sandbox, tmp_path):
     s = requests.Session()
     s.trust_env = False
-    with pytest.raises(requests.exceptions.SSLError):
+    # With TLS 1.3 the client's handshake ends before the server judges it: the refusal reaches requests
+    # as an SSLError (the alert read) or, when the server's close overtook the alert, as a reset or EOF.
+    # Both are ConnectionErrors (SSLError is one); which one is timing. No response, in any case.
+    with pytest.raises(requests.exceptions.ConnectionError):
         s.get(
             f"{sandbox.registration_url(VO)}/register/start.action",
             verify=str(sandbox.ca.bundle_path),
@@ -31,7 +34,7 @@ def test_no_client_certificate_fails_the_tls_handshake(sandbox, tmp_path):
     # TLS 1.3 lets the client finish first (it then reads an alert or EOF); the server's side is definite:
     import time
 
-    deadline = time.monotonic() + 5  # the server logs from its connection thread
+    deadline = time.monotonic() + 30  # the server logs from its connection thread (slow under load)
     while (
         "TLS handshake failed" not in (log := (tmp_path / "sb.log").read_text())
         and time.monotonic() < deadline

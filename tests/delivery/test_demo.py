@@ -47,7 +47,7 @@ def test_demo_runs_the_whole_journey_and_verifies(cli, tmp_path):
 def test_demo_without_a_voms_server_says_what_is_missing(monkeypatch, tmp_path, capsys):
     from onboard.commands import demo
 
-    monkeypatch.setattr(demo.VOMS, "_missing", lambda self: ["no voms (test)"])
+    monkeypatch.setattr("onboard.sandbox.voms.missing", lambda: ["no voms (test)"])
     args = argparse.Namespace(dir=str(tmp_path / "d"), keep=False, vo="demo", timeout=120, quiet=True)
     with pytest.raises(OnboardError) as e:
         demo.run(args)
@@ -65,3 +65,36 @@ def test_demo_refuses_a_directory_that_holds_something(cli, tmp_path):
     assert r.returncode == Exit.USAGE
     assert "not empty" in r.stderr
     assert (keep / "thesis.tex").read_text() == "years of work"
+
+
+def test_demo_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
+    """The demo is product, not a checkout's script: built as a wheel, installed (not editable) into a
+    fresh venv and run from elsewhere, it still starts its real VOMS server and ends verified."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for tool in ("mariadbd", "voms", "voms-proxy-init", "openssl"):
+        require_tool(tool)
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(dist), str(ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next(dist.glob("onboard-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([venv / "bin" / "pip", "install", "-q", str(wheel)], check=True, capture_output=True,
+                   timeout=600)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    r = subprocess.run([venv / "bin" / "onboard", "demo", "--dir", str(elsewhere / "demo")], cwd=elsewhere,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "/demo/Role=NULL/Capability=NULL" in r.stdout and "Demo done in" in r.stdout
+    # it ran the installed copy: the hook and the server came from the venv, not from this checkout
+    code = "import onboard.sandbox.voms as v; print(v.__file__)"
+    probe = subprocess.run([venv / "bin" / "python", "-c", code], cwd=elsewhere, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert probe.stdout.startswith(str(venv)), probe.stdout + probe.stderr
+    assert not (elsewhere / "demo").exists()  # thrown away

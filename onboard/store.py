@@ -39,8 +39,30 @@ def check_vo_name(vo: str) -> str:
     return vo
 
 
+def _pid_gone(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """The temporary files of earlier writers of `path` that were killed before their rename."""
+    prefix = f".{path.name}."
+    with contextlib.suppress(OSError):
+        for name in os.listdir(path.parent):
+            pid = name[len(prefix):-4] if name.startswith(prefix) and name.endswith(".tmp") else ""
+            if pid.isdigit() and _pid_gone(pid):
+                with contextlib.suppress(OSError):
+                    os.unlink(path.parent / name)
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write `data` to `path` so that a crash leaves the old file or the new one, never a torn one."""
+    _remove_stale_tmp(path)  # a crash leaves the old file, and this: gone at the next write
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -128,11 +150,11 @@ class Store:
         """The record as JSON, schema-checked and migrated, without pydantic (fast path for status)."""
         path = self.record_path(vo)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             raise StateError(f"there is no journey for VO '{vo}'.", f"Start one with `onboard start --vo {vo}`.") from None
         try:
-            data = json.loads(text)
+            data = json.loads(raw.decode("utf-8"))  # binary garbage: UnicodeDecodeError is a ValueError
             if not isinstance(data, dict):
                 raise ValueError("not an object")
         except ValueError as e:

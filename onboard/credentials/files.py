@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,38 @@ def ensure_dest(path: Path) -> bool:
             f"cannot create {path}: {e.strerror}.", "Choose a --dest you may write to."
         ) from None
     return True
+
+
+_TMP_NAME = re.compile(r"^\.onboard-(\d+)-\d+\..+\.tmp$")  # Transaction._tmp: .onboard-<pid>-<n>.<name>.tmp
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(directory: Path) -> list[str]:
+    """Remove the temporary files that a transaction killed halfway (kill -9, power loss) left behind:
+    our own names, of a process that is gone. Returns the names removed."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        m = _TMP_NAME.match(name)
+        if m and not _alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(directory / name)
+                removed.append(name)
+    return removed
 
 
 @dataclass

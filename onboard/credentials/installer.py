@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -101,17 +102,30 @@ def install(
     contents.append((p["package"].name, cred.package_p12(key_passphrase), files.P12_MODE))
     if csr:
         contents.append((p["csr"].name, cred.csr_pem(), files.CERT_MODE))
+    if not force:
+        # an install cut short (kill -9, power loss) left some of these very files in place: they are kept
+        # as they are (rewriting them would move our own files to a backup) and only the rest is written
+        kinds = {p[k].name: k for k in p}
+        contents = [
+            (fname, data, mode)
+            for fname, data, mode in contents
+            if not holds_already(dest / fname, kinds[fname], mode, cred, key_passphrase, data)
+        ]
     result.created_dest = files.ensure_dest(dest)
+    files.remove_stale(dest)  # the temporary files of a transaction that was killed
     stamp = now.astimezone().strftime("%Y%m%d-%H%M%S")
     try:
         with files.Transaction(dest, stamp, backup_prefix) as tx:
             for fname, data, mode in contents:
                 tx.write(fname, data, mode)
             if links:
-                tx.link(
-                    "usercert.pem", p["cert"].name
-                )  # relative: the directory may move or be mounted elsewhere
-                tx.link("userkey.pem", p["key"].name)
+                # relative: the directory may move or be mounted elsewhere
+                # (a link already right to a file kept as it was is left alone, like that file)
+                written = {c[0] for c in contents}
+                for link, target in (("usercert.pem", p["cert"].name), ("userkey.pem", p["key"].name)):
+                    right = os.path.islink(dest / link) and os.readlink(dest / link) == target
+                    if force or target in written or not right:
+                        tx.link(link, target)
             tx.commit()
             result.backups = list(tx.backups)
     except BaseException:
@@ -120,6 +134,43 @@ def install(
                 dest.rmdir()
         raise
     return result
+
+
+def holds_already(
+    path: Path, kind: str, mode: int, cred: Credential, key_passphrase: str, data: bytes
+) -> bool:
+    """`path` is a regular file with `mode` holding this very part of `cred` (`data`, or for the key and
+    the package: the same key and certificates under `key_passphrase`; their encryption is salted)."""
+    try:
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != mode:
+            return False
+        current = path.read_bytes()
+    except OSError:
+        return False
+    if current == data:
+        return True
+    if kind not in ("key", "package"):
+        return False
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from onboard.credentials.model import public_key_der
+
+    want = public_key_der(cred.cert.public_key())
+    try:
+        if kind == "key":
+            key = serialization.load_pem_private_key(current, key_passphrase.encode("utf-8"))
+            return public_key_der(key.public_key()) == want
+        bundle = pkcs12.load_pkcs12(current, key_passphrase.encode("utf-8"))
+    except (ValueError, TypeError):
+        return False
+    return (
+        bundle.key is not None
+        and bundle.cert is not None
+        and bundle.cert.certificate == cred.cert
+        and public_key_der(bundle.key.public_key()) == want
+        and [c.certificate for c in bundle.additional_certs] == list(cred.chain)
+    )
 
 
 def read_cert(path: Path) -> x509.Certificate:

@@ -57,6 +57,7 @@ class Sandbox(Provider):
             out = paths.ensure_private_dir(paths.data_dir() / "obtained") / f"{stamp}-sandbox-Certificate.p12"
             state.update(provider="sandbox", sandbox_p12=str(out), sandbox=str(directory or remote))
             ctx.checkpoint()  # the name first: a resumed run finds the file instead of issuing twice
+        _part(out).unlink(missing_ok=True)  # a run killed while writing left only this (ours, by its name)
         if not out.exists():
             ui.explain("The sandbox plays the CA portal: in real life you log in at your CA (e.g. "
                        "cm.harica.gr), choose a password and download Certificate.p12. Here its CA makes the "
@@ -64,22 +65,44 @@ class Sandbox(Provider):
             passphrase = _passphrase(ctx, new=True)
             if ca_dir is not None:
                 try:
-                    _, info = SandboxCA(ca_dir).ensure().issue_user(name, email, passphrase.encode(), out=out)
+                    data, info = SandboxCA(ca_dir).ensure().issue_user(name, email, passphrase.encode())
                 except CAError as e:
                     raise OnboardError(f"the sandbox CA refused: {e}", "Check user.given_name/family_name "
                                                                        "and "
                                        "e-mail.", exit_code=Exit.SANDBOX) from None
+                _write_whole(out, data)
                 state["issued_subject"] = info.subject
                 ui.say(f"The sandbox CA issued {info.subject}; saved as {out} (readable only by you).")
             else:
-                from onboard.obtain.other import _write_new
-
-                _write_new(out, _fetch(ctx, remote, name, email, passphrase), 0o600)
+                _write_whole(out, _fetch(ctx, remote, name, email, passphrase))
                 ui.say(f"The sandbox portal at {remote} issued your certificate; saved as {out} (readable "
                        "only by you).")
         arts.p12 = out
         ctx.checkpoint()
         return True
+
+
+def _part(out: Path) -> Path:
+    return out.with_name(f".{out.name}.part")
+
+
+def _write_whole(out: Path, data: bytes) -> None:
+    """`out` appears whole or not at all: written (0600 from the first byte, O_EXCL) under a temporary
+    name, then linked into place. Killed halfway, a run leaves no empty or cut .p12 under the recorded
+    name (which the next run would take for the certificate), only the temporary file it then removes."""
+    from onboard.obtain.other import _write_new
+
+    part = _part(out)
+    _write_new(part, data, 0o600)
+    try:
+        os.link(part, out)  # never over an existing file
+    finally:
+        part.unlink(missing_ok=True)
+    fd = os.open(out.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fetch(ctx, portal: str, name: str, email: str, passphrase: str) -> bytes:

@@ -50,12 +50,23 @@ class Run:
 
         opts = self.options
         creds = self.config.credentials
-        secrets = Secrets(self.ui, passphrase_file=opts.get("passphrase_file"),
-                          passphrase_stdin=bool(opts.get("passphrase_stdin")),
-                          passphrase_command=creds.passphrase_command, config_passphrase_file=creds.passphrase_file)
+        secrets = Secrets(
+            self.ui,
+            passphrase_file=opts.get("passphrase_file"),
+            passphrase_stdin=bool(opts.get("passphrase_stdin")),
+            passphrase_command=creds.passphrase_command,
+            config_passphrase_file=creds.passphrase_file,
+        )
         wf = workflow.load(self.record.workflow, steps.names())
-        ctx = StepContext(record=self.record, config=self.config, ui=self.ui, secrets=secrets,
-                          checkpoint=lambda: self.store.save(self.record), now=self.now or utcnow, options=opts)
+        ctx = StepContext(
+            record=self.record,
+            config=self.config,
+            ui=self.ui,
+            secrets=secrets,
+            checkpoint=lambda: self.store.save(self.record),
+            now=self.now or utcnow,
+            options=opts,
+        )
         return Engine(wf, self.record, self.store, ctx, steps.resolve)
 
 

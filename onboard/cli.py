@@ -1,4 +1,5 @@
-"""Command line: parses arguments, runs a command, and is the only place errors become messages and exit codes.
+"""Command line: parses arguments, runs a command, and is the only place errors become messages and exit
+codes.
 
 Imports nothing heavy at module level: `onboard --help`, `--version` and `status` must start fast.
 Each command lives in onboard/commands/<module>.py with `add_arguments(parser)` and `run(args) -> int`;
@@ -22,15 +23,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("journey", "where the journey stands: done, current, next, and what it waits for"),
     "history": ("journey", "every step the journey took, with times and outcomes"),
     "reset": ("journey", "forget the journey's state (files and credentials are kept)"),
-    "confirm": ("confirm", "open the VO's e-mail confirmation link by hand (checked like the mail reader does)"),
+    "confirm": (
+        "confirm",
+        "open the VO's e-mail confirmation link by hand (checked like the mail reader does)",
+    ),
     "convert": ("credentials", "convert the CA's PKCS#12 into grid PEM files, a clean .p12 and links"),
     "keygen": ("credentials", "make a key and CSR locally, for CAs that take a request"),
     "doctor": ("credentials", "check the installed credential against what grid tools require"),
     "vos": ("vos", "the VO catalog: how each VO registers members and what it needs"),
     "explain": ("explain", "what a CA portal's or grid tool's error message means, and whom to ask"),
     "trust": ("trust", "the grid trust anchors in use: check them, or install the IGTF bundle"),
-    "browser-import": ("browser", "import your certificate into Firefox/Thunderbird (NSS), or show the steps"),
-    "browser-export": ("browser", "export a certificate from Firefox/Thunderbird into onboard (the OSG flow)"),
+    "browser-import": (
+        "browser",
+        "import your certificate into Firefox/Thunderbird (NSS), or show the steps",
+    ),
+    "browser-export": (
+        "browser",
+        "export a certificate from Firefox/Thunderbird into onboard (the OSG flow)",
+    ),
     "workflows": ("workflows", "list and validate the journeys onboard knows"),
     "demo": ("demo", "the whole journey against a throwaway sandbox grid, non-interactively"),
     "sandbox": ("sandbox", "the embedded grid (CA, VOMS-Admin, mail, submit host) for sessions and tests"),
@@ -68,7 +78,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                      epilog="Exit codes: 0 done, 1 error, 2 usage, 75 waiting (run `onboard resume` later); "
                             "others name the failure (see README).")
     parser.add_argument("--version", action="version", version=f"onboard {__version__}")
-    parser.add_argument("--config", metavar="FILE", help="configuration file (default: the platform config directory)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="configuration file (default: the platform config directory)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no explanations, only what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

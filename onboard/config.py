@@ -124,7 +124,7 @@ class Registration(Section):
 
 
 class Trust(Section):
-    cert_dir: Path | None = None  # default: X509_CERT_DIR, ~/.globus/certificates, /etc/grid-security/certificates
+    cert_dir: Path | None = None
 
 
 class Config(Section):
@@ -185,7 +185,9 @@ def default_path() -> Path:
     return paths.config_dir() / "config.toml"
 
 
-def load(path: Path | None = None, environ: dict[str, str] | None = None, *, required: bool = False) -> Config:
+def load(
+    path: Path | None = None, environ: dict[str, str] | None = None, *, required: bool = False
+) -> Config:
     """Load the configuration. Errors name the file, the key and what is expected."""
     environ = dict(os.environ if environ is None else environ)
     explicit = path is not None or "ONBOARD_CONFIG" in environ
@@ -197,9 +199,13 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None, *, req
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}", "Fix the syntax at the line and column shown.") from None
+            raise ConfigError(
+                f"{path}: not valid TOML: {e}", "Fix the syntax at the line and column shown."
+            ) from None
         except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: cannot be read: {e}", "Check the file exists and is readable UTF-8 text.") from None
+            raise ConfigError(
+                f"{path}: cannot be read: {e}", "Check the file exists and is readable UTF-8 text."
+            ) from None
     elif explicit or required:
         raise ConfigError(f"{path}: no such configuration file.",
                           "Create it from config.example.toml, or run `onboard start` to be asked.")
@@ -210,7 +216,11 @@ def load(path: Path | None = None, environ: dict[str, str] | None = None, *, req
         first = e.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         env_name = ENV_PREFIX + "__".join(str(p).upper() for p in first["loc"])
-        where = f"{path}" if _has_key(data, first["loc"]) or env_name not in environ else f"environment {env_name}"
+        where = (
+            f"{path}"
+            if _has_key(data, first["loc"]) or env_name not in environ
+            else f"environment {env_name}"
+        )
         more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
         raise ConfigError(f"{where}: key '{key}': {_expected(first)}{more}.",
                           "Fix that key; every key is documented in config.example.toml.") from None

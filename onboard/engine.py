@@ -71,8 +71,10 @@ class Engine:
         try:
             self.machine.set_state(record.state, self.journey)
         except ValueError:
-            raise WorkflowError(f"the journey is in state {record.state!r}, which workflow {workflow.name} does not have.",
-                                "The workflow changed under the journey; `onboard reset` starts it over.") from None
+            raise WorkflowError(
+                f"the journey is in state {record.state!r}, which workflow {workflow.name} does not have.",
+                "The workflow changed under the journey; `onboard reset` starts it over.",
+            ) from None
 
     # -- callbacks ------------------------------------------------------------------------------
     def _run_step(self, step: str, event: Any) -> None:
@@ -87,11 +89,23 @@ class Engine:
         self.record.state = self.journey.state
         self.record.completed[src] = now
         self.record.waits.pop(src, None)
-        if not self.workflow.states[src].regions and self.record.last_error and self.record.last_error.step == src:
+        if (
+            not self.workflow.states[src].regions
+            and self.record.last_error
+            and self.record.last_error.step == src
+        ):
             self.record.last_error = None
         self.store.save(self.record)
-        self.store.append_history(self.record.vo, **{"from": source, "to": event.transition.dest,
-                                                     "trigger": event.event.name, "outcome": "ok", "error": None})
+        self.store.append_history(
+            self.record.vo,
+            **{
+                "from": source,
+                "to": event.transition.dest,
+                "trigger": event.event.name,
+                "outcome": "ok",
+                "error": None,
+            },
+        )
 
     # -- running --------------------------------------------------------------------------------
     def leaves(self) -> list[str]:
@@ -140,7 +154,9 @@ class Engine:
                 break
         if failed:
             raise next(iter(failed.values()))
-        waits = {k: w for k, w in self.record.waits.items() if k in {p.rsplit(SEP, 1)[-1] for p in self.leaves()}}
+        waits = {
+            k: w for k, w in self.record.waits.items() if k in {p.rsplit(SEP, 1)[-1] for p in self.leaves()}
+        }
         due = [w.next_check_after for w in waits.values() if w.next_check_after]
         return RunResult(self.finished(), self.journey.state, min(due) if due else None,
                          [w.what for w in waits.values()] or None)
@@ -154,8 +170,12 @@ class Engine:
             return True
         except Waiting as w:
             old = self.record.waits.get(name)
-            self.record.waits[name] = Wait(what=w.what, since=old.since if old else self.ctx.now(),
-                                           next_check_after=w.next_check_after, checks=(old.checks + 1) if old else 1)
+            self.record.waits[name] = Wait(
+                what=w.what,
+                since=old.since if old else self.ctx.now(),
+                next_check_after=w.next_check_after,
+                checks=(old.checks + 1) if old else 1,
+            )
             self.store.save(self.record)
             self.store.append_history(self.record.vo, **{"from": name, "to": name, "trigger": trigger,
                                                          "outcome": "waiting", "error": None, "what": w.what,
@@ -164,8 +184,10 @@ class Engine:
         except Outcome as o:
             self.record.outcome = o.reason
             if not any(t.trigger == o.trigger and t.source == name for t in self.workflow.transitions):
-                raise WorkflowError(f"step of '{name}' chose '{o.trigger}', which workflow {self.workflow.name} lacks.",
-                                    f"Add a transition '{o.trigger}' from '{name}' to {self.workflow.file}.") from None
+                raise WorkflowError(
+                    f"step of '{name}' chose '{o.trigger}', which workflow {self.workflow.name} lacks.",
+                    f"Add a transition '{o.trigger}' from '{name}' to {self.workflow.file}.",
+                ) from None
             self.journey.trigger(o.trigger)
             return True
         except OnboardError as e:

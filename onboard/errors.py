@@ -84,7 +84,9 @@ class MissingInput(ConfigError):
     """A value is needed, there is no terminal to ask on, and no flag or config key supplied it."""
 
     def __init__(self, what: str, *, flag: str | None = None, key: str | None = None):
-        ways = " or ".join(x for x in (f"the flag {flag}" if flag else "", f"config key {key}" if key else "") if x)
+        ways = " or ".join(
+            x for x in (f"the flag {flag}" if flag else "", f"config key {key}" if key else "") if x
+        )
         super().__init__(
             f"{what} is needed and there is no terminal to ask on.",
             f"Supply it with {ways}." if ways else "Run onboard in a terminal.",
@@ -149,7 +151,9 @@ class Waiting(OnboardError):
         self.what = what
         self.next_check_after = next_check_after
         when = f"; next check after {next_check_after:%Y-%m-%d %H:%M:%S %Z}" if next_check_after else ""
-        super().__init__(f"waiting: {what}{when}", hint or "Run `onboard resume` later (or `onboard resume --wait`).")
+        super().__init__(
+            f"waiting: {what}{when}", hint or "Run `onboard resume` later (or `onboard resume --wait`)."
+        )
 
 
 class Outcome(Exception):

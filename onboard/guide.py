@@ -55,9 +55,13 @@ def before_start(args: argparse.Namespace, cfg: Any) -> Any:
     elif entry is None:  # a typo, most likely; nothing says where to register: refuse before any state exists
         from onboard.errors import ConfigError, Exit
 
-        raise ConfigError(f"unknown VO '{args.vo}': it is not in onboard's catalog and the configuration has no "
-                          f"[vos.{args.vo}].", f"See `onboard vos` for the VOs onboard knows; for another VO add "
-                          f"[vos.{args.vo}] with its kind and url (see config.example.toml).", exit_code=Exit.UNKNOWN_VO)
+        raise ConfigError(
+            f"unknown VO '{args.vo}': it is not in onboard's catalog and the configuration has no "
+            f"[vos.{args.vo}].",
+            f"See `onboard vos` for the VOs onboard knows; for another VO add "
+            f"[vos.{args.vo}] with its kind and url (see config.example.toml).",
+            exit_code=Exit.UNKNOWN_VO,
+        )
     if entry is not None:
         check_trust(ui, cfg, entry)
     if first:

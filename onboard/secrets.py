@@ -24,8 +24,10 @@ def from_command(command: str, key: str) -> str:
         raise ConfigError(f"config key {key}: the command could not be run ({type(e).__name__}).",
                           "Check the command exists and prints the secret on its first line.") from None
     if proc.returncode != 0 or not proc.stdout:
-        raise ConfigError(f"config key {key}: the command failed (exit {proc.returncode}) or printed nothing.",
-                          "Run it by hand to see why; it must print the secret on its first line.")
+        raise ConfigError(
+            f"config key {key}: the command failed (exit {proc.returncode}) or printed nothing.",
+            "Run it by hand to see why; it must print the secret on its first line.",
+        )
     return proc.stdout.splitlines()[0]
 
 
@@ -33,8 +35,10 @@ def from_file(path: Path, what: str) -> str:
     try:
         text = Path(path).expanduser().read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"{what} file {path} cannot be read ({e.strerror if isinstance(e, OSError) else 'not UTF-8'}).",
-                         "Give a readable file whose first line is the secret.") from None
+        raise UsageError(
+            f"{what} file {path} cannot be read ({e.strerror if isinstance(e, OSError) else 'not UTF-8'}).",
+            "Give a readable file whose first line is the secret.",
+        ) from None
     lines = text.splitlines()
     if not lines or not lines[0]:
         raise UsageError(f"{what} file {path} is empty.", "Put the secret on its first line.")
@@ -77,8 +81,10 @@ class Secrets:
     def new_passphrase(self, prompt: str = "New passphrase for the key (12 characters or more)") -> str:
         value = self.ui.ask(prompt, secret=True, flag="--passphrase-file")
         if len(value) < MIN_NEW_PASSPHRASE:
-            raise UsageError(f"the new passphrase has {len(value)} characters; at least {MIN_NEW_PASSPHRASE} are needed.",
-                             "Choose a longer passphrase (a few words make a good one).")
+            raise UsageError(
+                f"the new passphrase has {len(value)} characters; at least {MIN_NEW_PASSPHRASE} are needed.",
+                "Choose a longer passphrase (a few words make a good one).",
+            )
         if self.ui.ask("Type it again", secret=True) != value:
             raise UsageError("the two passphrases differ.", "Type the same passphrase twice.")
         return value

@@ -104,7 +104,11 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     if nca or reason:
         st = data.get("state")
         key = st[-1] if isinstance(st, list) else st
-        waits[key] = {"what": reason or "the outside world", "since": data.get("updated"), "next_check_after": nca}
+        waits[key] = {
+            "what": reason or "the outside world",
+            "since": data.get("updated"),
+            "next_check_after": nca,
+        }
     data["waits"] = waits
     data["schema_version"] = 2
     return data

@@ -6,12 +6,13 @@ Works on the raw JSON record (no pydantic) so that status starts fast.
 from __future__ import annotations
 
 import sys
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 from onboard.ui import style
 from onboard.workflow import SEP, Workflow
+
+TYPE_CHECKING = False  # keep typing out of start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def checklist(wf: Workflow, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -31,8 +32,12 @@ def checklist(wf: Workflow, data: dict[str, Any]) -> list[dict[str, Any]]:
             row["status"] = "done" if st.final else ("waiting" if name in waits else "current")
             if name in waits:
                 w = waits[name]
-                row.update(waiting_for=w.get("what"), since=w.get("since"), next_check_after=w.get("next_check_after"),
-                           checks=w.get("checks"))
+                row.update(
+                    waiting_for=w.get("what"),
+                    since=w.get("since"),
+                    next_check_after=w.get("next_check_after"),
+                    checks=w.get("checks"),
+                )
         elif name in parents:
             row["status"] = "current"
         elif name in completed:
@@ -64,7 +69,9 @@ def render(vo: str, wf: Workflow, data: dict[str, Any], rows: list[dict[str, Any
         lines.append(text)
     err = data.get("last_error")
     if err:
-        lines.append(style(f"  last error ({fmt_time(err['at'])}, {err['step']}): {err['message']}", "31", out))
+        lines.append(
+            style(f"  last error ({fmt_time(err['at'])}, {err['step']}): {err['message']}", "31", out)
+        )
         if err.get("hint"):
             lines.append(f"    {err['hint']}")
     if data.get("outcome"):

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import sys
+
+from onboard.errors import MissingInput, UsageError
+
 TYPE_CHECKING = False  # keep typing out of start-up
 if TYPE_CHECKING:
     from typing import TextIO
-
-from onboard.errors import MissingInput, UsageError
 
 
 def use_colour(stream: TextIO) -> bool:

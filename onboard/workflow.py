@@ -40,7 +40,12 @@ class State:
 
 class Transition:
     def __init__(self, trigger: str, source: str, dest: str, step: str | None = None):
-        self.trigger, self.source, self.dest, self.step = trigger, source, dest, step  # source/dest: short names
+        self.trigger, self.source, self.dest, self.step = (
+            trigger,
+            source,
+            dest,
+            step,
+        )  # source/dest: short names
 
 
 class Workflow:
@@ -199,7 +204,9 @@ def parse(data: dict[str, Any], path: Path, known_steps: set[str] | None = None)
             raise fail(where, "a state name is letters, digits and '_'")
         unknown = set(table) - {"description", "wait", "final", "regions"}
         if unknown:
-            raise fail(f"{where}.{sorted(unknown)[0]}", "unknown key (expected description, wait, final, regions)")
+            raise fail(
+                f"{where}.{sorted(unknown)[0]}", "unknown key (expected description, wait, final, regions)"
+            )
         regions = table.get("regions", {})
         if not isinstance(regions, dict) or not all(
                 isinstance(v, list) and v and all(isinstance(m, str) for m in v) for v in regions.values()):
@@ -212,7 +219,9 @@ def parse(data: dict[str, Any], path: Path, known_steps: set[str] | None = None)
                 if m not in states:
                     raise fail(f"states.{pname}.regions.{region}", f"unknown state '{m}'")
                 if states[m].parent:
-                    raise fail(f"states.{pname}.regions.{region}", f"state '{m}' is already in {states[m].parent}")
+                    raise fail(
+                        f"states.{pname}.regions.{region}", f"state '{m}' is already in {states[m].parent}"
+                    )
                 if states[m].regions:
                     raise fail(f"states.{pname}.regions.{region}", "nested parallel states are not supported")
                 states[m].parent, states[m].region = pname, region
@@ -231,8 +240,12 @@ def parse(data: dict[str, Any], path: Path, known_steps: set[str] | None = None)
         unknown = set(table) - {"trigger", "source", "dest", "step"}
         if unknown:
             raise fail(f"{where}.{sorted(unknown)[0]}", "unknown key (expected trigger, source, dest, step)")
-        t = Transition(text(table, "trigger", where), text(table, "source", where), text(table, "dest", where),
-                       table.get("step") or None)
+        t = Transition(
+            text(table, "trigger", where),
+            text(table, "source", where),
+            text(table, "dest", where),
+            table.get("step") or None,
+        )
         for end in ("source", "dest"):
             if getattr(t, end) not in states:
                 raise fail(f"{where}.{end}", f"unknown state '{getattr(t, end)}'")
@@ -240,7 +253,9 @@ def parse(data: dict[str, Any], path: Path, known_steps: set[str] | None = None)
             if not isinstance(t.step, str):
                 raise fail(f"{where}.step", "a step name is required")
             if known_steps is not None and t.step not in known_steps:
-                raise fail(f"{where}.step", f"unknown step '{t.step}' (known: {', '.join(sorted(known_steps))})")
+                raise fail(
+                    f"{where}.step", f"unknown step '{t.step}' (known: {', '.join(sorted(known_steps))})"
+                )
         src = states[t.source]
         if src.final:
             raise fail(f"{where}.source", f"'{t.source}' is final: nothing leaves it")
@@ -267,7 +282,9 @@ def _check_graph(wf: Workflow, fail) -> None:
             continue
         if st.regions:
             if not wf.join_transition(st.name):
-                raise fail(f"states.{st.name}", "a parallel state needs a transition without a step (its join)")
+                raise fail(
+                    f"states.{st.name}", "a parallel state needs a transition without a step (its join)"
+                )
             continue
         if not any(t.step for t in outgoing):
             kind = "a wait" if st.wait else "a state"
@@ -284,6 +301,6 @@ def _check_graph(wf: Workflow, fail) -> None:
         todo.extend(members[0] for members in wf.states[n].regions.values())
         if wf.states[n].final and wf.states[n].parent:
             pass
-    for n, st in wf.states.items():
+    for n in wf.states:
         if n not in reach:
             raise fail(f"states.{n}", "unreachable from the initial state")

@@ -51,8 +51,16 @@ def run_onboard(*args: str, env: dict[str, str] | None = None, input: str | None
     """Run the CLI the way a user does: a new process, `python -m onboard`."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("ONBOARD_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "onboard", *args], env=full_env, input=input, text=True,
-                          capture_output=True, timeout=timeout, cwd=cwd, stdin=None if input is not None else subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "onboard", *args],
+        env=full_env,
+        input=input,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        cwd=cwd,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture

@@ -296,7 +296,8 @@ class HTTPS:
             raise TLSError(f"refusing to talk to {url} without TLS.", "Registration servers are HTTPS only.")
         if not _same_server(url, self.base_url):  # e.g. a redirect: the certificate goes to one server only
             raise OnboardError(
-                f"{self.host} sent onboard to {_origin(url)[0]}:{_origin(url)[1]}, another server; not followed.",
+                f"{self.host} sent onboard to {_origin(url)[0]}:{_origin(url)[1]}, another server; "
+                "not followed.",
                 f"Your certificate is shown only to the registration server configured ({self.base_url}); "
                 "if the VO moved, update [vos.<vo>] url.",
                 exit_code=Exit.SERVER,

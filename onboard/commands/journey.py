@@ -19,12 +19,22 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     elif name in ("resume", "status", "history", "reset"):
         p.add_argument("--vo", help="the VO of the journey (default: the only journey)")
     if name in ("start", "resume"):
-        p.add_argument("--wait", action="store_true", help="keep going through waits until done (or --timeout)")
-        p.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up waiting after S seconds")
+        p.add_argument(
+            "--wait", action="store_true", help="keep going through waits until done (or --timeout)"
+        )
+        p.add_argument(
+            "--timeout", type=float, metavar="S", help="with --wait: give up waiting after S seconds"
+        )
         p.add_argument("--p12", metavar="FILE", help="a PKCS#12 from the CA already at hand")
         p.add_argument("--passphrase-file", metavar="F", help="file whose first line is the key's passphrase")
-        p.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
-        p.add_argument("--trust-host-key", metavar="SHA256:...", help="accept the submit host's key with this fingerprint")
+        p.add_argument(
+            "--passphrase-stdin", action="store_true", help="read the passphrase from standard input"
+        )
+        p.add_argument(
+            "--trust-host-key",
+            metavar="SHA256:...",
+            help="accept the submit host's key with this fingerprint",
+        )
     if name in ("status", "history"):
         p.add_argument("--json", action="store_true", help="machine-readable output")
     if name == "reset":
@@ -32,7 +42,9 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"start": start, "resume": resume, "status": status, "history": history, "reset": reset}[args.command](args)
+    return {"start": start, "resume": resume, "status": status, "history": history, "reset": reset}[
+        args.command
+    ](args)
 
 
 def _options(args: argparse.Namespace) -> dict:
@@ -68,16 +80,29 @@ def start(args: argparse.Namespace) -> int:
     if not st.exists(vo):
         from onboard import guide
 
-        cfg = guide.before_start(args, cfg)  # first time: ask, write the config, show the plan; VO requirements
+        cfg = guide.before_start(
+            args, cfg
+        )  # first time: ask, write the config, show the plan; VO requirements
     with st.lock(vo):
         if st.exists(vo):
-            raise StateError(f"a journey for VO '{vo}' exists already.",
-                             f"Continue it with `onboard resume --vo {vo}`, or start over with `onboard reset --vo {vo}`.")
+            raise StateError(
+                f"a journey for VO '{vo}' exists already.",
+                f"Continue it with `onboard resume --vo {vo}`, or start over with `onboard reset --vo {vo}`.",
+            )
         wf = workflow.load(workflow_for(cfg, vo, args.workflow), steps.names())
         record = app.new_record(vo, wf.name, wf.initial)
         st.save(record)
-        st.append_history(vo, **{"from": None, "to": wf.initial, "trigger": "start", "outcome": "ok", "error": None,
-                                 "workflow": wf.name})
+        st.append_history(
+            vo,
+            **{
+                "from": None,
+                "to": wf.initial,
+                "trigger": "start",
+                "outcome": "ok",
+                "error": None,
+                "workflow": wf.name,
+            },
+        )
         return _drive(args, st, cfg, record)
 
 
@@ -163,11 +188,29 @@ def status(args: argparse.Namespace) -> int:
     wf = workflow.load_cached(data["workflow"], st.root)
     rows = checklist(wf, data)
     if args.json:
-        print(json.dumps({"vo": vo, "workflow": wf.name, "state": data["state"], "checklist": rows,
-                          "next_check_after": min((w["next_check_after"] for w in data.get("waits", {}).values()
-                                                   if w.get("next_check_after")), default=None),
-                          "last_error": data.get("last_error"), "artifacts": data.get("artifacts", {}),
-                          "outcome": data.get("outcome", "")}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "vo": vo,
+                    "workflow": wf.name,
+                    "state": data["state"],
+                    "checklist": rows,
+                    "next_check_after": min(
+                        (
+                            w["next_check_after"]
+                            for w in data.get("waits", {}).values()
+                            if w.get("next_check_after")
+                        ),
+                        default=None,
+                    ),
+                    "last_error": data.get("last_error"),
+                    "artifacts": data.get("artifacts", {}),
+                    "outcome": data.get("outcome", ""),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return Exit.OK
     from onboard.status_view import render
 
@@ -185,7 +228,10 @@ def history(args: argparse.Namespace) -> int:
     if not events:
         print(f"no history for VO {vo}.")
     for ev in events:
-        line = f"{app.fmt_time(ev.get('time'))}  {ev.get('trigger', ''):<12} {ev.get('from') or '-'} -> {ev.get('to') or '-'}  {ev.get('outcome', '')}"
+        line = (
+            f"{app.fmt_time(ev.get('time'))}  {ev.get('trigger', ''):<12} {ev.get('from') or '-'} -> "
+            f"{ev.get('to') or '-'}  {ev.get('outcome', '')}"
+        )
         if ev.get("error"):
             line += f": {ev['error']}"
         elif ev.get("what"):
@@ -201,7 +247,9 @@ def reset(args: argparse.Namespace) -> int:
     vo = app.pick_vo(st, args.vo)
     if not st.exists(vo):
         raise StateError(f"there is no journey for VO '{vo}'.", "Nothing to reset.")
-    if not args.yes and not UI().confirm(f"Forget the journey for VO {vo}? Credentials and files stay", flag="--yes"):
+    if not args.yes and not UI().confirm(
+        f"Forget the journey for VO {vo}? Credentials and files stay", flag="--yes"
+    ):
         print("nothing changed.")
         return Exit.OK
     with st.lock(vo):

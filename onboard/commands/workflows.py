@@ -20,7 +20,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{wf.name}: {wf.title}  ({wf.file})")
         for name in wf.order():
             st = wf.states[name]
-            kind = "end" if st.final and not st.parent else "wait" if st.wait else "parallel" if st.regions else ""
+            kind = (
+                "end"
+                if st.final and not st.parent
+                else "wait"
+                if st.wait
+                else "parallel"
+                if st.regions
+                else ""
+            )
             pad = "    " if st.parent else "  "
             print(f"{pad}{name:<16} {kind:<9}{st.description}")
     return Exit.OK

@@ -1,4 +1,5 @@
-"""Runs the engine with fake steps in its own process (for the reload tests): python -m tests.spine.run_engine DIR"""
+"""Runs the engine with fake steps in its own process (for the reload tests):
+python -m tests.spine.run_engine DIR"""
 
 import sys
 from pathlib import Path

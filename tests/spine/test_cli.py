@@ -177,7 +177,9 @@ def test_fast_commands_import_nothing_heavy(onboard_env, argv):
     from onboard.state import JourneyRecord
     from onboard.store import Store
 
-    Store(Path(onboard_env["ONBOARD_STATE_DIR"])).save(JourneyRecord(vo="cms", workflow="voms-admin", state="obtain"))
+    Store(Path(onboard_env["ONBOARD_STATE_DIR"])).save(
+        JourneyRecord(vo="cms", workflow="voms-admin", state="obtain")
+    )
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env={**os.environ, **onboard_env}, cwd=ROOT)
     assert json.loads(res.stdout.strip().splitlines()[-1]) == [], res.stdout + res.stderr

@@ -1,4 +1,5 @@
-"""Configuration: the example loads, env overrides, and bad files give errors naming file, key, expectation."""
+"""Configuration: the example loads, env overrides, and bad files give errors naming file, key and
+expectation."""
 
 from __future__ import annotations
 
@@ -38,14 +39,20 @@ def write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("text,expect", [
-    ("[user]\nemial = 'x@y'\n", "key 'user.emial': no such key"),
-    ("[user]\nemail = 'not-an-address'\n", "key 'user.email': an e-mail address like jane@example.org"),
-    ("[credentials]\nname_format = 'fancy'\n", "key 'credentials.name_format': one of 'dated', 'cn' or 'plain'"),
-    ("[mail]\nport = 70000\n", "key 'mail.port'"),
-    ("[user\n", "not valid TOML"),
-    ("colour = 'blue'\n", "key 'colour': no such key"),
-])
+@pytest.mark.parametrize(
+    "text,expect",
+    [
+        ("[user]\nemial = 'x@y'\n", "key 'user.emial': no such key"),
+        ("[user]\nemail = 'not-an-address'\n", "key 'user.email': an e-mail address like jane@example.org"),
+        (
+            "[credentials]\nname_format = 'fancy'\n",
+            "key 'credentials.name_format': one of 'dated', 'cn' or 'plain'",
+        ),
+        ("[mail]\nport = 70000\n", "key 'mail.port'"),
+        ("[user\n", "not valid TOML"),
+        ("colour = 'blue'\n", "key 'colour': no such key"),
+    ],
+)
 def test_bad_files(tmp_path, text, expect):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
@@ -80,6 +87,10 @@ def test_no_file_is_defaults(tmp_path):
 
 
 def test_secrets_are_not_config_values():
-    fields = {f"{s}.{k}" for s, sec in config.Config.model_fields.items() if hasattr(sec.annotation, "model_fields")
-              for k in sec.annotation.model_fields}
+    fields = {
+        f"{s}.{k}"
+        for s, sec in config.Config.model_fields.items()
+        if hasattr(sec.annotation, "model_fields")
+        for k in sec.annotation.model_fields
+    }
     assert not {f for f in fields if f.endswith(("password", "passphrase", "token"))}

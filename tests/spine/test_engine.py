@@ -1,4 +1,5 @@
-"""The engine: persistence after every transition, reload in a new process, parallel regions, waits, outcomes."""
+"""The engine: persistence after every transition, reload in a new process, parallel regions, waits and
+outcomes."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def test_uninterrupted_run_reaches_done_through_both_regions(tmp_path, fake_dir)
     engine = make_engine(tmp_path / "state")
     result = engine.run()
     assert result.finished and result.state == "done"
-    assert sorted(calls(fake_dir)) == sorted(["obtain", "convert", "register", "confirm_email", "await_approval",
-                                              "deliver", "verify"])
+    assert sorted(calls(fake_dir)) == sorted(
+        ["obtain", "convert", "register", "confirm_email", "await_approval", "deliver", "verify"]
+    )
     # verify runs only after both regions ended
     assert calls(fake_dir)[-1] == "verify"
     history = Store(tmp_path / "state").history("testvo")
@@ -100,7 +102,12 @@ def test_reload_in_new_process_continues_to_same_end(tmp_path, fake_dir):
     assert second.stdout.strip().splitlines()[-1] == "finished done", second.stderr
     # each step ran once successfully; only the failed one twice; nothing repeated
     c = calls(fake_dir)
-    assert c.count("register") == 2 and c.count("obtain") == 1 and c.count("convert") == 1 and c.count("verify") == 1
+    assert (
+        c.count("register") == 2
+        and c.count("obtain") == 1
+        and c.count("convert") == 1
+        and c.count("verify") == 1
+    )
     rec = Store(state).load("testvo")
     assert rec.last_error is None and rec.artifacts.extra["verify"] == "done"
 

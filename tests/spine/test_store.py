@@ -110,7 +110,9 @@ def test_migration_from_v1(tmp_path):
 def test_newer_schema_is_refused(tmp_path):
     store = Store(tmp_path / "state")
     store.root.mkdir(mode=0o700)
-    store.record_path("cms").write_text(json.dumps({"schema_version": 99, "onboard_version": "9.0", "vo": "cms"}))
+    store.record_path("cms").write_text(
+        json.dumps({"schema_version": 99, "onboard_version": "9.0", "vo": "cms"})
+    )
     with pytest.raises(StateError) as err:
         store.load("cms")
     assert "onboard 9.0" in err.value.message and "Upgrade onboard" in err.value.hint
@@ -130,7 +132,9 @@ def test_corrupt_record(tmp_path, content):
 def test_history_is_append_only_lines(tmp_path):
     store = Store(tmp_path / "state")
     for i in range(3):
-        store.append_history("cms", **{"from": "a", "to": "b", "trigger": f"t{i}", "outcome": "ok", "error": None})
+        store.append_history(
+            "cms", **{"from": "a", "to": "b", "trigger": f"t{i}", "outcome": "ok", "error": None}
+        )
     with open(store.history_path("cms"), "a") as f:
         f.write('{"torn": ')  # a line cut by power loss
     events = store.history("cms")

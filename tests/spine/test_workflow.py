@@ -36,18 +36,32 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("old,new,expect", [
-    ('step = "convert"', 'step = "transmogrify"', "transitions[1].step: unknown step 'transmogrify'"),
-    ('dest = "convert"', 'dest = "nowhere"', "transitions[0].dest: unknown state 'nowhere'"),
-    ('[states.done]\ndescription = "A working VO credential on the submit host"\nfinal = true',
-     '[states.done]\ndescription = "A working VO credential on the submit host"\nfinal = true\n\n[states.limbo]\n'
-     'description = "never reached"\nfinal = true', "states.limbo: unreachable"),
-    ('[[transitions]]\ntrigger = "approved"\nsource = "await_approval"\ndest = "approved"\nstep = "await_approval"',
-     '', "states.await_approval: a wait with no way out"),
-    ('initial = "obtain"', 'initial = "register"', "workflow.initial"),
-    ('description = "Run voms-proxy-init on the submit host"', 'descripton = "typo"', "states.verify.descripton: unknown key"),
-    ('[workflow]', '[workflow\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "old,new,expect",
+    [
+        ('step = "convert"', 'step = "transmogrify"', "transitions[1].step: unknown step 'transmogrify'"),
+        ('dest = "convert"', 'dest = "nowhere"', "transitions[0].dest: unknown state 'nowhere'"),
+        (
+            '[states.done]\ndescription = "A working VO credential on the submit host"\nfinal = true',
+            '[states.done]\ndescription = "A working VO credential on the submit host"\nfinal = true\n\n'
+            '[states.limbo]\ndescription = "never reached"\nfinal = true',
+            "states.limbo: unreachable",
+        ),
+        (
+            '[[transitions]]\ntrigger = "approved"\nsource = "await_approval"\ndest = "approved"\n'
+            'step = "await_approval"',
+            "",
+            "states.await_approval: a wait with no way out",
+        ),
+        ('initial = "obtain"', 'initial = "register"', "workflow.initial"),
+        (
+            'description = "Run voms-proxy-init on the submit host"',
+            'descripton = "typo"',
+            "states.verify.descripton: unknown key",
+        ),
+        ("[workflow]", "[workflow\n", "not valid TOML"),
+    ],
+)
 def test_broken_workflows(tmp_path, old, new, expect):
     path = broken(tmp_path, old, new)
     with pytest.raises(WorkflowError) as err:

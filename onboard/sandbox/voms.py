@@ -452,7 +452,9 @@ def add_member_arguments(p: argparse.ArgumentParser) -> None:
         "--socket", default=env.get("VOMS_DB_SOCKET"), help="the MariaDB socket (env VOMS_DB_SOCKET)"
     )
     p.add_argument("--host", default=env.get("VOMS_DB_HOST"), help="MariaDB over TCP instead (VOMS_DB_HOST)")
-    p.add_argument("--port", type=int, default=int(env.get("VOMS_DB_PORT") or 3306), help="(VOMS_DB_PORT)")
+    p.add_argument(
+        "--port", type=int, default=int(env.get("VOMS_DB_PORT") or 3306), help="its TCP port (VOMS_DB_PORT)"
+    )
     p.add_argument("--user", default=env.get("VOMS_DB_USER", "root"), help="database account (VOMS_DB_USER)")
     p.add_argument(
         "--password-file",

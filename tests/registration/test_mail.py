@@ -127,3 +127,16 @@ def test_xoauth2_uses_the_token_command(monkeypatch, tmp_path):
     assert calls["oauth2"] == ("jane@example.org", "ya29.token")
     assert calls["folder"] == ("INBOX", True)
     assert box.push is False
+
+
+def test_a_mail_slipping_in_before_idle_is_not_missed(imap):
+    box = ImapBox("localhost", imap.port, imap.user, password=imap.password, ca_file=imap.ca_file)
+    try:
+        assert box.messages() == []
+        _deliver(imap, _msg("between the look and IDLE"))
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        assert box.wait(60) is True
+        assert time.monotonic() - t0 < 5
+    finally:
+        box.close()

@@ -64,7 +64,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write `data` to `path` so that a crash leaves the old file or the new one, never a torn one."""
     _remove_stale_tmp(path)  # a crash leaves the old file, and this: gone at the next write
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        # ours (the name has our PID): a write of this process interrupted (Ctrl-C) right after creating it
+        os.unlink(tmp)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -49,14 +49,46 @@ def _private_dir() -> Path:
     return paths.data_dir() / "obtained"
 
 
-def _take(ctx: StepContext, src: Path, *, move: bool) -> None:
+def _copy_once(src: Path) -> Path:
+    """The private copy of `src`: the one a run killed before recording it made already, or a new one; a
+    copy cut short by a crash is removed. Never two copies of one download."""
     from onboard.obtain.watcher import take_private
 
+    data = src.read_bytes()
+    found = None
+    directory = _private_dir()
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        try:
+            if path.is_symlink() or not path.is_file() or path.stat().st_size > len(data):
+                continue
+            have = path.read_bytes()
+            if have == data:
+                found = found or path
+            elif data.startswith(have):
+                path.unlink()
+        except OSError:
+            continue
+    return found or take_private(src, directory, move=False)
+
+
+def _finish_move(ctx: StepContext) -> None:
+    """A run stopped between recording the copy and removing the original download: remove it now."""
+    state = ctx.record.artifacts.extra.get("obtain", {})
+    src = Path(state["source"]) if state.get("move") and state.get("source") else None
+    try:
+        if src and src.is_file() and src.read_bytes() == Path(ctx.record.artifacts.p12).read_bytes():
+            src.unlink()
+            ctx.ui.say(f"Removed {src} (moved to {_home(ctx.record.artifacts.p12)} before).")
+    except OSError:
+        pass
+
+
+def _take(ctx: StepContext, src: Path, *, move: bool) -> None:
     # copy, record, and only then remove the original: killed at any point, the certificate is either
     # still where the browser put it (and found again) or recorded in the journey (never only in limbo)
-    dest = take_private(src, _private_dir(), move=False)
+    dest = _copy_once(src)
     ctx.record.artifacts.p12 = dest
-    ctx.record.artifacts.extra.setdefault("obtain", {})["source"] = str(src)
+    ctx.record.artifacts.extra.setdefault("obtain", {}).update(source=str(src), move=move)
     ctx.checkpoint()
     if move:
         try:
@@ -128,6 +160,7 @@ def run(ctx: StepContext) -> None:
 
     arts, cfg, ui = ctx.record.artifacts, ctx.config, ctx.ui
     if arts.p12 and Path(arts.p12).is_file():
+        _finish_move(ctx)
         ui.say(f"The certificate is already here: {_home(arts.p12)}.")
         return
     given = ctx.options.get("p12") or cfg.ca.p12

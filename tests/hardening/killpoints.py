@@ -488,7 +488,12 @@ def _walk(root: Path, t: Trainee, prefix: str) -> dict[str, dict[str, Any]]:
             else:
                 entry.update(type="file", sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
                              path=str(path))
-            out[normalise(rel, t)] = entry
+            key = normalise(rel, t)
+            n = 1
+            while key in out:  # two files that differ only in their time stamps: both count
+                n += 1
+                key = f"{normalise(rel, t)} #{n}"
+            out[key] = entry
     return out
 
 

@@ -325,8 +325,11 @@ class HTTPS:
                 # a reset right after the handshake is how TLS 1.3 servers refuse a client certificate
                 if _looks_like_tls_refusal(e):
                     raise describe_tls_failure(e, host) from None
-                sent = (
-                    not isinstance(e, requests.exceptions.ConnectTimeout) and "connect" not in str(e).lower()
+                # only a connection never made cannot have carried the request ("Connection aborted" after
+                # the request went out must not send a registration twice)
+                text = str(e).lower()
+                sent = not isinstance(e, requests.exceptions.ConnectTimeout) and not any(
+                    w in text for w in ("failed to establish", "connection refused", "name or service")
                 )
                 if attempt <= self.retries and (idempotent or not sent):
                     self.sleep(self.backoff * 2 ** (attempt - 1))

@@ -219,6 +219,36 @@ def test_a_refusal_whose_alert_was_lost_is_still_named(pki):
             srv.shutdown()
 
 
+def test_a_post_cut_off_after_connecting_is_not_sent_again(pki):
+    """A registration is a POST: once the connection was made it may have reached the server, so a reset
+    is reported, never answered by sending it a second time. A connection refused is safe to retry."""
+    import requests
+
+    from onboard.adapters.https import NetworkError
+
+    calls = []
+
+    def cut(message):
+        def request(*a, **kw):
+            calls.append(a[0])
+            raise requests.exceptions.ConnectionError(message)
+
+        return request
+
+    h = client(pki)
+    h.probe_refusal = lambda url: None  # no server here to ask
+    h.session.request = cut("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
+    with pytest.raises(NetworkError):
+        h.post("https://localhost:9/register", idempotent=False)
+    assert calls == ["POST"]
+    calls.clear()
+    h.session.request = cut("HTTPSConnectionPool: Max retries exceeded (Caused by NewConnectionError("
+                            "'Failed to establish a new connection: [Errno 111] Connection refused'))")
+    with pytest.raises(NetworkError):
+        h.post("https://localhost:9/register", idempotent=False)
+    assert calls == ["POST"] * 4
+
+
 def test_retries_5xx_with_backoff_then_succeeds(pki):
     srv = serve(pki)
     srv.statuses = [503, 502]

@@ -161,6 +161,7 @@ class Delivery:
                 self.sftp.mkdir(GLOBUS, 0o700)
                 self.sftp.chmod(GLOBUS, 0o700)  # mkdir's mode passes through the server's umask
                 self.report.steps.append(f"~/{GLOBUS} created (0700)")
+                self.created_globus = True
             # leftovers of an interrupted run: our own temporary names only
             for entry in self.sftp.listdir(GLOBUS):
                 if entry.startswith(TMP_PREFIX):
@@ -211,10 +212,20 @@ class Delivery:
             self._create_private(tmp, self.pkg.data)
             replace(self.sftp, tmp, _path(P12))
         except OSError as e:
+            self._undo_upload(tmp)  # a full disk: leave the host as it was, not a torn temporary file
             raise self._sftp_error(f"cannot upload the package to ~/{_path(P12)}", e) from None
         self.report.uploaded = True
         self.report.steps.append(f"package uploaded to ~/{_path(P12)} (0600)")
         states[P12] = FileState(P12, "ours", 0o100600)
+
+    created_globus = False
+
+    def _undo_upload(self, tmp: str) -> None:
+        for undo in (lambda: self.sftp.remove(tmp), lambda: self.created_globus and self.sftp.rmdir(GLOBUS)):
+            try:
+                undo()
+            except OSError:
+                pass  # best effort: the next run removes our leftovers anyway
 
     # -- convert -------------------------------------------------------------------------------------
     def convert(self, states: dict[str, FileState]) -> None:

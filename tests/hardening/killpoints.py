@@ -593,6 +593,20 @@ def summary(ref: Run, runs: list[Run], seconds: float) -> dict[str, Any]:
     }
 
 
+def distinct_states(labels: list[str]) -> list[int]:
+    """The points that leave distinct states behind when the process is killed there (SIGKILL): a point
+    just after one operation (":after", ":done") is dropped when the next point is just before the next
+    operation, since nothing outside the process changes in between (only the process's memory, which a
+    kill loses anyway). Not so after a local file is created (os.open): its bytes are written next."""
+    out = []
+    for i, label in enumerate(labels, 1):
+        after = label.endswith((":after", ":done")) and ":os.open(" not in label
+        next_before = i < len(labels) and not labels[i].endswith((":after", ":done"))
+        if not (after and next_before):
+            out.append(i)
+    return out
+
+
 def point_kinds(labels: list[str]) -> dict[str, list[int]]:
     """Kill point numbers (1-based) grouped by kind: write_atomic, install, http, ssh, sftp, ..."""
     kinds: dict[str, list[int]] = {}

@@ -3,15 +3,19 @@ killed with SIGKILL or interrupted with SIGINT (Ctrl-C) at kill points, then res
 
 See killpoints.py for what a run is and what is compared. This module is bounded for the test suite:
 
-* SIGKILL at EVERY kill point of the sandbox journey (every state write, history line, credential file
-  operation, HTTP request, SSH/SFTP operation, before and after each);
-* SIGKILL at every point of the obtain phase of the portal journey (the browser download taken in by the
-  watcher), the only part that differs from the sandbox journey;
+* SIGKILL at every kill point of the sandbox journey that leaves a distinct state behind: every state
+  write (its temp file created, written, renamed), history line, credential file operation, HTTP request,
+  SSH/SFTP operation, before and after each -- except an "after" point directly followed by the next
+  "before" point, where nothing outside the process changes in between (killed there or there, the
+  world is the same: see killpoints.distinct_states);
+* the same for the obtain phase of the portal journey (the browser download taken in by the watcher),
+  the only part that differs from the sandbox journey;
 * SIGINT at a representative subset: the first point of each kind, every transition (each record write
   whose state changes) and the points around the registration POST and the remote convert.
 
-`bench/crash` runs every point with both signals and both journeys. Each sweep writes its figures to
-crash-summary.json in the test's temporary directory and prints how many points were exercised.
+`bench/crash` runs EVERY point (the equivalent ones too) with both signals and both journeys.
+Each sweep here writes its figures to crash-summary.json in the test's temporary directory and prints
+how many points were exercised.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 import pytest
 from conftest import require_tool
 
-from .killpoints import Grid, Run, point_kinds, summary
+from .killpoints import Grid, Run, distinct_states, point_kinds, summary
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +64,7 @@ def _failures(runs: list[Run]) -> str:
 
 def test_the_reference_journey_passes_every_kind_of_kill_point(reference):
     kinds = point_kinds(reference.points)
-    for kind in ("write_atomic", "store", "history", "install", "obtain", "http", "ssh", "sftp"):
+    for kind in ("write_atomic", "history", "install", "obtain", "unlink", "http", "ssh", "sftp"):
         assert kinds.get(kind), f"no kill point of kind {kind}: {sorted(kinds)}"
     assert len(reference.points) > 100
     snap = reference.snapshot
@@ -75,10 +79,12 @@ def test_the_reference_journey_passes_every_kind_of_kill_point(reference):
     assert reference.problems == []
 
 
-def test_sigkill_at_every_kill_point_of_the_sandbox_journey(grid, reference, tmp_path_factory):
-    """Every point, one killed run each (then resumed): the full sweep of the sandbox journey."""
+def test_sigkill_at_every_distinct_kill_point_of_the_sandbox_journey(grid, reference, tmp_path_factory):
+    """Every point that leaves a distinct state, one killed run each (then resumed to done)."""
+    points = distinct_states(reference.points)
+    assert len(points) > len(reference.points) / 3
     started = time.monotonic()
-    runs = grid.sweep(reference, range(1, len(reference.points) + 1), "KILL")
+    runs = grid.sweep(reference, points, "KILL")
     figures = _report(tmp_path_factory, "sigkill-sandbox", reference, runs, time.monotonic() - started)
     assert all(r.fired for r in runs), "a kill point was not reached: " + ", ".join(
         str(r.kill_at) for r in runs if not r.fired)
@@ -90,9 +96,8 @@ def test_sigkill_in_the_obtain_phase_of_the_portal_journey(grid, tmp_path_factor
     first credential file written by the convert step."""
     ref = grid.reference("portal")
     assert ref.problems == []
-    obtain = [i for i, label in enumerate(ref.points, 1) if not label.startswith("install:")]
     first_install = next(i for i, label in enumerate(ref.points, 1) if label.startswith("install:"))
-    points = [i for i in obtain if i < first_install]
+    points = [i for i in distinct_states(ref.points) if i < first_install]
     assert any("take" in ref.points[i - 1] for i in points)
     started = time.monotonic()
     runs = grid.sweep(ref, points, "KILL")
@@ -128,3 +133,23 @@ def test_sigint_at_representative_points_is_a_clean_interrupt(grid, reference, t
     for p in interrupted:
         assert p.code == 130 and "Traceback" not in p.stderr and "resume" in p.stderr, p.stderr
     assert figures["survived"] == figures["exercised"], _failures(runs)
+
+
+def test_a_plain_process_counts_the_same_points_and_survives_too(grid, reference, tmp_path):
+    """The sweeps fork each onboard from a zygote that imported onboard once (a real process, killed for
+    real); a plain `python -c` process reaches the same kill points in the same order and survives a kill
+    right after the registration request reached the server."""
+    from .killpoints import Launcher
+
+    zygote = grid.launcher
+    grid.launcher = Launcher(tmp_path, fork=False).start()
+    try:
+        plain = grid.reference("sandbox")
+        assert plain.points == reference.points
+        posted = next(i for i, label in enumerate(reference.points, 1)
+                      if "submit-request" in label and label.endswith(":after"))
+        run = grid.run_killed(reference, posted, "KILL")
+    finally:
+        grid.launcher = zygote
+    assert run.ok, run.summary()
+    assert run.snapshot["server"]["events"] == {"submitted": 1, "confirmed": 1, "approved": 1}

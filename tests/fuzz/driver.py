@@ -54,6 +54,8 @@ def run(target: str, seconds: int, seeds: Path, work: Path, *, which: str | None
         for p in (REGRESSIONS / target).iterdir():
             shutil.copy(p, corpus / f"regression-{p.name}")
     artifacts.mkdir(parents=True, exist_ok=True)
+    scratch = work / f"tmp-{target}"  # the target's own files (the config target writes one)
+    scratch.mkdir(exist_ok=True)
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, str(RUNNER), target, str(seconds), str(corpus), str(artifacts), which],
@@ -61,7 +63,7 @@ def run(target: str, seconds: int, seeds: Path, work: Path, *, which: str | None
         text=True,
         errors="replace",
         timeout=seconds * 3 + 120,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": "0", "ONBOARD_FUZZ_TMP": str(scratch)},
     )
     elapsed = time.monotonic() - t0
     out = proc.stdout + proc.stderr

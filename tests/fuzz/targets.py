@@ -161,10 +161,18 @@ def page(data: bytes) -> None:
 
 # -- configuration ----------------------------------------------------------------------------------
 
-_CONFIG_DIR = Path(
-    tempfile.mkdtemp(prefix="onboard-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-)
-atexit.register(shutil.rmtree, _CONFIG_DIR, True)
+
+def _config_dir() -> Path:
+    """Where the config target writes its file: the driver's work directory (libFuzzer ends the process
+    without Python's atexit), else a private temporary directory removed at exit."""
+    if os.environ.get("ONBOARD_FUZZ_TMP"):
+        return Path(os.environ["ONBOARD_FUZZ_TMP"])
+    d = Path(tempfile.mkdtemp(prefix="onboard-fuzz-"))
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
+_CONFIG_DIR: Path | None = None
 ENV_MARK = b"\n#--env--\n"
 
 
@@ -172,6 +180,8 @@ def config(data: bytes) -> None:
     from onboard import config as config_mod
 
     toml, _, env_part = data.partition(ENV_MARK)
+    global _CONFIG_DIR
+    _CONFIG_DIR = _CONFIG_DIR or _config_dir()
     path = _CONFIG_DIR / "config.toml"
     path.write_bytes(toml)
     environ: dict[str, str] = {}

@@ -330,6 +330,11 @@ def zygote(path: str) -> None:
                     conn.sendall(json.dumps({"status": code}).encode() + b"\n")
                 finally:
                     conn.close()
+    for pid in waiting:  # the harness is gone: nothing of ours keeps running
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
     server.close()
 
 

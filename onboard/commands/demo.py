@@ -118,10 +118,23 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: V
     if not passfile.exists():
         import secrets as pysecrets
 
+        # a known passphrase for tests and audits: from a file named in the environment, never from argv
+        given = os.environ.get("ONBOARD_DEMO_PASSPHRASE_FILE")
+        phrase = _first_line(Path(given)) if given else pysecrets.token_urlsafe(18)
         fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(pysecrets.token_urlsafe(18) + "\n")
-    cfg = Config.model_validate(sandbox.config(work))
+            f.write(phrase + "\n")
+    data = sandbox.config(work)
+    mail_file = os.environ.get("ONBOARD_DEMO_MAIL_CONFIG")
+    if mail_file:  # read the sandbox's mail elsewhere (e.g. over IMAP): a TOML file with a [mail] table
+        from onboard.config import tomllib  # tomli on Python 3.10
+
+        try:
+            data["mail"] = tomllib.loads(Path(mail_file).read_text(encoding="utf-8"))["mail"]
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(f"ONBOARD_DEMO_MAIL_CONFIG={mail_file}: no usable [mail] table ({type(e).__name__}).",
+                             "Point it at a TOML file with a [mail] table as in config.example.toml.") from None
+    cfg = Config.model_validate(data)
     st = app.store()
     vo = args.vo
     wf = workflow.load(workflow_name(cfg, vo), steps.names())
@@ -174,6 +187,17 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: V
                 time.sleep(0.05)  # the sandbox works in its own threads (mail, auto-approval)
     finally:
         engine.ctx.close()
+
+
+def _first_line(path: Path) -> str:
+    try:
+        line = path.read_text(encoding="utf-8").splitlines()[0].strip() if path.stat().st_size else ""
+    except (OSError, UnicodeDecodeError, IndexError):
+        line = ""
+    if not line:
+        raise UsageError(f"ONBOARD_DEMO_PASSPHRASE_FILE={path}: no passphrase on its first line.",
+                         "Put the passphrase on the file's first line (12 characters or more).")
+    return line
 
 
 def workflow_name(cfg, vo: str) -> str:

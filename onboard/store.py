@@ -18,10 +18,10 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-TYPE_CHECKING = False  # keep typing out of start-up
 
 from onboard.errors import LockedError, StateError
 
+TYPE_CHECKING = False  # keep typing out of start-up
 if TYPE_CHECKING:
     from typing import Any
 
@@ -35,7 +35,10 @@ def check_vo_name(vo: str) -> str:
     if not _VO_NAME.match(vo):
         from onboard.errors import UsageError
 
-        raise UsageError(f"'{vo}' is not a valid VO name.", "A VO name is letters, digits, '.', '-' and '_', like cms or vo.example.org.")
+        raise UsageError(
+            f"'{vo}' is not a valid VO name.",
+            "A VO name is letters, digits, '.', '-' and '_', like cms or vo.example.org.",
+        )
     return vo
 
 
@@ -157,14 +160,18 @@ class Store:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            raise StateError(f"there is no journey for VO '{vo}'.", f"Start one with `onboard start --vo {vo}`.") from None
+            raise StateError(
+                f"there is no journey for VO '{vo}'.", f"Start one with `onboard start --vo {vo}`."
+            ) from None
         try:
             data = json.loads(raw.decode("utf-8"))  # binary garbage: UnicodeDecodeError is a ValueError
             if not isinstance(data, dict):
                 raise ValueError("not an object")
         except ValueError as e:
-            raise StateError(f"{path}: the state file is corrupt ({e}).",
-                             f"Move it aside and run `onboard reset --vo {vo}`; the history file keeps what happened.") from None
+            raise StateError(
+                f"{path}: the state file is corrupt ({e}).",
+                f"Move it aside and run `onboard reset --vo {vo}`; the history file keeps what happened.",
+            ) from None
         version = data.get("schema_version")
         if not isinstance(version, int) or version < 1:
             raise StateError(f"{path}: the state file has no valid schema_version.",
@@ -172,7 +179,8 @@ class Store:
         if version > CURRENT_SCHEMA:
             writer = data.get("onboard_version", "a newer onboard")
             raise StateError(
-                f"{path}: written by onboard {writer} (state schema {version}); this onboard reads up to schema {CURRENT_SCHEMA}.",
+                f"{path}: written by onboard {writer} (state schema {version}); this onboard reads up to "
+                f"schema {CURRENT_SCHEMA}.",
                 "Upgrade onboard (pip install -U onboard) to continue this journey.")
         if version < CURRENT_SCHEMA:
             from onboard.state import MIGRATIONS
@@ -193,8 +201,10 @@ class Store:
         except ValidationError as e:
             first = e.errors()[0]
             key = ".".join(str(p) for p in first["loc"])
-            raise StateError(f"{self.record_path(vo)}: the state file is corrupt (key '{key}': {first['msg']}).",
-                             f"Move it aside and run `onboard reset --vo {vo}`.") from None
+            raise StateError(
+                f"{self.record_path(vo)}: the state file is corrupt (key '{key}': {first['msg']}).",
+                f"Move it aside and run `onboard reset --vo {vo}`.",
+            ) from None
 
     def save(self, record: JourneyRecord) -> None:
         from onboard.state import utcnow

@@ -132,8 +132,10 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: V
         try:
             data["mail"] = tomllib.loads(Path(mail_file).read_text(encoding="utf-8"))["mail"]
         except (OSError, ValueError, KeyError) as e:
-            raise UsageError(f"ONBOARD_DEMO_MAIL_CONFIG={mail_file}: no usable [mail] table ({type(e).__name__}).",
-                             "Point it at a TOML file with a [mail] table as in config.example.toml.") from None
+            raise UsageError(
+                f"ONBOARD_DEMO_MAIL_CONFIG={mail_file}: no usable [mail] table ({type(e).__name__}).",
+                "Point it at a TOML file with a [mail] table as in config.example.toml.",
+            ) from None
     cfg = Config.model_validate(data)
     st = app.store()
     vo = args.vo

@@ -8,8 +8,8 @@ existing ~/.globus on the submit host, a host without openssl, mails in HTML or 
 from __future__ import annotations
 
 import contextlib
-import email
 import datetime as dt
+import email
 import json
 import os
 import re
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from credentials.pkiutil import NOW, PASSPHRASE, new_key
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from credentials.pkiutil import NOW, PASSPHRASE, new_key
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from onboard.errors import Exit
@@ -70,7 +70,9 @@ class Case:
 
 def _earlier_globus(w: World) -> None:
     w.globus.mkdir(mode=0o700, exist_ok=True)
-    (w.globus / "usercert.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nearlier\n-----END CERTIFICATE-----\n")
+    (w.globus / "usercert.pem").write_bytes(
+        b"-----BEGIN CERTIFICATE-----\nearlier\n-----END CERTIFICATE-----\n"
+    )
     write_secret(w.globus / "userkey.pem", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nearlier")
 
 
@@ -126,14 +128,18 @@ def _cached_user(kit: Kit, tag: str, **kw):
 
 
 CREDENTIALS = [
-    Case("p12-truncated", convert_case(lambda k, w: _put(w, _good_p12(k)[:700])), Exit.NOT_PKCS12, "cut short"),
+    Case("p12-truncated", convert_case(lambda k, w: _put(w, _good_p12(k)[:700])), Exit.NOT_PKCS12,
+        "cut short"),
     Case("p12-truncated-to-nothing", convert_case(lambda k, w: _put(w, b"")), Exit.NOT_PKCS12, "empty"),
     Case("p12-corrupted-header", convert_case(lambda k, w: _put(w, _flip(_good_p12(k), 0, 4))),
          Exit.NOT_PKCS12, "not a PKCS#12"),
-    # inside the encrypted part: indistinguishable from a wrong passphrase (the MAC fails); the message says both
-    Case("p12-corrupted-body", convert_case(lambda k, w: _put(w, _flip(_good_p12(k), len(_good_p12(k)) // 2))),
+    # inside the encrypted part: indistinguishable from a wrong passphrase (the MAC fails); the message
+    # says both
+    Case("p12-corrupted-body", convert_case(lambda k, w: _put(w, _flip(_good_p12(k),
+        len(_good_p12(k)) // 2))),
          Exit.WRONG_PASSPHRASE, "damaged"),
-    Case("p12-is-a-web-page", convert_case(lambda k, w: _put(w, (CORPUS / "download-page.html").read_bytes())),
+    Case("p12-is-a-web-page", convert_case(lambda k, w: _put(w,
+        (CORPUS / "download-page.html").read_bytes())),
          Exit.NOT_PKCS12, "web page"),
     Case("p12-wrong-password", convert_case(lambda k, w: _put(w, _good_p12(k)), pw="not the passphrase"),
          Exit.WRONG_PASSPHRASE, "wrong passphrase"),
@@ -148,7 +154,8 @@ CREDENTIALS = [
          Exit.END_ENTITY, "no personal"),
     Case("p12-mismatched-key", convert_case(_mismatched), Exit.KEY_MISMATCH, "does not belong"),
     Case("p12-expired", convert_case(lambda k, w: _p12_of(k, w, _cached_user(
-        k, "expired", not_before=NOW - dt.timedelta(days=400), days=395), "expired.p12")), Exit.VALIDITY, "expired"),
+        k, "expired", not_before=NOW - dt.timedelta(days=400), days=395), "expired.p12")), Exit.VALIDITY,
+            "expired"),
     Case("p12-not-yet-valid", convert_case(lambda k, w: _p12_of(k, w, _cached_user(
         k, "future", not_before=NOW + dt.timedelta(days=3)), "future.p12")), Exit.VALIDITY, "not valid yet"),
     Case("p12-1024-bit-key", convert_case(lambda k, w: _p12_of(k, w, _cached_user(
@@ -211,24 +218,28 @@ def _start(vo: str = VO) -> tuple[str, ...]:
 
 
 CONFIG = [
-    Case("config-bad-toml", config_case("bad-syntax.toml", *_start()), Exit.CONFIG, ("not valid TOML", "line 3")),
+    Case("config-bad-toml", config_case("bad-syntax.toml", *_start()), Exit.CONFIG, ("not valid TOML",
+        "line 3")),
     Case("config-duplicate-key", config_case("duplicate-key.toml", *_start()), Exit.CONFIG, "not valid TOML"),
     Case("config-not-utf8", config_case("latin1.toml", *_start()), Exit.CONFIG, "UTF-8"),
     Case("config-wrong-type", config_case("wrong-type.toml", *_start()), Exit.CONFIG,
          "registration.poll_min_seconds"),
     Case("config-negative-timeout", config_case("negative-timeout.toml", *_start()), Exit.CONFIG,
          "registration.timeout_seconds"),
-    Case("config-unknown-key", config_case("unknown-key.toml", *_start()), Exit.CONFIG, "'user.emial': no such key"),
+    Case("config-unknown-key", config_case("unknown-key.toml", *_start()), Exit.CONFIG,
+        "'user.emial': no such key"),
     Case("config-bad-email", config_case("bad-email.toml", *_start()), Exit.CONFIG, "user.email"),
     Case("config-unknown-mail-kind", config_case("pop3.toml", *_start()), Exit.CONFIG, "mail.kind"),
-    Case("config-port-out-of-range", config_case("port-70000.toml", *_start()), Exit.CONFIG, "submit_host.port"),
+    Case("config-port-out-of-range", config_case("port-70000.toml", *_start()), Exit.CONFIG,
+        "submit_host.port"),
     Case("config-plain-http-registration-url", config_case("http-url.toml", *_start()), Exit.CONFIG,
          ("vos.sandbox.url", "https://")),
     Case("config-missing-file", lambda k, w: (["--config", str(w.tmp / "nope.toml"), *_start()], None),
          Exit.CONFIG, "no such configuration file"),
     Case("config-is-a-directory", lambda k, w: (["--config", str(w.tmp), *_start()], None), Exit.CONFIG,
          "cannot be read"),
-    Case("unknown-vo", config_case("good.toml", *_start("cmss")), Exit.UNKNOWN_VO, ("unknown VO 'cmss'", "onboard vos")),
+    Case("unknown-vo", config_case("good.toml", *_start("cmss")), Exit.UNKNOWN_VO, ("unknown VO 'cmss'",
+        "onboard vos")),
     Case("vo-name-with-path", config_case("good.toml", *_start("../etc")), Exit.USAGE, "not a valid VO name"),
 ]
 
@@ -260,7 +271,8 @@ def _journey(w: World, state: list[str] | str, **artifacts: Any) -> None:
         setattr(rec.artifacts, k, v)
     if isinstance(state, list) and "enrol/vo/await_approval" in state:  # not due: only the host moves
         now = dt.datetime.now(dt.timezone.utc)
-        rec.waits["await_approval"] = Wait(what="approval", since=now, next_check_after=now + dt.timedelta(days=1))
+        rec.waits["await_approval"] = Wait(what="approval", since=now,
+            next_check_after=now + dt.timedelta(days=1))
     Store(w.state_dir).save(rec)
     w.journey = True
 
@@ -282,7 +294,8 @@ def registration_case(behaviour: str, *, issuer: str = "ca", host: str = "localh
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
         else:
-            ctx = server_context(getattr(kit, issuer), host, kit.tmp / f"tls-{issuer}", kit.trust) if tls else None
+            ctx = server_context(getattr(kit, issuer), host, kit.tmp / f"tls-{issuer}",
+                kit.trust) if tls else None
             srv = HostileServer(behaviour, ctx).start()
             kit.stack.callback(srv.stop)
             port = srv.port
@@ -300,7 +313,8 @@ REGISTRATION = [
     Case("server-503-maintenance", registration_case("503"), Exit.SERVER, "503"),
     Case("server-404", registration_case("404"), Exit.SERVER, "404"),
     Case("server-timeout", registration_case("hang"), Exit.NETWORK, "did not answer"),
-    Case("server-redirect-to-another-host", registration_case("redirect"), Exit.SERVER, ("127.0.0.2", "not followed")),
+    Case("server-redirect-to-another-host", registration_case("redirect"), Exit.SERVER, ("127.0.0.2",
+        "not followed")),
     Case("server-certificate-from-unknown-ca", registration_case("ok", issuer="other_ca"), Exit.TLS,
          "certificate"),
     Case("server-certificate-for-another-host", registration_case("ok", host="voms.example.org"), Exit.TLS,
@@ -380,7 +394,8 @@ def mail_case(name: str, *, valid: bool = False):
         cfg.write_text((CORPUS / "config" / "journey.toml.in").read_text().format(
             vo=VO, url=sb.voms_admin_url(), trust=sb.trust_dir, mail=f'kind = "maildir"\nmaildir = "{box}"',
             extra=""))
-        return ["--config", str(cfg), "resume", "--vo", VO, "--passphrase-file", str(cred.passphrase_file)], None
+        return ["--config", str(cfg), "resume", "--vo", VO, "--passphrase-file",
+            str(cred.passphrase_file)], None
 
     return build
 
@@ -392,7 +407,8 @@ def _confirmed(kit: Kit, w: World, r) -> None:
 
 
 MAIL = [
-    Case("link-to-another-host", link_case(f"https://evil.example.net{REQ}"), Exit.UNSAFE_LINK, "evil.example.net"),
+    Case("link-to-another-host", link_case(f"https://evil.example.net{REQ}"), Exit.UNSAFE_LINK,
+        "evil.example.net"),
     Case("link-look-alike-host", link_case(f"https://Iocalhost:8443{REQ}"), Exit.UNSAFE_LINK, "looks like"),
     Case("link-idn-homoglyph", link_case(f"https://locаlhost:8443{REQ}"), Exit.UNSAFE_LINK, "non-ASCII"),
     Case("link-userinfo-trick", link_case(f"https://localhost:8443@evil.example.net{REQ}"), Exit.UNSAFE_LINK,
@@ -404,14 +420,16 @@ MAIL = [
     Case("mail-look-alike-host", mail_case("look-alike.eml"), Exit.WAITING, "suspicious link"),
     Case("mail-without-link", mail_case("no-link.eml"), Exit.WAITING, "confirmation mail"),
     Case("mail-html-only-other-host", mail_case("html-only.eml"), Exit.WAITING, "suspicious link"),
-    Case("mail-quoted-printable-other-host", mail_case("quoted-printable.eml"), Exit.WAITING, "suspicious link"),
-    Case("mail-html-only", mail_case("html-only-valid.eml", valid=True), Exit.WAITING, "approv", check=_confirmed),
+    Case("mail-quoted-printable-other-host", mail_case("quoted-printable.eml"), Exit.WAITING,
+        "suspicious link"),
+    Case("mail-html-only", mail_case("html-only-valid.eml", valid=True), Exit.WAITING, "approv",
+        check=_confirmed),
     Case("mail-quoted-printable", mail_case("quoted-printable-valid.eml", valid=True), Exit.WAITING, "approv",
          check=_confirmed),
 ]
 
 
-# -- the submit host ------------------------------------------------------------------------------------------
+# -- the submit host --------------------------------------------------------------------------------------
 
 
 def ssh_case(*, known: str = "right", path_env: str | None = None, full_disk: bool = False,
@@ -548,8 +566,10 @@ def _write(data: Any, p: Path) -> None:
 STATE = [
     Case("state-from-the-future", state_case(lambda d, p: _write({**d, "schema_version": 99}, p)), Exit.STATE,
          ("schema 99", "Upgrade onboard")),
-    Case("state-corrupted", state_case(lambda d, p: p.write_bytes(p.read_bytes()[:40])), Exit.STATE, "corrupt"),
-    Case("state-binary-garbage", state_case(lambda d, p: p.write_bytes(os.urandom(64))), Exit.STATE, "corrupt"),
+    Case("state-corrupted", state_case(lambda d, p: p.write_bytes(p.read_bytes()[:40])), Exit.STATE,
+        "corrupt"),
+    Case("state-binary-garbage", state_case(lambda d, p: p.write_bytes(os.urandom(64))), Exit.STATE,
+        "corrupt"),
     Case("state-not-an-object", state_case(lambda d, p: _write([1, 2, 3], p)), Exit.STATE, "corrupt"),
     Case("state-unknown-step", state_case(lambda d, p: _write({**d, "state": "teleport"}, p)), Exit.WORKFLOW,
          "teleport"),

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 PASSPHRASE = "Kx7-demo-passphrase-q9Zt"  # no space: its URL-encoded form is itself
 IMAP_PASSWORD = "imap-pw-Wm3rT8vLq2"
 TRAINEE = "dana.demo@example.org"  # onboard.sandbox.demo_support.TRAINEE
-# key material by name, temporary files included (.onboard-*.key-*.tmp, .onboard-usercred.p12.tmp); .pub is not
+# key material by name, temporary files included (.onboard-*.key-*.tmp, .onboard-usercred.p12.tmp); not .pub
 KEY_NAME = re.compile(r"key|\.p12|\.pfx|usercred|^id_(rsa|ecdsa|ed25519)", re.I)
 
 
@@ -190,7 +190,10 @@ def test_demo_leaks_no_secret_and_never_exposes_a_key(tmp_path, onboard_env):
     # key material never readable by group or others
     assert not sampler.exposed, sorted(set(sampler.exposed))[:10]
     assert sampler.mode_sweeps >= 500, sampler.mode_sweeps  # a sweep every few ms over the run
-    assert len(sampler.key_files) >= 5 and sampler.key_samples >= 2000, (sampler.key_files, sampler.key_samples)
+    assert len(sampler.key_files) >= 5 and sampler.key_samples >= 2000, (
+        sampler.key_files,
+        sampler.key_samples,
+    )
     # every file written during the run, binary-safe (the secrets' own files and Dovecot's passwd excepted)
     skip = {*sources, demo_dir / "passphrase"}
     scanned, found = 0, []

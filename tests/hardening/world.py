@@ -15,7 +15,10 @@ from typing import Any
 # wait's next check, links refused); everything else in the record must be as it was
 VOLATILE = {"updated", "last_error", "attempts", "waits"}
 VOLATILE_EXTRA = {"refused_links", "mail_seen", "mail_cursor"}
-VOLATILE_ARTIFACTS = {"registration_url", "remote"}  # which server the journey talks to: noted before the first request
+VOLATILE_ARTIFACTS = {
+    "registration_url",
+    "remote",
+}  # which server the journey talks to: noted before the first request
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
@@ -96,7 +99,9 @@ class World:
         for key in [*self.dirs(), "journeys"]:
             assert after[key] == before[key], f"{key} changed: {_diff(before[key], after[key])}"
         if not self.journey:
-            assert after["state"] == before["state"], f"state changed: {_diff(before['state'], after['state'])}"
+            assert after["state"] == before["state"], (
+                f"state changed: {_diff(before['state'], after['state'])}"
+            )
             return
         # a journey's files: the same names and modes; the record's position as it was; history only appended
         new = {k for k in set(after["state"]) - set(before["state"]) if not k.endswith(".history.jsonl")}

@@ -115,6 +115,7 @@ def _norm(name: str) -> str:
     name = re.sub(r"\d{8}T\d{6}Z", "STAMP", name)
     name = re.sub(r"\d{8}-\d{6}", "STAMP", name)
     name = re.sub(r"issued_\d+_\w{3}_\d{4}", "issued_DATE", name)
+    name = re.sub(r"Trainee\d+", "TRAINEE", name)  # the harness's trainees are numbered
     return re.sub(r"\.onboard-\d+-", ".onboard-PID-", re.sub(r"\.\d+\.tmp$", ".PID.tmp", name))
 
 

@@ -9,7 +9,7 @@ See killpoints.py for what a run is and what is compared. This module is bounded
   "before" point, where nothing outside the process changes in between (killed there or there, the
   world is the same: see killpoints.distinct_states);
 * the same for the obtain phase of the portal journey (the browser download taken in by the watcher),
-  the only part that differs from the sandbox journey;
+  the only part that differs from the sandbox journey (both less the twins named in suite_points);
 * SIGINT at a representative subset: the first point of each kind, every transition (each record write
   whose state changes) and the points around the registration POST and the remote convert.
 
@@ -79,6 +79,16 @@ def test_the_reference_journey_passes_every_kind_of_kill_point(reference):
     assert reference.problems == []
 
 
+def suite_points(labels: list[str]) -> list[int]:
+    """distinct_states, less one kind of twin: a record's temp file just created (empty) leaves the next
+    run what the same file written whole does (the old record and a stale temp file); the suite kills at
+    the empty one of the first record write only, bench/crash at all of them."""
+    points = distinct_states(labels)
+    empty = [i for i in points if labels[i - 1].startswith("write_atomic:os.open(") and
+             labels[i - 1].endswith(":done")]
+    return [i for i in points if i not in empty[1:]]
+
+
 GROUPS = {
     "state": ("write_atomic", "history"),  # every transition and checkpoint: the record, the history
     "files": ("install", "obtain", "take", "unlink"),  # the credential files, the obtained PKCS#12
@@ -95,7 +105,7 @@ def test_sigkill_at_every_distinct_kill_point_of_the_sandbox_journey(group, grid
     kinds = point_kinds(reference.points)
     assert set(kinds) <= {k for g in GROUPS.values() for k in g}, f"a kind in no group: {sorted(kinds)}"
     mine = {i for k in GROUPS[group] for i in kinds.get(k, [])}
-    points = [i for i in distinct_states(reference.points) if i in mine]
+    points = [i for i in suite_points(reference.points) if i in mine]
     assert points
     started = time.monotonic()
     runs = grid.sweep(reference, points, "KILL")
@@ -113,7 +123,7 @@ def test_sigkill_in_the_obtain_phase_of_the_portal_journey(grid, tmp_path_factor
     ref = grid.reference("portal")
     assert ref.problems == []
     first_install = next(i for i, label in enumerate(ref.points, 1) if label.startswith("install:"))
-    points = [i for i in distinct_states(ref.points) if i < first_install]
+    points = [i for i in suite_points(ref.points) if i < first_install]
     assert any("take" in ref.points[i - 1] for i in points)
     started = time.monotonic()
     runs = grid.sweep(ref, points, "KILL")

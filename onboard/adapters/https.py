@@ -433,11 +433,17 @@ def _looks_like_tls_refusal(e: BaseException) -> bool:
 
 
 def _short(e: BaseException) -> str:
+    """The OS's words out of urllib3's nested repr: 'Connection refused', not 'Errno 111] ...\"))'."""
+    import re
+
     text = str(e)
-    for marker in ("Errno", "Name or service", "Connection refused", "timed out", "No route"):
+    m = re.search(r"\[Errno (-?\d+)\] ([^'\")\]]+)", text)
+    if m:
+        return f"{m.group(2).strip()} (errno {m.group(1)})"
+    for marker in ("Name or service", "Connection refused", "timed out", "No route"):
         i = text.find(marker)
         if i >= 0:
-            return text[i:].split("'))")[0].split("))")[0]
+            return re.split(r"['\")\]]", text[i:])[0].strip()
     return text[:160]
 
 

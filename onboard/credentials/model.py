@@ -30,7 +30,20 @@ CROSS_SIGN_ISSUERS = ("AddTrust External CA Root", "AAA Certificate Services")
 
 
 def _err(code: Exit, message: str, hint: str) -> CredentialError:
-    return CredentialError(message, hint, exit_code=code)
+    return CredentialError(_letters(message), hint, exit_code=code)
+
+
+def _letters(text: str) -> str:
+    """OpenSSL's escaped UTF-8 in DNs (CN=Jos\\xC3\\xA9) shown as the letters it stands for, in messages."""
+    import re
+
+    def decode(m: re.Match[str]) -> str:
+        try:
+            return bytes.fromhex(m.group(0).replace("\\x", "")).decode("utf-8")
+        except UnicodeDecodeError:
+            return m.group(0)
+
+    return re.sub(r"(?:\\x[0-9A-Fa-f]{2})+", decode, text)
 
 
 def public_key_der(key) -> bytes:

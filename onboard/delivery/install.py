@@ -325,6 +325,8 @@ class Delivery:
 
     def _sftp_error(self, what: str, e: OSError) -> SSHError:
         reason = e.strerror or str(e) or type(e).__name__
+        if reason.strip().lower() == "failure":  # SSH_FX_FAILURE: OpenSSH's sftp-server on ENOSPC/EDQUOT
+            reason = "the host refused to write it (SFTP 'Failure': a full disk or quota, most often)"
         return SSHError(
             f"{what} on {self.report.host}: {reason}.",
             "Check the permissions and free space of your home directory there, then run again.",

@@ -152,7 +152,8 @@ CREDENTIALS = [
          Exit.END_ENTITY, "2 personal certificates"),
     Case("p12-no-end-entity", convert_case(lambda k, w: _p12_of(k, w, k.pki.int2, "ca.p12", chain=False)),
          Exit.END_ENTITY, "no personal"),
-    Case("p12-mismatched-key", convert_case(_mismatched), Exit.KEY_MISMATCH, "does not belong"),
+    Case("p12-mismatched-key", convert_case(_mismatched), Exit.KEY_MISMATCH,
+         ("does not belong", "CN=José Pérez")),
     Case("p12-expired", convert_case(lambda k, w: _p12_of(k, w, _cached_user(
         k, "expired", not_before=NOW - dt.timedelta(days=400), days=395), "expired.p12")), Exit.VALIDITY,
             "expired"),
@@ -320,7 +321,8 @@ REGISTRATION = [
     Case("server-certificate-for-another-host", registration_case("ok", host="voms.example.org"), Exit.TLS,
          "localhost"),
     Case("server-speaks-plain-http", registration_case("ok", tls=False), Exit.TLS, "TLS"),
-    Case("server-refuses-connections", registration_case("ok", closed=True), Exit.NETWORK, "localhost"),
+    Case("server-refuses-connections", registration_case("ok", closed=True), Exit.NETWORK,
+         "cannot reach localhost: Connection refused (errno 111)."),
 ]
 
 
@@ -533,7 +535,7 @@ SSH = [
     Case("ssh-host-key-changed", ssh_case(known="changed"), Exit.HOST_KEY_CHANGED, "CHANGED"),
     Case("ssh-host-key-unknown", ssh_case(known="none"), Exit.HOST_KEY_UNKNOWN, "--trust-host-key"),
     Case("ssh-key-not-authorized", ssh_case(authorized=False), Exit.SSH_AUTH, "127.0.0.1"),
-    Case("ssh-full-disk", ssh_case(full_disk=True), Exit.REMOTE, "space"),
+    Case("ssh-full-disk", ssh_case(full_disk=True), Exit.REMOTE, ("full disk", "free space")),
     Case("ssh-existing-globus", ssh_case(existing_globus=True), Exit.WAITING, "approval",
          check=_old_globus_kept),
 ]

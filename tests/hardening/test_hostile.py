@@ -32,6 +32,7 @@ def test_hostile_input(case: Case, kit: Kit, onboard_env, tmp_path):
     r = run_onboard(*argv, env={**world.env, **world.extra_env}, input=stdin, timeout=90, cwd=tmp_path)
     after = world.take()
     out = r.stdout + r.stderr
+    print(f"[{case.id}] exit {r.returncode}: " + " | ".join(r.stderr.strip().splitlines()[-2:]))  # with -s
     assert "Traceback" not in out and "internal error" not in out, out
     assert r.returncode == case.code, (r.returncode, out)
     if case.code not in (0, 75):

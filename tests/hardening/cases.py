@@ -434,15 +434,18 @@ MAIL = [
 # -- the submit host --------------------------------------------------------------------------------------
 
 
-def ssh_case(*, known: str = "right", path_env: str | None = None, full_disk: bool = False,
-             existing_globus: bool = False, authorized: bool = True):
+def ssh_case(*, known: str = "right", path_env: Callable[[Kit], str] | None = None, full_disk: bool = False,
+             existing_globus: bool = False, authorized: bool = True, odd_paths: bool = False):
     def build(kit: Kit, w: World):
         from servers.sshd import SSHD, TEST_USER, user_home, write_user_file
 
         home = kit.stack.enter_context(user_home(authorized_key=kit.client_key if authorized else None))
         if full_disk:
             _tiny_home(kit, home)
-        kw = {"path_env": path_env} if path_env else {}
+        kw = {"path_env": path_env(kit)} if path_env else {}
+        if odd_paths:  # onboard's own directories with spaces and non-ASCII letters
+            w.env["ONBOARD_DATA_DIR"] = str(w.tmp / "Données de José" / "ünd so")
+            w.env["ONBOARD_STATE_DIR"] = str(w.tmp / "état du voyage")
         sshd = SSHD(w.tmp / "sshd", kit.host_keys, **kw).start()
         kit.stack.callback(sshd.stop)
         if existing_globus:
@@ -538,6 +541,10 @@ SSH = [
     Case("ssh-full-disk", ssh_case(full_disk=True), Exit.REMOTE, ("full disk", "free space")),
     Case("ssh-existing-globus", ssh_case(existing_globus=True), Exit.WAITING, "approval",
          check=_old_globus_kept),
+    Case("ssh-host-without-openssl", ssh_case(path_env=_no_openssl_path), Exit.WAITING, "no usable openssl",
+         check=_delivered),
+    Case("ssh-from-paths-with-spaces-and-non-ascii", ssh_case(odd_paths=True), Exit.WAITING, "approval",
+         check=_delivered),
 ]
 
 

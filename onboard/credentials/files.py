@@ -136,18 +136,28 @@ class Transaction:
         try:
             for st in self.staged:
                 final = self.directory / st.name
+                # each move is noted before it is made (and the note dropped if it fails): a Ctrl-C just
+                # after a rename must not leave a file that the rollback does not know about
                 if os.path.lexists(final):
                     backup = self._backup_path(st.name)
-                    os.rename(final, backup)
                     self.backups.append((final, backup))
-                if st.link:
-                    os.rename(st.tmp, final)
-                else:
-                    os.link(
-                        st.tmp, final
-                    )  # fails (EEXIST) rather than replace a file that appeared meanwhile
-                    os.unlink(st.tmp)
+                    try:
+                        os.rename(final, backup)
+                    except OSError:
+                        self.backups.pop()
+                        raise
                 self.installed.append(final)
+                try:
+                    if st.link:
+                        os.rename(st.tmp, final)
+                    else:
+                        # fails (EEXIST) rather than replace a file that appeared meanwhile
+                        os.link(st.tmp, final)
+                except OSError:
+                    self.installed.pop()
+                    raise
+                if not st.link:
+                    os.unlink(st.tmp)
             _fsync_dir(self.directory)
             self.done = True
         except OSError as e:

@@ -132,18 +132,24 @@ def test_sigkill_in_the_obtain_phase_of_the_portal_journey(grid, tmp_path_factor
 
 
 def representative(labels: list[str]) -> list[int]:
-    """The first point of each kind, every transition (a record write whose state changed), and the
-    points around the side effects that must not happen twice."""
+    """The first point of each kind; every transition (both sides of the rename that makes a new state
+    the record's); the points around the side effects that must not happen twice; and the regressions: a
+    Ctrl-C just after a file was created (the first record temp file) or renamed into place (install)."""
     chosen: set[int] = {ids[0] for ids in point_kinds(labels).values()}
     last_state = None
+    first_tmp = True
     for i, label in enumerate(labels, 1):
-        if label.startswith("write_atomic(record state="):
-            state = label.split("=", 1)[1].rsplit(")", 1)[0]
+        if label.startswith("write_atomic:os.replace(") and " in record state=" in label:
+            state = label.split(" in record state=", 1)[1].removesuffix(":done")
             if state != last_state:
                 chosen.add(i)
-                last_state = state
+                if label.endswith(":done"):
+                    last_state = state
+        if first_tmp and label.startswith("write_atomic:os.open(") and label.endswith(":done"):
+            chosen.add(i)
+            first_tmp = False
         if any(k in label for k in ("submit-request", "confirm-request", "exec(convert)", "posix-rename",
-                                    "install:commit", "take_private")):
+                                    "install:commit", "take_private", "install:os.rename(")):
             chosen.add(i)
     return sorted(chosen)
 

@@ -115,15 +115,16 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: V
     from onboard.state import utcnow
 
     passfile = work / "passphrase"
-    if not passfile.exists():
+    given = os.environ.get("ONBOARD_DEMO_PASSPHRASE_FILE")
+    if given:  # a known passphrase for tests and audits: read from that file, not copied, never from argv
+        _first_line(Path(given))
+        passfile = Path(given)
+    elif not passfile.exists():
         import secrets as pysecrets
 
-        # a known passphrase for tests and audits: from a file named in the environment, never from argv
-        given = os.environ.get("ONBOARD_DEMO_PASSPHRASE_FILE")
-        phrase = _first_line(Path(given)) if given else pysecrets.token_urlsafe(18)
         fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(phrase + "\n")
+            f.write(pysecrets.token_urlsafe(18) + "\n")
     data = sandbox.config(work)
     mail_file = os.environ.get("ONBOARD_DEMO_MAIL_CONFIG")
     if mail_file:  # read the sandbox's mail elsewhere (e.g. over IMAP): a TOML file with a [mail] table

@@ -195,7 +195,8 @@ def test_demo_leaks_no_secret_and_never_exposes_a_key(tmp_path, onboard_env):
         sampler.key_samples,
     )
     # every file written during the run, binary-safe (the secrets' own files and Dovecot's passwd excepted)
-    skip = {*sources, demo_dir / "passphrase"}
+    assert not (demo_dir / "passphrase").exists()  # the known passphrase was read where it was, not copied
+    skip = set(sources)
     scanned, found = 0, []
     for root in (tmp_path,):
         for dirpath, _dirs, files in os.walk(root):
@@ -213,5 +214,10 @@ def test_demo_leaks_no_secret_and_never_exposes_a_key(tmp_path, onboard_env):
                 found += [f"{p}: {n!r}" for n in needles if n in data]
     print(f"secrets: {scanned} files scanned")
     assert scanned >= 50
+    # what onboard writes was among them, and the scan can see a secret where one is (its own source file)
+    wrote = [demo_dir / "state" / "demo.json", demo_dir / "state" / "demo.history.jsonl",
+             demo_dir / "sandbox" / "sandbox.log"]
+    assert all(p.is_file() for p in wrote), [p for p in wrote if not p.is_file()]
+    assert all(any(n in p.read_bytes() for n in needles) for p in sources)
     assert not found, found[:10]
     shutil.rmtree(demo_dir, ignore_errors=True)

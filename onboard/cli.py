@@ -47,7 +47,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _width() -> int:
+    try:
+        return max(40, min(int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size().columns, 120)) - 2
+    except (OSError, ValueError):
+        return 78
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter asks shutil for the terminal width each time it is made (and argparse makes one
+    per argument); importing shutil and asking once is start-up time `onboard status` cannot spare."""
+
+    WIDTH: int | None = None
+
+    def __init__(self, prog: str, **kw) -> None:
+        if _Formatter.WIDTH is None:
+            _Formatter.WIDTH = _width()
+        super().__init__(prog, width=kw.pop("width", _Formatter.WIDTH), **kw)
+
+
+class _RawDescription(_Formatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kw) -> None:
+        kw.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kw)
+
     def error(self, message: str) -> None:  # usage errors: one line, one hint, exit 2
         raise _Usage(message, self.prog)
 
@@ -83,16 +110,24 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no explanations, only what happens")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     chosen = _command_in(argv) if argv is not None else None
+    if argv is not None and chosen is None:
+        # no command on the line: `onboard --help`, or a usage error. The command list is text, not
+        # sub-parsers, because making a parser per command costs more start-up time than the help has.
+        parser.add_argument("command", metavar="COMMAND", nargs="?", choices=list(COMMANDS),
+                            help="one of the commands listed above")
+        parser.description = (parser.description or "") + "\n\ncommands:\n" + "\n".join(
+            f"  {name:<16}{text}" for name, (_, text) in COMMANDS.items())
+        parser.formatter_class = _RawDescription
+        return parser
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module_name, help_text) in COMMANDS.items():
         if chosen and name != chosen:
             continue  # building parsers costs start-up time; only the one on the line is needed
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        if argv is None or name == chosen:
-            module = importlib.import_module(f"onboard.commands.{module_name}")
-            module.add_arguments(name, p)
-            p.set_defaults(_module=module)
+        module = importlib.import_module(f"onboard.commands.{module_name}")
+        module.add_arguments(name, p)
+        p.set_defaults(_module=module)
     return parser
 
 

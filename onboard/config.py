@@ -153,13 +153,18 @@ def _expected(err: dict[str, Any]) -> str:
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """ONBOARD_USER__EMAIL=x -> {"user": {"email": "x"}}; ONBOARD_VO=cms -> {"vo": "cms"}."""
+    """ONBOARD_USER__EMAIL=x -> {"user": {"email": "x"}}; ONBOARD_VO=cms -> {"vo": "cms"}.
+
+    A name with `__` is always meant as configuration (so a misspelt section is an error); a plain
+    ONBOARD_NAME is configuration only when NAME is a top-level key: the others are onboard's own
+    switches (ONBOARD_STATE_DIR, ONBOARD_NO_BROWSER, the sandbox hook's ONBOARD_DN, ...)."""
     out: dict[str, Any] = {}
-    skip = {"ONBOARD_CONFIG", "ONBOARD_STATE_DIR", "ONBOARD_DATA_DIR", "ONBOARD_DEBUG"}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in skip:
+        if not name.startswith(ENV_PREFIX):
             continue
         keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__") if k]
+        if len(keys) == 1 and keys[0] not in Config.model_fields or keys == ["source"]:
+            continue
         node = out
         for k in keys[:-1]:
             node = node.setdefault(k, {})

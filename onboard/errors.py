@@ -56,6 +56,14 @@ class Exit(IntEnum):
     INTERRUPTED = 130
 
 
+def one_line(text: str) -> str:
+    """Control characters shown escaped: a message stays one line (and a terminal is not steered) even
+    when it quotes what a file, a certificate's DN or a server put there."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class OnboardError(Exception):
     """Base of every error meant for the user: what went wrong, and what to do about it."""
 
@@ -63,9 +71,10 @@ class OnboardError(Exception):
     default_hint: str = "Run again with --debug for details."
 
     def __init__(self, message: str, hint: str | None = None, *, exit_code: Exit | None = None):
+        message = one_line(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint or self.default_hint
+        self.hint = one_line(hint or self.default_hint)
         if exit_code is not None:
             self.exit_code = exit_code
 

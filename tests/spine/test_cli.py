@@ -183,3 +183,10 @@ def test_fast_commands_import_nothing_heavy(onboard_env, argv):
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env={**os.environ, **onboard_env}, cwd=ROOT)
     assert json.loads(res.stdout.strip().splitlines()[-1]) == [], res.stdout + res.stderr
+
+
+def test_messages_stay_one_line_whatever_they_quote():
+    e = errors.CredentialError("key does not belong to /DC=o\ng/CN=Jane\x1b[31m", "check\rthe file")
+    assert e.message == "key does not belong to /DC=o\\ng/CN=Jane\\x1b[31m"
+    assert e.hint == "check\\rthe file"
+    assert errors.OnboardError("José Pérez").message == "José Pérez"  # printable non-ASCII is kept

@@ -101,6 +101,14 @@ class SandboxContext:
                 sys.stderr.write(line)
 
     # -- shared parts ------------------------------------------------------------------------------------
+    def create_tables(self, schema: str) -> None:
+        """An extension's `CREATE TABLE IF NOT EXISTS ...;` statements, one at a time: executescript()
+        would commit the surrounding transaction by itself."""
+        with self.db() as db:
+            for stmt in schema.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+
     @contextlib.contextmanager
     def db(self) -> Iterator[sqlite3.Connection]:
         """A connection in a transaction: committed when the block ends, rolled back on an exception.

@@ -48,17 +48,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def install(app: App) -> None:
-    _schema(app.ctx)
+    app.ctx.create_tables(SCHEMA)
     for method in ("GET", "POST"):
         app.route(method, "/iam/", handle, listener="open", prefix=True)
-
-
-def _schema(ctx: SandboxContext) -> None:
-    # one statement at a time: executescript() would commit the surrounding transaction by itself
-    with ctx.db() as db:
-        for stmt in SCHEMA.split(";"):
-            if stmt.strip():
-                db.execute(stmt)
 
 
 def base(req: Request, vo: str) -> str:

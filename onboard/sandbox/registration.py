@@ -512,9 +512,15 @@ def confirm(req: Request) -> Response:
     ctx = req.app.ctx
     if ctx.settings.group_managers:
         return select_manager_page(req, vo, row, cid or "")
+    return _groups_or_confirmed(req, vo, row, cid or "")
+
+
+def _groups_or_confirmed(req: Request, vo: str, row: Any, cid: str) -> Response:
+    """After the manager choice (or none): the group-request form if the VO offers groups, else confirmed."""
+    ctx = req.app.ctx
     if ctx.settings.enable_attribute_requests and _groups(ctx, vo):
-        return request_attributes_page(req, vo, row, cid or "")
-    return set_confirmed(req, vo, row, cid or "")
+        return request_attributes_page(req, vo, row, cid)
+    return set_confirmed(req, vo, row, cid)
 
 
 def set_request_confirmed(req: Request) -> Response:
@@ -600,9 +606,7 @@ def select_manager(req: Request) -> Response:
             db.execute(
                 "UPDATE req SET manager_email=? WHERE request_id=?", (manager.get("email"), row["request_id"])
             )
-    if ctx.settings.enable_attribute_requests and _groups(ctx, vo):
-        return request_attributes_page(req, vo, row, cid or "")
-    return set_confirmed(req, vo, row, cid or "")
+    return _groups_or_confirmed(req, vo, row, cid or "")
 
 
 def request_attributes(req: Request) -> Response:

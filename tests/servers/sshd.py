@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onboard.sandbox.voms import descendants
+
 TEST_USER = "onboard-test"
 _LOCK = (
     Path("/run/lock/onboard-test-user.lock")
@@ -210,27 +212,6 @@ class SSHD:
             check=check,
             cwd=self.home,
         )
-
-
-def descendants(root: int) -> list[int]:
-    """Pids of every process below `root`, parents before children."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out: list[int] = []
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(0), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 @contextlib.contextmanager

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from onboard import paths
-from onboard.errors import StateError, UsageError
-from onboard.store import Store, check_vo_name
+from onboard.store import Store
 from onboard.ui import UI
 
 TYPE_CHECKING = False  # keep typing out of start-up
@@ -18,18 +16,6 @@ if TYPE_CHECKING:
 
 def store() -> Store:
     return Store(paths.state_dir())
-
-
-def pick_vo(st: Store, vo: str | None) -> str:
-    """The VO named, or the only journey there is."""
-    if vo:
-        return check_vo_name(vo)
-    journeys = st.journeys()
-    if len(journeys) == 1:
-        return journeys[0]
-    if not journeys:
-        raise StateError("there is no journey yet.", "Start one with `onboard start --vo VO`.")
-    raise UsageError(f"there are journeys for several VOs ({', '.join(journeys)}).", "Name one with --vo VO.")
 
 
 class Run:
@@ -80,11 +66,3 @@ def new_record(vo: str, workflow_name: str, initial: str):
     from onboard.state import JourneyRecord
 
     return JourneyRecord(vo=vo, workflow=workflow_name, state=initial)
-
-
-def fmt_time(when: datetime | str | None) -> str:
-    if when is None:
-        return "-"
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when)
-    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")

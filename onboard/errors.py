@@ -6,11 +6,12 @@ Messages never contain a secret (passphrase, password, token): callers pass only
 
 from __future__ import annotations
 
-from enum import IntEnum
 
+class Exit:
+    """Exit codes. Each kind of failure a user can act on has its own.
 
-class Exit(IntEnum):
-    """Exit codes. Each kind of failure a user can act on has its own."""
+    Plain ints, like os.EX_*: building an IntEnum of them costs more start-up time than `onboard status`
+    can spare (a test checks the values are distinct)."""
 
     OK = 0
     ERROR = 1
@@ -67,10 +68,10 @@ def one_line(text: str) -> str:
 class OnboardError(Exception):
     """Base of every error meant for the user: what went wrong, and what to do about it."""
 
-    exit_code: Exit = Exit.ERROR
+    exit_code: int = Exit.ERROR
     default_hint: str = "Run again with --debug for details."
 
-    def __init__(self, message: str, hint: str | None = None, *, exit_code: Exit | None = None):
+    def __init__(self, message: str, hint: str | None = None, *, exit_code: int | None = None):
         message = one_line(message)
         super().__init__(message)
         self.message = message

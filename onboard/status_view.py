@@ -1,13 +1,14 @@
-"""The checklist `onboard status` prints: what is done, what is current, what comes next, what we wait for.
+"""`onboard status`: the checklist of a journey: what is done, what is current, what comes next, what we
+wait for.
 
-Works on the raw JSON record (no pydantic) so that status starts fast.
+Works on the raw JSON record (no pydantic, no pathlib) so that status starts fast (see onboard.quick).
 """
 
 from __future__ import annotations
 
 import sys
 
-from onboard.ui import style
+from onboard.ui import fmt_time, style
 from onboard.workflow import SEP, Workflow
 
 TYPE_CHECKING = False  # keep typing out of start-up
@@ -54,8 +55,6 @@ MARKS = {"done": ("✓", "32"), "current": ("▶", "1;34"), "waiting": ("⏳", "
 
 
 def render(vo: str, wf: Workflow, data: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    from onboard.app import fmt_time
-
     out = sys.stdout
     lines = [style(f"Journey for VO {vo}", "1", out) + f"  ({wf.title})"]
     for row in rows:
@@ -80,3 +79,27 @@ def render(vo: str, wf: Workflow, data: dict[str, Any], rows: list[dict[str, Any
     if fqans:
         lines.append(f"  VO attributes: {', '.join(fqans)}")
     return "\n".join(lines)
+
+
+def show(vo: str | None, as_json: bool) -> int:
+    """Print the journey of `vo` (or of the only VO there is); the exit code."""
+    from onboard import paths, store, workflow
+
+    root = paths.locate("state")
+    vo = store.pick_journey(root, vo)
+    data = store.read_journey(root, vo)
+    wf = workflow.load_cached(data["workflow"], root)
+    rows = checklist(wf, data)
+    if not as_json:
+        print(render(vo, wf, data, rows))
+        return 0
+    import json
+
+    due = [w["next_check_after"] for w in data.get("waits", {}).values() if w.get("next_check_after")]
+    print(json.dumps({
+        "vo": vo, "workflow": wf.name, "state": data["state"], "checklist": rows,
+        "next_check_after": min(due, default=None),
+        "last_error": data.get("last_error"), "artifacts": data.get("artifacts", {}),
+        "outcome": data.get("outcome", ""),
+    }, indent=2, ensure_ascii=False))
+    return 0

@@ -10,29 +10,26 @@ This module imports no pydantic at import time: `onboard status` reads records r
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import fcntl
 import json
 import os
-import re
-from datetime import datetime, timezone
-from pathlib import Path
 
 from onboard.errors import LockedError, StateError
 
-TYPE_CHECKING = False  # keep typing out of start-up
+TYPE_CHECKING = False  # keep typing and pathlib out of start-up: `onboard status` reads through here
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
     from onboard.state import JourneyRecord
 
-_VO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# letters, digits, '.', '-', '_', starting with a letter or digit, at most 64 (a regex costs start-up time)
+_VO_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 CURRENT_SCHEMA = 2  # kept equal to onboard.state.SCHEMA_VERSION (a test checks)
 
 
 def check_vo_name(vo: str) -> str:
-    if not _VO_NAME.match(vo):
+    if not (0 < len(vo) <= 64 and set(vo) <= _VO_CHARS and vo[0] not in "._-"):
         from onboard.errors import UsageError
 
         raise UsageError(
@@ -55,12 +52,17 @@ def _pid_gone(pid: str) -> bool:
 def _remove_stale_tmp(path: Path) -> None:
     """The temporary files of earlier writers of `path` that were killed before their rename."""
     prefix = f".{path.name}."
-    with contextlib.suppress(OSError):
-        for name in os.listdir(path.parent):
-            pid = name[len(prefix):-4] if name.startswith(prefix) and name.endswith(".tmp") else ""
-            if pid.isdigit() and _pid_gone(pid):
-                with contextlib.suppress(OSError):
-                    os.unlink(path.parent / name)
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(prefix):-4] if name.startswith(prefix) and name.endswith(".tmp") else ""
+        if pid.isdigit() and _pid_gone(pid):
+            try:
+                os.unlink(path.parent / name)
+            except OSError:
+                pass  # gone already, or not ours to remove
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -80,14 +82,78 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     dfd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dfd)  # make the rename itself durable
     finally:
         os.close(dfd)
+
+
+def journey_names(root: str) -> list[str]:
+    """The VOs with a journey under the state directory `root`."""
+    try:
+        names = os.listdir(root)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(n[:-5] for n in names if n.endswith(".json") and not n.startswith("."))
+
+
+def pick_journey(root: str, vo: str | None) -> str:
+    """The VO named, or the only journey there is."""
+    if vo:
+        return check_vo_name(vo)
+    names = journey_names(root)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise StateError("there is no journey yet.", "Start one with `onboard start --vo VO`.")
+    from onboard.errors import UsageError
+
+    raise UsageError(f"there are journeys for several VOs ({', '.join(names)}).", "Name one with --vo VO.")
+
+
+def read_journey(root: str, vo: str) -> dict[str, Any]:
+    """A journey's record as JSON, schema-checked and migrated, without pydantic or pathlib: the
+    reader `onboard status` uses (Store.load validates it further)."""
+    path = os.path.join(root, f"{check_vo_name(vo)}.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise StateError(
+            f"there is no journey for VO '{vo}'.", f"Start one with `onboard start --vo {vo}`."
+        ) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))  # binary garbage: UnicodeDecodeError is a ValueError
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+    except ValueError as e:
+        raise StateError(
+            f"{path}: the state file is corrupt ({e}).",
+            f"Move it aside and run `onboard reset --vo {vo}`; the history file keeps what happened.",
+        ) from None
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise StateError(f"{path}: the state file has no valid schema_version.",
+                         f"Move it aside and run `onboard reset --vo {vo}`.")
+    if version > CURRENT_SCHEMA:
+        writer = data.get("onboard_version", "a newer onboard")
+        raise StateError(
+            f"{path}: written by onboard {writer} (state schema {version}); this onboard reads up to "
+            f"schema {CURRENT_SCHEMA}.",
+            "Upgrade onboard (pip install -U onboard) to continue this journey.")
+    if version < CURRENT_SCHEMA:
+        from onboard.state import MIGRATIONS
+
+        while version < CURRENT_SCHEMA:
+            data = MIGRATIONS[version](data)
+            version = data["schema_version"]
+    return data
 
 
 class Lock:
@@ -98,6 +164,8 @@ class Lock:
         self.fd: int | None = None
 
     def acquire(self) -> Lock:
+        import fcntl  # a C extension: loaded only by commands that lock
+
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -115,8 +183,10 @@ class Lock:
 
     def release(self) -> None:
         if self.fd is not None:
-            with contextlib.suppress(OSError):
+            try:
                 os.ftruncate(self.fd, 0)
+            except OSError:
+                pass  # the lock goes with the descriptor either way
             os.close(self.fd)  # closing drops the lockf lock
             self.fd = None
 
@@ -146,49 +216,17 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def journeys(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name[:-5] for p in self.root.glob("*.json") if not p.name.startswith("."))
+        return journey_names(os.fspath(self.root))
+
+    def pick(self, vo: str | None) -> str:
+        return pick_journey(os.fspath(self.root), vo)
 
     # -- records -------------------------------------------------------------------------------
     def exists(self, vo: str) -> bool:
         return self.record_path(vo).exists()
 
     def read_raw(self, vo: str) -> dict[str, Any]:
-        """The record as JSON, schema-checked and migrated, without pydantic (fast path for status)."""
-        path = self.record_path(vo)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise StateError(
-                f"there is no journey for VO '{vo}'.", f"Start one with `onboard start --vo {vo}`."
-            ) from None
-        try:
-            data = json.loads(raw.decode("utf-8"))  # binary garbage: UnicodeDecodeError is a ValueError
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-        except ValueError as e:
-            raise StateError(
-                f"{path}: the state file is corrupt ({e}).",
-                f"Move it aside and run `onboard reset --vo {vo}`; the history file keeps what happened.",
-            ) from None
-        version = data.get("schema_version")
-        if not isinstance(version, int) or version < 1:
-            raise StateError(f"{path}: the state file has no valid schema_version.",
-                             f"Move it aside and run `onboard reset --vo {vo}`.")
-        if version > CURRENT_SCHEMA:
-            writer = data.get("onboard_version", "a newer onboard")
-            raise StateError(
-                f"{path}: written by onboard {writer} (state schema {version}); this onboard reads up to "
-                f"schema {CURRENT_SCHEMA}.",
-                "Upgrade onboard (pip install -U onboard) to continue this journey.")
-        if version < CURRENT_SCHEMA:
-            from onboard.state import MIGRATIONS
-
-            while version < CURRENT_SCHEMA:
-                data = MIGRATIONS[version](data)
-                version = data["schema_version"]
-        return data
+        return read_journey(os.fspath(self.root), vo)
 
     def load(self, vo: str) -> JourneyRecord:
         from pydantic import ValidationError
@@ -225,6 +263,8 @@ class Store:
     # -- history -------------------------------------------------------------------------------
     def append_history(self, vo: str, **event: Any) -> None:
         self._ensure_root()
+        from datetime import datetime, timezone
+
         event = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
         line = (json.dumps(event, ensure_ascii=False, default=str) + "\n").encode()
         fd = os.open(self.history_path(vo), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -240,6 +280,8 @@ class Store:
             return []
         events = []
         for line in path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError):  # a line cut by power loss is skipped, not fatal
+            try:
                 events.append(json.loads(line))
+            except ValueError:
+                pass  # a line cut by power loss is skipped, not fatal
         return events

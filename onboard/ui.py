@@ -12,7 +12,19 @@ from onboard.errors import MissingInput, UsageError
 
 TYPE_CHECKING = False  # keep typing out of start-up
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import TextIO
+
+
+def fmt_time(when: datetime | str | None) -> str:
+    """A record's UTC time as local time, to the second."""
+    if when is None:
+        return "-"
+    if isinstance(when, str):
+        from datetime import datetime  # only when there is a time to show: status starts without it
+
+        when = datetime.fromisoformat(when)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def use_colour(stream: TextIO) -> bool:

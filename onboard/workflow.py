@@ -13,13 +13,14 @@ This module imports nothing heavy: `onboard status` uses it.
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
 from onboard.errors import WorkflowError
 
-TYPE_CHECKING = False  # typing and dataclasses cost start-up time that `onboard status` cannot spare
+TYPE_CHECKING = False  # typing, dataclasses and pathlib cost start-up time that `onboard status` cannot spare
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 SEP = "/"  # separator of nested state names: enrol/vo/register
@@ -50,7 +51,7 @@ class Transition:
 
 class Workflow:
     def __init__(self, name: str, title: str, initial: str, states: dict[str, State],
-                 transitions: list[Transition], file: Path):
+                 transitions: list[Transition], file: Path | str):
         self.name, self.title, self.initial = name, title, initial
         self.states, self.transitions, self.file = states, transitions, file
 
@@ -106,14 +107,20 @@ class Workflow:
                  "step": t.step} for t in self.transitions]
 
 
-def workflows_dir() -> Path:
+def _workflows_dir() -> str:
     """Installed wheels carry the workflows inside the package; a source checkout has them at the top."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "workflows", here.parent / "workflows"):
-        if candidate.is_dir():
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "workflows"), os.path.join(os.path.dirname(here), "workflows")):
+        if os.path.isdir(candidate):
             return candidate
     raise WorkflowError("the workflows directory is missing from this installation.",
                         "Reinstall onboard; the wheel ships onboard/workflows/*.toml.")
+
+
+def workflows_dir() -> Path:
+    from pathlib import Path
+
+    return Path(_workflows_dir())
 
 
 def available() -> list[str]:
@@ -134,9 +141,16 @@ def _read_toml(path: Path, name_or_file: str | Path) -> dict[str, Any]:
         raise WorkflowError(f"{path}: not valid TOML: {e}") from None
 
 
+def _file(name_or_file: str | Path) -> str:
+    """The file of a workflow named like `voms-admin`, or given as a path to a .toml file."""
+    text = os.fspath(name_or_file)
+    return text if text.endswith(".toml") else os.path.join(_workflows_dir(), f"{text}.toml")
+
+
 def _path(name_or_file: str | Path) -> Path:
-    path = Path(name_or_file)
-    return path if path.suffix == ".toml" else workflows_dir() / f"{name_or_file}.toml"
+    from pathlib import Path
+
+    return Path(_file(name_or_file))
 
 
 def load(name_or_file: str | Path, known_steps: set[str] | None = None) -> Workflow:
@@ -144,36 +158,41 @@ def load(name_or_file: str | Path, known_steps: set[str] | None = None) -> Workf
     return parse(_read_toml(path, name_or_file), path, known_steps)
 
 
-def load_cached(name_or_file: str | Path, cache_dir: Path) -> Workflow:
+def load_cached(name_or_file: str | Path, cache_dir: str) -> Workflow:
     """load() for read-only commands: the parsed TOML is kept as JSON in cache_dir, keyed by the file's
-    size and mtime, because importing a TOML parser costs more start-up time than `onboard status` has."""
+    size and mtime, because importing a TOML parser (and pathlib) costs more start-up time than
+    `onboard status` has."""
     import json
 
-    path = _path(name_or_file)
+    file = _file(name_or_file)
     try:
-        st = path.stat()
+        st = os.stat(file)
     except FileNotFoundError:
         return load(name_or_file)
-    key = f"{path}:{st.st_size}:{st.st_mtime_ns}"
-    cache = cache_dir / f".workflow-{path.stem}.json"
+    key = f"{file}:{st.st_size}:{st.st_mtime_ns}"
+    cache = os.path.join(cache_dir, f".workflow-{os.path.basename(file)[:-5]}.json")
     try:
-        cached = json.loads(cache.read_text(encoding="utf-8"))
+        with open(cache, encoding="utf-8") as f:
+            cached = json.load(f)
         if cached.get("key") == key:
-            return parse(cached["data"], path)
+            return parse(cached["data"], file)
     except (OSError, ValueError, AttributeError):
         pass
+    from pathlib import Path
+
+    from onboard.store import write_atomic
+
+    path = Path(file)
     data = _read_toml(path, name_or_file)
     wf = parse(data, path)
     try:
-        from onboard.store import write_atomic
-
-        write_atomic(cache, json.dumps({"key": key, "data": data}).encode())
+        write_atomic(Path(cache), json.dumps({"key": key, "data": data}).encode())
     except OSError:
         pass  # a cache that cannot be written is no error
     return wf
 
 
-def parse(data: dict[str, Any], path: Path, known_steps: set[str] | None = None) -> Workflow:
+def parse(data: dict[str, Any], path: Path | str, known_steps: set[str] | None = None) -> Workflow:
     def fail(key: str, what: str) -> WorkflowError:
         return WorkflowError(f"{path}: {key}: {what}")
 
@@ -299,8 +318,6 @@ def _check_graph(wf: Workflow, fail) -> None:
         reach.add(n)
         todo.extend(t.dest for t in wf.outgoing(n))
         todo.extend(members[0] for members in wf.states[n].regions.values())
-        if wf.states[n].final and wf.states[n].parent:
-            pass
     for n in wf.states:
         if n not in reach:
             raise fail(f"states.{n}", "unreachable from the initial state")

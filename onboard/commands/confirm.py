@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from onboard.ui import UI
 
     st = app.store()
-    vo = app.pick_vo(st, args.vo)
+    vo = st.pick(args.vo)
     cfg = app.load_config(args)
     with st.lock(vo):
         record = st.load(vo)

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from onboard import app
 from onboard.errors import Exit, StateError, UsageError, Waiting
+from onboard.ui import fmt_time
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -75,7 +76,7 @@ def start(args: argparse.Namespace) -> int:
     from onboard import steps, workflow
 
     st = app.store()
-    vo = app.pick_vo(st, args.vo)
+    vo = st.pick(args.vo)
     cfg = app.load_config(args)
     if not st.exists(vo):
         from onboard import guide
@@ -108,7 +109,7 @@ def start(args: argparse.Namespace) -> int:
 
 def resume(args: argparse.Namespace) -> int:
     st = app.store()
-    vo = app.pick_vo(st, args.vo)
+    vo = st.pick(args.vo)
     cfg = app.load_config(args)
     with st.lock(vo):
         record = st.load(vo)
@@ -154,7 +155,7 @@ def _sleep_showing(ui, what: str, due, seconds: float) -> None:
         if left <= 0:
             break
         if live:
-            when = app.fmt_time(due) if due else "soon"
+            when = fmt_time(due) if due else "soon"
             sys.stderr.write(f"\r\033[K⏳ waiting for {what} — next check {when} (in {int(left)} s)")
             sys.stderr.flush()
         time.sleep(min(1.0, left))
@@ -179,48 +180,14 @@ def _finish(ui, record) -> int:
 # -- read-only commands: no pydantic, no engine (they must start fast) --------------------------------
 
 def status(args: argparse.Namespace) -> int:
-    from onboard import workflow
-    from onboard.status_view import checklist
+    from onboard.status_view import show
 
-    st = app.store()
-    vo = app.pick_vo(st, args.vo)
-    data = st.read_raw(vo)
-    wf = workflow.load_cached(data["workflow"], st.root)
-    rows = checklist(wf, data)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "vo": vo,
-                    "workflow": wf.name,
-                    "state": data["state"],
-                    "checklist": rows,
-                    "next_check_after": min(
-                        (
-                            w["next_check_after"]
-                            for w in data.get("waits", {}).values()
-                            if w.get("next_check_after")
-                        ),
-                        default=None,
-                    ),
-                    "last_error": data.get("last_error"),
-                    "artifacts": data.get("artifacts", {}),
-                    "outcome": data.get("outcome", ""),
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-        return Exit.OK
-    from onboard.status_view import render
-
-    print(render(vo, wf, data, rows))
-    return Exit.OK
+    return show(args.vo, args.json)
 
 
 def history(args: argparse.Namespace) -> int:
     st = app.store()
-    vo = app.pick_vo(st, args.vo)
+    vo = st.pick(args.vo)
     events = st.history(vo)
     if args.json:
         print(json.dumps(events, indent=2, ensure_ascii=False))
@@ -229,7 +196,7 @@ def history(args: argparse.Namespace) -> int:
         print(f"no history for VO {vo}.")
     for ev in events:
         line = (
-            f"{app.fmt_time(ev.get('time'))}  {ev.get('trigger', ''):<12} {ev.get('from') or '-'} -> "
+            f"{fmt_time(ev.get('time'))}  {ev.get('trigger', ''):<12} {ev.get('from') or '-'} -> "
             f"{ev.get('to') or '-'}  {ev.get('outcome', '')}"
         )
         if ev.get("error"):
@@ -244,7 +211,7 @@ def reset(args: argparse.Namespace) -> int:
     from onboard.ui import UI
 
     st = app.store()
-    vo = app.pick_vo(st, args.vo)
+    vo = st.pick(args.vo)
     if not st.exists(vo):
         raise StateError(f"there is no journey for VO '{vo}'.", "Nothing to reset.")
     if not args.yes and not UI().confirm(

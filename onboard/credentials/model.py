@@ -29,7 +29,7 @@ WARN_DAYS = 30
 CROSS_SIGN_ISSUERS = ("AddTrust External CA Root", "AAA Certificate Services")
 
 
-def _err(code: Exit, message: str, hint: str) -> CredentialError:
+def _err(code: int, message: str, hint: str) -> CredentialError:
     return CredentialError(_letters(message), hint, exit_code=code)
 
 

@@ -98,8 +98,8 @@ def test_secrets_are_not_config_values():
 
 def test_onboards_own_switches_are_not_config(tmp_path):
     path = write(tmp_path, "")
-    cfg = config.load(path, environ={"ONBOARD_NO_BROWSER": "1", "ONBOARD_DN": "/CN=x", "ONBOARD_STATE_DIR": "/tmp",
-                                     "ONBOARD_VO": "dteam"})
+    cfg = config.load(path, environ={"ONBOARD_NO_BROWSER": "1", "ONBOARD_DN": "/CN=x",
+                                     "ONBOARD_STATE_DIR": "/tmp", "ONBOARD_VO": "dteam"})
     assert cfg.vo == "dteam"
     with pytest.raises(ConfigError, match="usr"):
         config.load(path, environ={"ONBOARD_USR__EMAIL": "a@b.org"})  # a misspelt section is an error

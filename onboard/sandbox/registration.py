@@ -480,20 +480,22 @@ def _load_request(req: Request, vo: str) -> tuple[Any, str | None]:
     return row, None
 
 
-def _confirm_checks(req: Request, vo: str) -> tuple[Any, str | None, Response | None]:
-    """What confirm-request, select-manager and request-attributes check first: (row, confirmationId, error)."""
+def _confirm_checks(req: Request, vo: str) -> tuple[Any, str, Response | None]:
+    """What every step of the confirmation checks first: (row, confirmationId, error page)."""
+    if req.client is None:
+        return None, "", _no_client(vo)
     ctx = req.app.ctx
     purge_expired(ctx, app=req.app)
     if not _enabled(req, vo):
-        return None, None, disabled_page(vo)
+        return None, "", disabled_page(vo)
     row, problem = _load_request(req, vo)
     if row is None:
-        return None, None, confirmation_error_page(vo, problem or "")
+        return None, "", confirmation_error_page(vo, problem or "")
     if row["status"] != "SUBMITTED":
-        return None, None, confirmation_error_page(vo, "Your request has already been confirmed!")
+        return None, "", confirmation_error_page(vo, "Your request has already been confirmed!")
     cid = req.param("confirmationId")
     if not cid:
-        return None, None, confirmation_error_page(vo, "A confirmation id is required!")
+        return None, "", confirmation_error_page(vo, "A confirmation id is required!")
     return row, cid, None
 
 
@@ -504,15 +506,13 @@ def _groups(ctx: SandboxContext, vo: str) -> list[str]:
 def confirm(req: Request) -> Response:
     """confirm-request: the manager selection or group selection form if the VO has them, else confirmed."""
     vo = _vo_of(req)
-    if req.client is None:
-        return _no_client(vo)
     row, cid, error = _confirm_checks(req, vo)
     if error is not None:
         return error
     ctx = req.app.ctx
     if ctx.settings.group_managers:
-        return select_manager_page(req, vo, row, cid or "")
-    return _groups_or_confirmed(req, vo, row, cid or "")
+        return select_manager_page(req, vo, row, cid)
+    return _groups_or_confirmed(req, vo, row, cid)
 
 
 def _groups_or_confirmed(req: Request, vo: str, row: Any, cid: str) -> Response:
@@ -526,10 +526,8 @@ def _groups_or_confirmed(req: Request, vo: str, row: Any, cid: str) -> Response:
 def set_request_confirmed(req: Request) -> Response:
     """set-request-confirmed.action called directly (VOMS-Admin chains to it; it needs no prior form)."""
     vo = _vo_of(req)
-    if req.client is None:
-        return _no_client(vo)
     row, cid, error = _confirm_checks(req, vo)
-    return error if error is not None else set_confirmed(req, vo, row, cid or "")
+    return error if error is not None else set_confirmed(req, vo, row, cid)
 
 
 def select_manager_page(
@@ -585,8 +583,6 @@ def request_attributes_page(
 
 def select_manager(req: Request) -> Response:
     vo = _vo_of(req)
-    if req.client is None:
-        return _no_client(vo)
     row, cid, error = _confirm_checks(req, vo)
     if error is not None:
         return error
@@ -598,27 +594,25 @@ def select_manager(req: Request) -> Response:
         if raw.isdigit() and 1 <= int(raw) <= len(managers):
             manager = managers[int(raw) - 1]
         else:
-            return select_manager_page(req, vo, row, cid or "", [f"No manager found for id '{raw}'."])
+            return select_manager_page(req, vo, row, cid, [f"No manager found for id '{raw}'."])
     elif ctx.settings.require_group_manager_selection:
-        return select_manager_page(req, vo, row, cid or "", ["Please select a group manager."])
+        return select_manager_page(req, vo, row, cid, ["Please select a group manager."])
     if manager is not None:
         with ctx.db() as db:
             db.execute(
                 "UPDATE req SET manager_email=? WHERE request_id=?", (manager.get("email"), row["request_id"])
             )
-    return _groups_or_confirmed(req, vo, row, cid or "")
+    return _groups_or_confirmed(req, vo, row, cid)
 
 
 def request_attributes(req: Request) -> Response:
     vo = _vo_of(req)
-    if req.client is None:
-        return _no_client(vo)
     row, cid, error = _confirm_checks(req, vo)
     if error is not None:
         return error
     expected = req.session(f"/voms/{vo}").pop("struts.token", None)
     if not req.param("token") or req.param("token") != expected:
-        return request_attributes_page(req, vo, row, cid or "", [INVALID_TOKEN])
+        return request_attributes_page(req, vo, row, cid, [INVALID_TOKEN])
     if cid != row["confirm_id"]:
         return confirmation_error_page(vo, "Wrong confirmation id!")
     known = set(_groups(req.app.ctx, vo))
@@ -627,7 +621,7 @@ def request_attributes(req: Request) -> Response:
         db.execute(
             "UPDATE req SET requested_groups=? WHERE request_id=?", (json.dumps(wanted), row["request_id"])
         )
-    return set_confirmed(req, vo, row, cid or "")
+    return set_confirmed(req, vo, row, cid)
 
 
 def set_confirmed(req: Request, vo: str, row: Any, cid: str) -> Response:

@@ -76,7 +76,7 @@ def remove_stale(directory: Path) -> list[str]:
 @dataclass
 class _Staged:
     name: str
-    tmp: Path
+    tmp: Path | None  # None: the file is retired (moved to a backup, nothing takes its place)
     link: bool
 
 
@@ -124,6 +124,10 @@ class Transaction:
         os.symlink(target, tmp)
         self.staged.append(_Staged(name, tmp, True))
 
+    def retire(self, name: str) -> None:
+        """At commit, move `name` to a backup with the others, and put nothing in its place."""
+        self.staged.append(_Staged(name, None, False))
+
     def _backup_path(self, name: str) -> Path:
         path = self.directory / f"{self.backup_prefix}.{self.stamp}.{name}"
         n = 1
@@ -146,6 +150,8 @@ class Transaction:
                     except OSError:
                         self.backups.pop()
                         raise
+                if st.tmp is None:
+                    continue
                 self.installed.append(final)
                 try:
                     if st.link:
@@ -183,8 +189,9 @@ class Transaction:
                 os.rename(backup, original)
         self.backups.clear()
         for st in self.staged:
-            with contextlib.suppress(OSError):
-                os.unlink(st.tmp)
+            if st.tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(st.tmp)
         with contextlib.suppress(OSError):
             _fsync_dir(self.directory)
 

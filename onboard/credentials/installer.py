@@ -118,6 +118,8 @@ def install(
         with files.Transaction(dest, stamp, backup_prefix) as tx:
             for fname, data, mode in contents:
                 tx.write(fname, data, mode)
+            if not cred.chain and contents and p["chain"].exists():
+                tx.retire(p["chain"].name)  # the chain of the certificate this one replaces: not its chain
             if links:
                 # relative: the directory may move or be mounted elsewhere
                 # (a link already right to a file kept as it was is left alone, like that file)

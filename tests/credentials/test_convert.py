@@ -173,6 +173,24 @@ def test_renewal_with_same_cn_keeps_both_keys(cli, pki, pwfile):
     assert live.private_numbers() == second.key.private_numbers()
 
 
+def test_renewal_without_intermediates_retires_the_old_chain(cli, pki, pwfile, tmp_path):
+    """A PKCS#12 without intermediates replacing one with: the old chain file is not left as if it were
+    the new certificate's; it goes to a backup with the old certificate."""
+    dest = tmp_path / "creds"
+    first, second = pki.user("Jane Doe"), pki.user("Jane Doe")
+    for user, chain in ((first, True), (second, False)):
+        p12 = pki.p12(user, f"chain-{chain}.p12", chain=chain)
+        r = cli("convert", str(p12), "--passphrase-file", str(pwfile), "--dest", str(dest),
+                "--name-format", "cn")
+        assert r.returncode == 0, r.stderr
+    assert not (dest / "chain-Jane_Doe.pem").exists()
+    assert x509.load_pem_x509_certificate((dest / "cert-Jane_Doe.pem").read_bytes()) == second.cert
+    old = [p for p in dest.iterdir()
+           if p.name.startswith("backup.") and p.name.endswith(".chain-Jane_Doe.pem")]
+    assert len(old) == 1
+    assert x509.load_pem_x509_certificates(old[0].read_bytes()) == [pki.int2.cert, pki.int1.cert]
+
+
 def test_renewal_dated_names_do_not_collide(cli, pki, pwfile):
     import datetime as dt
 

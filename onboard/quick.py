@@ -8,6 +8,8 @@ parser in onboard.arguments, so usage errors come from one place.
 
 from __future__ import annotations
 
+from onboard.errors import Exit
+
 _SWITCHES = {"--debug", "-q", "--quiet"}  # global options that change nothing in these answers
 
 
@@ -33,12 +35,12 @@ def answer(argv: list[str]) -> int | None:
         arg = argv[i]
         if arg in ("-h", "--help"):
             print(help_text(), end="")
-            return 0
+            return Exit.OK
         if arg == "--version":
             from onboard import __version__
 
             print(f"onboard {__version__}")
-            return 0
+            return Exit.OK
         if arg == "--config" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
             i += 2  # status reads no configuration: its value does not matter here
             continue
@@ -50,7 +52,7 @@ def answer(argv: list[str]) -> int | None:
         break
     if i == len(argv):  # no command: the help, as a usage error
         print(help_text(), end="")
-        return 2
+        return Exit.USAGE
     if argv[i] != "status":
         return None
     return _status(argv[i + 1:])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from onboard.errors import Exit
 from onboard.ui import fmt_time, style
 from onboard.workflow import SEP, Workflow
 
@@ -92,7 +93,7 @@ def show(vo: str | None, as_json: bool) -> int:
     rows = checklist(wf, data)
     if not as_json:
         print(render(vo, wf, data, rows))
-        return 0
+        return Exit.OK
     import json
 
     due = [w["next_check_after"] for w in data.get("waits", {}).values() if w.get("next_check_after")]
@@ -102,4 +103,4 @@ def show(vo: str | None, as_json: bool) -> int:
         "last_error": data.get("last_error"), "artifacts": data.get("artifacts", {}),
         "outcome": data.get("outcome", ""),
     }, indent=2, ensure_ascii=False))
-    return 0
+    return Exit.OK

@@ -72,7 +72,7 @@ def parse_message(data: bytes) -> EmailMessage:
 def _date(msg: EmailMessage) -> datetime | None:
     try:
         d = parsedate_to_datetime(str(msg.get("Date", "")))
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year past datetime's range overflows
         return None
     return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 

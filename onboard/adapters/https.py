@@ -407,10 +407,12 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
 
 
 def _retry_after(resp: Any) -> float | None:
+    """The server's Retry-After in seconds, capped at a minute; None when absent or not a sane number."""
     try:
-        return min(60.0, float(resp.headers.get("Retry-After", "")))
-    except ValueError:
+        seconds = float(resp.headers.get("Retry-After", ""))
+    except ValueError:  # absent, or an HTTP-date: our own backoff is as good
         return None
+    return min(60.0, seconds) if seconds >= 0 else None  # NaN and negatives (time.sleep refuses them) drop out
 
 
 def _dropped(e: BaseException) -> bool:

@@ -28,6 +28,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         peer = self.connection.getpeercert()
         body = repr(peer.get("subject") if peer else None).encode()
         self.send_response(status)
+        if srv.retry_after:
+            self.send_header("Retry-After", srv.retry_after.pop(0))
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -41,6 +43,7 @@ class TLSServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, ctx: ssl.SSLContext):
         self.tls, self.paths, self.statuses, self.handshakes = ctx, [], [], 0
+        self.retry_after: list[str] = []
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def get_request(self):
@@ -262,6 +265,22 @@ def test_retries_5xx_with_backoff_then_succeeds(pki):
         # a POST (not idempotent) is never retried on a 5xx
         srv.statuses = [503]
         assert h.request("POST", f"https://localhost:{srv.server_address[1]}/y").status_code in (501, 503)
+    finally:
+        srv.shutdown()
+
+
+def test_retry_after_is_heeded_within_reason(pki):
+    """The server's Retry-After is used up to a minute; a negative, NaN or date value means our own backoff."""
+    srv = serve(pki)
+    try:
+        h = client(pki)
+        h.retries = 5
+        slept: list[float] = []
+        h.sleep = slept.append
+        srv.statuses = [503] * 5
+        srv.retry_after = ["7", "-3", "nan", "86400", "Wed, 21 Oct 2026 07:28:00 GMT"]
+        assert h.get(f"https://localhost:{srv.server_address[1]}/x").status_code == 200
+        assert slept == [7.0, 1.0, 2.0, 60.0, 8.0]
     finally:
         srv.shutdown()
 

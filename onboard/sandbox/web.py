@@ -284,10 +284,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         srv = self.server
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        # digits only: int() would take "-1" (then read to EOF, unbounded) and "+1_0"
+        length = int(declared) if declared.isascii() and declared.isdigit() else -1
+        if not 0 <= length <= MAX_BODY:
             self.close_connection = True  # the unread body must not be taken for the next request
-            self._send(Response.html(error_page(413, "Request too large"), 413))
+            status, why = (413, "Request too large") if length > 0 else (400, "Bad Content-Length")
+            self._send(Response.html(error_page(status, why), status))
             return
         body = self.rfile.read(length) if length else b""
         req = Request(

@@ -643,3 +643,22 @@ def test_group_request_form_needs_its_token(tmp_path, clock):
         assert sb.requests()[0]["status"] == "SUBMITTED"
     finally:
         sb.stop()
+
+
+@pytest.mark.parametrize(
+    ("length", "status"), [("-1", 400), ("abc", 400), ("+5", 400), ("٣", 400), (str(2 << 20), 413)]
+)
+def test_a_bad_or_huge_content_length_is_refused_and_the_server_goes_on(trainee, sandbox, length, status):
+    import socket
+
+    ctx = ssl.create_default_context(cafile=str(sandbox.ca.bundle_path))
+    ctx.load_cert_chain(trainee.pem)
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(
+                f"POST /voms/{VO}/register/submit-request.action HTTP/1.1\r\nHost: localhost\r\n"
+                f"Content-Length: {length}\r\n\r\nname=x".encode()
+            )
+            head = tls.recv(4096).decode("latin-1")
+    assert head.startswith(f"HTTP/1.1 {status} "), head
+    assert trainee.get(VO, "register/start.action").status_code == 200

@@ -412,7 +412,7 @@ def _retry_after(resp: Any) -> float | None:
         seconds = float(resp.headers.get("Retry-After", ""))
     except ValueError:  # absent, or an HTTP-date: our own backoff is as good
         return None
-    return min(60.0, seconds) if seconds >= 0 else None  # NaN and negatives (time.sleep refuses them) drop out
+    return min(60.0, seconds) if seconds >= 0 else None  # NaN and negatives (sleep refuses them) drop out
 
 
 def _dropped(e: BaseException) -> bool:

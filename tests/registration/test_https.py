@@ -270,7 +270,7 @@ def test_retries_5xx_with_backoff_then_succeeds(pki):
 
 
 def test_retry_after_is_heeded_within_reason(pki):
-    """The server's Retry-After is used up to a minute; a negative, NaN or date value means our own backoff."""
+    """Retry-After is heeded up to a minute; a negative, NaN or date value means our own backoff."""
     srv = serve(pki)
     try:
         h = client(pki)

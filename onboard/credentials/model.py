@@ -415,7 +415,14 @@ def _readable(c: x509.Certificate, what: str) -> None:
         der.name_oneline(c.subject.public_bytes())
         der.name_oneline(c.issuer.public_bytes())
         c.not_valid_before_utc, c.not_valid_after_utc  # noqa: B018
-    except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as e:
+    # TypeError: cryptography's verdict on a name attribute of the wrong ASN.1 type (a BIT STRING OU)
+    except (
+        ValueError,
+        TypeError,
+        UnsupportedAlgorithm,
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+    ) as e:
         raise _err(
             Exit.CREDENTIAL,
             f"a certificate in {what} is damaged or uses what onboard cannot read ({type(e).__name__}).",

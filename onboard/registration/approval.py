@@ -82,9 +82,9 @@ def check_voms_admin(client: VomsAdmin, method: str, dn: str, ca: str, scan: Sca
     if method == "api":
         status, info = client.user_info(dn, ca)
         if status == 200 and info is not None:
-            return Verdict(
-                APPROVED, "apiv2/user-info knows the certificate", list(info.get("fqans") or []), method="api"
-            )
+            fqans = info.get("fqans")
+            fqans = [str(f) for f in fqans] if isinstance(fqans, list) else []
+            return Verdict(APPROVED, "apiv2/user-info knows the certificate", fqans, method="api")
         if status in (401, 403):
             return Verdict(
                 PENDING, "apiv2 refused us; switching to the start page", method="api", switch_to="start"

@@ -226,6 +226,8 @@ def _json(resp: Any, host: str) -> dict[str, Any]:
 def _error(resp: Any) -> str:
     try:
         data = resp.json()
-        return str(data.get("error") or data.get("message") or data)[:300]
     except ValueError:
         return resp.text[:200]
+    if isinstance(data, dict):
+        data = data.get("error") or data.get("message") or data
+    return str(data)[:300]

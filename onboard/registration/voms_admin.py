@@ -353,7 +353,8 @@ class VomsAdmin:
                 f"{self.host}: apiv2/user-info did not answer JSON.",
                 "The server may not be VOMS-Admin 3; polling falls back to the start page.",
             ) from None
-        return resp.status_code, data.get("userInfo", data) if isinstance(data, dict) else None
+        info = data.get("userInfo", data) if isinstance(data, dict) else None
+        return resp.status_code, info if isinstance(info, dict) else None  # other shapes are not an answer
 
 
 def format_errors(page: html.Page) -> str:

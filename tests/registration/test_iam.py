@@ -72,6 +72,23 @@ def test_iam_refused_form_shows_server_error(sandbox, user, clock):
     assert not ctx.record.artifacts.request_id
 
 
+@pytest.mark.parametrize(("body", "shown"), [('["username taken"]', "['username taken']"), ("42", "42")])
+def test_iam_refusal_in_json_of_another_shape_is_still_shown(sandbox, user, clock, body, shown):
+    from onboard.registration.voms_admin import FormError
+    from onboard.sandbox.web import Response
+
+    inner = sandbox.app.dispatch
+    sandbox.app.dispatch = lambda req: (
+        Response(body, 400, content_type="application/json")
+        if req.path.endswith("/registration/create")
+        else inner(req)
+    )
+    ctx = _ctx(sandbox, user, clock)
+    with pytest.raises(FormError) as e:
+        register.run(ctx)
+    assert f"refused the registration: {shown}." in e.value.message
+
+
 def test_iam_journey_through_the_engine(tmp_path, sandbox, user, clock):
     from .regkit import make_journey
 

@@ -100,6 +100,35 @@ def test_start_page_classification_and_api(sandbox, user, clock):
     assert status == 200 and f"/{VO}" in info["fqans"]
 
 
+@pytest.mark.parametrize(
+    ("body", "verdict", "fqans"),
+    [
+        ("[1, 2]", "pending", []),
+        ('"member"', "pending", []),
+        ('{"userInfo": [1]}', "pending", []),
+        ('{"userInfo": {"fqans": "/cms"}}', "approved", []),  # not a list: no FQANs claimed
+        ('{"userInfo": {"fqans": ["/cms", 7]}}', "approved", ["/cms", "7"]),
+    ],
+)
+def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock, body, verdict, fqans):
+    """A server answering apiv2/user-info with JSON of another shape leaves the journey waiting."""
+    from onboard.registration.approval import check_voms_admin
+    from onboard.sandbox.web import Response
+
+    inner = sandbox.app.dispatch
+
+    def odd(req):
+        if req.path.endswith("apiv2/user-info.action"):
+            return Response(body, 200, content_type="application/json")
+        return inner(req)
+
+    sandbox.app.dispatch = odd
+    ctx = _ctx(sandbox, user, clock)
+    client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
+    got = check_voms_admin(client, "api", user.subject, user.issuer)
+    assert (got.status, got.fqans) == (verdict, fqans)
+
+
 def test_field_errors_come_back_as_the_server_said(sandbox, user, clock):
     ctx = _ctx(sandbox, user, clock, user_over={"email": "jane@localhost"})  # Struts' EmailValidator refuses
     with pytest.raises(FormError) as e:

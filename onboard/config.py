@@ -83,6 +83,31 @@ class VOEntry(Section):
             raise ValueError("an https:// URL (onboard registers over verified TLS only)")
         return v
 
+    # the formats voms-proxy-init reads: a bad line is the config's error now, not the submit host's later
+    @field_validator("vomses")
+    @classmethod
+    def _vomses(cls, v: list[str]) -> list[str]:
+        from onboard.catalog import parse_vomses
+
+        for i, line in enumerate(v):
+            try:
+                parse_vomses(line)
+            except ValueError as e:
+                raise ValueError(f"vomses line {i + 1}: {e}") from None
+        return v
+
+    @field_validator("lsc")
+    @classmethod
+    def _lsc(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        from onboard.catalog import check_lsc
+
+        for host, lines in v.items():
+            try:
+                check_lsc(lines)
+            except ValueError as e:
+                raise ValueError(f"LSC of {host}: {e}") from None
+        return v
+
 
 class Mail(Section):
     kind: Literal["none", "imap", "maildir"] = "none"

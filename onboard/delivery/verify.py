@@ -155,16 +155,17 @@ def check_files(
 
 def _parse_vomses(line: str) -> tuple[str, str]:
     """(host, vo) of a vomses line."""
-    import shlex
+    from onboard.catalog import parse_vomses
 
-    fields = shlex.split(line)
-    if len(fields) < 5:
+    try:
+        parsed = parse_vomses(line)
+    except ValueError as e:
         raise VerifyError(
-            f"vomses line {line!r} has {len(fields)} fields, not 5.",
+            f"vomses line {line!r}: {e}.",
             'A vomses line is: "alias" "host" "port" "server DN" "vo".',
             exit_code=Exit.CONFIG,
-        )
-    return fields[1], fields[4]
+        ) from None
+    return parsed.host, parsed.vo
 
 
 def _write_public(sftp: paramiko.SFTPClient, path: str, data: bytes, now: datetime) -> str:

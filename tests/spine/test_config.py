@@ -59,7 +59,10 @@ def write(tmp_path: Path, text: str) -> Path:
             "[vos.cms]\nvomses = ['\"cms\" \"h.example.org\" \"99999\" \"/CN=h\" \"cms\"']\n",
             "key 'vos.cms.vomses': vomses line 1: port '99999' is not a port number",
         ),
-        ("[vos.cms.lsc]\n'h.example.org' = ['/CN=h']\n", "key 'vos.cms.lsc': LSC of h.example.org: an LSC needs"),
+        (
+            "[vos.cms.lsc]\n'h.example.org' = ['/CN=h']\n",
+            "key 'vos.cms.lsc': LSC of h.example.org: an LSC needs",
+        ),
     ],
 )
 def test_bad_files(tmp_path, text, expect):

@@ -143,9 +143,10 @@ def _fetch(ctx, portal: str, name: str, email: str, passphrase: str) -> bytes:
         conn.close()
     if resp.status != 200:
         try:
-            why = json.loads(data).get("error", "")
+            answer = json.loads(data)
         except ValueError:
-            why = f"HTTP {resp.status}"
+            answer = None
+        why = (answer.get("error") if isinstance(answer, dict) else None) or f"HTTP {resp.status}"
         raise OnboardError(f"the sandbox portal refused: {why}.", "Check user.given_name and user.email.",
                            exit_code=Exit.SANDBOX)
     return data

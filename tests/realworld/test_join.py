@@ -60,10 +60,8 @@ def _fp(ctx) -> str:
     return portal.fingerprint(ctx.ca.root.public_bytes(serialization.Encoding.DER))
 
 
-def test_join_then_the_portal_issues_the_certificate(sandbox, tmp_path, make_ctx, onboard_env):
-    ctx, url = sandbox
-    fp = _fp(ctx)
-    assert len(fp.split()) == 16
+def _joined(url: str, fp: str, tmp_path: Path, make_ctx):
+    """`onboard sandbox join` with the instructor's fingerprint, then an obtain context for the portal."""
     said = " ".join(fp.split()[:4]).lower()  # the instructor reads the first four groups aloud
     joined = join.fetch(url, said)
     trust_dir = tmp_path / "data" / "sandbox" / "certificates"
@@ -80,19 +78,56 @@ def test_join_then_the_portal_issues_the_certificate(sandbox, tmp_path, make_ctx
     assert cfg.trust.cert_dir == trust_dir
     assert list(trust_dir.glob("*.0"))  # the sandbox CA, hash-linked, where onboard's HTTPS looks
     assert cfg.vos["sandbox"].url.endswith("/voms/sandbox") and cfg.user.email == "tia@example.org"
-    # the portal, over TLS verified against the installed trust anchor (hostname localhost checked)
     pf = tmp_path / "pass"
     pf.write_text("trainee passphrase 7\n")
     c = make_ctx(provider="sandbox", portal_url=cfg.ca.portal_url, passphrase_file=pf)
     c.ctx.config.trust.cert_dir = trust_dir
     c.ctx.config.user.given_name, c.ctx.config.user.family_name = "Tia", "Trainee"
     c.ctx.config.user.email = "tia@example.org"
+    return c
+
+
+def test_join_then_the_portal_issues_the_certificate(sandbox, tmp_path, make_ctx, onboard_env):
+    ctx, url = sandbox
+    fp = _fp(ctx)
+    assert len(fp.split()) == 16
+    c = _joined(url, fp, tmp_path, make_ctx)
+    # the portal, over TLS verified against the installed trust anchor (hostname localhost checked)
     step.run(c.ctx)
     p12 = c.record.artifacts.p12
     assert stat.S_IMODE(p12.stat().st_mode) == 0o600
     key, cert, chain = pkcs12.load_key_and_certificates(p12.read_bytes(), b"trainee passphrase 7")
     assert "CN=Tia Trainee" in cert.subject.rfc4514_string()
     assert any("issued" in m for m in ctx.logged)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [
+        (400, b'{"error": "the name is taken"}', "the name is taken"),
+        (403, b'["not", "a", "dict"]', "HTTP 403"),
+        (500, b"<html>Internal error</html>", "HTTP 500"),
+        (400, b"{}", "HTTP 400"),
+    ],
+)
+def test_a_portal_refusal_of_any_shape_is_one_error(tmp_path, make_ctx, onboard_env, status, body, said):
+    from onboard.errors import Exit, OnboardError
+
+    ctx, listener = serve(tmp_path / "sandbox")
+    try:
+        c = _joined(f"https://127.0.0.1:{listener.port}", _fp(ctx), tmp_path, make_ctx)
+        inner = listener.app.dispatch
+        listener.app.dispatch = lambda req: (
+            web.Response(body, status, content_type="application/json")
+            if req.path.endswith("/issue")
+            else inner(req)
+        )
+        with pytest.raises(OnboardError) as e:
+            step.run(c.ctx)
+        assert e.value.message == f"the sandbox portal refused: {said}."
+        assert e.value.exit_code == Exit.SANDBOX and c.record.artifacts.p12 is None
+    finally:
+        listener.stop()
 
 
 def test_wrong_fingerprint_installs_nothing(sandbox, tmp_path):

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onboard import pids
 from onboard.errors import CredentialError, Exit
 
 KEY_MODE = 0o600  # GCT: no group/other bits; Java voms: exactly 400 or 600
@@ -44,18 +45,6 @@ def ensure_dest(path: Path) -> bool:
 _TMP_NAME = re.compile(r"^\.onboard-(\d+)-\d+\..+\.tmp$")  # Transaction._tmp: .onboard-<pid>-<n>.<name>.tmp
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale(directory: Path) -> list[str]:
     """Remove the temporary files that a transaction killed halfway (kill -9, power loss) left behind:
     our own names, of a process that is gone. Returns the names removed."""
@@ -66,7 +55,7 @@ def remove_stale(directory: Path) -> list[str]:
     removed = []
     for name in names:
         m = _TMP_NAME.match(name)
-        if m and not _alive(int(m.group(1))):
+        if m and not pids.alive(int(m.group(1))):
             with contextlib.suppress(OSError):
                 os.unlink(directory / name)
                 removed.append(name)

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from onboard import pids
 from onboard.errors import SandboxError
 
 PID_FILE = "sandbox.pid"
@@ -29,26 +30,12 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _is_ours(pid: int, directory: Path) -> bool:
     """The pid file may be stale and its pid reused: check the command line names this sandbox."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return _alive(pid)  # no /proc (not Linux): trust the pid file
+        return pids.alive(pid)  # no /proc (not Linux): trust the pid file
     return b"onboard.sandbox.daemon" in cmdline and str(directory).encode() in cmdline
 
 
@@ -57,7 +44,7 @@ def running_pid(directory: Path) -> int | None:
         pid = int((directory / PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) and _is_ours(pid, directory) else None
+    return pid if pids.alive(pid) and _is_ours(pid, directory) else None
 
 
 def listening_ports(ports: list[int]) -> list[int]:
@@ -141,13 +128,13 @@ def down(directory: Path, *, timeout: float = STOP_TIMEOUT) -> int | None:
         return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while pids.alive(pid) and time.monotonic() < deadline:
         _reap(pid)
         time.sleep(0.02)
-    if _alive(pid):  # it did not stop in time: no half-dead sandbox may keep the ports
+    if pids.alive(pid):  # it did not stop in time: no half-dead sandbox may keep the ports
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        while _alive(pid):
+        while pids.alive(pid):
             _reap(pid)
             time.sleep(0.02)
     (directory / PID_FILE).unlink(missing_ok=True)

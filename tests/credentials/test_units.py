@@ -185,3 +185,36 @@ def test_chain_drops_root_and_sectigo_cross_sign(pki, jose):
         aaa.cert.subject.rfc4514_string(),
     }
     assert len(cred.dropped) == 3
+
+
+def test_leftovers_of_gone_writers_are_removed_and_live_ones_kept(tmp_path):
+    """A transaction killed halfway leaves .onboard-<pid>-<n>.<name>.tmp: removed once its writer is gone
+    (exited, or a zombie nobody reaped), kept while it runs; other files are never touched."""
+    import os
+    import time
+
+    from onboard.credentials import files
+
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    # not waited for: it stays a zombie until reaped
+    for _ in range(200):
+        with open(f"/proc/{zombie.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    names = {
+        "gone": f".onboard-{exited.pid}-0.userkey.pem.tmp",
+        "zombie": f".onboard-{zombie.pid}-1.usercert.pem.tmp",
+        "live": f".onboard-{os.getpid()}-2.usercred.p12.tmp",
+        "other": "userkey.pem",
+    }
+    for n in names.values():
+        (tmp_path / n).write_text("x")
+    try:
+        removed = files.remove_stale(tmp_path)
+    finally:
+        zombie.wait()
+    assert sorted(removed) == sorted([names["gone"], names["zombie"]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names["live"], names["other"]])

@@ -103,6 +103,9 @@ def vo_of(url: str) -> str:
     return m.group(1) if m else ""
 
 
+MAX_START_REDIRECTS = 3  # start.action to start.action again, e.g. a query added
+
+
 class VomsAdmin:
     def __init__(self, http: HTTPS, url: str):
         self.http = http
@@ -118,14 +121,15 @@ class VomsAdmin:
         resp = self.http.get(self.url("register/start.action"))
         return self.classify(resp)
 
-    def classify(self, resp: Any) -> StartPage:
+    def classify(self, resp: Any, hops: int = 0) -> StartPage:
         if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):
             loc = urljoin(resp.url, resp.headers.get("Location", ""))
             path = urlsplit(loc).path
             if path.endswith("/user/home.action") or path.endswith("/user/home"):
                 return StartPage(Start.MEMBER, location=loc, status=resp.status_code)
-            if path.endswith("/register/start.action") and resp.url != loc:
-                return self.classify(self.http.get(loc))
+            # the start page again (another query, http -> https): follow, but not around a loop
+            if path.endswith("/register/start.action") and resp.url != loc and hops < MAX_START_REDIRECTS:
+                return self.classify(self.http.get(loc), hops + 1)
             raise RegistrationError(
                 f"{self.host}: the start page redirected to {loc}.",
                 "The registration URL may be wrong (vos.<vo>.url); open it in a browser.",

@@ -129,6 +129,27 @@ def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock
     assert (got.status, got.fqans) == (verdict, fqans)
 
 
+def test_a_start_page_redirecting_to_itself_forever_is_an_error_not_a_recursion(sandbox, user, clock):
+    """start.action -> start.action?n=1 -> ?n=2 ...: a few hops are followed, then a clear error."""
+    from onboard.errors import RegistrationError
+    from onboard.registration.voms_admin import MAX_START_REDIRECTS
+    from onboard.sandbox.web import Response
+
+    inner, seen = sandbox.app.dispatch, []
+
+    def looping(req):
+        if req.path.endswith("register/start.action"):
+            seen.append(req.path)
+            return Response.redirect(f"/voms/{VO}/register/start.action?n={len(seen)}")
+        return inner(req)
+
+    sandbox.app.dispatch = looping
+    ctx = _ctx(sandbox, user, clock)
+    with pytest.raises(RegistrationError, match="the start page redirected to .*start.action\\?n="):
+        VomsAdmin(flow.http(ctx), flow.server_url(ctx)).start()
+    assert len(seen) == 1 + MAX_START_REDIRECTS
+
+
 def test_field_errors_come_back_as_the_server_said(sandbox, user, clock):
     ctx = _ctx(sandbox, user, clock, user_over={"email": "jane@localhost"})  # Struts' EmailValidator refuses
     with pytest.raises(FormError) as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from onboard.errors import Exit, RegistrationError
 from onboard.registration import approval, flow, links
@@ -108,8 +108,8 @@ def confirm(ctx: StepContext, url: str) -> None:
     resp = http.post(f"{base}/registration/verify", data={"token": link.token}, idempotent=False)
     if resp.status_code in (404, 405):
         resp = http.get(link.url)  # IAM <= 1.10 confirmed on GET
-    if resp.is_redirect:
-        resp = http.get(resp.headers.get("Location", base))
+    if resp.is_redirect:  # a Location may be relative (RFC 9110)
+        resp = http.get(urljoin(resp.url or base, resp.headers.get("Location", "")))
     text = resp.text if resp.status_code < 500 else ""
     if resp.status_code >= 400 or any(p.lower() in text.lower() for p in VERIFY_FAILED):
         raise RegistrationError(

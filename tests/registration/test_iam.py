@@ -51,6 +51,28 @@ def test_iam_whole_path_with_maildir(sandbox, user, clock):
     assert flow.extra(ctx)["iam_linked"] is True
 
 
+def test_iam_confirmation_answered_with_a_relative_redirect_is_followed(sandbox, user, clock):
+    from onboard.sandbox.web import Response
+
+    inner, landed = sandbox.app.dispatch, []
+
+    def relative(req):
+        if req.path.endswith("/registration/verify"):
+            inner(req)  # the sandbox confirms; the answer is a redirect with a path only
+            return Response.redirect("/confirmed-page")
+        if req.path == "/confirmed-page":
+            landed.append(req.method)
+            return Response.html("<p>Your registration request has been confirmed.</p>")
+        return inner(req)
+
+    sandbox.app.dispatch = relative
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    confirm_email.run(ctx)
+    assert flow.extra(ctx)["registration"] == "confirmed"
+    assert landed == ["GET"]
+
+
 def test_iam_rejection_ends_with_reason(sandbox, user, clock):
     ctx = _ctx(sandbox, user, clock)
     register.run(ctx)

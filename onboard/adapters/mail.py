@@ -8,6 +8,7 @@ soon as a mail arrives; otherwise it returns after the timeout and the caller po
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import ssl
 import time
@@ -65,8 +66,30 @@ class _Lenient(email.policy.EmailPolicy):
 LENIENT = _Lenient()
 
 
+MAX_MIME_DEPTH = 32  # a VO's mail nests two or three parts; thousands exhaust Python's stack
+
+
 def parse_message(data: bytes) -> EmailMessage:
-    return email.message_from_bytes(data, policy=LENIENT)  # type: ignore[return-value]
+    """A mail from the mailbox, whoever sent it. Parts nested deeper than MAX_MIME_DEPTH (anyone can send
+    such a mail to the inbox onboard reads) leave only the headers: the body is not a VO's."""
+    try:
+        msg = email.message_from_bytes(data, policy=LENIENT)
+        if _depth(msg) <= MAX_MIME_DEPTH:
+            return msg  # type: ignore[return-value]
+    except RecursionError:  # the parser recurses once per nesting level
+        pass
+    return email.parser.BytesParser(policy=LENIENT).parsebytes(data, headersonly=True)  # type: ignore[return-value]
+
+
+def _depth(msg: Any) -> int:
+    """How deep the MIME parts nest, counted without recursion."""
+    deepest, todo = 0, [(msg, 0)]
+    while todo:
+        part, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_MIME_DEPTH and part.is_multipart():
+            todo.extend((sub, depth + 1) for sub in part.get_payload())
+    return deepest
 
 
 def _date(msg: EmailMessage) -> datetime | None:

@@ -140,3 +140,45 @@ def test_a_mail_slipping_in_before_idle_is_not_missed(imap):
         assert time.monotonic() - t0 < 5
     finally:
         box.close()
+
+
+def _nested(levels: int) -> bytes:
+    """A mail whose MIME parts nest `levels` deep: anyone may send one to the inbox onboard reads."""
+    head = b"From: someone@example.net\r\nTo: jane@example.org\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
+    opening = b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(levels)
+    )
+    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(levels)))
+    return head + opening + b"Content-Type: text/plain\r\n\r\nhello\r\n" + closing
+
+
+def test_a_mail_nested_thousands_deep_is_read_by_its_headers_over_imap(imap, tmp_path):
+    """Python's mail parser recurses per level: such a mail must not stop onboard reading the inbox."""
+    from onboard.adapters.mail import MAX_MIME_DEPTH
+
+    pw = tmp_path / "pw"
+    pw.write_text(imap.password + "\n")
+    cfg = Mail(
+        kind="imap",
+        host="localhost",
+        port=imap.port,
+        username=imap.user,
+        password_file=pw,
+        ca_file=imap.ca_file,
+    )
+    mailbox.Maildir(imap.maildir(), create=True).add(_nested(5000))
+    mailbox.Maildir(imap.maildir(), create=True).add(_nested(MAX_MIME_DEPTH))
+    _deliver(imap, _msg("[VOMS Admin] Your membership request for VO sandbox"))
+    box = open_mailbox(cfg, Secrets(UI(interactive=False)))
+    try:
+        got = box.messages()
+    finally:
+        box.close()
+    assert [m.subject for m in got] == [
+        "nested",
+        "nested",
+        "[VOMS Admin] Your membership request for VO sandbox",
+    ]
+    assert not got[0].message.is_multipart()  # headers only
+    assert got[1].message.is_multipart()  # as deep as a mail may be: parsed in full
+    assert got[2].message.get_content().strip() == "hello"

@@ -144,7 +144,7 @@ def _fetch(ctx, portal: str, name: str, email: str, passphrase: str) -> bytes:
     if resp.status != 200:
         try:
             answer = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the stack
             answer = None
         why = (answer.get("error") if isinstance(answer, dict) else None) or f"HTTP {resp.status}"
         raise OnboardError(f"the sandbox portal refused: {why}.", "Check user.given_name and user.email.",

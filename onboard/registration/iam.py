@@ -214,7 +214,7 @@ def explain_linking(ctx: StepContext) -> None:
 def _json(resp: Any, host: str) -> dict[str, Any]:
     try:
         data = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the stack
         raise RegistrationError(
             f"{host}: the registration answer was not JSON.",
             "Is vos.<vo>.url the IAM base URL (https://host)?",
@@ -226,7 +226,7 @@ def _json(resp: Any, host: str) -> dict[str, Any]:
 def _error(resp: Any) -> str:
     try:
         data = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the stack
         return resp.text[:200]
     if isinstance(data, dict):
         data = data.get("error") or data.get("message") or data

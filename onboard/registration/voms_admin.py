@@ -352,7 +352,7 @@ class VomsAdmin:
         _check_status(resp, self.host)
         try:
             data = resp.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the stack
             raise RegistrationError(
                 f"{self.host}: apiv2/user-info did not answer JSON.",
                 "The server may not be VOMS-Admin 3; polling falls back to the start page.",

@@ -94,7 +94,10 @@ def test_iam_refused_form_shows_server_error(sandbox, user, clock):
     assert not ctx.record.artifacts.request_id
 
 
-@pytest.mark.parametrize(("body", "shown"), [('["username taken"]', "['username taken']"), ("42", "42")])
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [('["username taken"]', "['username taken']"), ("42", "42"), ("[" * 100_000, "[" * 200)],
+)
 def test_iam_refusal_in_json_of_another_shape_is_still_shown(sandbox, user, clock, body, shown):
     from onboard.registration.voms_admin import FormError
     from onboard.sandbox.web import Response

@@ -129,6 +129,21 @@ def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock
     assert (got.status, got.fqans) == (verdict, fqans)
 
 
+def test_user_info_nested_past_the_stack_is_not_json(sandbox, user, clock):
+    from onboard.errors import RegistrationError
+    from onboard.sandbox.web import Response
+
+    inner = sandbox.app.dispatch
+    sandbox.app.dispatch = lambda req: (
+        Response("[" * 100_000, 200, content_type="application/json")
+        if req.path.endswith("apiv2/user-info.action")
+        else inner(req)
+    )
+    ctx = _ctx(sandbox, user, clock)
+    with pytest.raises(RegistrationError, match="apiv2/user-info did not answer JSON"):
+        VomsAdmin(flow.http(ctx), flow.server_url(ctx)).user_info(user.subject, user.issuer)
+
+
 def test_a_start_page_redirecting_to_itself_forever_is_an_error_not_a_recursion(sandbox, user, clock):
     """start.action -> start.action?n=1 -> ?n=2 ...: a few hops are followed, then a clear error."""
     from onboard.errors import RegistrationError

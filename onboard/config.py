@@ -232,6 +232,11 @@ def load(
             raise ConfigError(
                 f"{path}: not valid TOML: {e}", "Fix the syntax at the line and column shown."
             ) from None
+        except RecursionError:  # tomllib recurses per nesting level
+            raise ConfigError(
+                f"{path}: not valid TOML: arrays or tables nested too deep to read.",
+                "A configuration nests a level or two; see config.example.toml.",
+            ) from None
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(
                 f"{path}: cannot be read: {e}", "Check the file exists and is readable UTF-8 text."

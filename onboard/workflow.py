@@ -139,6 +139,8 @@ def _read_toml(path: Path, name_or_file: str | Path) -> dict[str, Any]:
                             f"Known workflows: {', '.join(available()) or 'none'}.") from None
     except tomllib.TOMLDecodeError as e:
         raise WorkflowError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses per nesting level
+        raise WorkflowError(f"{path}: not valid TOML: arrays or tables nested too deep to read.") from None
 
 
 def _file(name_or_file: str | Path) -> str:

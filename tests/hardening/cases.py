@@ -218,6 +218,12 @@ def _start(vo: str = VO) -> tuple[str, ...]:
     return ("start", "--vo", vo)
 
 
+def _deep_config(w: World):
+    cfg = w.tmp / "config.toml"
+    cfg.write_text("vo = " + "[" * 50_000 + "\n")  # tomllib recurses once per level
+    return ["--config", str(cfg), *_start()], None
+
+
 CONFIG = [
     Case("config-bad-toml", config_case("bad-syntax.toml", *_start()), Exit.CONFIG, ("not valid TOML",
         "line 3")),
@@ -235,6 +241,10 @@ CONFIG = [
         "submit_host.port"),
     Case("config-plain-http-registration-url", config_case("http-url.toml", *_start()), Exit.CONFIG,
          ("vos.sandbox.url", "https://")),
+    Case("config-nested-past-the-stack", lambda k, w: _deep_config(w), Exit.CONFIG,
+         ("not valid TOML", "nested too deep")),
+    Case("config-bad-vomses-line", config_case("unbalanced-vomses.toml", *_start()), Exit.CONFIG,
+         ("vos.sandbox.vomses", "double quotes")),
     Case("config-missing-file", lambda k, w: (["--config", str(w.tmp / "nope.toml"), *_start()], None),
          Exit.CONFIG, "no such configuration file"),
     Case("config-is-a-directory", lambda k, w: (["--config", str(w.tmp), *_start()], None), Exit.CONFIG,

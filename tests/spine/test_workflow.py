@@ -60,6 +60,7 @@ def broken(tmp_path: Path, old: str, new: str) -> Path:
             "states.verify.descripton: unknown key",
         ),
         ("[workflow]", "[workflow\n", "not valid TOML"),
+        pytest.param("[workflow]", "deep = " + "[" * 50_000 + "\n[workflow]", "nested too deep", id="deep"),
     ],
 )
 def test_broken_workflows(tmp_path, old, new, expect):

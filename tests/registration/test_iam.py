@@ -10,7 +10,7 @@ from onboard.registration import flow
 from onboard.sandbox import iam as iam_sandbox
 from onboard.steps import await_approval, confirm_email, link_certificate, register
 
-from .regkit import VO, make_config, make_ctx, make_record, output
+from .regkit import VO, answer_json, make_config, make_ctx, make_record, output
 
 
 def _ctx(sandbox, user, clock, **kw):
@@ -104,14 +104,8 @@ def test_iam_refused_form_shows_server_error(sandbox, user, clock):
 )
 def test_iam_refusal_in_json_of_another_shape_is_still_shown(sandbox, user, clock, body, shown):
     from onboard.registration.voms_admin import FormError
-    from onboard.sandbox.web import Response
 
-    inner = sandbox.app.dispatch
-    sandbox.app.dispatch = lambda req: (
-        Response(body, 400, content_type="application/json")
-        if req.path.endswith("/registration/create")
-        else inner(req)
-    )
+    answer_json(sandbox, "/registration/create", body, 400)
     ctx = _ctx(sandbox, user, clock)
     with pytest.raises(FormError) as e:
         register.run(ctx)

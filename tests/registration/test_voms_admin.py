@@ -13,7 +13,7 @@ from onboard.registration.voms_admin import FormError, Start, VomsAdmin
 from onboard.sandbox import registration as voms_sandbox
 from onboard.steps import await_approval, confirm_email, register
 
-from .regkit import EMAIL, VO, make_config, make_ctx, make_record, output
+from .regkit import EMAIL, VO, answer_json, make_config, make_ctx, make_record, output
 
 
 def _ctx(sandbox, user, clock, *, mail=None, registration=None, user_over=None):
@@ -113,16 +113,8 @@ def test_start_page_classification_and_api(sandbox, user, clock):
 def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock, body, verdict, fqans):
     """A server answering apiv2/user-info with JSON of another shape leaves the journey waiting."""
     from onboard.registration.approval import check_voms_admin
-    from onboard.sandbox.web import Response
 
-    inner = sandbox.app.dispatch
-
-    def odd(req):
-        if req.path.endswith("apiv2/user-info.action"):
-            return Response(body, 200, content_type="application/json")
-        return inner(req)
-
-    sandbox.app.dispatch = odd
+    answer_json(sandbox, "apiv2/user-info.action", body)
     ctx = _ctx(sandbox, user, clock)
     client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
     got = check_voms_admin(client, "api", user.subject, user.issuer)
@@ -131,14 +123,8 @@ def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock
 
 def test_user_info_nested_past_the_stack_is_not_json(sandbox, user, clock):
     from onboard.errors import RegistrationError
-    from onboard.sandbox.web import Response
 
-    inner = sandbox.app.dispatch
-    sandbox.app.dispatch = lambda req: (
-        Response("[" * 100_000, 200, content_type="application/json")
-        if req.path.endswith("apiv2/user-info.action")
-        else inner(req)
-    )
+    answer_json(sandbox, "apiv2/user-info.action", "[" * 100_000)
     ctx = _ctx(sandbox, user, clock)
     with pytest.raises(RegistrationError, match="apiv2/user-info did not answer JSON"):
         VomsAdmin(flow.http(ctx), flow.server_url(ctx)).user_info(user.subject, user.issuer)

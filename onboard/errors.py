@@ -22,6 +22,7 @@ class Exit:
     NOT_IMPLEMENTED = 6
     WORKFLOW = 7  # invalid workflow definition
     UNKNOWN_VO = 8  # a VO neither in the catalog nor in the configuration
+    UNSAFE_PATH = 9  # a directory or file others control: other owner, group/other write, planted link
     # credentials (convert, keygen, doctor)
     WRONG_PASSPHRASE = 10
     NOT_PKCS12 = 11
@@ -107,6 +108,13 @@ class MissingInput(ConfigError):
 class StateError(OnboardError):
     exit_code = Exit.STATE
     default_hint = "See `onboard status`; `onboard reset --vo VO` starts the journey over."
+
+
+class UnsafePathError(OnboardError):
+    """A directory onboard keeps private files in, or a file in it, that someone else could control."""
+
+    exit_code = Exit.UNSAFE_PATH
+    default_hint = "Fix it (yours, no group/other write: chmod go-w) or remove it, then run onboard again."
 
 
 class LockedError(OnboardError):

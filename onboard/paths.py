@@ -61,6 +61,42 @@ def data_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) as 0700 if missing; an existing directory is left as it is."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """`path` as a directory only its owner controls: each missing component (parents too) is made 0700
+    whatever the umask (as XDG asks), and an existing one is refused when it belongs to someone else or
+    others may write to it, since whoever can write there can swap or plant onboard's files."""
+    missing = []
+    p = path
+    while not os.path.isdir(p):
+        if os.path.lexists(p):
+            _refuse(p, "is not a directory")
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass  # made meanwhile by another onboard: checked below like any existing directory
+        else:
+            os.chmod(d, 0o700)  # mkdir's mode is cut by the umask, never widened: make it exact
+    check_private_dir(path)
     return path
+
+
+def check_private_dir(path: Path | str) -> None:
+    """Refuse a directory owned by another user or writable by group or others (as GCT does for ~/.globus)."""
+    st = os.stat(path)
+    if st.st_uid != os.geteuid():
+        _refuse(path, f"belongs to another user (uid {st.st_uid})")
+    if st.st_mode & 0o022:
+        _refuse(path, f"may be written by group or others (mode {st.st_mode & 0o777:04o})")
+
+
+def _refuse(path: Path | str, why: str):
+    from onboard.errors import UnsafePathError
+
+    raise UnsafePathError(
+        f"{path} {why}: onboard keeps private files there and will not use it.",
+        f"Make it yours and private (`chown $USER {path}; chmod 700 {path}`), or remove it, then run again.",
+    )

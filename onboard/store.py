@@ -156,6 +156,22 @@ def read_journey(root: str, vo: str) -> dict[str, Any]:
     return data
 
 
+def open_nofollow(path: Path, flags: int) -> int:
+    """os.open that refuses a symbolic link where onboard's own file should be: a link planted in the
+    state directory would otherwise have onboard truncate or append to whatever it points at."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+    from onboard.errors import UnsafePathError
+
+    raise UnsafePathError(
+        f"{path} is a symbolic link: onboard writes its own files there and follows no link.",
+        f"Remove the link ({path}); onboard makes the file anew.",
+    )
+
+
 class Lock:
     """An exclusive, non-blocking lock on one journey, released when the process ends (even by kill -9)."""
 
@@ -166,7 +182,7 @@ class Lock:
     def acquire(self) -> Lock:
         import fcntl  # a C extension: loaded only by commands that lock
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -213,7 +229,9 @@ class Store:
         return Lock(self.root / f"{check_vo_name(vo)}.lock")
 
     def _ensure_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from onboard.paths import ensure_private_dir
+
+        ensure_private_dir(self.root)
 
     def journeys(self) -> list[str]:
         return journey_names(os.fspath(self.root))
@@ -267,7 +285,7 @@ class Store:
 
         event = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
         line = (json.dumps(event, ensure_ascii=False, default=str) + "\n").encode()
-        fd = os.open(self.history_path(vo), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_nofollow(self.history_path(vo), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, line)  # one write() of one line on O_APPEND: no interleaving, no torn line
             os.fsync(fd)
@@ -279,7 +297,10 @@ class Store:
         if not path.exists():
             return []
         events = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        fd = open_nofollow(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as f:
+            text = f.read().decode("utf-8", errors="replace")
+        for line in text.splitlines():
             try:
                 events.append(json.loads(line))
             except ValueError:

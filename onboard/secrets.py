@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from onboard.errors import ConfigError, UsageError
+from onboard.memory_guard import no_core_dumps
 from onboard.ui import UI
 
 MIN_NEW_PASSPHRASE = 12  # the GÉANT TCS guide's rule
@@ -18,6 +19,7 @@ MIN_NEW_PASSPHRASE = 12  # the GÉANT TCS guide's rule
 
 def from_command(command: str, key: str) -> str:
     """Run a `*_command` (no shell) and take the first line it prints."""
+    no_core_dumps()
     try:
         proc = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, check=False)
     except (OSError, ValueError, subprocess.TimeoutExpired) as e:
@@ -32,6 +34,7 @@ def from_command(command: str, key: str) -> str:
 
 
 def from_file(path: Path, what: str) -> str:
+    no_core_dumps()
     try:
         text = Path(path).expanduser().read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -46,6 +49,7 @@ def from_file(path: Path, what: str) -> str:
 
 
 def from_stdin(what: str) -> str:
+    no_core_dumps()
     line = sys.stdin.readline()
     if not line.strip("\r\n"):
         raise UsageError(f"no {what} on standard input.", "Pipe the secret in, on one line.")

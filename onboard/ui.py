@@ -73,6 +73,9 @@ class UI:
             if secret:
                 import getpass
 
+                from onboard.memory_guard import no_core_dumps
+
+                no_core_dumps()
                 value = getpass.getpass(f"{prompt}: ")
             else:
                 print(f"{prompt}{suffix}: ", end="", file=self.err, flush=True)

@@ -173,6 +173,16 @@ def imap_context(ca_file: Path | None) -> ssl.SSLContext:
 IDLE_SLICE = 25.0  # seconds of IDLE between two checks of the mailbox's UIDs
 
 
+def _password_login(client: Any, username: str, password: str) -> None:
+    """IMAP LOGIN carries ASCII only (imaplib would fail with an error quoting the password's first
+    other letter and where it stands); SASL PLAIN carries UTF-8 (RFC 4616), so any other password goes
+    that way."""
+    if (username + password).isascii():
+        client.login(username, password)
+    else:
+        client.plain_login(username, password)
+
+
 class ImapBox:
     def __init__(
         self,
@@ -216,7 +226,7 @@ class ImapBox:
             if oauth2_token is not None:
                 self.client.oauth2_login(username, oauth2_token)
             else:
-                self.client.login(username, password or "")
+                _password_login(self.client, username, password or "")
             self.client.select_folder(folder, readonly=True)
         except LoginError:
             self.client.shutdown()

@@ -172,3 +172,21 @@ def test_a_mail_nested_thousands_deep_is_read_by_its_headers_over_imap(imap):
     assert not got[0].message.is_multipart()  # headers only
     assert got[1].message.is_multipart()  # as deep as a mail may be: parsed in full
     assert got[2].message.get_content().strip() == "hello"
+
+
+def test_a_non_ascii_imap_password_logs_in(dovecot_factory, tmp_path):
+    """Reproduced: `internal error: UnicodeEncodeError ... '\\xe4' in position 2` told a letter of the
+    password and where it stands (IMAP LOGIN is ASCII only); SASL PLAIN carries UTF-8."""
+    root = tmp_path / "mail"
+    root.mkdir(mode=0o700)
+    password = "pä$$wörd-Ärger"
+    imap = dovecot_factory(root, password=password)
+    box = ImapBox("localhost", imap.port, imap.user, password=password, ca_file=imap.ca_file)
+    try:
+        assert box.messages() == []
+    finally:
+        box.close()
+    with pytest.raises(MailError) as e:  # a wrong one is refused, and the message quotes none of it
+        ImapBox("localhost", imap.port, imap.user, password="wrüng", ca_file=imap.ca_file)
+    assert "refused the login" in e.value.message
+    assert "ü" not in e.value.message + e.value.hint and "position" not in e.value.message

@@ -86,11 +86,19 @@ def ensure_private_dir(path: Path) -> Path:
 
 def check_private_dir(path: Path | str) -> None:
     """Refuse a directory owned by another user or writable by group or others (as GCT does for ~/.globus)."""
+    why = unsafe_dir_reason(path)
+    if why:
+        _refuse(path, why)
+
+
+def unsafe_dir_reason(path: Path | str) -> str:
+    """Why others could change what is in `path` (a link is followed, as every reader does), or ''."""
     st = os.stat(path)
     if st.st_uid != os.geteuid():
-        _refuse(path, f"belongs to another user (uid {st.st_uid})")
+        return f"belongs to another user (uid {st.st_uid})"
     if st.st_mode & 0o022:
-        _refuse(path, f"may be written by group or others (mode {st.st_mode & 0o777:04o})")
+        return f"may be written by group or others (mode {st.st_mode & 0o777:04o})"
+    return ""
 
 
 def _refuse(path: Path | str, why: str):

@@ -91,6 +91,21 @@ def _owner_mode(path: Path, st: os.stat_result, kind: str, checks: list[Check]) 
         checks.append(Check(OK, title, "accepted by grid-proxy-init and both voms-proxy-inits"))
 
 
+def _directory_check(directory: Path, checks: list[Check]) -> None:
+    """Whoever may write to the credential directory may swap the key: GCT refuses such a directory."""
+    from onboard.paths import unsafe_dir_reason
+
+    if not directory.is_dir():
+        return  # the files' own checks say what is missing
+    title = f"directory {directory}"
+    link = f"a link to {os.readlink(directory)}; " if directory.is_symlink() else ""
+    why = unsafe_dir_reason(directory)
+    if why:
+        checks.append(Check(FAIL, title, link + why, f"chmod go-w {shlex.quote(str(directory.resolve()))}"))
+    else:
+        checks.append(Check(WARN if link else OK, title, link + "yours, no group/other write"))
+
+
 def vomses_paths(environ: dict[str, str]) -> list[Path]:
     home = Path(environ.get("HOME") or Path.home())
     out = []
@@ -168,6 +183,7 @@ def run_checks(
                 )
         cert_path = Path(env.get("X509_USER_CERT") or cert_path)
         key_path = Path(env.get("X509_USER_KEY") or key_path)
+    _directory_check(directory, checks)
     cert_st = _file_check(cert_path, "certificate", checks)
     key_st = _file_check(key_path, "key", checks)
     if cert_st:

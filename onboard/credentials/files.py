@@ -23,8 +23,12 @@ CERT_MODE = 0o644  # GCT: at most 644
 
 
 def ensure_dest(path: Path) -> bool:
-    """Create the destination (0700) if missing; True if onboard created it."""
+    """Create the destination (0700) if missing; True if onboard created it. An existing one that someone
+    else owns or may write to is refused, as GCT's key writer refuses it: they could swap the key."""
     if path.is_dir():
+        from onboard.paths import check_private_dir
+
+        check_private_dir(path)
         return False
     try:
         path.mkdir(parents=True, mode=0o700)

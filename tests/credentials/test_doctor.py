@@ -132,3 +132,29 @@ def test_x509_user_cert_env_wins(cli, globus, pki, tmp_path):
         env={"X509_CERT_DIR": str(pki.trust), "X509_USER_CERT": str(elsewhere)},
     )
     assert r.returncode == 0, r.stdout  # an explicit --dir is checked as given
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_writable_globus_directory_fails_and_convert_refuses_it(cli, globus, pki, jose, pwfile, mode):
+    """Reproduced: a world-writable ~/.globus was used without a word, and doctor called every check OK."""
+    os.chmod(globus, mode)
+    r = cli("doctor", env={"X509_CERT_DIR": str(pki.trust)})
+    assert r.returncode != 0
+    line = next(x for x in r.stdout.splitlines() if f"directory {globus}" in x)
+    assert "FAIL" in line and "group or others" in line, r.stdout
+    assert f"chmod go-w {globus}" in r.stdout
+    before = {p.name: p.read_bytes() for p in globus.iterdir()}
+    other = pki.user("Ann Other")  # a new credential: convert would replace the files
+    again = cli("convert", str(pki.p12(other, "other.p12")), "--passphrase-file", str(pwfile))
+    assert again.returncode == Exit.UNSAFE_PATH, again.stderr
+    assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 2
+    assert {p.name: p.read_bytes() for p in globus.iterdir()} == before
+
+
+def test_symlinked_globus_directory_is_named(cli, globus, pki, tmp_path):
+    elsewhere = tmp_path / "afs-globus"
+    globus.rename(elsewhere)
+    globus.symlink_to(elsewhere)
+    r = cli("doctor", env={"X509_CERT_DIR": str(pki.trust)})
+    line = next(x for x in r.stdout.splitlines() if f"directory {globus}" in x)
+    assert f"a link to {elsewhere}" in line, r.stdout

@@ -172,7 +172,7 @@ def parse_oneline(dn: str) -> list[list[tuple[str, str]]]:
 
     Reads what OpenSSL 3 prints and the older forms too: a `/` or `+` in a value that is not followed by
     `type=` belongs to the value (OpenSSL 1.x did not escape it), letters may be UTF-8 or `\\xHH`."""
-    dn = dn.strip()
+    dn = dn.lstrip().rstrip("\r\n")  # a value may end in a space; a line break is not part of it
     if not dn.startswith("/") or not _ATTR_START.match(dn, 1):
         raise ValueError(f"'{dn}' is not a DN in slash form")
     rdns: list[list[tuple[str, str]]] = []

@@ -26,7 +26,7 @@ def _needed(args: argparse.Namespace, cfg) -> list[tuple[str, str]]:
     for item in args.check:
         path = Path(item).expanduser()
         if not item.startswith("/") or path.is_file():
-            from onboard.pki.names import oneline
+            from onboard.pki.names import oneline, readable
             from onboard.pki.trustdirs import load_cert
 
             try:
@@ -36,7 +36,7 @@ def _needed(args: argparse.Namespace, cfg) -> list[tuple[str, str]]:
 
                 raise UsageError(f"{item}: neither a DN (/DC=.../CN=...) nor a certificate file.",
                                  "Give a DN in slash form, or a PEM/DER certificate file.") from None
-            out.append((oneline(cert.issuer), f"issuer of {path.name}"))
+            out.append((readable(oneline(cert.issuer)), f"issuer of {path.name}"))  # shown with its letters
         else:
             out.append((item, "given"))
     vo = args.vo or (cfg.vo if cfg is not None else "")

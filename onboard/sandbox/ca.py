@@ -153,7 +153,7 @@ class SandboxCA:
             )
             .sign(root_key, hashes.SHA256())
         )
-        # keys first (tmp names), then certificates: a crash leaves no half CA that ensure() would accept
+        # each file whole or not at all, root.key last: ensure() takes it as the sign of a complete CA
         for name, key, cert in (("personal", pers_key, personal), ("root", root_key, root)):
             write_atomic(self.dir / f"{name}.pem", _pem(cert), 0o644)
             write_atomic(self.private / f"{name}.key", _key_pem(key))
@@ -293,6 +293,7 @@ class SandboxCA:
                 )
                 .sign(self._load_key("root"), hashes.SHA256())
             )
+            cert_path.unlink(missing_ok=True)  # a crash before the new pair is whole: made again next time
             write_atomic(key_path, _key_pem(key), 0o600)
             # the server's chain up to (not including) the root: a leaf issued by the root itself
             write_atomic(cert_path, _pem(cert), 0o644)

@@ -76,13 +76,13 @@ def before_start(args: argparse.Namespace, cfg: Any) -> Any:
 
 def check_trust(ui, cfg: Any, entry: Any) -> None:
     """Warn up front when the CAs of the VO's servers are not trusted here (HTTPS would fail later)."""
-    from onboard import trust
+    from onboard.pki import trustdirs
 
     cas = sorted({dn for lines in entry.lsc.values() for dn in lines[1:]})
     if not cas:
         return
-    where = trust.cert_dir(cfg)
-    missing = cas if where is None else [dn for dn in cas if trust.find_ca(where.path, dn) is None]
+    where = trustdirs.find(trustdirs.configured(cfg))
+    missing = cas if where is None else [dn for dn in cas if trustdirs.find_ca(where.path, dn) is None]
     if missing:
         place = f"the trust directory {where.path}" if where else "any grid trust directory (none found)"
         ui.warn(f"the CA of VO {entry.name}'s servers ({missing[0]}) is not in {place}; the registration and "

@@ -14,6 +14,7 @@ import errno
 import json
 import os
 
+from onboard.atomicfile import write_atomic
 from onboard.errors import LockedError, StateError
 
 TYPE_CHECKING = False  # keep typing and pathlib out of start-up: `onboard status` reads through here
@@ -37,61 +38,6 @@ def check_vo_name(vo: str) -> str:
             "A VO name is letters, digits, '.', '-' and '_', like cms or vo.example.org.",
         )
     return vo
-
-
-def _pid_gone(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except (OSError, ValueError):
-        return False
-    return False
-
-
-def _remove_stale_tmp(path: Path) -> None:
-    """The temporary files of earlier writers of `path` that were killed before their rename."""
-    prefix = f".{path.name}."
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return
-    for name in names:
-        pid = name[len(prefix):-4] if name.startswith(prefix) and name.endswith(".tmp") else ""
-        if pid.isdigit() and _pid_gone(pid):
-            try:
-                os.unlink(path.parent / name)
-            except OSError:
-                pass  # gone already, or not ours to remove
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write `data` to `path` so that a crash leaves the old file or the new one, never a torn one."""
-    _remove_stale_tmp(path)  # a crash leaves the old file, and this: gone at the next write
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        # ours (the name has our PID): a write of this process interrupted (Ctrl-C) right after creating it
-        os.unlink(tmp)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)  # make the rename itself durable
-    finally:
-        os.close(dfd)
 
 
 def journey_names(root: str) -> list[str]:

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from onboard.config import Config
 
-GRID_TRUST_DIRS = ("~/.globus/certificates", "/etc/grid-security/certificates")
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
@@ -41,28 +40,10 @@ class NetworkError(OnboardError):
 
 
 def trust_dir(cfg: Config | None = None, environ: dict[str, str] | None = None) -> Path:
-    """The grid trust directory: trust.cert_dir, X509_CERT_DIR, ~/.globus/certificates, /etc/grid-security."""
-    env = os.environ if environ is None else environ
-    candidates: list[tuple[str, str | Path]] = []
-    if cfg is not None and cfg.trust.cert_dir:
-        candidates.append(("config key trust.cert_dir", cfg.trust.cert_dir))
-    if env.get("X509_CERT_DIR"):
-        candidates.append(("X509_CERT_DIR", env["X509_CERT_DIR"]))
-    candidates += [(d, d) for d in GRID_TRUST_DIRS]
-    for origin, raw in candidates:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            return path
-        if origin.startswith(("config", "X509")):  # named explicitly: a missing directory is an error
-            raise TLSError(
-                f"the trust directory {path} ({origin}) does not exist.",
-                "Point it at a directory of CA certificates (<hash>.0 files), e.g. the IGTF bundle.",
-            )
-    raise TLSError(
-        "no grid trust directory found (X509_CERT_DIR, ~/.globus/certificates, "
-        "/etc/grid-security/certificates).",
-        "Install the IGTF trust anchors (e.g. the ca-policy-egi-core package) or set trust.cert_dir.",
-    )
+    """The grid trust directory to verify servers against (a missing configured one is an error)."""
+    from onboard.pki import trustdirs
+
+    return trustdirs.require(trustdirs.configured(cfg), environ, error=TLSError)
 
 
 @dataclass

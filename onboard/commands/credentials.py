@@ -199,17 +199,17 @@ def load_input(args: argparse.Namespace, secrets: Secrets) -> tuple[Credential, 
 
 
 def trust_warning(cred: Credential, configured: Path | None) -> str | None:
-    from onboard.credentials import trust
+    from onboard.pki import trustdirs
 
-    tdir = trust.find_dir(configured)
-    if tdir is None:
+    found = trustdirs.find(configured)
+    if found is None:
         return (
             "no grid trust directory found (X509_CERT_DIR, ~/.globus/certificates, "
             "/etc/grid-security/certificates); grid tools will need your CA's IGTF bundle."
         )
-    if trust.find_issuer(cred.cert, tdir) is None:
+    if trustdirs.find_issuer(cred.cert, found.path) is None:
         return (
-            f"the issuer {cred.issuer_dn} is not in the trust directory {tdir}; "
+            f"the issuer {cred.issuer_dn} is not in the trust directory {found.path}; "
             "install your CA's IGTF bundle there."
         )
     return None

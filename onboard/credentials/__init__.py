@@ -22,8 +22,8 @@ Public functions for the rest of onboard (the convert and deliver steps, the san
   stored encrypted in onboard's data directory with its CSR; ``find_stored_key(cert)`` finds it again.
 - ``doctor_checks(directory, now=..., vo=None, passphrase=None) -> list[Check]``: grid-cert-diagnostics
   style checklist.
-- ``find_trust_dir()``, ``subject_hash(name_der)``, ``name_oneline(name_der)``: trust directory lookup,
-  OpenSSL's name hash and slash-form DN (what `openssl x509 -subject -nameopt compat` prints).
+
+Trust directories, OpenSSL's name hash and slash-form DNs live in ``onboard.pki``.
 
 Importing this package is cheap; cryptography is imported when one of these names is first used.
 """
@@ -48,15 +48,11 @@ _EXPORTS = {
     "StoredKey": "keys",
     "parse_subject": "keys",
     "Check": "doctor",
-    "subject_hash": "trust",
-    "find_issuer": "trust",
-    "name_oneline": "der",
 }
 _RENAMED = {
     "generate_key": ("keys", "generate"),
     "find_stored_key": ("keys", "find_for"),
     "doctor_checks": ("doctor", "run_checks"),
-    "find_trust_dir": ("trust", "find_dir"),
 }
 
 __all__ = sorted([*_EXPORTS, *_RENAMED])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from onboard.credentials import trust
+from onboard.pki import names, trustdirs
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 
@@ -272,9 +272,10 @@ def run_checks(
         else:
             checks.append(Check(OK, "validity", f"until {na:%Y-%m-%d}"))
 
-    tdir = trust.find_dir(trust_dir, env)
+    found = trustdirs.find(trust_dir, env)
+    tdir = found.path if found else None
     if tdir is None:
-        where = ", ".join(name for name, _ in trust.candidates(trust_dir, env))
+        where = ", ".join(c.why for c in trustdirs.candidates(trust_dir, env))
         checks.append(
             Check(
                 FAIL,
@@ -286,18 +287,16 @@ def run_checks(
     else:
         checks.append(Check(OK, "trust directory", str(tdir)))
         if cert is not None:
-            from onboard.credentials.der import name_oneline
-
-            if trust.find_issuer(cert, tdir) is not None:
-                checks.append(Check(OK, "issuer trusted", name_oneline(cert.issuer.public_bytes())))
+            if trustdirs.find_issuer(cert, tdir) is not None:
+                checks.append(Check(OK, "issuer trusted", names.oneline(cert.issuer)))
             else:
                 checks.append(
                     Check(
                         FAIL,
                         "issuer trusted",
-                        f"{name_oneline(cert.issuer.public_bytes())} is not in {tdir}",
+                        f"{names.oneline(cert.issuer)} is not in {tdir}",
                         "Install your CA's IGTF bundle there (hash "
-                        f"{trust.subject_hash(cert.issuer.public_bytes())}.0).",
+                        f"{names.subject_hash(cert.issuer)}.0).",
                     )
                 )
     if vo:

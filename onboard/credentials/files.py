@@ -1,9 +1,11 @@
 """Writing a set of credential files as one transaction: all of them, or none.
 
 Each file is first written under a hidden temporary name in the destination directory, created with
-O_CREAT|O_EXCL|O_NOFOLLOW and its final mode from the first byte. Commit then moves every file that would
-be replaced to `backup.<YYYYmmdd-HHMMSS>.<name>` and puts the new one in place. If anything fails, the new
-files are removed and the backups moved back, so the directory is as it was.
+O_CREAT|O_EXCL|O_NOFOLLOW and its final mode from the first byte, and fsynced. (Not onboard.atomicfile's
+write_atomic: several files go in place together, by link, with backups and a rollback; the calls stay
+here, where tests/hardening counts each as a kill point of the install.) Commit then moves every file that
+would be replaced to `backup.<YYYYmmdd-HHMMSS>.<name>` and puts the new one in place. If anything fails,
+the new files are removed and the backups moved back, so the directory is as it was.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onboard import pids
+from onboard.atomicfile import fsync_dir
 from onboard.errors import CredentialError, Exit
 
 KEY_MODE = 0o600  # GCT: no group/other bits; Java voms: exactly 400 or 600
@@ -157,7 +160,7 @@ class Transaction:
                     raise
                 if not st.link:
                     os.unlink(st.tmp)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             self.done = True
         except OSError as e:
             self.rollback()
@@ -186,7 +189,7 @@ class Transaction:
                 with contextlib.suppress(OSError):
                     os.unlink(st.tmp)
         with contextlib.suppress(OSError):
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def __enter__(self) -> Transaction:
         return self
@@ -195,10 +198,3 @@ class Transaction:
         if not self.done:
             self.rollback()
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -42,41 +42,15 @@ def parse_subject(text: str) -> x509.Name:
         raise UsageError("the subject is empty.", "Give e.g. --subject '/DC=org/DC=example/CN=Jane Doe'.")
     try:
         if text.startswith("/"):
-            parts, cur, esc = [], "", False
-            for ch in text[1:]:
-                if esc:
-                    cur += ch
-                    esc = False
-                elif ch == "\\":
-                    esc = True
-                elif ch == "/":
-                    parts.append(cur)
-                    cur = ""
-                else:
-                    cur += ch
-            parts.append(cur)
-            rfc = ",".join(_escape_rfc4514(p) for p in reversed(parts))
-            return x509.Name.from_rfc4514_string(
-                rfc, {"emailAddress": x509.NameOID.EMAIL_ADDRESS, "UID": x509.NameOID.USER_ID}
-            )
+            from onboard.pki.names import name_from_oneline
+
+            return name_from_oneline(text)
         return x509.Name.from_rfc4514_string(text, {"emailAddress": x509.NameOID.EMAIL_ADDRESS})
     except ValueError as e:
         raise UsageError(
             f"cannot read the subject '{text}' ({e}).",
             "Write it as /DC=org/DC=example/CN=Jane Doe (or the form your CA shows).",
         ) from None
-
-
-def _escape_rfc4514(part: str) -> str:
-    if "=" not in part:
-        raise ValueError(f"'{part}' has no '='")
-    attr, value = part.split("=", 1)
-    escaped = "".join("\\" + c if c in ',+"\\<>;' else c for c in value)
-    if escaped.startswith(("#", " ")):
-        escaped = "\\" + escaped
-    if escaped.endswith(" "):
-        escaped = escaped[:-1] + "\\ "
-    return f"{attr.strip()}={escaped}"
 
 
 def generate(

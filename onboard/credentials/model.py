@@ -20,8 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from onboard.credentials import der, naming, pfx
+from onboard.credentials import naming, pfx
 from onboard.errors import CredentialError, Exit
+from onboard.pki import der
+from onboard.pki.names import oneline, readable
 
 MIN_RSA_BITS = 2048
 WARN_DAYS = 30
@@ -30,20 +32,7 @@ CROSS_SIGN_ISSUERS = ("AddTrust External CA Root", "AAA Certificate Services")
 
 
 def _err(code: int, message: str, hint: str) -> CredentialError:
-    return CredentialError(_letters(message), hint, exit_code=code)
-
-
-def _letters(text: str) -> str:
-    """OpenSSL's escaped UTF-8 in DNs (CN=Jos\\xC3\\xA9) shown as the letters it stands for, in messages."""
-    import re
-
-    def decode(m: re.Match[str]) -> str:
-        try:
-            return bytes.fromhex(m.group(0).replace("\\x", "")).decode("utf-8")
-        except UnicodeDecodeError:
-            return m.group(0)
-
-    return re.sub(r"(?:\\x[0-9A-Fa-f]{2})+", decode, text)
+    return CredentialError(readable(message), hint, exit_code=code)
 
 
 def public_key_der(key) -> bytes:
@@ -88,11 +77,11 @@ class Credential:
     @property
     def subject_dn(self) -> str:
         """OpenSSL slash form, as `openssl x509 -subject -nameopt compat` prints it (what VOMS stores)."""
-        return der.name_oneline(self.cert.subject.public_bytes())
+        return oneline(self.cert.subject)
 
     @property
     def issuer_dn(self) -> str:
-        return der.name_oneline(self.cert.issuer.public_bytes())
+        return oneline(self.cert.issuer)
 
     @property
     def serial_hex(self) -> str:
@@ -380,7 +369,7 @@ def assemble(
             "Use the file with your own certificate: the one downloaded after the CA issued it.",
         )
     if len(eecs) > 1:
-        names = "; ".join(der.name_oneline(c.subject.public_bytes()) for c in eecs)
+        names = "; ".join(oneline(c.subject) for c in eecs)
         raise _err(
             Exit.END_ENTITY,
             f"{what} holds {len(eecs)} personal certificates ({names}).",
@@ -391,7 +380,7 @@ def assemble(
         raise _err(
             Exit.KEY_MISMATCH,
             f"the private key in {what} does not belong to its certificate "
-            f"{der.name_oneline(leaf.subject.public_bytes())}.",
+            f"{oneline(leaf.subject)}.",
             "Use the key that was made with this certificate's request (or export both together again).",
         )
     cas = [c for c in unique if c is not leaf]
@@ -412,8 +401,8 @@ def _readable(c: x509.Certificate, what: str) -> None:
     try:
         c.public_key()
         c.extensions  # noqa: B018
-        der.name_oneline(c.subject.public_bytes())
-        der.name_oneline(c.issuer.public_bytes())
+        oneline(c.subject)
+        oneline(c.issuer)
         c.not_valid_before_utc, c.not_valid_after_utc  # noqa: B018
     # TypeError: cryptography's verdict on a name attribute of the wrong ASN.1 type (a BIT STRING OU)
     except (

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-from onboard.credentials import der
+from onboard.pki import der
 
 DATA = "1.2.840.113549.1.7.1"
 ENCRYPTED_DATA = "1.2.840.113549.1.7.6"

@@ -113,9 +113,9 @@ def _fetch(ctx, portal: str, name: str, email: str, passphrase: str) -> bytes:
     import ssl
     from urllib.parse import urlsplit
 
-    from onboard import trust
+    from onboard.pki import trustdirs
 
-    where = trust.cert_dir(ctx.config)
+    where = trustdirs.find(trustdirs.configured(ctx.config))
     if where is None:
         raise OnboardError("no trust directory holds the sandbox CA.",
                            "Run `onboard sandbox join` (it installs the sandbox's trust anchor).",

@@ -95,11 +95,12 @@ def _delivered(directory: Path) -> dict[str, float]:
     root = directory / "submit"
     if not root.is_dir():
         return out
-    from onboard.trust import _load_cert, slash_dn
+    from onboard.pki.names import oneline
+    from onboard.pki.trustdirs import load_cert
 
     for cert in root.glob("**/.globus/usercert.pem"):
         try:
-            out[slash_dn(_load_cert(cert).subject)] = cert.stat().st_mtime
+            out[oneline(load_cert(cert).subject)] = cert.stat().st_mtime
         except (OSError, ValueError):
             continue
     return out

@@ -37,7 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from onboard.sandbox import dn as dnmod
+from onboard.atomicfile import write_atomic, write_new
+from onboard.pki.names import oneline, subject_hash
 
 BASE = [
     x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"),
@@ -73,13 +74,6 @@ class IssuedCredential:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-
-def _write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Create a file with its final mode from the first byte (O_EXCL: never over an existing file)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -159,18 +153,16 @@ class SandboxCA:
             )
             .sign(root_key, hashes.SHA256())
         )
-        # keys first (tmp names), then certificates: a crash leaves no half CA that ensure() would accept
+        # each file whole or not at all, root.key last: ensure() takes it as the sign of a complete CA
         for name, key, cert in (("personal", pers_key, personal), ("root", root_key, root)):
-            _write_new(self.private / f"{name}.pem.tmp", _pem(cert), 0o644)
-            os.replace(self.private / f"{name}.pem.tmp", self.dir / f"{name}.pem")
-            _write_new(self.private / f"{name}.key.tmp", _key_pem(key))
-            os.replace(self.private / f"{name}.key.tmp", self.private / f"{name}.key")
+            write_atomic(self.dir / f"{name}.pem", _pem(cert), 0o644)
+            write_atomic(self.private / f"{name}.key", _key_pem(key))
         self._write_trust_dir(root, personal)
 
     def _write_trust_dir(self, root: x509.Certificate, personal: x509.Certificate) -> None:
         for alias, cert in (("OnboardSandboxRootCA", root), ("OnboardSandboxPersonalCA", personal)):
-            subject = dnmod.oneline(cert.subject)
-            h = dnmod.subject_hash(cert.subject)
+            subject = oneline(cert.subject)
+            h = subject_hash(cert.subject)
             files = {
                 f"{alias}.pem": _pem(cert),
                 f"{alias}.signing_policy": (
@@ -191,10 +183,7 @@ class SandboxCA:
                 ).encode(),
             }
             for fname, data in files.items():
-                tmp = self.trust_dir / f".{fname}.tmp"
-                tmp.unlink(missing_ok=True)
-                _write_new(tmp, data, 0o644)
-                os.replace(tmp, self.trust_dir / fname)
+                write_atomic(self.trust_dir / fname, data, 0o644)
             for suffix, target in (
                 (".0", f"{alias}.pem"),
                 (".signing_policy", f"{alias}.signing_policy"),
@@ -231,21 +220,18 @@ class SandboxCA:
 
     @property
     def root_dn(self) -> str:
-        return dnmod.oneline(ROOT_NAME)
+        return oneline(ROOT_NAME)
 
     @property
     def personal_dn(self) -> str:
-        return dnmod.oneline(PERSONAL_NAME)
+        return oneline(PERSONAL_NAME)
 
     @property
     def bundle_path(self) -> Path:
         """Root + personal CA in one PEM file (for clients that want a CA file rather than a directory)."""
         path = self.dir / "ca-bundle.pem"
         if not path.exists():
-            tmp = self.dir / ".ca-bundle.pem.tmp"
-            tmp.unlink(missing_ok=True)
-            _write_new(tmp, _pem(self.root) + _pem(self.personal), 0o644)
-            os.replace(tmp, path)
+            write_atomic(path, _pem(self.root) + _pem(self.personal), 0o644)
         return path
 
     # -- host and service certificates ---------------------------------------------------------------------
@@ -307,11 +293,10 @@ class SandboxCA:
                 )
                 .sign(self._load_key("root"), hashes.SHA256())
             )
-            for p in (cert_path, key_path):
-                p.unlink(missing_ok=True)
-            _write_new(key_path, _key_pem(key), 0o600)
+            cert_path.unlink(missing_ok=True)  # a crash before the new pair is whole: made again next time
+            write_atomic(key_path, _key_pem(key), 0o600)
             # the server's chain up to (not including) the root: a leaf issued by the root itself
-            _write_new(cert_path, _pem(cert), 0o644)
+            write_atomic(cert_path, _pem(cert), 0o644)
             return cert_path, key_path
 
     @staticmethod
@@ -328,7 +313,7 @@ class SandboxCA:
 
     def voms_dn(self, names: list[str] | None = None) -> str:
         cert_path, _ = self.host_credential("voms", names)
-        return dnmod.oneline(x509.load_pem_x509_certificate(cert_path.read_bytes()).subject)
+        return oneline(x509.load_pem_x509_certificate(cert_path.read_bytes()).subject)
 
     # -- personal certificates ------------------------------------------------------------------------------
     def issue_user(
@@ -401,7 +386,7 @@ class SandboxCA:
                 friendly, key, cert, chain, serialization.BestAvailableEncryption(passphrase)
             )
         info = IssuedCredential(
-            dnmod.oneline(subject),
+            oneline(subject),
             self.personal_dn,
             cert.serial_number,
             cert.not_valid_after_utc,
@@ -409,7 +394,7 @@ class SandboxCA:
             legacy,
         )
         if out is not None:
-            _write_new(Path(out), data, 0o600)
+            write_new(Path(out), data, 0o600)  # never over an existing file
         self._record(info, email)
         return data, info
 

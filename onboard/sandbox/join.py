@@ -152,13 +152,13 @@ def install(joined: Joined, *, trust_dir: Path, config_path: Path,
     """Install the checked trust bundle and write the trainee's configuration. Returns (config, backup)."""
     import os
 
-    from onboard import trust
     from onboard.guide import render_config
+    from onboard.pki import bundle
 
     with tempfile.TemporaryDirectory() as tmp:
         tarball = Path(tmp) / "sandbox-trust.tar.gz"
         tarball.write_bytes(joined.bundle)
-        trust.install(tarball, trust_dir)
+        bundle.install(tarball, trust_dir)
     config = json.loads(json.dumps(joined.config))  # a deep copy
     config.setdefault("trust", {})["cert_dir"] = str(trust_dir)
     if user:

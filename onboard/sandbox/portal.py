@@ -99,9 +99,9 @@ def trainee_config(app) -> dict[str, Any]:
 
 def report(req):
     """Keep what a trainee's onboard reported in DIR/board/<hash of the DN or e-mail>.json."""
-    import os
     import time
 
+    from onboard.atomicfile import write_atomic
     from onboard.sandbox.web import Response
 
     data = req.json() if "json" in (req.headers.get("Content-Type") or "") else None
@@ -114,9 +114,7 @@ def report(req):
     directory = req.app.ctx.dir / "board"
     directory.mkdir(mode=0o700, exist_ok=True)
     name = hashlib.sha256(str(keep.get("subject") or keep.get("email")).encode()).hexdigest()[:32]
-    tmp = directory / f".{name}.tmp"
-    tmp.write_text(json.dumps(keep), encoding="utf-8")
-    os.replace(tmp, directory / f"{name}.json")
+    write_atomic(directory / f"{name}.json", json.dumps(keep).encode("utf-8"))
     return Response.json({"ok": True})
 
 

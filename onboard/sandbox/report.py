@@ -38,9 +38,9 @@ def send(cfg: Any, record: Any, timeout: float = 3.0) -> bool:
         import http.client
         import ssl
 
-        from onboard import trust
+        from onboard.pki import trustdirs
 
-        where = trust.cert_dir(cfg)
+        where = trustdirs.find(trustdirs.configured(cfg))
         if where is None:
             return False
         parts = urlsplit(cfg.ca.portal_url)

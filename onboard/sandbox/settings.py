@@ -78,6 +78,6 @@ class Settings:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def save(self, path: Path) -> None:
-        from onboard.store import write_atomic
+        from onboard.atomicfile import write_atomic
 
         write_atomic(path, (json.dumps(asdict(self), indent=2) + "\n").encode(), mode=0o600)

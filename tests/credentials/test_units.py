@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
-from onboard.credentials import der, naming, pfx, remote, trust
+from onboard.credentials import naming, pfx, remote
 from onboard.errors import CredentialError
+from onboard.pki import names
 
 from .pkiutil import NOW, PASSPHRASE
 
@@ -92,8 +93,9 @@ def test_oneline_and_hash_match_openssl(attrs, tmp_path):
         .stdout.decode()
         .splitlines()
     )
-    assert out[0] == "subject=" + der.name_oneline(cert.subject.public_bytes())
-    assert out[1] == trust.subject_hash(cert.subject.public_bytes())
+    assert out[0] == "subject=" + names.oneline(cert.subject.public_bytes())
+    assert out[0] == "subject=" + names.oneline(cert.subject)
+    assert out[1] == names.subject_hash(cert.subject.public_bytes()) == names.subject_hash(cert.subject)
 
 
 def test_pkcs12_kdf_mac_check_on_openssl_files(pki, jose):

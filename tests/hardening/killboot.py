@@ -141,6 +141,7 @@ def install() -> None:
     from paramiko import sftp as psftp
 
     import onboard.adapters.ssh as ssh
+    import onboard.atomicfile as atomicfile
     import onboard.credentials.files as files
     import onboard.engine as engine
     import onboard.obtain.other as obtain_other
@@ -155,17 +156,20 @@ def install() -> None:
     # files: inside write_atomic, its temporary file created (empty) and renamed (whole) -- each side of
     # both is a point, named after the state being written -- and each history line appended
     real_write_atomic = store.write_atomic
+    not_lock_or_history = lambda name: not name.endswith((".lock", ".jsonl"))  # noqa: E731
+    writer_os = _OsWithPoints("write_atomic", not_lock_or_history)
 
     def write_atomic(path: Any, data: bytes, mode: int = 0o600) -> None:
         _cfg["context"] = _record_label(path, data)
+        atomicfile.os = writer_os  # the writer lives in onboard.atomicfile: points only for the store's calls
         try:
             real_write_atomic(path, data, mode)
         finally:
+            atomicfile.os = os
             _cfg["context"] = ""
 
     store.write_atomic = write_atomic
-    not_lock_or_history = lambda name: not name.endswith((".lock", ".jsonl"))  # noqa: E731
-    store.os = _OsWithPoints("write_atomic", not_lock_or_history)  # type: ignore[assignment]
+    store.os = writer_os  # type: ignore[assignment]
     _around(store.Store, "append_history", lambda self, vo, **ev: f"history({ev.get('trigger')})")
     files.os = _OsWithPoints("install")  # type: ignore[assignment]
     _around(files.Transaction, "commit", "install:commit")
@@ -242,7 +246,7 @@ PRELOAD = (
     "onboard.registration.links", "onboard.adapters.https", "onboard.adapters.mail", "onboard.delivery",
     "onboard.delivery.install", "onboard.delivery.verify", "onboard.delivery.local", "onboard.obtain",
     "onboard.obtain.sandbox", "onboard.obtain.other", "onboard.secrets", "onboard.ui", "onboard.guide",
-    "onboard.catalog", "onboard.trust", "transitions", "platformdirs",
+    "onboard.catalog", "onboard.pki.trustdirs", "transitions", "platformdirs",
 )
 
 

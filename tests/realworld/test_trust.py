@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from onboard import trust
 from onboard.config import Config
 from onboard.errors import Exit
+from onboard.pki import bundle, names, trustdirs
 from tests.conftest import require_tool
 
 from .pki import ca, leaf, name, pem
@@ -36,30 +36,31 @@ def test_subject_hash_is_openssls(subject, tmp_path):
     f.write_bytes(pem(cert))
     want = subprocess.run([openssl, "x509", "-noout", "-subject_hash", "-in", str(f)], capture_output=True,
                           text=True, check=True).stdout.strip()
-    assert trust.subject_hash(cert.subject) == want
+    assert names.subject_hash(cert.subject) == want
     # also from the slash DN alone (as an LSC or the catalog gives it)
-    assert trust.subject_hash(trust.name_from_slash(trust.slash_dn(cert.subject))) == want
+    assert names.subject_hash(names.name_from_oneline(names.oneline(cert.subject))) == want
 
 
 def test_dn_comparison_is_openssl_canonical():
-    assert trust.dn_key("/DC=ch/DC=cern/CN=CERN  Grid Certification Authority") == \
-        trust.dn_key("/dc=CH/dc=CERN/cn=cern grid certification authority ")
-    assert trust.dn_key("/C=IT/emailAddress=a@b") == trust.dn_key("/C=IT/Email=a@b")
-    assert trust.dn_key("/DC=ch/CN=x") != trust.dn_key("/DC=ch/CN=y")
+    assert names.dn_key("/DC=ch/DC=cern/CN=CERN  Grid Certification Authority") == \
+        names.dn_key("/dc=CH/dc=CERN/cn=cern grid certification authority ")
+    assert names.dn_key("/C=IT/emailAddress=a@b") == names.dn_key("/C=IT/Email=a@b")
+    assert names.dn_key("/DC=ch/CN=x") != names.dn_key("/DC=ch/CN=y")
 
 
 def test_candidates_and_dir_in_use(tmp_path):
     home = tmp_path / "home"
     (home / ".globus" / "certificates").mkdir(parents=True)
     env = {"HOME": str(home)}
-    got = trust.cert_dir(None, env)
+    got = trustdirs.find(None, env)
     assert got.path == home / ".globus" / "certificates" and got.why == "~/.globus/certificates"
     xdir = tmp_path / "x509"
     xdir.mkdir()
-    assert trust.cert_dir(None, {**env, "X509_CERT_DIR": str(xdir)}).path == xdir
+    assert trustdirs.find(None, {**env, "X509_CERT_DIR": str(xdir)}).path == xdir
     cfg = Config.model_validate({"trust": {"cert_dir": str(tmp_path)}})
-    assert trust.cert_dir(cfg, {**env, "X509_CERT_DIR": str(xdir)}).why == "config trust.cert_dir"
-    assert trust.install_target(None, env) == home / ".globus" / "certificates"
+    got = trustdirs.find(cfg.trust.cert_dir, {**env, "X509_CERT_DIR": str(xdir)})
+    assert got.why == "config trust.cert_dir"
+    assert bundle.install_target(None, env) == home / ".globus" / "certificates"
 
 
 def _bundle(tmp_path: Path, members: dict[str, bytes], links: dict[str, str] | None = None,
@@ -89,7 +90,7 @@ def pki():
 def test_install_checked_bundle_then_openssl_verifies(pki, tmp_path):
     openssl = require_tool("openssl")
     root, sub, user, _ = pki
-    h = trust.subject_hash(root.subject)
+    h = names.subject_hash(root.subject)
     tarball = _bundle(tmp_path, {
         "ExampleRoot.pem": pem(root), f"{h}.signing_policy": b"access_id_CA X509 "
                                                              b"'/DC=org/DC=example/CN=Example Root CA'\n",
@@ -102,11 +103,11 @@ def test_install_checked_bundle_then_openssl_verifies(pki, tmp_path):
     dest.mkdir(parents=True)
     (dest / "old.pem").write_text("kept in the backup")
     sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    done = trust.install(tarball, dest, sha256=sha)
+    done = bundle.install(tarball, dest, sha256=sha)
     assert done.cas == 2 and done.backup is not None
     assert (done.backup / "old.pem").read_text() == "kept in the backup"  # nothing lost
     assert (dest / f"{h}.0").is_symlink()
-    assert (dest / f"{trust.subject_hash(sub.subject)}.0").exists()  # hash link added for the .pem-only CA
+    assert (dest / f"{names.subject_hash(sub.subject)}.0").exists()  # hash link added for the .pem-only CA
     assert not (dest / "README.txt").exists() and done.skipped
     assert oct(dest.stat().st_mode & 0o777) == "0o755"
     # the real consumer: openssl finds the chain through the hash links
@@ -114,15 +115,15 @@ def test_install_checked_bundle_then_openssl_verifies(pki, tmp_path):
     r = subprocess.run([openssl, "verify", "-CApath", str(dest), str(tmp_path / "user.pem")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "OK" in r.stdout, r.stderr
-    assert trust.find_ca(dest, "/DC=org/DC=example/CN=Example Personal CA") is not None
-    assert trust.find_ca(dest, "/DC=org/DC=example/CN=Nobody") is None
+    assert trustdirs.find_ca(dest, "/DC=org/DC=example/CN=Example Personal CA") is not None
+    assert trustdirs.find_ca(dest, "/DC=org/DC=example/CN=Nobody") is None
 
 
 @pytest.mark.parametrize("case", ["traversal", "not-ca", "wrong-hash", "sha", "dangling-link", "no-ca",
                                   "device", "absolute-link"])
 def test_bad_bundles_are_refused_and_nothing_changes(pki, tmp_path, case):
     root, sub, user, _ = pki
-    h = trust.subject_hash(root.subject)
+    h = names.subject_hash(root.subject)
     members, links, sha = {"root.pem": pem(root)}, {}, None
     if case == "traversal":
         members["../../evil.pem"] = pem(root)
@@ -147,8 +148,8 @@ def test_bad_bundles_are_refused_and_nothing_changes(pki, tmp_path, case):
     dest = tmp_path / "certs"
     dest.mkdir()
     (dest / "keep.pem").write_text("x")
-    with pytest.raises(trust.TrustError) as e:
-        trust.install(tarball, dest, sha256=sha)
+    with pytest.raises(trustdirs.TrustError) as e:
+        bundle.install(tarball, dest, sha256=sha)
     assert e.value.exit_code == Exit.TRUST and "nothing was installed" in e.value.message
     assert sorted(os.listdir(dest)) == ["keep.pem"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.tar.gz", "certs"]  # no temp dir left
@@ -175,15 +176,16 @@ def test_require_ca(pki, tmp_path, monkeypatch):
     root, *_ = pki
     d = tmp_path / "certs"
     d.mkdir()
-    (d / f"{trust.subject_hash(root.subject)}.0").write_bytes(pem(root))
+    (d / f"{names.subject_hash(root.subject)}.0").write_bytes(pem(root))
     cfg = Config.model_validate({"trust": {"cert_dir": str(d)}})
-    assert trust.require_ca(cfg, "/DC=org/DC=example/CN=Example Root CA").path.name.endswith(".0")
-    with pytest.raises(trust.TrustError) as e:
-        trust.require_ca(cfg, "/DC=ch/DC=cern/CN=CERN Grid Certification Authority")
+    found = trustdirs.require_ca(cfg.trust.cert_dir, "/DC=org/DC=example/CN=Example Root CA")
+    assert found.path.name.endswith(".0")
+    with pytest.raises(trustdirs.TrustError) as e:
+        trustdirs.require_ca(cfg.trust.cert_dir, "/DC=ch/DC=cern/CN=CERN Grid Certification Authority")
     assert "not in the trust directory" in e.value.message and "onboard trust" in e.value.hint
 
 
 def test_how_to_get_per_platform():
-    assert any("apt-get install ca-policy-egi-core" in x for x in trust.how_to_get("debian"))
-    assert any("dnf install ca-policy-egi-core" in x for x in trust.how_to_get("redhat"))
-    assert any("onboard trust --install" in x for x in trust.how_to_get("macos"))
+    assert any("apt-get install ca-policy-egi-core" in x for x in bundle.how_to_get("debian"))
+    assert any("dnf install ca-policy-egi-core" in x for x in bundle.how_to_get("redhat"))
+    assert any("onboard trust --install" in x for x in bundle.how_to_get("macos"))

@@ -209,7 +209,7 @@ def test_proxy_certificate_is_accepted_as_the_end_entity(sandbox, tmp_path, trai
 def test_subject_hash_matches_openssl_for_odd_names(tmp_path):
     from cryptography.x509.oid import NameOID
 
-    from onboard.sandbox.dn import subject_hash
+    from onboard.pki.names import subject_hash
 
     names = [
         x509.Name(
@@ -255,7 +255,7 @@ def test_subject_hash_matches_openssl_for_odd_names(tmp_path):
 def test_dn_oneline_escapes_like_openssl():
     from cryptography.x509.oid import NameOID
 
-    from onboard.sandbox.dn import oneline
+    from onboard.pki.names import oneline
 
     name = x509.Name(
         [x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"), x509.NameAttribute(NameOID.COMMON_NAME, "José")]

@@ -1,8 +1,8 @@
-"""A minimal DER reader: enough to tell a PKCS#12 apart from other data and to print names as OpenSSL does.
+"""A minimal DER reader: enough to tell a PKCS#12 apart from other data and to read names as OpenSSL does.
 
 cryptography parses certificates and PKCS#12 files for real; this module only looks inside when
-cryptography gives a single "invalid password or data" answer, to say which of the two it is, and to
-reproduce `X509_NAME_oneline` byte for byte (VOMS stores DNs in that form).
+cryptography gives a single "invalid password or data" answer, to say which of the two it is, and where
+a name's raw string types matter (`pki.names`: X509_NAME_oneline byte for byte, the subject hash).
 """
 
 from __future__ import annotations
@@ -117,70 +117,3 @@ def oid(t: TLV) -> str:
 def integer(t: TLV) -> int:
     expect(t, INTEGER, "integer")
     return int.from_bytes(t.value, "big", signed=True)
-
-
-# --- names the way OpenSSL's X509_NAME_oneline prints them ----------------------------------------
-
-# OpenSSL short names of the attribute types met in grid DNs (others print as dotted OIDs, like OpenSSL)
-SHORT_NAMES = {
-    "2.5.4.3": "CN",
-    "2.5.4.6": "C",
-    "2.5.4.7": "L",
-    "2.5.4.8": "ST",
-    "2.5.4.10": "O",
-    "2.5.4.11": "OU",
-    "2.5.4.4": "SN",
-    "2.5.4.42": "GN",
-    "2.5.4.43": "initials",
-    "2.5.4.44": "generationQualifier",
-    "2.5.4.5": "serialNumber",
-    "2.5.4.12": "title",
-    "2.5.4.9": "street",
-    "2.5.4.17": "postalCode",
-    "2.5.4.46": "dnQualifier",
-    "2.5.4.65": "pseudonym",
-    "2.5.4.15": "businessCategory",
-    "2.5.4.97": "organizationIdentifier",
-    "2.5.4.41": "name",
-    "2.5.4.13": "description",
-    "0.9.2342.19200300.100.1.25": "DC",
-    "0.9.2342.19200300.100.1.1": "UID",
-    "1.2.840.113549.1.9.1": "emailAddress",
-    "1.2.840.113549.1.9.2": "unstructuredName",
-    "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionC",
-}
-_GENERAL_STRING = 0x1B
-
-
-def _oneline_value(tag: int, data: bytes) -> str:
-    keep = [True] * 4
-    if tag == _GENERAL_STRING and len(data) % 4 == 0:
-        # OpenSSL prints 4-byte-wide strings whose first three bytes are all zero as their last byte
-        nonzero = [any(data[j] for j in range(i, len(data), 4)) for i in range(4)]
-        keep = [True] * 4 if any(nonzero[:3]) else [False, False, False, True]
-    out = []
-    for j, b in enumerate(data):
-        if not keep[j & 3]:
-            continue
-        if b < 0x20 or b > 0x7E:
-            out.append(f"\\x{b:02X}")
-        elif b in (0x2F, 0x2B):  # '/' and '+' are escaped (OpenSSL 3)
-            out.append("\\" + chr(b))
-        else:
-            out.append(chr(b))
-    return "".join(out)
-
-
-def name_oneline(name_der: bytes) -> str:
-    """`/DC=org/DC=x/CN=Jane Doe` exactly as `openssl x509 -noout -subject -nameopt compat` prints it."""
-    seq = expect(read(name_der), SEQUENCE, "name")
-    parts = []
-    for rdn in seq.children():
-        expect(rdn, SET, "relative distinguished name")
-        members = []
-        for atv in rdn.children():
-            typ, val = expect(atv, SEQUENCE, "attribute").children()[:2]
-            dotted = oid(typ)
-            members.append(f"{SHORT_NAMES.get(dotted, dotted)}={_oneline_value(val.tag, val.value)}")
-        parts.append("+".join(members))
-    return "".join("/" + p for p in parts)

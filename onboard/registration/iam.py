@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from onboard.errors import Exit, RegistrationError
-from onboard.registration import approval, flow, links
+from onboard.registration import approval, flow, links, mails
+from onboard.registration.registrar import Registrar
 from onboard.registration.voms_admin import FormError
 
 if TYPE_CHECKING:
+    from email.message import Message
+
+    from onboard.adapters.https import HTTPS
     from onboard.registration.flow import Scan
     from onboard.steps.context import StepContext
 
@@ -24,10 +28,25 @@ VERIFY_FAILED = ("Activation failed", "No registration request found")
 _USERNAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def _base_path(path: str) -> str:
+    """The IAM base URL may sit under a prefix; drop a trailing /start-registration, /login etc."""
+    return re.sub(r"/(start-registration|registration.*|login|dashboard.*)$", "", path)
+
+
+LINKS = links.LinkRule(
+    base_path=_base_path,
+    path=re.compile(rf"^/registration/verify/({links.UUID})$"),  # the key is the path's last part
+    reportable="/registration/verify",
+)
+
+
 def base_url(url: str) -> str:
-    s = links.Server.from_url(url, "iam")
-    netloc = s.host if s.port == 443 else f"{s.host}:{s.port}"
-    return f"https://{netloc}{s.base_path}"
+    return links.Server.from_url(url, LINKS).base_url()
+
+
+def _http(ctx: StepContext, url: str) -> HTTPS:
+    """IAM front ends (and their VOMS-AA) often use public CAs, not only IGTF ones."""
+    return flow.http(ctx, url, system_roots=True)
 
 
 def username_for(ctx: StepContext) -> str:
@@ -46,7 +65,7 @@ def register(ctx: StepContext, url: str) -> None:
         return
     base = base_url(url)
     host = urlsplit(base).hostname or base
-    http = flow.http(ctx, base)
+    http = _http(ctx, base)
     user = ctx.config.user
     if not (user.given_name and user.family_name and user.email):
         raise FormError(
@@ -102,9 +121,9 @@ def register(ctx: StepContext, url: str) -> None:
 
 def confirm(ctx: StepContext, url: str) -> None:
     """POST /registration/verify token=<key> (IAM >= 1.11), or the older GET /registration/verify/<key>."""
-    link = links.check_link(url, flow.server_url(ctx), "iam")
+    link = links.check_link(url, flow.server_url(ctx), LINKS)
     base = base_url(flow.server_url(ctx))
-    http = flow.http(ctx, base)
+    http = _http(ctx, base)
     resp = http.post(f"{base}/registration/verify", data={"token": link.token}, idempotent=False)
     if resp.status_code in (404, 405):
         resp = http.get(link.url)  # IAM <= 1.10 confirmed on GET
@@ -143,7 +162,7 @@ def aa_url(ctx: StepContext) -> str:
 def aa_status(ctx: StepContext) -> tuple[str, str]:
     """One request to the VOMS-AA: ("linked", "") or ("unknown-user", code) or ("refused", message)."""
     url = aa_url(ctx)
-    http = flow.http(ctx, url)
+    http = _http(ctx, url)
     resp = http.get(f"{url}?fqans=/{quote(ctx.vo)}&lifetime=60", headers={"Accept": "text/xml"})
     code, message = _voms_error(resp.text)
     if resp.status_code == 200 and not code:
@@ -231,3 +250,66 @@ def _error(resp: Any) -> str:
     if isinstance(data, dict):
         data = data.get("error") or data.get("message") or data
     return str(data)[:300]
+
+
+class IamRegistrar(Registrar):
+    """INDIGO IAM through its JSON registration API. Member means: approved (the "account is now active"
+    mail), then the certificate linked to the account in a browser (the VOMS-AA answers for it)."""
+
+    kind = "iam"
+    title = "INDIGO IAM"
+    links = LINKS
+    system_roots = True
+
+    def register(self, ctx: StepContext, url: str) -> None:
+        register(ctx, url)
+
+    def classify_mail(self, msg: Message, vo: str, org: str = "") -> mails.MailEvent | None:
+        subject, sender = mails.subject_of(msg), mails.sender_of(msg)
+        low = subject.lower()
+        # [<org> IAM] prefix; the organisation may be named differently from the VO (cms vs CMS)
+        names = {vo.lower(), org.lower()} - {""}
+        if not any(n in low for n in names):
+            return None
+        if re.search(r"confirm your .* registration request", low):
+            return mails.MailEvent(mails.CONFIRM, subject, sender)
+        if re.search(r"your .* account is now active", low):
+            return mails.MailEvent(mails.APPROVED, subject, sender)
+        if re.search(r"your request for an? .* account has been rejected", low):
+            return mails.MailEvent(mails.REJECTED, subject, sender, mails.reason_in(mails.body_text(msg)))
+        return None
+
+    def confirm(self, ctx: StepContext, url: str) -> None:
+        confirm(ctx, url)
+
+    # IAM has no anonymous status page: the mail (or `onboard confirm`) is the way; confirmed_elsewhere
+    # stays False
+
+    def check_approval(self, ctx: StepContext, scan: Scan | None) -> approval.Verdict:
+        return check_approval(ctx, scan)
+
+    def link_certificate(self, ctx: StepContext) -> None:
+        """One request to the VOMS attribute authority, which issues an attribute certificate only for a
+        linked certificate; the browser steps are explained once."""
+        extra = flow.extra(ctx)
+        if extra.get("iam_linked"):
+            return
+        state, detail = aa_status(ctx)
+        if state == "linked":
+            extra["iam_linked"] = True
+            ctx.ui.say(f"Your certificate is linked: the VOMS attribute authority of VO {ctx.vo} knows it.")
+            return
+        if state == "refused":
+            raise RegistrationError(
+                f"the VOMS attribute authority refuses your certificate ({detail}).",
+                "Sign the VO's usage policy on the IAM dashboard, or ask the VO's administrators.",
+            )
+        explain_linking(ctx)
+        raise ctx.wait(
+            f"your certificate to be linked to your IAM account for VO {ctx.vo}",
+            after_seconds=ctx.backoff(),
+            hint="Do the browser steps shown above; `onboard resume` checks again.",
+        )
+
+
+REGISTRAR = IamRegistrar()

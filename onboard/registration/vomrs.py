@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from onboard.errors import Outcome, RegistrationError
-from onboard.registration import approval, flow, html, links
+from onboard.registration import approval, flow, html, links, mails
+from onboard.registration.registrar import Registrar
 from onboard.registration.voms_admin import FormError
 
 if TYPE_CHECKING:
+    from email.message import Message
+
     from onboard.adapters.https import HTTPS
     from onboard.registration.flow import Scan
     from onboard.steps.context import StepContext
@@ -45,10 +48,23 @@ class Status:
     reason: str = ""
 
 
+def _base_path(path: str) -> str:
+    m = re.match(r"^(/vo/[^/]+/vomrs)", path)
+    return m.group(1) if m else path
+
+
+LINKS = links.LinkRule(
+    base_path=_base_path,
+    path=re.compile(r"^/confirm$"),
+    query={"memberId": re.compile(r"^\d{1,19}$"), "code": re.compile(f"^{links.UUID}$")},
+    request_id="memberId",
+    token="code",
+    reportable="/confirm",
+)
+
+
 def base_url(url: str) -> str:
-    s = links.Server.from_url(url, "vomrs")
-    netloc = s.host if s.port == 443 else f"{s.host}:{s.port}"
-    return f"https://{netloc}{s.base_path}"
+    return links.Server.from_url(url, LINKS).base_url()
 
 
 class Vomrs:
@@ -197,7 +213,7 @@ def register(ctx: StepContext, url: str) -> None:
 
 def confirm(ctx: StepContext, url: str) -> None:
     """Open the Phase I link (checked), then fill in Phase II."""
-    link = links.check_link(url, flow.server_url(ctx), "vomrs")
+    link = links.check_link(url, flow.server_url(ctx), LINKS)
     client = _client(ctx)
     resp = client.http.get(link.url)
     page = html.parse(resp.text)
@@ -263,3 +279,42 @@ def check_approval(ctx: StepContext, scan: Scan | None) -> approval.Verdict:
             approval.EXPIRED, "the registration is no longer known to VOMRS", method="start"
         )
     return approval.Verdict(approval.PENDING, method="start")
+
+
+class VomrsRegistrar(Registrar):
+    """VOMRS (retired upstream; kept working against the sandbox's emulation). Member means: the member
+    page says "Membership status: Approved"."""
+
+    kind = "vomrs"
+    title = "VOMRS"
+    links = LINKS
+
+    def register(self, ctx: StepContext, url: str) -> None:
+        register(ctx, url)
+
+    def classify_mail(self, msg: Message, vo: str, org: str = "") -> mails.MailEvent | None:
+        subject, sender = mails.subject_of(msg), mails.sender_of(msg)
+        low = subject.lower()
+        if "[vomrs]" not in low or not mails.names_vo(subject, vo):
+            return None
+        if "confirm your registration" in low:
+            return mails.MailEvent(mails.CONFIRM, subject, sender)
+        if "has been approved" in low:
+            return mails.MailEvent(mails.APPROVED, subject, sender)
+        if "has been denied" in low or "has been rejected" in low:
+            return mails.MailEvent(mails.REJECTED, subject, sender, mails.reason_in(mails.body_text(msg)))
+        if "has expired" in low:
+            return mails.MailEvent(mails.EXPIRED, subject, sender)
+        return None
+
+    def confirm(self, ctx: StepContext, url: str) -> None:
+        confirm(ctx, url)
+
+    def confirmed_elsewhere(self, ctx: StepContext) -> bool:
+        return confirmed_elsewhere(ctx)
+
+    def check_approval(self, ctx: StepContext, scan: Scan | None) -> approval.Verdict:
+        return check_approval(ctx, scan)
+
+
+REGISTRAR = VomrsRegistrar()

@@ -95,8 +95,8 @@ def _use(cred: Any) -> None:
 
 
 def mail(data: bytes) -> None:
-    from onboard.adapters import mail as mail_adapter
     from onboard import registration
+    from onboard.adapters import mail as mail_adapter
 
     msg = mail_adapter.parse_message(data)
     mail_adapter.Mail("1", msg).subject  # noqa: B018

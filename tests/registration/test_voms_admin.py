@@ -15,7 +15,6 @@ from onboard.steps import await_approval, confirm_email, register
 
 from .regkit import EMAIL, VO, answer_json, make_config, make_ctx, make_record, output
 
-
 NOT_ALLOWED_REPORT = (
     '{"exceptionClass": "org.glite.security.voms.admin.error.VOMSAuthorizationException", '
     '"errorMessage": "Insufficient privileges to perform the requested operation"}'
@@ -116,7 +115,11 @@ def test_start_page_classification_and_api(sandbox, user, clock):
         # an exception report is never a member's record, whatever the status line says
         (NOT_ALLOWED_REPORT, "not-allowed", []),
         ('{"exceptionClass": "org.glite.security.voms.admin.error.NoSuchUserException"}', "pending", []),
-        ('{"exceptionClass": "x.VOMSAuthorizationException", "userInfo": {"fqans": ["/cms"]}}', "not-allowed", []),
+        (
+            '{"exceptionClass": "x.VOMSAuthorizationException", "userInfo": {"fqans": ["/cms"]}}',
+            "not-allowed",
+            [],
+        ),
     ],
 )
 def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock, body, verdict, fqans):

@@ -95,7 +95,7 @@ class IamRegistrar(Registrar):
 
     kind = "iam"
     title = "INDIGO IAM"
-    links = LINKS
+    link_rule = LINKS
     system_roots = True
 
     def register(self, ctx: StepContext, url: str) -> None:

@@ -49,16 +49,12 @@ class Registrar(abc.ABC):
     kind: str = ""  # its name in the table: catalog `kind`, config vos.<vo>.kind, workflow name
     title: str = ""  # the service, as messages name it
     mode: Mode = Mode.SUBMITS
-    links: links.LinkRule  # what its confirmation link looks like
+    link_rule: links.LinkRule  # what its confirmation link looks like
     system_roots: bool = False  # trust public CAs too (IAM front ends use them; VOMS servers IGTF ones)
 
     def http(self, ctx: StepContext, url: str | None = None) -> HTTPS:
         """The run's HTTPS session (with the user's certificate) for the server of `url`."""
         return flow.http(ctx, url, system_roots=self.system_roots)
-
-    def base_url(self, url: str) -> str:
-        """https://host[:port]/base-path of the service, from any URL under it."""
-        return links.Server.from_url(url, self.links).base_url()
 
     # -- register ---------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -74,13 +70,13 @@ class Registrar(abc.ABC):
 
     def check_link(self, url: str, registration_url: str) -> links.Confirmation:
         """The confirmation link to open, or links.UnsafeLink (never contacted)."""
-        return links.check_link(url, registration_url, self.links)
+        return links.check_link(url, registration_url, self.link_rule)
 
     def find_confirmation(
         self, msg: Message, registration_url: str
     ) -> tuple[links.Confirmation | None, list[str]]:
         """The safe confirmation link in one of this service's mails, and why the others were refused."""
-        return links.find_confirmation(msg, registration_url, self.links)
+        return links.find_confirmation(msg, registration_url, self.link_rule)
 
     @abc.abstractmethod
     def confirm(self, ctx: StepContext, url: str) -> None:

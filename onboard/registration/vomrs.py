@@ -177,7 +177,7 @@ class VomrsRegistrar(Registrar):
 
     kind = "vomrs"
     title = "VOMRS"
-    links = LINKS
+    link_rule = LINKS
 
     def client(self, ctx: StepContext, url: str | None = None) -> Vomrs:
         url = url or flow.server_url(ctx)

@@ -90,7 +90,7 @@ def check_voms_admin(client: VomsAdmin, method: str, dn: str, ca: str, scan: Sca
 class VomsAdminRegistrar(Registrar):
     kind = "voms-admin"
     title = "VOMS-Admin"
-    links = LINKS
+    link_rule = LINKS
 
     def client(self, ctx: StepContext, url: str | None = None) -> VomsAdmin:
         url = url or flow.server_url(ctx)

@@ -94,7 +94,6 @@ class IamRegistrar(Registrar):
     mail), then the certificate linked to the account in a browser (the VOMS-AA answers for it)."""
 
     kind = "iam"
-    title = "INDIGO IAM"
     link_rule = LINKS
     system_roots = True
 

@@ -11,10 +11,13 @@ Two shapes the interface keeps room for, so that a new service needs a registrar
 * **Submits or guides** (`mode`). A registrar that *submits* sends the request itself (a form, a JSON
   API). A registrar that *guides* cannot: the service wants a browser login first (CERN's IAM: a CERN SSO
   account logs in, registers, confirms the mail, waits for approval, then links the certificate from the
-  logged-in browser session). Its `register` shows the browser steps and watches public signals only (IAM's
-  `registration/email-available/<address>`), raising `ctx.wait(...)` until they show the request exists;
-  its `confirm` must not open a link outside the user's browser session, and `onboard confirm URL` says
-  so. Steps and commands ask `registrar.mode`, never the service's name.
+  logged-in browser session). None guides yet; one would be a registrar of its own in the table (e.g.
+  kind `iam-browser-login` beside `iam`) implementing the same methods its way: `register` shows the
+  browser steps and raises `ctx.wait(...)` until a public signal (IAM's `registration/email-available/
+  <address>` answering false) shows the request exists; `confirm` leaves the link to the browser session;
+  `check_approval` and `link_certificate` watch what can be seen without the session; the hints say what
+  to do in the browser. The steps call the same methods either way; a command that must act differently
+  (`onboard confirm URL` cannot confirm for a browser session) asks `registrar.mode`, never the name.
 * **"You may not ask"** (`approval.NOT_ALLOWED`). A server may refuse to say where a request stands (VOMS-
   Admin with read access removed: 401/403, or HTTP 200 carrying a JSON exception report
   `{"exceptionClass": "...VOMSAuthorizationException", ...}`). `check_approval` then answers
@@ -47,7 +50,6 @@ class Mode(enum.Enum):
 
 class Registrar(abc.ABC):
     kind: str = ""  # its name in the table: catalog `kind`, config vos.<vo>.kind, workflow name
-    title: str = ""  # the service, as messages name it
     mode: Mode = Mode.SUBMITS
     link_rule: links.LinkRule  # what its confirmation link looks like
     system_roots: bool = False  # trust public CAs too (IAM front ends use them; VOMS servers IGTF ones)
@@ -82,6 +84,15 @@ class Registrar(abc.ABC):
     def confirm(self, ctx: StepContext, url: str) -> None:
         """Check and follow a confirmation link (found in a mail or pasted), record the confirmation."""
 
+    def confirm_hint(self, has_mailbox: bool) -> str:
+        """What the user can do while onboard waits for the confirmation mail."""
+        if not has_mailbox:
+            return (
+                "Open the link in the mail from the VO with your certificate in the browser, or run "
+                "`onboard confirm URL` with it; onboard notices either."
+            )
+        return "Check the spam folder too; `onboard confirm URL` takes the link by hand."
+
     def confirmed_elsewhere(self, ctx: StepContext) -> bool:
         """One request: was the request confirmed by hand (browser, `onboard confirm`)? May raise
         Outcome("expired") when it is gone. Services with no anonymous status page say False."""
@@ -92,6 +103,10 @@ class Registrar(abc.ABC):
     def check_approval(self, ctx: StepContext, scan: Scan | None) -> Verdict:
         """One check: the mail first (`scan`: None without a mailbox), then at most one request.
         Each implementation says what "member" means for its service."""
+
+    def approval_hint(self) -> str:
+        """What the user is told while the VO administrators decide."""
+        return "This can take days; `onboard resume` checks again (or `onboard resume --wait`)."
 
     # -- after approval ---------------------------------------------------------------------------
     def link_certificate(self, ctx: StepContext) -> None:

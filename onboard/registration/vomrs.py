@@ -176,7 +176,6 @@ class VomrsRegistrar(Registrar):
     page says "Membership status: Approved"."""
 
     kind = "vomrs"
-    title = "VOMRS"
     link_rule = LINKS
 
     def client(self, ctx: StepContext, url: str | None = None) -> Vomrs:

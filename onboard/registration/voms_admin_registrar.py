@@ -89,7 +89,6 @@ def check_voms_admin(client: VomsAdmin, method: str, dn: str, ca: str, scan: Sca
 
 class VomsAdminRegistrar(Registrar):
     kind = "voms-admin"
-    title = "VOMS-Admin"
     link_rule = LINKS
 
     def client(self, ctx: StepContext, url: str | None = None) -> VomsAdmin:

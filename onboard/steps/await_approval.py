@@ -32,10 +32,10 @@ def run(ctx: StepContext) -> None:
             later = approval.from_mail(registrar.scan_mail(ctx, box))
             if later is not None:
                 verdict = later
-    _conclude(ctx, verdict)
+    _conclude(ctx, verdict, registrar.approval_hint())
 
 
-def _conclude(ctx: StepContext, verdict: approval.Verdict) -> None:
+def _conclude(ctx: StepContext, verdict: approval.Verdict, hint: str) -> None:
     extra = flow.extra(ctx)
     if verdict.status == approval.APPROVED:
         if verdict.fqans:
@@ -58,5 +58,5 @@ def _conclude(ctx: StepContext, verdict: approval.Verdict) -> None:
     raise ctx.wait(
         what,
         after_seconds=ctx.backoff(),
-        hint="This can take days; `onboard resume` checks again (or `onboard resume --wait`).",
+        hint=hint,
     )

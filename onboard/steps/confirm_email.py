@@ -43,13 +43,7 @@ def run(ctx: StepContext) -> None:
     if registrar.confirmed_elsewhere(ctx):  # one request, where the service has a status page
         return
     host = flow.server_url(ctx).split("/")[2]
-    if box is None:
-        hint = (
-            "Open the link in the mail from the VO with your certificate in the browser, or run "
-            "`onboard confirm URL` with it; onboard notices either."
-        )
-    else:
-        hint = "Check the spam folder too; `onboard confirm URL` takes the link by hand."
+    hint = registrar.confirm_hint(box is not None)
     refused = len(extra.get("refused_links", []))
     what = f"the confirmation mail from {host}" + (
         f" ({refused} suspicious link(s) refused)" if refused else ""
@@ -58,5 +52,5 @@ def run(ctx: StepContext) -> None:
 
 
 def confirm(ctx: StepContext, url: str) -> None:
-    """Check a confirmation link and open it with this journey's session; record the result."""
+    """A confirmation link given by hand: checked, then opened with this journey's session; recorded."""
     registration.get(flow.kind(ctx)).confirm(ctx, url)

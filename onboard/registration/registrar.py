@@ -49,6 +49,8 @@ class Mode(enum.Enum):
 
 
 class Registrar(abc.ABC):
+    """One registration service, as the steps see it (see the module's docstring)."""
+
     kind: str = ""  # its name in the table: catalog `kind`, config vos.<vo>.kind, workflow name
     mode: Mode = Mode.SUBMITS
     link_rule: links.LinkRule  # what its confirmation link looks like

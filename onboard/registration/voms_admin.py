@@ -97,12 +97,16 @@ class ConfirmResult:
     groups: list[str] = field(default_factory=list)
 
 
+def base_path(path: str) -> str:
+    """/voms/<vo> from any path under it (the configured URL may end in /register/...)."""
+    m = re.match(r"^(/voms/[^/]+)", path)
+    return m.group(1) if m else path.rstrip("/")
+
+
 def base_url(url: str) -> str:
-    """https://host:8443/voms/vo from any URL under it (the configured one may end in /register/...)."""
+    """https://host:8443/voms/vo from any URL under it."""
     parts = urlsplit(url)
-    m = re.match(r"^(/voms/[^/]+)", parts.path)
-    path = m.group(1) if m else parts.path.rstrip("/")
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    return f"{parts.scheme}://{parts.netloc}{base_path(parts.path)}"
 
 
 def vo_of(url: str) -> str:

@@ -14,7 +14,7 @@ from onboard.errors import Outcome
 from onboard.registration import approval, flow, links, mails
 from onboard.registration.approval import APPROVED, NOT_ALLOWED, PENDING, REJECTED, UNCONFIRMED, Verdict
 from onboard.registration.registrar import Registrar
-from onboard.registration.voms_admin import Start, VomsAdmin
+from onboard.registration.voms_admin import Start, VomsAdmin, base_path
 
 if TYPE_CHECKING:
     from email.message import Message
@@ -28,13 +28,8 @@ REJECTED_GONE = (
 HARDCODED_PORT = 8443  # URLBuilder.buildAdminServiceBaseURL writes it into links (reference §1.4)
 
 
-def _base_path(path: str) -> str:
-    m = re.match(r"^(/voms/[^/]+)", path)
-    return m.group(1) if m else path
-
-
 LINKS = links.LinkRule(
-    base_path=_base_path,
+    base_path=base_path,
     path=re.compile(r"^/register/confirm-request\.action$"),
     query={"requestId": re.compile(r"^\d{1,19}$"), "confirmationId": re.compile(f"^{links.UUID}$")},
     request_id="requestId",

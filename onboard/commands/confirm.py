@@ -23,8 +23,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from onboard.registration import flow, links
-    from onboard.steps.confirm_email import confirm
+    from onboard import registration
+    from onboard.registration import flow
     from onboard.ui import UI
 
     st = app.store()
@@ -40,9 +40,8 @@ def run(args: argparse.Namespace) -> int:
         engine = run_.engine()
         ctx = engine.ctx
         try:
-            kind = flow.kind(ctx)
-            server = flow.server_url(ctx)
-            links.check_link(args.url, server, kind)  # before anything else: an unsafe link is never opened
+            registrar = registration.get(flow.kind(ctx))
+            registrar.check_link(args.url, flow.server_url(ctx))  # first: an unsafe link is never opened
             states = {s.rsplit("/", 1)[-1] for s in record.states()}
             if "register" in states or not ({"confirm_email", "await_approval"} & states or record.completed):
                 raise StateError(
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 ctx.ui.say(f"The request for VO {vo} is confirmed already; nothing to do.")
                 return Exit.OK
             ctx.state = "confirm_email"
-            confirm(ctx, args.url)
+            registrar.confirm(ctx, args.url)
             st.save(record)
             st.append_history(
                 vo,

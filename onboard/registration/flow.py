@@ -1,5 +1,6 @@
-"""What the register, confirm_email, await_approval and link_certificate steps share: the server of the
-journey, its per-run HTTPS session, the mailbox, the user's identity, and the mail scan.
+"""What the register, confirm_email, await_approval and link_certificate steps share, whichever the
+service: which service and server the journey uses, the per-run HTTPS session, the mailbox, the user's
+identity, what a mail scan found.
 
 Facts kept in `record.artifacts.extra` (all public): `registration` = submitted | confirmed | member
 (where the request stands as far as onboard knows), `submitted_at`, `expires`, `refused_links`,
@@ -13,17 +14,62 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from onboard.registration import links, mails, registration_kind, registration_url
+from onboard import catalog
+from onboard.errors import ConfigError
+from onboard.registration import links, mails
 
 if TYPE_CHECKING:
     from onboard.adapters.https import HTTPS
     from onboard.adapters.mail import Mailbox
+    from onboard.config import Config
     from onboard.registration.identity import CertIdentity
     from onboard.steps.context import StepContext
 
 STALE_MARGIN = timedelta(
     minutes=10
 )  # a mail older than the submission (minus clock skew) is an old journey's
+
+
+def _shipped(vo: str) -> catalog.VOEntry | None:
+    """The shipped catalog's entry (config left out: the caller looks at config first)."""
+    try:
+        return catalog.lookup(vo)
+    except (ValueError, OSError):  # a broken catalog must not hide the config
+        return None
+
+
+def registration_url(cfg: Config, vo: str) -> str:
+    """The VO's registration URL: config vos.<vo>.url first, then the shipped catalog."""
+    entry = cfg.vos.get(vo)
+    url = entry.url if entry and entry.url else ""
+    if not url:
+        shipped = _shipped(vo)
+        url = shipped.url if shipped is not None else ""
+    if not url:
+        raise ConfigError(
+            f"no registration URL is known for VO '{vo}'.",
+            f"Set vos.{vo}.url in the configuration (e.g. https://host:8443/voms/{vo}).",
+        )
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(
+            f"vos.{vo}.url = {url!r} is not an https:// URL.",
+            "Registration servers are reached over HTTPS with your certificate.",
+        )
+    return url.rstrip("/")
+
+
+def registration_kind(cfg: Config, vo: str, workflow: str = "") -> str:
+    """voms-admin, iam or vomrs: the workflow's name wins, then config, then the catalog."""
+    if workflow in catalog.KINDS:
+        return workflow
+    entry = cfg.vos.get(vo)
+    if entry is not None and "kind" in entry.model_fields_set:
+        return entry.kind
+    shipped = _shipped(vo)
+    if shipped is not None and shipped.kind in catalog.KINDS:
+        return shipped.kind
+    return entry.kind if entry else "voms-admin"
 
 
 def kind(ctx: StepContext) -> str:
@@ -38,8 +84,12 @@ def server_url(ctx: StepContext) -> str:
     return arts.registration_url
 
 
-def http(ctx: StepContext, url: str | None = None, *, with_cert: bool = True) -> HTTPS:
-    """The per-run HTTPS session for the server of `url` (one TLS handshake per host per run)."""
+def http(
+    ctx: StepContext, url: str | None = None, *, with_cert: bool = True, system_roots: bool = False
+) -> HTTPS:
+    """The per-run HTTPS session for the server of `url` (one TLS handshake per host per run).
+
+    `system_roots`: trust the public CAs too (the registrar says: IAM front ends often use them)."""
     from onboard.adapters import https
 
     url = url or server_url(ctx)
@@ -49,12 +99,11 @@ def http(ctx: StepContext, url: str | None = None, *, with_cert: bool = True) ->
         ident = None
         if with_cert:
             ident = https.identity_from(ctx.record, ctx.config, lambda: ctx.secrets.passphrase())
-        extra_roots = kind(ctx) == "iam"  # IAM front ends often use public CAs; VOMS-Admin the IGTF ones
         return https.for_server(
             f"https://{netloc}",
             ctx.config,
             ident,
-            system_roots=extra_roots,
+            system_roots=system_roots,
             trust=ctx.options.get("trust_dir"),
         )
 
@@ -104,27 +153,6 @@ class Scan:
 
     def last(self, *what: str) -> mails.MailEvent | None:
         return next((e for e in reversed(self.events or []) if e.what in what), None)
-
-
-def scan_mail(ctx: StepContext, box: Mailbox) -> Scan:
-    """Read the mailbox (no request to the registration server): events and the newest safe link."""
-    k, url = kind(ctx), server_url(ctx)
-    org = ctx.config.registration.organisation or ctx.vo
-    after = since(ctx)
-    scan = Scan(events=[], refused=[])
-    for mail in box.messages(since=after):
-        if after and mail.received and mail.received < after:
-            continue
-        event = mails.classify(mail.message, k, ctx.vo, org)
-        if event is None or not mails.sender_ok(event.sender, ctx.config.registration.mail_from):
-            continue
-        scan.events.append(event)
-        if event.what == mails.CONFIRM:
-            good, refused = links.find_confirmation(mail.message, url, k)
-            scan.refused += refused
-            if good is not None:
-                scan.confirmation = good  # the newest wins: mails come oldest first
-    return scan
 
 
 def report_refused(ctx: StepContext, refused: list[str]) -> None:

@@ -1,8 +1,10 @@
 """Confirmation links in mails: extracted from plain, HTML and quoted-printable parts, followed only if safe.
 
 A link is safe when it points at the registration server of this journey: https, the same host (exactly:
-no look-alike, no user@host trick, no IDN homoglyph), the same port (VOMS-Admin's hard-coded :8443 is
-mapped to the configured port of the same host), and the confirmation path under this VO's base path.
+no look-alike, no user@host trick, no IDN homoglyph), the same port (a port the service writes whatever
+it listens on, VOMS-Admin's hard-coded :8443, is mapped to the configured port of the same host), and the
+service's confirmation path under this VO's base path. What a confirmation link of a service looks like is
+that service's `LinkRule` (declared by its registrar); the checks here are shared.
 Anything else is refused and reported: the client certificate is never shown to a host a mail names.
 """
 
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
@@ -18,7 +21,6 @@ from onboard.errors import Exit, OnboardError
 from onboard.registration.html import TolerantParser
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-VOMS_ADMIN_HARDCODED_PORT = 8443  # URLBuilder.buildAdminServiceBaseURL (reference §1.4)
 
 _URL_IN_TEXT = re.compile(r"""https?://[^\s<>"'`]+""", re.I)
 
@@ -100,6 +102,27 @@ def _html_text(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class LinkRule:
+    """The shape of one service's confirmation link: the per-service piece of the checks below.
+
+    Each registrar (onboard.registration.<service>) declares its own; the checks are the same for all.
+    """
+
+    base_path: Callable[[str], str]  # the VO's base path, from the path of the configured URL
+    path: re.Pattern[str]  # the confirmation page, after the base path (a group: the token in the path)
+    query: dict[str, re.Pattern[str]] = field(default_factory=dict)  # exactly these parameters
+    request_id: str = ""  # the parameter naming the request, if any
+    token: str = ""  # the parameter carrying the secret; "" when it is the path's group
+    reportable: str = ""  # a path part that makes a refused link on the server's own host worth a warning
+    foreign_ports: frozenset[int] = frozenset()  # ports the server writes whatever it listens on
+
+    def confirmation(self, url: str, match: re.Match[str], query: dict[str, list[str]]) -> Confirmation:
+        request_id = query[self.request_id][0] if self.request_id else ""
+        token = query[self.token][0] if self.token else match.group(1)
+        return Confirmation(url, request_id, token)
+
+
+@dataclass(frozen=True)
 class Server:
     """The registration server of the journey, from its configured URL."""
 
@@ -109,44 +132,24 @@ class Server:
     base_path: str  # /voms/cms, /vo/cms/vomrs, or "" for IAM at the root
 
     @classmethod
-    def from_url(cls, url: str, kind: str) -> Server:
+    def from_url(cls, url: str, rule: LinkRule) -> Server:
         parts = urlsplit(url)
-        path = parts.path.rstrip("/")
-        if kind == "voms-admin":
-            m = re.match(r"^(/voms/[^/]+)", path)
-            path = m.group(1) if m else path
-        elif kind == "vomrs":
-            m = re.match(r"^(/vo/[^/]+/vomrs)", path)
-            path = m.group(1) if m else path
-        else:  # iam: the base URL (maybe under a prefix); drop a trailing /start-registration etc.
-            path = re.sub(r"/(start-registration|registration.*|login|dashboard.*)$", "", path)
+        path = rule.base_path(parts.path.rstrip("/"))
         return cls(parts.scheme.lower(), _host(parts.hostname or ""), parts.port or 443, path)
+
+    def base_url(self) -> str:
+        """https://host[:port]/base-path: the service's root as the links should name it."""
+        netloc = self.host if self.port == 443 else f"{self.host}:{self.port}"
+        return f"https://{netloc}{self.base_path}"
 
 
 def _host(h: str) -> str:
     return h.lower().rstrip(".")
 
 
-def _patterns(kind: str) -> tuple[re.Pattern[str], dict[str, re.Pattern[str]]]:
-    """The path (after the base path) and the query of a confirmation link of each kind."""
-    if kind == "voms-admin":
-        return re.compile(r"^/register/confirm-request\.action$"), {
-            "requestId": re.compile(r"^\d{1,19}$"),
-            "confirmationId": re.compile(f"^{UUID}$"),
-        }
-    if kind == "iam":
-        return re.compile(rf"^/registration/verify/({UUID})$"), {}
-    if kind == "vomrs":
-        return re.compile(r"^/confirm$"), {
-            "memberId": re.compile(r"^\d{1,19}$"),
-            "code": re.compile(f"^{UUID}$"),
-        }
-    raise ValueError(kind)
-
-
-def check_link(url: str, registration_url: str, kind: str) -> Confirmation:
+def check_link(url: str, registration_url: str, rule: LinkRule) -> Confirmation:
     """The link to open, or UnsafeLink saying what is wrong with it."""
-    server = Server.from_url(registration_url, kind)
+    server = Server.from_url(registration_url, rule)
     where = (
         f"{server.scheme}://{server.host}{'' if server.port == 443 else f':{server.port}'}{server.base_path}/"
     )
@@ -176,9 +179,9 @@ def check_link(url: str, registration_url: str, kind: str) -> Confirmation:
         raise refuse(f"it points at {host}, not at {server.host}")
     port = port or 443
     if port != server.port:
-        if not (kind == "voms-admin" and port == VOMS_ADMIN_HARDCODED_PORT):
+        if port not in rule.foreign_ports:
             raise refuse(f"it points at port {port}, not {server.port}")
-        # VOMS-Admin writes :8443 whatever port it listens on; the host matched, so map the port
+        # e.g. VOMS-Admin writes :8443 whatever port it listens on; the host matched, so map the port
     path = parts.path
     if "%" in path and unquote(path) != path:
         raise refuse("its path is percent-encoded")
@@ -189,8 +192,8 @@ def check_link(url: str, registration_url: str, kind: str) -> Confirmation:
     if prefix and not (path == prefix or path.startswith(prefix + "/")):
         raise refuse(f"its path {path} is not under {prefix}/ (another VO or another service)")
     rest = path[len(prefix) :]
-    path_re, query_res = _patterns(kind)
-    m = path_re.match(rest)
+    query_res = rule.query
+    m = rule.path.match(rest)
     if not m:
         raise refuse(f"{rest or '/'} is not the confirmation page")
     if parts.fragment:
@@ -202,12 +205,7 @@ def check_link(url: str, registration_url: str, kind: str) -> Confirmation:
         if not rx.match(query[name][0]):
             raise refuse(f"its {name} is malformed")
     netloc = server.host if server.port == 443 else f"{server.host}:{server.port}"
-    final = urlunsplit(("https", netloc, path, parts.query, ""))
-    if kind == "voms-admin":
-        return Confirmation(final, query["requestId"][0], query["confirmationId"][0])
-    if kind == "iam":
-        return Confirmation(final, "", m.group(1))
-    return Confirmation(final, query["memberId"][0], query["code"][0])
+    return rule.confirmation(urlunsplit(("https", netloc, path, parts.query, "")), m, query)
 
 
 def _looks_alike(a: str, b: str) -> bool:
@@ -229,21 +227,21 @@ def _looks_alike(a: str, b: str) -> bool:
 
 
 def find_confirmation(
-    msg: Message, registration_url: str, kind: str
+    msg: Message, registration_url: str, rule: LinkRule
 ) -> tuple[Confirmation | None, list[str]]:
     """The safe confirmation link in a mail, and the reasons for every refused link.
 
     Refused and reported: any link to another host, and any confirmation-looking link that fails the
     checks. Not reported: the server's own other pages (VOMS-Admin's cancel link, a login page).
     """
-    server = Server.from_url(registration_url, kind)
+    server = Server.from_url(registration_url, rule)
     good: Confirmation | None = None
     refused: list[str] = []
     for url in extract_links(msg):
         try:
-            conf = check_link(url, registration_url, kind)
+            conf = check_link(url, registration_url, rule)
         except UnsafeLink as e:
-            if _reportable(url, server, kind):
+            if _reportable(url, server, rule):
                 refused.append(e.message)
             continue
         if good is None:
@@ -251,7 +249,7 @@ def find_confirmation(
     return good, refused
 
 
-def _reportable(url: str, server: Server, kind: str) -> bool:
+def _reportable(url: str, server: Server, rule: LinkRule) -> bool:
     try:
         parts = urlsplit(url)
         host = _host(parts.hostname or "")
@@ -259,9 +257,4 @@ def _reportable(url: str, server: Server, kind: str) -> bool:
         return True
     if host != server.host or "@" in parts.netloc:
         return True
-    tail = {
-        "voms-admin": "/register/confirm-request.action",
-        "iam": "/registration/verify",
-        "vomrs": "/confirm",
-    }[kind]
-    return tail in parts.path
+    return rule.reportable in parts.path

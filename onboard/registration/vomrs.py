@@ -1,4 +1,5 @@
-"""A VOMRS client (reference §3): the two-phase registration of the OSG guide, as the sandbox emulates it.
+"""VOMRS as a registrar, with its client (reference §3): the two-phase registration of the OSG guide, as
+the sandbox emulates it.
 
 Phase I: the *visitor* fills in personal data at https://HOST:8443/vo/<VO>/vomrs and confirms the mailed
 link, becoming a *candidate*. Phase II: the candidate accepts the AUP, names a *representative* and may
@@ -15,10 +16,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from onboard.errors import Outcome, RegistrationError
-from onboard.registration import approval, flow, html, links
+from onboard.registration import approval, flow, html, links, mails
+from onboard.registration.registrar import Registrar
 from onboard.registration.voms_admin import FormError
 
 if TYPE_CHECKING:
+    from email.message import Message
+
     from onboard.adapters.https import HTTPS
     from onboard.registration.flow import Scan
     from onboard.steps.context import StepContext
@@ -45,10 +49,23 @@ class Status:
     reason: str = ""
 
 
+def _base_path(path: str) -> str:
+    m = re.match(r"^(/vo/[^/]+/vomrs)", path)
+    return m.group(1) if m else path
+
+
+LINKS = links.LinkRule(
+    base_path=_base_path,
+    path=re.compile(r"^/confirm$"),
+    query={"memberId": re.compile(r"^\d{1,19}$"), "code": re.compile(f"^{links.UUID}$")},
+    request_id="memberId",
+    token="code",
+    reportable="/confirm",
+)
+
+
 def base_url(url: str) -> str:
-    s = links.Server.from_url(url, "vomrs")
-    netloc = s.host if s.port == 443 else f"{s.host}:{s.port}"
-    return f"https://{netloc}{s.base_path}"
+    return links.Server.from_url(url, LINKS).base_url()
 
 
 class Vomrs:
@@ -154,112 +171,136 @@ class Vomrs:
         return label, groups
 
 
-def _client(ctx: StepContext) -> Vomrs:
-    return Vomrs(flow.http(ctx), flow.server_url(ctx))
+class VomrsRegistrar(Registrar):
+    """VOMRS (retired upstream; kept working against the sandbox's emulation). Member means: the member
+    page says "Membership status: Approved"."""
 
+    kind = "vomrs"
+    link_rule = LINKS
 
-def register(ctx: StepContext, url: str) -> None:
-    client = Vomrs(flow.http(ctx, url), url)
-    extra = flow.extra(ctx)
-    st = client.status()
-    if st.state == VISITOR and st.form is not None:
-        number = client.submit_phase1(st.form, ctx)
-        ctx.record.artifacts.request_id = number
-        extra["registration"] = "submitted"
-        extra["submitted_at"] = ctx.now().isoformat()
-        ctx.checkpoint()
-        ctx.ui.say(
-            f"VOMRS Phase I registration sent to {client.host}" + (f" (number {number})." if number else ".")
-        )
-        ctx.ui.explain(
-            "VOMRS mails you a link; opening it makes you a candidate, then onboard does Phase II."
-        )
-        return
-    if st.state in (WAITING, CANDIDATE):
-        extra["registration"] = "submitted"
-        ctx.ui.say(f"{client.host} already has your Phase I registration; nothing was sent again.")
-        return
-    if st.state == APPLICANT:
-        extra["registration"] = "confirmed"
-        return
-    if st.state == MEMBER:
-        extra["registration"] = "member"
-        return
-    if st.state == DENIED:
-        raise Outcome(
-            "rejected", f"VOMRS shows this certificate as denied{': ' + st.reason if st.reason else ''}"
-        )
-    raise RegistrationError(
-        f"{client.host}: the VOMRS page is not one onboard knows ({st.page.title}).",
-        "Open the VOMRS URL in a browser with your certificate.",
-    )
+    def client(self, ctx: StepContext, url: str | None = None) -> Vomrs:
+        url = url or flow.server_url(ctx)
+        return Vomrs(self.http(ctx, url), url)
 
-
-def confirm(ctx: StepContext, url: str) -> None:
-    """Open the Phase I link (checked), then fill in Phase II."""
-    link = links.check_link(url, flow.server_url(ctx), "vomrs")
-    client = _client(ctx)
-    resp = client.http.get(link.url)
-    page = html.parse(resp.text)
-    if resp.status_code >= 400 or not page.has("confirmed", "candidate"):
+    def register(self, ctx: StepContext, url: str) -> None:
+        client = self.client(ctx, url)
+        extra = flow.extra(ctx)
+        st = client.status()
+        if st.state == VISITOR and st.form is not None:
+            number = client.submit_phase1(st.form, ctx)
+            ctx.record.artifacts.request_id = number
+            extra["registration"] = "submitted"
+            extra["submitted_at"] = ctx.now().isoformat()
+            ctx.checkpoint()
+            ctx.ui.say(
+                f"VOMRS Phase I registration sent to {client.host}"
+                + (f" (number {number})." if number else ".")
+            )
+            ctx.ui.explain(
+                "VOMRS mails you a link; opening it makes you a candidate, then onboard does Phase II."
+            )
+            return
+        if st.state in (WAITING, CANDIDATE):
+            extra["registration"] = "submitted"
+            ctx.ui.say(f"{client.host} already has your Phase I registration; nothing was sent again.")
+            return
+        if st.state == APPLICANT:
+            extra["registration"] = "confirmed"
+            return
+        if st.state == MEMBER:
+            extra["registration"] = "member"
+            return
+        if st.state == DENIED:
+            raise Outcome(
+                "rejected", f"VOMRS shows this certificate as denied{': ' + st.reason if st.reason else ''}"
+            )
         raise RegistrationError(
-            f"{client.host} did not accept the confirmation link ({page.title or resp.status_code}).",
-            "Open the link in a browser with your certificate.",
-        )
-    if link.request_id:
-        ctx.record.artifacts.request_id = link.request_id
-    _phase2(ctx, client)
-
-
-def _phase2(ctx: StepContext, client: Vomrs) -> None:
-    st = client.status()
-    extra = flow.extra(ctx)
-    if st.state == CANDIDATE and st.form is not None:
-        rep, groups = client.submit_phase2(st.form, ctx)
-        extra["registration"] = "confirmed"
-        extra["confirmed_at"] = ctx.now().isoformat()
-        ctx.checkpoint()
-        ctx.ui.say(
-            f"VOMRS Phase II done (representative: {rep or 'none'}"
-            + (f"; groups: {', '.join(groups)}" if groups else "")
-            + "); you are an applicant now."
-        )
-    elif st.state in (APPLICANT, MEMBER):
-        extra["registration"] = "confirmed" if st.state == APPLICANT else "member"
-    else:
-        raise RegistrationError(
-            f"{client.host}: after confirming, VOMRS shows '{st.state}'.",
+            f"{client.host}: the VOMRS page is not one onboard knows ({st.page.title}).",
             "Open the VOMRS URL in a browser with your certificate.",
         )
 
+    def classify_mail(self, msg: Message, vo: str, org: str = "") -> mails.MailEvent | None:
+        subject, sender = mails.subject_of(msg), mails.sender_of(msg)
+        low = subject.lower()
+        if "[vomrs]" not in low or not mails.names_vo(subject, vo):
+            return None
+        if "confirm your registration" in low:
+            return mails.MailEvent(mails.CONFIRM, subject, sender)
+        if "has been approved" in low:
+            return mails.MailEvent(mails.APPROVED, subject, sender)
+        if "has been denied" in low or "has been rejected" in low:
+            return mails.MailEvent(mails.REJECTED, subject, sender, mails.reason_in(mails.body_text(msg)))
+        if "has expired" in low:
+            return mails.MailEvent(mails.EXPIRED, subject, sender)
+        return None
 
-def confirmed_elsewhere(ctx: StepContext) -> bool:
-    client = _client(ctx)
-    st = client.status()
-    if st.state == CANDIDATE:  # confirmed in a browser: Phase II is ours to do
-        _phase2(ctx, client)
-        return True
-    if st.state in (APPLICANT, MEMBER):
-        flow.extra(ctx)["registration"] = "confirmed" if st.state == APPLICANT else "member"
-        return True
-    if st.state == VISITOR:
-        raise Outcome("expired", "the Phase I registration is gone: it was not confirmed in time")
-    return False
+    def confirm(self, ctx: StepContext, url: str) -> None:
+        """Open the Phase I link (checked), then fill in Phase II."""
+        link = self.check_link(url, flow.server_url(ctx))
+        client = self.client(ctx)
+        resp = client.http.get(link.url)
+        page = html.parse(resp.text)
+        if resp.status_code >= 400 or not page.has("confirmed", "candidate"):
+            raise RegistrationError(
+                f"{client.host} did not accept the confirmation link ({page.title or resp.status_code}).",
+                "Open the link in a browser with your certificate.",
+            )
+        if link.request_id:
+            ctx.record.artifacts.request_id = link.request_id
+        self._phase2(ctx, client)
+
+    def _phase2(self, ctx: StepContext, client: Vomrs) -> None:
+        st = client.status()
+        extra = flow.extra(ctx)
+        if st.state == CANDIDATE and st.form is not None:
+            rep, groups = client.submit_phase2(st.form, ctx)
+            extra["registration"] = "confirmed"
+            extra["confirmed_at"] = ctx.now().isoformat()
+            ctx.checkpoint()
+            ctx.ui.say(
+                f"VOMRS Phase II done (representative: {rep or 'none'}"
+                + (f"; groups: {', '.join(groups)}" if groups else "")
+                + "); you are an applicant now."
+            )
+        elif st.state in (APPLICANT, MEMBER):
+            extra["registration"] = "confirmed" if st.state == APPLICANT else "member"
+        else:
+            raise RegistrationError(
+                f"{client.host}: after confirming, VOMRS shows '{st.state}'.",
+                "Open the VOMRS URL in a browser with your certificate.",
+            )
+
+    def confirmed_elsewhere(self, ctx: StepContext) -> bool:
+        client = self.client(ctx)
+        st = client.status()
+        if st.state == CANDIDATE:  # confirmed in a browser: Phase II is ours to do
+            self._phase2(ctx, client)
+            return True
+        if st.state in (APPLICANT, MEMBER):
+            flow.extra(ctx)["registration"] = "confirmed" if st.state == APPLICANT else "member"
+            return True
+        if st.state == VISITOR:
+            raise Outcome("expired", "the Phase I registration is gone: it was not confirmed in time")
+        return False
+
+    def check_approval(self, ctx: StepContext, scan: Scan | None) -> approval.Verdict:
+        verdict = approval.from_mail(scan)
+        if verdict is not None:
+            return verdict
+        if scan is not None and ctx.config.registration.poll_method == "mail":
+            return approval.Verdict(approval.PENDING, method="mail")
+        st = self.client(ctx).status()
+        if st.state == MEMBER:
+            return approval.Verdict(approval.APPROVED, "membership status Approved", method="start")
+        if st.state == DENIED:
+            return approval.Verdict(
+                approval.REJECTED, st.reason or "membership status Denied", method="start"
+            )
+        if st.state == VISITOR:
+            return approval.Verdict(
+                approval.EXPIRED, "the registration is no longer known to VOMRS", method="start"
+            )
+        return approval.Verdict(approval.PENDING, method="start")
 
 
-def check_approval(ctx: StepContext, scan: Scan | None) -> approval.Verdict:
-    verdict = approval.from_mail(scan)
-    if verdict is not None:
-        return verdict
-    if scan is not None and ctx.config.registration.poll_method == "mail":
-        return approval.Verdict(approval.PENDING, method="mail")
-    st = _client(ctx).status()
-    if st.state == MEMBER:
-        return approval.Verdict(approval.APPROVED, "membership status Approved", method="start")
-    if st.state == DENIED:
-        return approval.Verdict(approval.REJECTED, st.reason or "membership status Denied", method="start")
-    if st.state == VISITOR:
-        return approval.Verdict(
-            approval.EXPIRED, "the registration is no longer known to VOMRS", method="start"
-        )
-    return approval.Verdict(approval.PENDING, method="start")
+REGISTRAR = VomrsRegistrar()

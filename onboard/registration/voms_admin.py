@@ -84,18 +84,29 @@ class SubmitResult:
 
 
 @dataclass
+class UserInfo:
+    status: int  # HTTP status
+    user: dict[str, Any] | None = None  # VOMSUserJSON: the certificate belongs to a member
+    refused: str = ""  # the server does not let us read it (why, for the log)
+
+
+@dataclass
 class ConfirmResult:
     kind: str  # "confirmed" | "already-confirmed"
     manager: str = ""
     groups: list[str] = field(default_factory=list)
 
 
+def base_path(path: str) -> str:
+    """/voms/<vo> from any path under it (the configured URL may end in /register/...)."""
+    m = re.match(r"^(/voms/[^/]+)", path)
+    return m.group(1) if m else path.rstrip("/")
+
+
 def base_url(url: str) -> str:
-    """https://host:8443/voms/vo from any URL under it (the configured one may end in /register/...)."""
+    """https://host:8443/voms/vo from any URL under it."""
     parts = urlsplit(url)
-    m = re.match(r"^(/voms/[^/]+)", parts.path)
-    path = m.group(1) if m else parts.path.rstrip("/")
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    return f"{parts.scheme}://{parts.netloc}{base_path(parts.path)}"
 
 
 def vo_of(url: str) -> str:
@@ -341,14 +352,15 @@ class VomsAdmin:
         return html.parse(resp.text).has(*CANCELLED)
 
     # -- after confirmation ----------------------------------------------------------------------
-    def user_info(self, dn: str, ca: str) -> tuple[int, dict[str, Any] | None]:
-        """One request to apiv2/user-info: (200, VOMSUserJSON) once a member, (404, None) before."""
+    def user_info(self, dn: str, ca: str) -> UserInfo:
+        """One request to apiv2/user-info: the certificate's user once a member, none before (404), or
+        the server's refusal to say (401/403, or 200 with an exception report: read access removed)."""
         url = self.url("apiv2/user-info.action") + "?" + urlencode({"dn": dn, "ca": ca})
         resp = self.http.get(url, headers={"X-VOMS-CSRF-GUARD": "1", "Accept": "application/json"})
         if resp.status_code == 404:
-            return 404, None
+            return UserInfo(404)
         if resp.status_code in (401, 403):
-            return resp.status_code, None
+            return UserInfo(resp.status_code, refused=f"apiv2/user-info refused us (HTTP {resp.status_code})")
         _check_status(resp, self.host)
         try:
             data = resp.json()
@@ -357,8 +369,13 @@ class VomsAdmin:
                 f"{self.host}: apiv2/user-info did not answer JSON.",
                 "The server may not be VOMS-Admin 3; polling falls back to the start page.",
             ) from None
+        if isinstance(data, dict) and "exceptionClass" in data:  # an error report, whatever the status
+            name = str(data["exceptionClass"]).rsplit(".", 1)[-1]
+            if "Authorization" in name:
+                return UserInfo(resp.status_code, refused=f"apiv2/user-info refused us ({name})")
+            return UserInfo(resp.status_code)  # another error: no answer about membership
         info = data.get("userInfo", data) if isinstance(data, dict) else None
-        return resp.status_code, info if isinstance(info, dict) else None  # other shapes are not an answer
+        return UserInfo(resp.status_code, info if isinstance(info, dict) else None)  # other shapes: no answer
 
 
 def format_errors(page: html.Page) -> str:

@@ -1,13 +1,14 @@
 """The await_approval step: one check per due time, never more than one request to the server per check.
 
-VOMS-Admin: the mail (free), then apiv2/user-info or the start page (see registration/approval.py).
-IAM: the approval mail (IAM has no anonymous status API); without a mailbox, the certificate-linking
-check of the next step is the only sign. VOMRS: the member's status page.
+What a check asks, and what "member" means, is the registrar's (`Registrar.check_approval`): VOMS-Admin
+reads the mail (free), then apiv2/user-info or the start page; IAM the approval mail (no anonymous status
+API; without a mailbox, the VOMS-AA); VOMRS the member's status page.
 A rejection or an expiry ends the journey (`Outcome`) with the reason and what to do next.
 """
 
 from __future__ import annotations
 
+from onboard import registration
 from onboard.errors import Outcome
 from onboard.registration import approval, flow
 from onboard.steps.context import StepContext
@@ -19,41 +20,22 @@ NEXT = (
 
 
 def run(ctx: StepContext) -> None:
-    kind = flow.kind(ctx)
-    extra = flow.extra(ctx)
+    registrar = registration.get(flow.kind(ctx))
     box = flow.mailbox(ctx)
-    scan = flow.scan_mail(ctx, box) if box is not None else None
+    scan = registrar.scan_mail(ctx, box) if box is not None else None
     if scan is not None:
         flow.report_refused(ctx, scan.refused or [])
-    if kind == "iam":
-        from onboard.registration import iam
-
-        verdict = iam.check_approval(ctx, scan)
-    elif kind == "vomrs":
-        from onboard.registration import vomrs
-
-        verdict = vomrs.check_approval(ctx, scan)
-    else:
-        from onboard.registration.voms_admin import VomsAdmin
-
-        ident = flow.identity(ctx)
-        method = approval.method_for(
-            ctx.config.registration.poll_method, box is not None, extra.get("approval_method", "")
-        )
-        client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
-        verdict = approval.check_voms_admin(client, method, ident.subject, ident.issuer, scan)
-        if verdict.switch_to:
-            extra["approval_method"] = verdict.switch_to
-    if verdict.status == approval.PENDING and box is not None and box.push and ctx.options.get("wait"):
+    verdict = registrar.check_approval(ctx, scan)
+    if verdict.status in approval.UNDECIDED and box is not None and box.push and ctx.options.get("wait"):
         # `resume --wait` with IMAP IDLE: the decision mail wakes us before the next check (no server request)
         if box.wait(ctx.backoff()):
-            later = approval.from_mail(flow.scan_mail(ctx, box))
+            later = approval.from_mail(registrar.scan_mail(ctx, box))
             if later is not None:
                 verdict = later
-    _conclude(ctx, verdict)
+    _conclude(ctx, verdict, registrar.approval_hint())
 
 
-def _conclude(ctx: StepContext, verdict: approval.Verdict) -> None:
+def _conclude(ctx: StepContext, verdict: approval.Verdict, hint: str) -> None:
     extra = flow.extra(ctx)
     if verdict.status == approval.APPROVED:
         if verdict.fqans:
@@ -72,8 +54,9 @@ def _conclude(ctx: StepContext, verdict: approval.Verdict) -> None:
     what = f"approval of your request by the administrators of VO {ctx.vo}"
     if verdict.status == approval.UNCONFIRMED:
         what += " (the server still waits for the e-mail confirmation: open the link in its mail)"
+    # PENDING, and NOT_ALLOWED (the server would not say; the registrar asks another way next time)
     raise ctx.wait(
         what,
         after_seconds=ctx.backoff(),
-        hint="This can take days; `onboard resume` checks again (or `onboard resume --wait`).",
+        hint=hint,
     )

@@ -8,7 +8,7 @@ a bug, and so is an error without a message or hint.
 - ``pkcs12``: ``onboard.credentials.load_pkcs12`` then ``check`` (what `onboard convert` does);
 - ``pem``: ``onboard.credentials.load_pem`` (certificate and key in one file) then ``check``;
 - ``mail``: a raw RFC 822 message as the mail adapter parses it, classified and searched for a
-  confirmation link (``onboard.registration.links.find_confirmation``) for every server kind;
+  confirmation link (``Registrar.classify_mail``, ``Registrar.find_confirmation``) for every service;
 - ``page``: an HTTP answer (status line, headers, body) to VOMS-Admin's start page, classified by
   ``VomsAdmin.classify``;
 - ``config``: a TOML file, optionally followed by ``#--env--`` and ONBOARD_* lines, given to
@@ -95,15 +95,16 @@ def _use(cred: Any) -> None:
 
 
 def mail(data: bytes) -> None:
+    from onboard import registration
     from onboard.adapters import mail as mail_adapter
-    from onboard.registration import links, mails
 
     msg = mail_adapter.parse_message(data)
     mail_adapter.Mail("1", msg).subject  # noqa: B018
     mail_adapter._date(msg)
     for kind, url in REGISTRATION.items():
-        mails.classify(msg, kind, "cms")
-        links.find_confirmation(msg, url, kind)
+        registrar = registration.get(kind)
+        registrar.classify_mail(msg, "cms")
+        registrar.find_confirmation(msg, url)
 
 
 # -- registration page ------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ def test_iam_falls_back_to_get_for_old_servers(monkeypatch):
     monkeypatch.setattr(flow, "http", lambda c, url=None, **kw: http)
     monkeypatch.setattr(flow, "server_url", lambda c: base)
     monkeypatch.setattr(flow, "extra", lambda c: c.record.artifacts.extra)
-    iam.confirm(ctx, f"{base}/registration/verify/{key}")
+    iam.REGISTRAR.confirm(ctx, f"{base}/registration/verify/{key}")
     assert [m for m, _, _ in http.sent] == ["POST", "GET"]
     assert ("token", key) in http.sent[0][2]
     assert ctx.record.artifacts.extra["registration"] == "confirmed" and Ctx.checkpointed == 1

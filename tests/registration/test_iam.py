@@ -156,6 +156,6 @@ def test_sandbox_iam_browser_steps_link_the_certificate(sandbox, user, clock):
     assert http.post(
         f"{base}/login", data={"username": user_name, "password": "a good long password"}
     ).is_redirect
-    assert iam.aa_status(ctx)[0] == "unknown-user"
+    assert iam.REGISTRAR.aa_status(ctx)[0] == "unknown-user"
     assert http.post(f"{base}/iam/account-linking/X509").is_redirect  # the session's TLS client certificate
-    assert iam.aa_status(ctx) == ("linked", "")
+    assert iam.REGISTRAR.aa_status(ctx) == ("linked", "")

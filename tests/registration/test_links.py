@@ -7,7 +7,18 @@ from email.message import EmailMessage
 
 import pytest
 
-from onboard.registration.links import UnsafeLink, check_link, extract_links, find_confirmation
+from onboard import registration
+from onboard.registration.links import UnsafeLink, extract_links
+
+
+def check_link(url: str, registration_url: str, kind: str):
+    """The checks as the journey makes them: through the service's registrar."""
+    return registration.get(kind).check_link(url, registration_url)
+
+
+def find_confirmation(msg, registration_url: str, kind: str):
+    return registration.get(kind).find_confirmation(msg, registration_url)
+
 
 REG = "https://voms.example.org:9443/voms/cms"
 RID, UUID = "42", "0f8fad5b-d9cb-469f-a165-70867728950e"

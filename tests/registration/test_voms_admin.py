@@ -15,6 +15,11 @@ from onboard.steps import await_approval, confirm_email, register
 
 from .regkit import EMAIL, VO, answer_json, make_config, make_ctx, make_record, output
 
+NOT_ALLOWED_REPORT = (
+    '{"exceptionClass": "org.glite.security.voms.admin.error.VOMSAuthorizationException", '
+    '"errorMessage": "Insufficient privileges to perform the requested operation"}'
+)
+
 
 def _ctx(sandbox, user, clock, *, mail=None, registration=None, user_over=None):
     cfg = make_config(sandbox, kind="voms-admin", mail=mail, registration=registration)
@@ -88,16 +93,15 @@ def test_start_page_classification_and_api(sandbox, user, clock):
     ctx = _ctx(sandbox, user, clock)
     client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
     assert client.start().kind is Start.FORM
-    status, _ = client.user_info(user.subject, user.issuer)
-    assert status == 404
+    assert client.user_info(user.subject, user.issuer).status == 404
     register.run(ctx)
     assert client.start().kind is Start.WAITS_CONFIRMATION
     confirm_email.run(ctx)
     assert client.start().kind is Start.LIMBO
     voms_sandbox.approve(sandbox.ctx, int(ctx.record.artifacts.request_id))
     assert client.start().kind is Start.MEMBER
-    status, info = client.user_info(user.subject, user.issuer)
-    assert status == 200 and f"/{VO}" in info["fqans"]
+    info = client.user_info(user.subject, user.issuer)
+    assert info.status == 200 and f"/{VO}" in info.user["fqans"]
 
 
 @pytest.mark.parametrize(
@@ -108,17 +112,41 @@ def test_start_page_classification_and_api(sandbox, user, clock):
         ('{"userInfo": [1]}', "pending", []),
         ('{"userInfo": {"fqans": "/cms"}}', "approved", []),  # not a list: no FQANs claimed
         ('{"userInfo": {"fqans": ["/cms", 7]}}', "approved", ["/cms", "7"]),
+        # an exception report is never a member's record, whatever the status line says
+        (NOT_ALLOWED_REPORT, "not-allowed", []),
+        ('{"exceptionClass": "org.glite.security.voms.admin.error.NoSuchUserException"}', "pending", []),
+        (
+            '{"exceptionClass": "x.VOMSAuthorizationException", "userInfo": {"fqans": ["/cms"]}}',
+            "not-allowed",
+            [],
+        ),
     ],
 )
 def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock, body, verdict, fqans):
     """A server answering apiv2/user-info with JSON of another shape leaves the journey waiting."""
-    from onboard.registration.approval import check_voms_admin
+    from onboard.registration.voms_admin_registrar import check_voms_admin
 
     answer_json(sandbox, "apiv2/user-info.action", body)
     ctx = _ctx(sandbox, user, clock)
     client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
     got = check_voms_admin(client, "api", user.subject, user.issuer)
     assert (got.status, got.fqans) == (verdict, fqans)
+
+
+def test_a_200_that_says_you_may_not_ask_is_not_an_approval(sandbox, user, clock):
+    """VOMS-Admin with read access removed answers apiv2/user-info with HTTP 200 and an exception report:
+    the journey keeps waiting, and asks the start page from now on."""
+    answer_json(sandbox, "apiv2/user-info.action", NOT_ALLOWED_REPORT)
+    ctx = _ctx(sandbox, user, clock, registration={"poll_method": "api"})
+    register.run(ctx)
+    confirm_email.run(ctx)
+    with pytest.raises(Waiting):
+        await_approval.run(ctx)
+    assert flow.extra(ctx)["registration"] == "confirmed" and not ctx.record.artifacts.fqans
+    assert flow.extra(ctx)["approval_method"] == "start"
+    voms_sandbox.approve(sandbox.ctx, int(ctx.record.artifacts.request_id))
+    await_approval.run(ctx)  # the start page now
+    assert flow.extra(ctx)["registration"] == "member"
 
 
 def test_user_info_nested_past_the_stack_is_not_json(sandbox, user, clock):
@@ -260,9 +288,10 @@ def test_confirmed_by_hand_is_noticed(sandbox, user, clock):
     # the user opens the link in a browser
     h = flow.http(ctx)
     link = _confirm_mail(sandbox)
-    from onboard.registration.links import check_link
+    from onboard import registration
 
-    assert h.get(check_link(link, flow.server_url(ctx), "voms-admin").url).status_code == 200
+    checked = registration.get("voms-admin").check_link(link, flow.server_url(ctx))
+    assert h.get(checked.url).status_code == 200
     confirm_email.run(ctx)
     assert flow.extra(ctx)["registration"] == "confirmed"
 

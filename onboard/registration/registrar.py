@@ -1,0 +1,139 @@
+"""The interface of a registration service: what the register, confirm_email, await_approval and
+link_certificate steps ask of VOMS-Admin, INDIGO IAM or VOMRS, without knowing which one it is.
+
+One implementation per service (`REGISTRAR` in its module), found by `onboard.registration.get(kind)`.
+A registrar owns everything about its service: how a request is sent (once), which mails are its own and
+what each announces, what its confirmation link looks like and how it is followed, what "member" means
+and how it is asked, and what the user is told along the way (each method's messages).
+
+Two shapes the interface keeps room for, so that a new service needs a registrar, not a branch:
+
+* **Submits or guides** (`mode`). A registrar that *submits* sends the request itself (a form, a JSON
+  API). A registrar that *guides* cannot: the service wants a browser login first (CERN's IAM: a CERN SSO
+  account logs in, registers, confirms the mail, waits for approval, then links the certificate from the
+  logged-in browser session). None guides yet; one would be a registrar of its own in the table (e.g.
+  kind `iam-browser-login` beside `iam`) implementing the same methods its way: `register` shows the
+  browser steps and raises `ctx.wait(...)` until a public signal (IAM's `registration/email-available/
+  <address>` answering false) shows the request exists; `confirm` leaves the link to the browser session;
+  `check_approval` and `link_certificate` watch what can be seen without the session; the hints say what
+  to do in the browser. The steps call the same methods either way; a command that must act differently
+  (`onboard confirm URL` cannot confirm for a browser session) asks `registrar.mode`, never the name.
+* **"You may not ask"** (`approval.NOT_ALLOWED`). A server may refuse to say where a request stands (VOMS-
+  Admin with read access removed: 401/403, or HTTP 200 carrying a JSON exception report
+  `{"exceptionClass": "...VOMSAuthorizationException", ...}`). `check_approval` then answers
+  `NOT_ALLOWED`, distinct from `PENDING` ("not yet") and `APPROVED` ("member"), and may name another way
+  of asking from now on (`Verdict.switch_to`). It never concludes "approved" from such an answer.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from typing import TYPE_CHECKING
+
+from onboard.registration import flow, links, mails
+
+if TYPE_CHECKING:
+    from email.message import Message
+
+    from onboard.adapters.https import HTTPS
+    from onboard.adapters.mail import Mailbox
+    from onboard.registration.approval import Verdict
+    from onboard.registration.flow import Scan
+    from onboard.steps.context import StepContext
+
+
+class Mode(enum.Enum):
+    SUBMITS = "submits"  # onboard sends the request itself
+    GUIDES = "guides"  # the person registers in a browser; onboard shows the way and watches public signals
+
+
+class Registrar(abc.ABC):
+    """One registration service, as the steps see it (see the module's docstring)."""
+
+    kind: str = ""  # its name in the table: catalog `kind`, config vos.<vo>.kind, workflow name
+    mode: Mode = Mode.SUBMITS
+    link_rule: links.LinkRule  # what its confirmation link looks like
+    system_roots: bool = False  # trust public CAs too (IAM front ends use them; VOMS servers IGTF ones)
+
+    def http(self, ctx: StepContext, url: str | None = None) -> HTTPS:
+        """The run's HTTPS session (with the user's certificate) for the server of `url`."""
+        return flow.http(ctx, url, system_roots=self.system_roots)
+
+    # -- register ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def register(self, ctx: StepContext, url: str) -> None:
+        """Send the request once: ask the server first whether one exists (idempotent across runs and
+        crashes), submit only if not, `ctx.checkpoint()` right after the submission. Sets
+        extra["registration"] to submitted, confirmed or member: where the request stands."""
+
+    # -- confirm ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def classify_mail(self, msg: Message, vo: str, org: str = "") -> mails.MailEvent | None:
+        """The event this service's mail announces for `vo` (`org`: how IAM names the VO), or None."""
+
+    def check_link(self, url: str, registration_url: str) -> links.Confirmation:
+        """The confirmation link to open, or links.UnsafeLink (never contacted)."""
+        return links.check_link(url, registration_url, self.link_rule)
+
+    def find_confirmation(
+        self, msg: Message, registration_url: str
+    ) -> tuple[links.Confirmation | None, list[str]]:
+        """The safe confirmation link in one of this service's mails, and why the others were refused."""
+        return links.find_confirmation(msg, registration_url, self.link_rule)
+
+    @abc.abstractmethod
+    def confirm(self, ctx: StepContext, url: str) -> None:
+        """Check and follow a confirmation link (found in a mail or pasted), record the confirmation."""
+
+    def confirm_hint(self, has_mailbox: bool) -> str:
+        """What the user can do while onboard waits for the confirmation mail."""
+        if not has_mailbox:
+            return (
+                "Open the link in the mail from the VO with your certificate in the browser, or run "
+                "`onboard confirm URL` with it; onboard notices either."
+            )
+        return "Check the spam folder too; `onboard confirm URL` takes the link by hand."
+
+    def confirmed_elsewhere(self, ctx: StepContext) -> bool:
+        """One request: was the request confirmed by hand (browser, `onboard confirm`)? May raise
+        Outcome("expired") when it is gone. Services with no anonymous status page say False."""
+        return False
+
+    # -- approval ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def check_approval(self, ctx: StepContext, scan: Scan | None) -> Verdict:
+        """One check: the mail first (`scan`: None without a mailbox), then at most one request.
+        Each implementation says what "member" means for its service."""
+
+    def approval_hint(self) -> str:
+        """What the user is told while the VO administrators decide."""
+        return "This can take days; `onboard resume` checks again (or `onboard resume --wait`)."
+
+    # -- after approval ---------------------------------------------------------------------------
+    def link_certificate(self, ctx: StepContext) -> None:
+        """Return once the certificate is tied to the membership; raise ctx.wait(...) until then.
+        Services that register the certificate itself are done at approval."""
+        return None
+
+    # -- the mailbox ------------------------------------------------------------------------------
+    def scan_mail(self, ctx: StepContext, box: Mailbox) -> Scan:
+        """Read the mailbox (no request to the registration server): this service's mails about this
+        journey's request, and the newest safe confirmation link."""
+        url = flow.server_url(ctx)
+        org = ctx.config.registration.organisation or ctx.vo
+        after = flow.since(ctx)
+        scan = flow.Scan(events=[], refused=[])
+        for mail in box.messages(since=after):
+            if after and mail.received and mail.received < after:
+                continue
+            event = self.classify_mail(mail.message, ctx.vo, org)
+            if event is None or not mails.sender_ok(event.sender, ctx.config.registration.mail_from):
+                continue
+            scan.events.append(event)
+            if event.what == mails.CONFIRM:
+                good, refused = self.find_confirmation(mail.message, url)
+                scan.refused += refused
+                if good is not None:
+                    scan.confirmation = good  # the newest wins: mails come oldest first
+        return scan

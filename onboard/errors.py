@@ -43,6 +43,7 @@ class Exit:
     MAIL = 25
     FORM = 26  # the server refused the registration form's values
     NETWORK = 27
+    AMBIGUOUS = 28  # confirmation mails for several requests: onboard cannot tell which one is the user's
     # SSH delivery and verification
     HOST_KEY_UNKNOWN = 30
     HOST_KEY_CHANGED = 31

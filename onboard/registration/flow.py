@@ -9,13 +9,13 @@ Facts kept in `record.artifacts.extra` (all public): `registration` = submitted 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from onboard import catalog
-from onboard.errors import ConfigError
+from onboard.errors import ConfigError, Exit, RegistrationError
 from onboard.registration import links, mails
 
 if TYPE_CHECKING:
@@ -147,12 +147,39 @@ def since(ctx: StepContext) -> datetime | None:
 class Scan:
     """What the mailbox says about this journey's request."""
 
-    confirmation: links.Confirmation | None = None
+    confirmations: list[links.Confirmation] = field(default_factory=list)  # safe links, oldest first
     events: list[mails.MailEvent] | None = None
     refused: list[str] | None = None
 
+    def add(self, link: links.Confirmation) -> None:
+        """A safe link; a later mail about the same request (a resend) replaces the earlier one."""
+        self.confirmations = [c for c in self.confirmations if _request_key(c) != _request_key(link)]
+        self.confirmations.append(link)
+
+    def confirmation_for(self, request_id: str) -> links.Confirmation | None:
+        """The link of this journey's own request. Anyone can submit a request with the user's address,
+        and VOMS-Admin confirms whichever request the link names, whoever opens it: so a link for another
+        request is never opened, and links for several requests, none known to be ours, stop the step."""
+        found = self.confirmations
+        if request_id and found and all(c.request_id for c in found):
+            found = [c for c in found if c.request_id == request_id]
+        if len(found) > 1:
+            ids = ", ".join(f"#{c.request_id}" if c.request_id else "one more" for c in found)
+            raise RegistrationError(
+                f"confirmation mails for {len(found)} different requests arrived ({ids}); onboard cannot "
+                "tell which one is yours and opened none.",
+                "Someone may have registered with your e-mail address: open the link of your own request "
+                "(`onboard confirm URL`) and tell the VO administrators about the other one.",
+                exit_code=Exit.AMBIGUOUS,
+            )
+        return found[0] if found else None
+
     def last(self, *what: str) -> mails.MailEvent | None:
         return next((e for e in reversed(self.events or []) if e.what in what), None)
+
+
+def _request_key(link: links.Confirmation) -> str:
+    return link.request_id or link.token or link.url
 
 
 def report_refused(ctx: StepContext, refused: list[str]) -> None:

@@ -119,7 +119,7 @@ class Registrar(abc.ABC):
     # -- the mailbox ------------------------------------------------------------------------------
     def scan_mail(self, ctx: StepContext, box: Mailbox) -> Scan:
         """Read the mailbox (no request to the registration server): this service's mails about this
-        journey's request, and the newest safe confirmation link."""
+        journey's request, and every safe confirmation link (which one is ours: Scan.confirmation_for)."""
         url = flow.server_url(ctx)
         org = ctx.config.registration.organisation or ctx.vo
         after = flow.since(ctx)
@@ -135,5 +135,5 @@ class Registrar(abc.ABC):
                 good, refused = self.find_confirmation(mail.message, url)
                 scan.refused += refused
                 if good is not None:
-                    scan.confirmation = good  # the newest wins: mails come oldest first
+                    scan.add(good)
         return scan

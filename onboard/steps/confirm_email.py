@@ -24,7 +24,7 @@ def run(ctx: StepContext) -> None:
     box = flow.mailbox(ctx)
     if box is not None:
         scan = registrar.scan_mail(ctx, box)
-        if scan.confirmation is None and box.push and ctx.options.get("wait"):
+        if not scan.confirmations and box.push and ctx.options.get("wait"):
             # IDLE: sleep until the server announces a mail (or the check interval ends), then look again
             if box.wait(ctx.backoff()):
                 scan = registrar.scan_mail(ctx, box)
@@ -32,9 +32,10 @@ def run(ctx: StepContext) -> None:
         latest = scan.last(mails.EXPIRED, mails.CONFIRM)
         if latest is not None and latest.what == mails.EXPIRED:
             raise Outcome("expired", f"the request expired before it was confirmed ({latest.subject})")
-        if scan.confirmation is not None:
+        ours = scan.confirmation_for(ctx.record.artifacts.request_id)
+        if ours is not None:
             try:
-                registrar.confirm(ctx, scan.confirmation.url)
+                registrar.confirm(ctx, ours.url)
             except OnboardError as e:
                 if e.exit_code == Exit.EXPIRED:
                     raise Outcome("expired", e.message) from None

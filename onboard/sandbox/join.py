@@ -153,7 +153,7 @@ def install(joined: Joined, *, trust_dir: Path, config_path: Path,
     import os
 
     from onboard import trust
-    from onboard.guide import render_config
+    from onboard.configfile import render_config
 
     with tempfile.TemporaryDirectory() as tmp:
         tarball = Path(tmp) / "sandbox-trust.tar.gz"
@@ -240,7 +240,7 @@ def register_ssh_key(url: str, trust_dir: Path, user: str, public_key: str, time
 
 def _render(config: dict[str, Any], render_config) -> str:
     """TOML for the config, including the nested [vos.<vo>] tables render_config does not do."""
-    from onboard.guide import _toml_value
+    from onboard.configfile import toml_value as _toml_value
 
     flat = {k: v for k, v in config.items() if k != "vos"}
     text = render_config(flat).replace("written by the guided first start", "written by `onboard sandbox "

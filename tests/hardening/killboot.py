@@ -140,6 +140,7 @@ def install() -> None:
     import requests
     from paramiko import sftp as psftp
 
+    import onboard.adapters.known_hosts as known_hosts
     import onboard.adapters.ssh as ssh
     import onboard.credentials.files as files
     import onboard.engine as engine
@@ -174,7 +175,7 @@ def install() -> None:
     _around(sandbox_ca.SandboxCA, "issue_user", "obtain:sandbox-ca issue")
     obtain_other.os = _OsWithPoints("obtain")  # type: ignore[assignment]
     obtain_sandbox.os = _OsWithPoints("obtain")  # type: ignore[assignment]
-    _around(ssh, "save_known_host", "ssh:save_known_host")
+    _around(known_hosts, "save_known_host", "ssh:save_known_host")
     _around(pathlib.Path, "unlink", lambda self, missing_ok=False: f"unlink({_norm(self.name)})")
 
     # HTTP

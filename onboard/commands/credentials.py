@@ -1,4 +1,4 @@
-"""convert, keygen, doctor: the credential commands (also used by the journey's convert step).
+"""convert, keygen, doctor: the credential commands (the convert step uses the same pieces of credentials/).
 
 Heavy imports (cryptography) happen inside the functions: `onboard --help` must stay fast.
 """

@@ -9,7 +9,6 @@ Also, for every start: what the VO requires of a person (a CERN account, ...) is
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -140,7 +139,7 @@ def _ask_email(ui, default: str) -> str:
 
 
 def first_time(ui, vo: str, cfg: Any) -> Any:
-    from onboard import config, obtain
+    from onboard import config, configfile, obtain
 
     ui.say("Welcome to onboard. This looks like your first time here: a few questions, then the plan.")
     ui.explain("Answers go into a configuration file you can edit later; press Enter to take the [default].")
@@ -186,54 +185,16 @@ def first_time(ui, vo: str, cfg: Any) -> Any:
         "submit_host": {"host": submit} if submit else {},
     }
     path = config.default_path()
-    write_config(path, values)
+    configfile.write_config(path, values)
     ui.say(f"Wrote your settings to {path} (readable only by you).")
     return config.load(path)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
-def render_config(values: dict[str, Any]) -> str:
-    lines = ["# onboard configuration, written by the guided first start. Every key: config.example.toml.",
-             ""]
-    for key, value in values.items():
-        if not isinstance(value, dict):
-            lines.append(f"{key} = {_toml_value(value)}")
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in value.items()]
-    return "\n".join(lines) + "\n"
-
-
-def write_config(path: Path, values: dict[str, Any]) -> None:
-    """Write a new configuration file, 0600 from the first byte, in a 0700 directory; never over one."""
-    from onboard.errors import ConfigError
-    from onboard.paths import ensure_private_dir
-
-    ensure_private_dir(path.parent)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    except FileExistsError:
-        raise ConfigError(f"{path} exists already; onboard does not overwrite it.",
-                          "Edit it, or pass --config FILE.") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(render_config(values))
 
 
 def show_plan(ui, cfg: Any, vo: str, explicit_workflow: str | None = None) -> None:
     """The whole journey, step by step, before anything happens."""
     from onboard import obtain, workflow
-    from onboard.commands.journey import workflow_for
 
-    wf = workflow.load(workflow_for(cfg, vo, explicit_workflow))
+    wf = workflow.load(workflow.name_for(cfg, vo, explicit_workflow))
     ui.step(f"The plan: {wf.title}")
     n = 0
     for name in wf.order():

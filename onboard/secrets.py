@@ -106,3 +106,19 @@ class Secrets:
             else:
                 self._cache[name] = self.ui.ask(prompt, secret=True, key=key)
         return self._cache[name]
+
+
+def key_passphrase(secrets: Secrets, ui: UI, new: bool) -> str:
+    """The passphrase for the written key and package: the input's (as tcsg4 does) or a new one."""
+    if new:
+        return secrets.new_passphrase()
+    pw = secrets.passphrase()
+    if pw:
+        return pw
+    if not ui.interactive:  # a PKCS#12 without passphrase: the key must not be written unprotected
+        raise UsageError(
+            "the PKCS#12 has no passphrase, and the key onboard writes must have one.",
+            "Run `onboard convert --new-passphrase` in a terminal to choose one.",
+        )
+    ui.say("The PKCS#12 has no passphrase; choose one for your key.")
+    return secrets.new_passphrase()

@@ -13,8 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from onboard import __version__
-
-SCHEMA_VERSION = 2
+from onboard.schema import SCHEMA_VERSION
 
 
 def utcnow() -> datetime:
@@ -91,27 +90,3 @@ class JourneyRecord(Model):
 
     def states(self) -> list[str]:
         return self.state if isinstance(self.state, list) else [self.state]
-
-
-# --- migrations: each takes the JSON of schema N and returns that of N+1 ---------------------------
-
-def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    # v1 kept a single `next_check_after` and `wait_reason`; v2 keeps one Wait per waiting state.
-    data = dict(data)
-    nca = data.pop("next_check_after", None)
-    reason = data.pop("wait_reason", "")
-    waits: dict[str, Any] = {}
-    if nca or reason:
-        st = data.get("state")
-        key = st[-1] if isinstance(st, list) else st
-        waits[key] = {
-            "what": reason or "the outside world",
-            "since": data.get("updated"),
-            "next_check_after": nca,
-        }
-    data["waits"] = waits
-    data["schema_version"] = 2
-    return data
-
-
-MIGRATIONS = {1: _v1_to_v2}

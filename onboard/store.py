@@ -16,6 +16,7 @@ import os
 
 from onboard.atomicfile import write_atomic
 from onboard.errors import LockedError, StateError
+from onboard.schema import MIGRATIONS, SCHEMA_VERSION
 
 TYPE_CHECKING = False  # keep typing and pathlib out of start-up: `onboard status` reads through here
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 # letters, digits, '.', '-', '_', starting with a letter or digit, at most 64 (a regex costs start-up time)
 _VO_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
-CURRENT_SCHEMA = 2  # kept equal to onboard.state.SCHEMA_VERSION (a test checks)
 
 
 def check_vo_name(vo: str) -> str:
@@ -87,16 +87,14 @@ def read_journey(root: str, vo: str) -> dict[str, Any]:
     if not isinstance(version, int) or version < 1:
         raise StateError(f"{path}: the state file has no valid schema_version.",
                          f"Move it aside and run `onboard reset --vo {vo}`.")
-    if version > CURRENT_SCHEMA:
+    if version > SCHEMA_VERSION:
         writer = data.get("onboard_version", "a newer onboard")
         raise StateError(
             f"{path}: written by onboard {writer} (state schema {version}); this onboard reads up to "
-            f"schema {CURRENT_SCHEMA}.",
+            f"schema {SCHEMA_VERSION}.",
             "Upgrade onboard (pip install -U onboard) to continue this journey.")
-    if version < CURRENT_SCHEMA:
-        from onboard.state import MIGRATIONS
-
-        while version < CURRENT_SCHEMA:
+    if version < SCHEMA_VERSION:
+        while version < SCHEMA_VERSION:
             data = MIGRATIONS[version](data)
             version = data["schema_version"]
     return data

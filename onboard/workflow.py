@@ -127,6 +127,22 @@ def available() -> list[str]:
     return sorted(p.stem for p in workflows_dir().glob("*.toml"))
 
 
+def name_for(cfg, vo: str, explicit: str | None) -> str:
+    """The workflow a journey for `vo` follows: the one asked for, else the kind of the VO's service."""
+    if explicit:
+        name = explicit
+    else:
+        from onboard import catalog
+
+        entry = catalog.lookup(vo, cfg)  # config [vos.<vo>] over the shipped catalog
+        name = entry.kind if entry else "voms-admin"
+    if name not in available():
+        from onboard.errors import UsageError
+
+        raise UsageError(f"no workflow '{name}'.", f"Known workflows: {', '.join(available())}.")
+    return name
+
+
 def _read_toml(path: Path, name_or_file: str | Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib

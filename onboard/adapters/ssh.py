@@ -1,35 +1,29 @@
 """SSH to the submit host the way a careful admin would: OpenSSH's own configuration, checked host keys.
 
-- `~/.ssh/config` is honoured through paramiko.SSHConfig: Host aliases, HostName, User, Port,
-  IdentityFile, IdentitiesOnly, ProxyJump (bastions, chained), HostKeyAlias, UserKnownHostsFile,
-  GlobalKnownHostsFile. Values from onboard's own configuration win, as a command line would.
-- Authentication: the agent, then the identity files (an encrypted one is unlocked by a prompt when
+- Where to connect (`~/.ssh/config`, ProxyJump, known_hosts files): ssh_target.py.
+- Host keys (system and user known_hosts, RejectPolicy, a new key accepted only on explicit confirmation,
+  a changed key always fatal): known_hosts.py.
+- Authentication (here): the agent, then the identity files (an encrypted one is unlocked by a prompt when
   there is a terminal), then keyboard-interactive and password prompts (terminal only).
-- Host keys: system and user known_hosts, RejectPolicy. An unknown key is shown with its fingerprint and
-  accepted only on explicit confirmation (a yes at the prompt, or `--trust-host-key SHA256:...` /
-  `submit_host.trust_host_key` naming exactly that key), then appended to the user's known_hosts. A key
-  that differs from the known one is always fatal, whatever the flags say.
 
 Everything a delivery does goes over one `Connection` (exec channels and one SFTP session).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import glob
-import hashlib
-import io
 import logging
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import paramiko
 
+from onboard.adapters.known_hosts import ConfirmOrReject, fingerprint
+from onboard.adapters.ssh_target import Target, home, resolve
 from onboard.errors import Exit, SSHError
 
 if TYPE_CHECKING:
@@ -39,234 +33,8 @@ if TYPE_CHECKING:
 # otherwise reach stderr through logging's last-resort handler
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-SYSTEM_KNOWN_HOSTS = (Path("/etc/ssh/ssh_known_hosts"), Path("/etc/ssh/ssh_known_hosts2"))
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 CONNECT_TIMEOUT = 15.0
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH's form: SHA256: and the unpadded base64 of the SHA-256 of the public key blob."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def known_hosts_name(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-# -- where to connect: onboard's config over ~/.ssh/config -------------------------------------------------
-
-
-@dataclass
-class Target:
-    alias: str  # what the user wrote (a Host alias or a name)
-    hostname: str
-    port: int = 22
-    user: str = ""
-    identity_files: list[Path] = field(default_factory=list)
-    identities_only: bool = False
-    host_key_alias: str = ""
-    hash_known_hosts: bool = False
-    user_known_hosts: list[Path] = field(default_factory=list)
-    global_known_hosts: list[Path] = field(default_factory=list)
-    jump: list[Target] = field(default_factory=list)  # bastions, outermost first
-
-    @property
-    def display(self) -> str:
-        port = f":{self.port}" if self.port != 22 else ""
-        return f"{self.user}@{self.hostname}{port}" if self.user else f"{self.hostname}{port}"
-
-    @property
-    def key_name(self) -> str:
-        """The name this host's key is filed under in known_hosts."""
-        return self.host_key_alias or known_hosts_name(self.hostname, self.port)
-
-
-def _home() -> Path:
-    return Path(os.environ.get("HOME") or Path.home())
-
-
-SYSTEM_SSH_CONFIG = Path("/etc/ssh/ssh_config")
-
-
-def load_ssh_config(path: Path | None = None, system: Path | None = SYSTEM_SSH_CONFIG) -> paramiko.SSHConfig:
-    """The user's ~/.ssh/config, then the system's /etc/ssh/ssh_config: like ssh, the first value wins."""
-    cfg = paramiko.SSHConfig()
-    for f in (path or _home() / ".ssh" / "config", system):
-        if f is None or not f.exists():
-            continue
-        try:
-            cfg.parse(io.StringIO(_with_includes(f, f.parent if f != system else Path("/etc/ssh"))))
-        except (OSError, UnicodeDecodeError, paramiko.ConfigParseError) as e:
-            raise SSHError(
-                f"{f}: cannot be read ({e}).",
-                "Fix the SSH configuration file, then run again.",
-                exit_code=Exit.CONFIG,
-            ) from None
-    return cfg
-
-
-def _with_includes(path: Path, base: Path, depth: int = 0) -> str:
-    """The file's text with each `Include` replaced by the files it names (paramiko ignores Include).
-    Relative names are relative to ~/.ssh (user file) or /etc/ssh (system file), as ssh_config(5) says."""
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        words = line.strip().replace("=", " ", 1).split()
-        if words and words[0].lower() == "include" and depth < 8:
-            for pattern in words[1:]:
-                pattern = os.path.expanduser(pattern)
-                full = pattern if os.path.isabs(pattern) else str(base / pattern)
-                for inc in sorted(glob.glob(full)):
-                    if os.path.isfile(inc):
-                        out.append(_with_includes(Path(inc), base, depth + 1))
-            continue
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def _paths(values: object) -> list[Path]:
-    if not values:
-        return []
-    items = values if isinstance(values, list) else str(values).split()
-    return [Path(os.path.expanduser(str(v))) for v in items if str(v).lower() != "none"]
-
-
-def resolve(
-    host: str,
-    *,
-    user: str = "",
-    port: int | None = None,
-    identity_file: Path | None = None,
-    known_hosts: Path | None = None,
-    ssh_config: paramiko.SSHConfig | None = None,
-    _depth: int = 0,
-) -> Target:
-    """The connection parameters for `host`, as OpenSSH would work them out."""
-    if _depth > 8:
-        raise SSHError(
-            "ProxyJump chain is longer than 8 hops (a loop?).",
-            "Check ProxyJump in ~/.ssh/config.",
-            exit_code=Exit.CONFIG,
-        )
-    cfg = ssh_config if ssh_config is not None else load_ssh_config()
-    # "user@host:port" (a ProxyJump hop) splits before the lookup, like ssh does
-    name = host
-    if "@" in name:
-        at_user, name = name.rsplit("@", 1)
-        user = user or at_user
-    if name.count(":") == 1:
-        name, at_port = name.split(":")
-        port = port or int(at_port)
-    found = cfg.lookup(name)
-    t = Target(alias=host, hostname=found.get("hostname", name))
-    t.port = int(port or found.get("port", 22))
-    t.user = user or found.get("user", "")
-    files = [identity_file.expanduser()] if identity_file else _paths(found.get("identityfile"))
-    t.identity_files = files
-    t.identities_only = str(found.get("identitiesonly", "no")).lower() == "yes"
-    t.host_key_alias = found.get("hostkeyalias", "")
-    t.hash_known_hosts = str(found.get("hashknownhosts", "no")).lower() == "yes"
-    t.user_known_hosts = (
-        [known_hosts.expanduser()]
-        if known_hosts
-        else (_paths(found.get("userknownhostsfile")) or [_home() / ".ssh" / "known_hosts"])
-    )
-    t.global_known_hosts = _paths(found.get("globalknownhostsfile")) or list(SYSTEM_KNOWN_HOSTS)
-    jump = str(found.get("proxyjump", "") or "")
-    if jump and jump.lower() != "none":
-        # a hop inherits neither our user nor our identity: it is looked up on its own
-        t.jump = [
-            resolve(hop.strip(), ssh_config=cfg, known_hosts=known_hosts, _depth=_depth + 1)
-            for hop in jump.split(",")
-            if hop.strip()
-        ]
-    if "proxycommand" in found and not t.jump:
-        raise SSHError(
-            f"{host}: ProxyCommand is not supported by onboard.",
-            "Use ProxyJump (ssh -J) for the bastion instead.",
-            exit_code=Exit.CONFIG,
-        )
-    return t
-
-
-# -- host keys ------------------------------------------------------------------------------------------
-
-
-class ConfirmOrReject(paramiko.RejectPolicy):
-    """RejectPolicy, except for a key the user explicitly accepts (flag with its fingerprint, or a yes)."""
-
-    def __init__(self, target: Target, ui: UI | None, trusted: str = "", bastion: bool = False):
-        self.target = target
-        self.bastion = bastion  # --trust-host-key names the submit host's key, never a bastion's
-        self.ui = ui
-        self.trusted = trusted.strip()
-        self.accepted: str = ""
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        fp = fingerprint(key)
-        where = self.target.display
-        if self.trusted:
-            if _same_fingerprint(self.trusted, fp):
-                self._accept(key, fp)
-                return
-            raise SSHError(
-                f"the host key of {where} is {fp}, not the {self.trusted} you said to trust.",
-                "Check the fingerprint with the host's administrators; never trust a key that "
-                "differs from the one they give you.",
-                exit_code=Exit.HOST_KEY_UNKNOWN,
-            )
-        if self.ui is not None and self.ui.interactive:
-            self.ui.say(f"The host key of {where} is not known yet.")
-            self.ui.say(f"  {key.get_name()} key fingerprint: {fp}")
-            self.ui.explain("Compare it with the one the site publishes or its administrators give you.")
-            if self.ui.confirm(f"Is {fp} the right key for {where}?", flag="--trust-host-key"):
-                self._accept(key, fp)
-                return
-        raise SSHError(
-            f"the host key of {where} is unknown ({key.get_name()} {fp}); not connecting without "
-            "confirmation.",
-            (
-                f"If the host's administrators confirm that fingerprint, pass --trust-host-key {fp} "
-                "(or set submit_host.trust_host_key)."
-            )
-            if not self.bastion
-            else (
-                f"{where} is a bastion (ProxyJump): once its administrators confirm that fingerprint, "
-                f"log in to it with ssh once (which records the key in {self.target.user_known_hosts[0]})."
-            ),
-            exit_code=Exit.HOST_KEY_UNKNOWN,
-        )
-
-    def _accept(self, key: paramiko.PKey, fp: str) -> None:
-        self.accepted = fp
-        save_known_host(
-            self.target.user_known_hosts[0], self.target.key_name, key, hashed=self.target.hash_known_hosts
-        )
-
-
-def _same_fingerprint(given: str, actual: str) -> bool:
-    g = given.strip()
-    if not g.upper().startswith("SHA256:"):
-        g = "SHA256:" + g
-    return g[7:].rstrip("=") == actual[7:] and g[:7].upper() == "SHA256:"
-
-
-def save_known_host(path: Path, name: str, key: paramiko.PKey, hashed: bool = False) -> None:
-    """Append `name keytype base64` to a known_hosts file (created 0600 in a 0700 ~/.ssh); the name
-    hashed as ssh does when HashKnownHosts is on (Debian's default)."""
-    if hashed:
-        name = paramiko.HostKeys.hash_host(name)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        line = f"{name} {key.get_name()} {key.get_base64()}\n"
-        with open(path, "rb") as f:
-            data = f.read()
-        if data and not data.endswith(b"\n"):
-            line = "\n" + line
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
 
 
 # -- authentication -------------------------------------------------------------------------------------
@@ -300,7 +68,7 @@ class Auth(paramiko.AuthStrategy):
     def _identity_files(self) -> list[Path]:
         files = list(self.target.identity_files)
         if not files:  # like ssh: the default key files only when none is configured
-            files = [_home() / ".ssh" / name for name in DEFAULT_IDENTITIES]
+            files = [home() / ".ssh" / name for name in DEFAULT_IDENTITIES]
         return [f for f in files if f.exists()]
 
     def get_sources(self) -> Iterator[paramiko.AuthSource]:

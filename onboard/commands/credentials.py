@@ -1,4 +1,4 @@
-"""convert, keygen, doctor: the credential commands (also used by the journey's convert step).
+"""convert, keygen, doctor: the credential commands (the convert step uses the same pieces of credentials/).
 
 Heavy imports (cryptography) happen inside the functions: `onboard --help` must stay fast.
 """
@@ -141,24 +141,10 @@ def _setup(args: argparse.Namespace) -> tuple[object, UI, Secrets]:
     return cfg, ui, secrets
 
 
-def read_input(path: Path) -> bytes:
-    try:
-        return path.expanduser().read_bytes()
-    except FileNotFoundError:
-        raise CredentialError(
-            f"{path}: no such file.",
-            "Give the path of the file the CA or your browser saved.",
-            exit_code=Exit.CREDENTIAL,
-        ) from None
-    except IsADirectoryError:
-        raise CredentialError(f"{path} is a directory.", "Give the .p12/.pfx file itself.") from None
-    except OSError as e:
-        raise CredentialError(f"{path} cannot be read: {e.strerror}.", "Check its permissions.") from None
-
-
 def load_input(args: argparse.Namespace, secrets: Secrets) -> tuple[Credential, str]:
     """The credential named on the command line, and the stem for the 'plain' name format."""
-    from onboard.credentials import keys, model
+    from onboard.credentials import keys, readers
+    from onboard.credentials.readers import read_input
 
     if args.cert:
         if args.file:
@@ -181,7 +167,7 @@ def load_input(args: argparse.Namespace, secrets: Secrets) -> tuple[Credential, 
             key_path = keys.find_for(leaf)
         key_data = read_input(key_path)
         pw = secrets.passphrase(f"Passphrase of the key {key_path.name}")
-        return model.load_pem(
+        return readers.load_pem(
             cert_data, key_data, pw, cert_source=cert_path, key_source=key_path
         ), cert_path.stem
     if args.key:
@@ -193,53 +179,20 @@ def load_input(args: argparse.Namespace, secrets: Secrets) -> tuple[Credential, 
     stem = path.name.rsplit(".", 1)[0] if path.suffix.lower() in (".p12", ".pfx", ".pem") else path.name
     if data.lstrip().startswith(b"-----BEGIN"):
         pw = secrets.passphrase(f"Passphrase of {path.name}")
-        return model.load_pem(data, None, pw, cert_source=path), stem
+        return readers.load_pem(data, None, pw, cert_source=path), stem
     pw = secrets.passphrase(f"Passphrase of {path.name}")
-    return model.load_pkcs12(data, pw, source=path), stem
-
-
-def trust_warning(cred: Credential, configured: Path | None) -> str | None:
-    from onboard.pki import trustdirs
-
-    found = trustdirs.find(configured)
-    if found is None:
-        return (
-            "no grid trust directory found (X509_CERT_DIR, ~/.globus/certificates, "
-            "/etc/grid-security/certificates); grid tools will need your CA's IGTF bundle."
-        )
-    if trustdirs.find_issuer(cred.cert, found.path) is None:
-        return (
-            f"the issuer {cred.issuer_dn} is not in the trust directory {found.path}; "
-            "install your CA's IGTF bundle there."
-        )
-    return None
-
-
-def key_passphrase(secrets: Secrets, ui: UI, new: bool) -> str:
-    """The passphrase for the written key and package: the input's (as tcsg4 does) or a new one."""
-    if new:
-        return secrets.new_passphrase()
-    pw = secrets.passphrase()
-    if pw:
-        return pw
-    if not ui.interactive:  # a PKCS#12 without passphrase: the key must not be written unprotected
-        raise UsageError(
-            "the PKCS#12 has no passphrase, and the key onboard writes must have one.",
-            "Run `onboard convert --new-passphrase` in a terminal to choose one.",
-        )
-    ui.say("The PKCS#12 has no passphrase; choose one for your key.")
-    return secrets.new_passphrase()
+    return readers.load_pkcs12(data, pw, source=path), stem
 
 
 def convert(args: argparse.Namespace) -> int:
-    from onboard.credentials import installer, model
-    from onboard.secrets import MIN_NEW_PASSPHRASE
+    from onboard.credentials import checks, installer
+    from onboard.secrets import MIN_NEW_PASSPHRASE, key_passphrase
 
     cfg, ui, secrets = _setup(args)
     cred, stem = load_input(args, secrets)
     now = datetime.now(timezone.utc)
-    warnings = model.check(cred, now)
-    tw = trust_warning(cred, cfg.trust.cert_dir)  # type: ignore[attr-defined]
+    warnings = checks.check(cred, now)
+    tw = checks.trust_warning(cred, cfg.trust.cert_dir)  # type: ignore[attr-defined]
     if tw:
         warnings.append(tw)
     key_pw = key_passphrase(secrets, ui, args.new_passphrase)

@@ -140,7 +140,7 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: V
     cfg = Config.model_validate(data)
     st = app.store()
     vo = args.vo
-    wf = workflow.load(workflow_name(cfg, vo), steps.names())
+    wf = workflow.load(workflow.name_for(cfg, vo, None), steps.names())
     record = app.new_record(vo, wf.name, wf.initial)
     st.save(record)
     clock = FastForward(utcnow)
@@ -201,12 +201,6 @@ def _first_line(path: Path) -> str:
         raise UsageError(f"ONBOARD_DEMO_PASSPHRASE_FILE={path}: no passphrase on its first line.",
                          "Put the passphrase on the file's first line (12 characters or more).")
     return line
-
-
-def workflow_name(cfg, vo: str) -> str:
-    from onboard.commands.journey import workflow_for
-
-    return workflow_for(cfg, vo, None)
 
 
 class FastForward:

@@ -9,7 +9,7 @@ import time
 from datetime import datetime, timezone
 
 from onboard import app
-from onboard.errors import Exit, StateError, UsageError, Waiting
+from onboard.errors import Exit, StateError, Waiting
 from onboard.ui import fmt_time
 
 
@@ -57,21 +57,6 @@ def _options(args: argparse.Namespace) -> dict:
             "wait": bool(getattr(args, "wait", False))}  # steps may block on IMAP IDLE only with --wait
 
 
-def workflow_for(cfg, vo: str, explicit: str | None) -> str:
-    from onboard import workflow
-
-    if explicit:
-        name = explicit
-    else:
-        from onboard import catalog
-
-        entry = catalog.lookup(vo, cfg)  # config [vos.<vo>] over the shipped catalog
-        name = entry.kind if entry else "voms-admin"
-    if name not in workflow.available():
-        raise UsageError(f"no workflow '{name}'.", f"Known workflows: {', '.join(workflow.available())}.")
-    return name
-
-
 def start(args: argparse.Namespace) -> int:
     from onboard import steps, workflow
 
@@ -90,7 +75,7 @@ def start(args: argparse.Namespace) -> int:
                 f"a journey for VO '{vo}' exists already.",
                 f"Continue it with `onboard resume --vo {vo}`, or start over with `onboard reset --vo {vo}`.",
             )
-        wf = workflow.load(workflow_for(cfg, vo, args.workflow), steps.names())
+        wf = workflow.load(workflow.name_for(cfg, vo, args.workflow), steps.names())
         record = app.new_record(vo, wf.name, wf.initial)
         st.save(record)
         st.append_history(

@@ -35,10 +35,10 @@ from typing import Any
 
 _EXPORTS = {
     "Credential": "model",
-    "load_pkcs12": "model",
-    "load_pem": "model",
-    "check": "model",
-    "diagnose_pkcs12": "model",
+    "load_pkcs12": "readers",
+    "load_pem": "readers",
+    "check": "checks",
+    "diagnose_pkcs12": "readers",
     "key_id": "model",
     "install": "installer",
     "Installed": "installer",

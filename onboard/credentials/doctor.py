@@ -159,7 +159,9 @@ def run_checks(
     grid tool's search order."""
     from cryptography import x509
 
-    from onboard.credentials.model import WARN_DAYS, load_pem_key, public_key_der
+    from onboard.credentials.checks import WARN_DAYS
+    from onboard.credentials.model import public_key_der
+    from onboard.credentials.readers import load_pem_key
     from onboard.errors import OnboardError
 
     env = dict(os.environ if environ is None else environ)

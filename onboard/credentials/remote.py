@@ -67,7 +67,7 @@ def pem_files_from_pkcs12(
     data: bytes, passphrase: str, *, key_passphrase: str | None = None
 ) -> list[RemoteFile]:
     """Same files made in memory from a PKCS#12 (the sandbox hands out p12s); the key stays encrypted."""
-    from onboard.credentials.model import load_pkcs12
+    from onboard.credentials.readers import load_pkcs12
 
     cred = load_pkcs12(data, passphrase)
     kp = key_passphrase or passphrase

@@ -152,7 +152,7 @@ def install(joined: Joined, *, trust_dir: Path, config_path: Path,
     """Install the checked trust bundle and write the trainee's configuration. Returns (config, backup)."""
     import os
 
-    from onboard.guide import render_config
+    from onboard.configfile import render_config
     from onboard.pki import bundle
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,7 +240,7 @@ def register_ssh_key(url: str, trust_dir: Path, user: str, public_key: str, time
 
 def _render(config: dict[str, Any], render_config) -> str:
     """TOML for the config, including the nested [vos.<vo>] tables render_config does not do."""
-    from onboard.guide import _toml_value
+    from onboard.configfile import toml_value as _toml_value
 
     flat = {k: v for k, v in config.items() if k != "vos"}
     text = render_config(flat).replace("written by the guided first start", "written by `onboard sandbox "

@@ -43,18 +43,18 @@ def _done_before(ctx: StepContext) -> bool:
 
 
 def run(ctx: StepContext) -> None:
-    from onboard.commands.credentials import key_passphrase, read_input, trust_warning
-    from onboard.credentials import installer, model
+    from onboard.credentials import checks, installer, readers
+    from onboard.secrets import key_passphrase
 
     if _done_before(ctx):
         ctx.ui.say(f"credential already installed: {ctx.record.artifacts.cert}")
         return
     src = _source(ctx)
-    data = read_input(src)
-    cred = model.load_pkcs12(data, ctx.secrets.passphrase(f"Passphrase of {src.name}"), source=src)
+    data = readers.read_input(src)
+    cred = readers.load_pkcs12(data, ctx.secrets.passphrase(f"Passphrase of {src.name}"), source=src)
     now = ctx.now()
-    warnings = model.check(cred, now)
-    tw = trust_warning(cred, ctx.config.trust.cert_dir)
+    warnings = checks.check(cred, now)
+    tw = checks.trust_warning(cred, ctx.config.trust.cert_dir)
     if tw:
         warnings.append(tw)
     creds = ctx.config.credentials

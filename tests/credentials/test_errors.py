@@ -190,10 +190,10 @@ def test_no_terminal_names_the_flag(cli, pki, jose):
 
 def test_failure_while_committing_restores_everything(pki, jose, tmp_path, monkeypatch):
     """A crash in the middle of putting files in place: the new files go, the old ones come back."""
-    from onboard.credentials import installer, model
+    from onboard.credentials import installer, readers
     from onboard.errors import CredentialError
 
-    cred = model.load_pkcs12(pki.p12(jose, "tx.p12").read_bytes(), PASSPHRASE)
+    cred = readers.load_pkcs12(pki.p12(jose, "tx.p12").read_bytes(), PASSPHRASE)
     dest = tmp_path / "dest"
     installer.install(cred, dest, key_passphrase=PASSPHRASE, name="n", now=NOW)
     before = snapshot(dest)
@@ -291,9 +291,8 @@ def test_empty_pkcs12_passphrase_needs_a_new_one(pki, jose, tmp_path, onboard_en
     """A PKCS#12 without passphrase: without a terminal onboard refuses rather than write a clear key."""
     import io
 
-    from onboard.commands.credentials import key_passphrase
     from onboard.errors import UsageError
-    from onboard.secrets import Secrets
+    from onboard.secrets import Secrets, key_passphrase
     from onboard.ui import UI
 
     ui = UI(interactive=False, out=io.StringIO(), err=io.StringIO())

@@ -171,7 +171,7 @@ def test_config_shortcut_matches_config_defaults(monkeypatch, onboard_env):
 
 def test_chain_drops_root_and_sectigo_cross_sign(pki, jose):
     """Sectigo blobs carry the root cross-signed by "AAA Certificate Services": never in the chain."""
-    from onboard.credentials.model import assemble
+    from onboard.credentials.readers import assemble
 
     from .pkiutil import dn, issue
 

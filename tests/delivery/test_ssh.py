@@ -10,7 +10,7 @@ import paramiko
 import pytest
 from servers.sshd import TEST_USER, make_host_keys
 
-from onboard.adapters import ssh
+from onboard.adapters import ssh, ssh_target
 from onboard.errors import Exit, SSHError
 
 from .helpers import connect, quiet_ui, target
@@ -250,7 +250,7 @@ def test_hashknownhosts_saves_a_hashed_entry_that_is_found_again(sshd, client_ke
     cfg = tmp_path / "ssh_config"
     cfg.write_text(f"Host *\n  HashKnownHosts yes\n  IdentityFile {client_key}\n")
     kh = tmp_path / "known_hosts"
-    conf = ssh.load_ssh_config(cfg, system=None)
+    conf = ssh_target.load_ssh_config(cfg, system=None)
     t = ssh.resolve("127.0.0.1", user=TEST_USER, port=sshd.port, known_hosts=kh, ssh_config=conf)
     t.global_known_hosts = []
     ssh.connect(t, quiet_ui(), trust_host_key=sshd.fingerprint).close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import paramiko
 import pytest
 
-from onboard.adapters import ssh
+from onboard.adapters import ssh, ssh_target
 from onboard.delivery import scripts
 from onboard.delivery.install import CERT, KEY, P12
 from onboard.delivery.verify import _mode_rules, explain_failure, parse_fqans
@@ -110,5 +110,5 @@ def test_ssh_config_include_is_followed(tmp_path, monkeypatch):
     (d / "config.d").mkdir(parents=True)
     (d / "config").write_text("Include config.d/*.conf\nHost *\n  User fallback\n")
     (d / "config.d" / "grid.conf").write_text("Host submit\n  HostName login.example.org\n  User jdoe\n")
-    t = ssh.resolve("submit", ssh_config=ssh.load_ssh_config(system=None))
+    t = ssh.resolve("submit", ssh_config=ssh_target.load_ssh_config(system=None))
     assert (t.hostname, t.user) == ("login.example.org", "jdoe")

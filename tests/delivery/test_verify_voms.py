@@ -127,7 +127,7 @@ def test_deliver_and_verify_steps_fill_the_journey_record(
     from onboard.steps import deliver as deliver_step
     from onboard.steps import verify as verify_step
 
-    monkeypatch.setattr("onboard.adapters.ssh.SYSTEM_KNOWN_HOSTS", ())
+    monkeypatch.setattr("onboard.adapters.ssh_target.SYSTEM_KNOWN_HOSTS", ())
     record = JourneyRecord(vo="testvo", workflow="voms-admin", state="deliver")
     ctx = _ctx(sshd, client_key, known_hosts, package, pki, voms_server, record)
     try:

@@ -69,24 +69,24 @@ def guarded(fn: Callable[[bytes], Any]) -> Callable[[bytes], None]:
 
 
 def pkcs12(data: bytes) -> None:
-    from onboard.credentials import model
+    from onboard.credentials import readers
 
-    cred = model.load_pkcs12(data, PASSPHRASE, source="fuzz.p12")
+    cred = readers.load_pkcs12(data, PASSPHRASE, source="fuzz.p12")
     _use(cred)
 
 
 def pem(data: bytes) -> None:
-    from onboard.credentials import model
+    from onboard.credentials import readers
 
-    cred = model.load_pem(data, None, PASSPHRASE, cert_source="fuzz.pem")
+    cred = readers.load_pem(data, None, PASSPHRASE, cert_source="fuzz.pem")
     _use(cred)
 
 
 def _use(cred: Any) -> None:
     """What convert does with a loaded credential before writing anything: check it and name it."""
-    from onboard.credentials import model
+    from onboard.credentials import checks
 
-    model.check(cred, datetime.now(timezone.utc))  # the seeds are made valid from now on
+    checks.check(cred, datetime.now(timezone.utc))  # the seeds are made valid from now on
     cred.subject_dn, cred.issuer_dn, cred.cn, cred.serial_hex, cred.sha256  # noqa: B018
     cred.package_friendly_name()
 

@@ -140,6 +140,7 @@ def install() -> None:
     import requests
     from paramiko import sftp as psftp
 
+    import onboard.adapters.known_hosts as known_hosts
     import onboard.adapters.ssh as ssh
     import onboard.atomicfile as atomicfile
     import onboard.credentials.files as files
@@ -178,7 +179,7 @@ def install() -> None:
     _around(sandbox_ca.SandboxCA, "issue_user", "obtain:sandbox-ca issue")
     obtain_other.os = _OsWithPoints("obtain")  # type: ignore[assignment]
     obtain_sandbox.os = _OsWithPoints("obtain")  # type: ignore[assignment]
-    _around(ssh, "save_known_host", "ssh:save_known_host")
+    _around(known_hosts, "save_known_host", "ssh:save_known_host")
     _around(pathlib.Path, "unlink", lambda self, missing_ok=False: f"unlink({_norm(self.name)})")
 
     # HTTP
@@ -241,7 +242,8 @@ PRELOAD = (
     "onboard.config", "onboard.workflow", "onboard.steps", "onboard.steps.obtain", "onboard.steps.convert",
     "onboard.steps.register", "onboard.steps.confirm_email", "onboard.steps.await_approval",
     "onboard.steps.deliver", "onboard.steps.verify", "onboard.commands.credentials",
-    "onboard.credentials.installer", "onboard.credentials.model", "onboard.registration.flow",
+    "onboard.credentials.installer", "onboard.credentials.model", "onboard.credentials.readers",
+    "onboard.credentials.checks", "onboard.registration.flow",
     "onboard.registration.voms_admin", "onboard.registration.voms_admin_registrar",
     "onboard.registration.registrar", "onboard.registration.approval", "onboard.registration.mails",
     "onboard.registration.links", "onboard.adapters.https", "onboard.adapters.mail", "onboard.delivery",

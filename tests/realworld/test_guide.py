@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from onboard import guide
+from onboard import configfile, guide
 
 try:
     import tomllib
@@ -94,16 +94,16 @@ def test_without_a_terminal_nothing_is_asked(cli, onboard_env, tmp_path):
 
 def test_render_config_is_valid_toml():
     values = {"vo": "x", "user": {"given_name": 'Jo "Q" \\ Ünï', "email": "a@b"}, "ca": {"p12": "~/a b.p12"}}
-    assert tomllib.loads(guide.render_config(values))["user"]["given_name"] == 'Jo "Q" \\ Ünï'
+    assert tomllib.loads(configfile.render_config(values))["user"]["given_name"] == 'Jo "Q" \\ Ünï'
 
 
 def test_write_config_never_overwrites(tmp_path):
     from onboard.errors import ConfigError
 
     path = tmp_path / "cfg" / "config.toml"
-    guide.write_config(path, {"vo": "x"})
+    configfile.write_config(path, {"vo": "x"})
     with pytest.raises(ConfigError, match="does not overwrite"):
-        guide.write_config(path, {"vo": "y"})
+        configfile.write_config(path, {"vo": "y"})
     assert "x" in path.read_text()
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 

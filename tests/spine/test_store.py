@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from onboard import state as state_mod
 from onboard.errors import Exit, LockedError, StateError
+from onboard.schema import SCHEMA_VERSION
 from onboard.state import JourneyRecord
-from onboard.store import CURRENT_SCHEMA, Store
+from onboard.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_schema_constant_matches_model():
-    assert CURRENT_SCHEMA == state_mod.SCHEMA_VERSION
+def test_new_records_carry_the_one_schema_version():
+    assert JourneyRecord(vo="cms", workflow="voms-admin", state="obtain").schema_version == SCHEMA_VERSION
 
 
 def test_round_trip_and_modes(tmp_path):
@@ -102,7 +102,7 @@ def test_migration_from_v1(tmp_path):
           "wait_reason": "VO approval"}
     store.record_path("cms").write_text(json.dumps(v1))
     rec = store.load("cms")
-    assert rec.schema_version == CURRENT_SCHEMA
+    assert rec.schema_version == SCHEMA_VERSION
     assert rec.waits["enrol/vo/await_approval"].what == "VO approval"
     assert rec.next_check_after.isoformat() == "2026-01-02T01:00:00+00:00"
 

@@ -1,0 +1,1 @@
+"""Talking to the outside world: HTTPS to the registration servers, IMAP for mail, SSH to the submit host."""

@@ -114,7 +114,7 @@ class Sandbox:
         return self
 
     def _tick(self) -> None:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
         wake = self.ctx.wake
         assert wake is not None
@@ -124,17 +124,17 @@ class Sandbox:
             if self._stop.is_set():
                 break
             try:
-                registration.purge_expired(self.ctx, self.app)
-                registration.auto_approve(self.ctx)
+                voms_admin.purge_expired(self.ctx, self.app)
+                voms_admin.auto_approve(self.ctx)
             except Exception as e:  # keep ticking; the log says what went wrong
                 self.ctx.log(f"ticker: {type(e).__name__}: {e}")
 
     def tick(self) -> None:
         """Run expiry and auto-approval now (tests, and the fast-forward clock of the demo)."""
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        registration.purge_expired(self.ctx, self.app)
-        registration.auto_approve(self.ctx)
+        voms_admin.purge_expired(self.ctx, self.app)
+        voms_admin.auto_approve(self.ctx)
 
     def stop(self) -> None:
         self._stop.set()
@@ -229,34 +229,34 @@ class Sandbox:
         )
 
     def requests(self, vo: str | None = None) -> list[dict[str, Any]]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.requests(self.ctx, vo)
+        return voms_admin.requests(self.ctx, vo)
 
     def members(self, vo: str | None = None) -> list[dict[str, Any]]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.members(self.ctx, vo)
+        return voms_admin.members(self.ctx, vo)
 
     def approve(self, request_id: int) -> dict[str, Any]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.approve(self.ctx, request_id)
+        return voms_admin.approve(self.ctx, request_id)
 
     def reject(self, request_id: int, reason: str | None = None) -> dict[str, Any]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.reject(self.ctx, request_id, reason)
+        return voms_admin.reject(self.ctx, request_id, reason)
 
     def vomses_line(self, vo: str) -> str:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.vomses_line(self.ctx, vo)
+        return voms_admin.vomses_line(self.ctx, vo)
 
     def lsc(self, vo: str) -> list[str]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.lsc(self.ctx, vo)
+        return voms_admin.lsc(self.ctx, vo)
 
     def endpoints(self) -> dict[str, Any]:
         s = self.settings

@@ -67,10 +67,10 @@ def trainee_config(app) -> dict[str, Any]:
     for vo in s.vos:
         entry: dict[str, Any] = {"kind": "voms-admin", "url": f"{app.base_url('voms')}/voms/{vo}"}
         try:
-            from onboard.sandbox import registration
+            from onboard.sandbox import voms_admin
 
-            entry["vomses"] = [registration.vomses_line(ctx, vo)]
-            entry["lsc"] = {s.hostname: registration.lsc(ctx, vo)}
+            entry["vomses"] = [voms_admin.vomses_line(ctx, vo)]
+            entry["lsc"] = {s.hostname: voms_admin.lsc(ctx, vo)}
         except Exception:  # noqa: BLE001 - no VOMS certificate yet: the verify step then skips the VO check
             pass
         vos[vo] = entry

@@ -52,9 +52,9 @@ from urllib.parse import parse_qs, urlsplit
 if TYPE_CHECKING:
     from onboard.sandbox.context import SandboxContext
 
-# Modules whose install(app) adds routes. registration = VOMS-Admin (this issue); iam/vomrs: issue 5.
+# Modules whose install(app) adds routes. voms_admin = VOMS-Admin; iam/vomrs: issue 5.
 EXTENSIONS = (
-    "onboard.sandbox.registration",
+    "onboard.sandbox.voms_admin",
     "onboard.sandbox.iam",
     "onboard.sandbox.vomrs",
     "onboard.sandbox.portal",

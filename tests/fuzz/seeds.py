@@ -276,8 +276,8 @@ def _http(resp) -> bytes:
 
 
 def page_seeds() -> list[bytes]:
-    from onboard.sandbox.voms_admin import pages as reg
     from onboard.sandbox.settings import Settings
+    from onboard.sandbox.voms_admin import pages as reg
     from onboard.sandbox.web import Response
 
     session: dict[str, str] = {}

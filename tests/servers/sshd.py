@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from onboard.sandbox.voms import descendants
+from onboard.sandbox.processes import descendants, free_port
 
 TEST_USER = "onboard-test"
 _LOCK = (
@@ -30,12 +30,6 @@ _LOCK = (
     if Path("/run/lock").is_dir()
     else Path("/tmp/onboard-test-user.lock")
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure_user(name: str = TEST_USER) -> pwd.struct_passwd:

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 if TYPE_CHECKING:
-    from onboard.sandbox.web import ClientIdentity
+    from onboard.sandbox.identity import ClientIdentity
 
 # OpenSSL short names for the attributes that occur in grid DNs
 _SHORT = {
@@ -167,7 +167,7 @@ def identity_from_der(der: bytes, index: dict[str, str]) -> ClientIdentity:
     proxy's issuer with proxy CN components removed, and its issuer comes from `index` (subject -> issuer
     of every certificate the sandbox CA issued).
     """
-    from onboard.sandbox.web import ClientIdentity
+    from onboard.sandbox.identity import ClientIdentity
 
     cert = x509.load_der_x509_certificate(der)
     if not is_proxy(cert):

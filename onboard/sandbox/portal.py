@@ -86,8 +86,8 @@ def trainee_config(app) -> dict[str, Any]:
         submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port,
                                   "x509_cert_dir": str(ctx.ca.trust_dir)}
         try:
-            from onboard.sandbox.sshhost import fingerprint as ssh_fp
-            from onboard.sandbox.sshhost import load_or_make_host_key
+            from onboard.sandbox.submit_host import fingerprint as ssh_fp
+            from onboard.sandbox.submit_host import load_or_make_host_key
 
             host_key = load_or_make_host_key(ctx.dir / "submit" / "ssh_host_ed25519_key")
             submit["trust_host_key"] = ssh_fp(host_key)
@@ -129,10 +129,9 @@ def ssh_key(req):
         return Response.json({"error": "a JSON body with user and public_key is required"}, status=400)
     user, line = str(data.get("user", "")), str(data.get("public_key", ""))
     try:
-        from onboard.sandbox.manager import _Homes
-        from onboard.sandbox.sshhost import SubmitHost
+        from onboard.sandbox.submit_host import Homes
 
-        SubmitHost.authorize(_Homes(req.app.ctx.dir / "submit"), user, line)  # type: ignore[arg-type]
+        Homes(req.app.ctx.dir / "submit").authorize(user, line)
     except ValueError as e:
         return Response.json({"error": str(e)}, status=400)
     req.app.ctx.log(f"portal: SSH key authorized for {user}")

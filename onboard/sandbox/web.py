@@ -49,6 +49,8 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from onboard.sandbox.identity import ClientIdentity
+
 if TYPE_CHECKING:
     from onboard.sandbox.context import SandboxContext
 
@@ -63,20 +65,6 @@ EXTENSIONS = (
 LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base
 MAX_BODY = 1 << 20
 MAX_SESSIONS = 10000
-
-
-@dataclass
-class ClientIdentity:
-    """Who is on the other end of the TLS connection, the way VOMS-Admin sees it (OpenSSL slash DNs).
-
-    For an RFC 3820 proxy, the end-entity certificate's subject and issuer (as VOMS-Admin does).
-    """
-
-    dn: str
-    issuer: str
-    email: str | None
-    der: bytes
-    is_proxy: bool = False
 
 
 class Response:

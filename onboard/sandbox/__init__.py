@@ -14,9 +14,9 @@ is real too: `voms_server` runs a private MariaDB and the voms daemon, fed by th
 
 Modules: manager (Sandbox), settings, context (DB, mailer, CA, clock), web (route registry, TLS
 listeners), identity (the TLS client's identity), ca, dn, mail, daemon (the background process), demo
-(what `onboard demo` starts), processes (helpers for server processes). Folders: voms_admin, iam, vomrs
-(the registration services' imitations), portal (the trainees' join point and CA portal), submit_host
-(SSH and SFTP), voms_server (a real voms-server: MariaDB + Debian's voms daemon).
+(what `onboard demo` starts), processes (helpers for server processes), portal (the trainees' join point
+and CA portal). Folders: voms_admin, iam, vomrs (the registration services' imitations), submit_host (SSH
+and SFTP), voms_server (a real voms-server: MariaDB + Debian's voms daemon).
 The trainee's and the instructor's orientation tools (join, report, board) are onboard/orientation/.
 Nothing heavy is imported here: `Sandbox` and `Settings` load on first use.
 """

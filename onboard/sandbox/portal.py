@@ -6,7 +6,7 @@ Routes on the "open" listener (TLS, no client certificate needed):
                            trust directory as a tar.gz), the root CA's SHA-256 (which the instructor reads
                            aloud), and a ready-made configuration for this sandbox
     POST /onboard/report   a trainee's onboard saying where it stands (state, waits, last error) for the
-                           instructor's board (onboard/sandbox/report.py; nothing secret in it)
+                           instructor's board (onboard/orientation/report.py; nothing secret in it)
     POST /portal/ssh-key   a trainee's SSH public key, authorized for their user on the sandbox submit host
     POST /portal/issue     the CA portal: name, e-mail and a passphrase (>= 12 characters) in, a
                            password-protected Certificate.p12 out — what HARICA or Sectigo hand out

@@ -9,7 +9,7 @@ The sandbox serves every registration-service emulation from one `App`: a table 
 
 A listener is started only if some route needs it.
 
-Adding an emulation (e.g. `onboard/sandbox/iam.py`, `onboard/sandbox/vomrs.py`): write a module with
+Adding an emulation (e.g. `onboard/sandbox/iam/`, `onboard/sandbox/vomrs/`): write a package with
 
     def install(app: App) -> None:
         app.schema('''CREATE TABLE IF NOT EXISTS iam_request (uuid TEXT PRIMARY KEY, ...)''')

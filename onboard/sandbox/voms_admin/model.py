@@ -3,6 +3,7 @@ fqan, aup_acceptance) and the questions the handlers and the instructor ask of t
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from onboard.errors import SandboxError
@@ -66,3 +67,38 @@ def get_request(ctx: SandboxContext, request_id: int) -> Any:
             f"no request {request_id}.", "See `onboard sandbox requests` for the requests waiting."
         )
     return row
+
+
+def add_request(
+    db: sqlite3.Connection,
+    vo: str,
+    subject: str,
+    issuer: str,
+    values: dict[str, str],
+    now: float,
+    expires: float,
+) -> sqlite3.Row:
+    """A new SUBMITTED request from the registration form's (checked) values."""
+    cur = db.execute(
+        "INSERT INTO req (vo, status, confirm_id, creation_date, expiration_date, subject, issuer, email, "
+        "name, surname, institution, address, phone, user_message, signed_aup_version) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            vo,
+            "SUBMITTED",
+            str(uuid.uuid4()),
+            now,
+            expires,
+            subject,
+            issuer,
+            values["emailAddress"].strip(),
+            values["name"].strip(),
+            values["surname"].strip(),
+            values["institution"].strip() or None,
+            values["address"].strip() or None,
+            values["phoneNumber"].strip() or None,
+            values["userMessage"] or None,
+            AUP_VERSION,
+        ),
+    )
+    return db.execute("SELECT * FROM req WHERE request_id=?", (cur.lastrowid,)).fetchone()

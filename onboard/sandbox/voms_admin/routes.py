@@ -1,10 +1,8 @@
-# ruff: noqa: E501 - SQL and page text kept on the lines of the real ones
 """VOMS-Admin's registration pages: the request handlers and the route table (see the package's docstring)."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +11,7 @@ from onboard.sandbox.voms_admin import api, mails
 from onboard.sandbox.voms_admin.admin import approve, purge_expired
 from onboard.sandbox.voms_admin.form import validate
 from onboard.sandbox.voms_admin.links import base_url, lsc, vo_of, vomses_line
-from onboard.sandbox.voms_admin.model import AUP_VERSION, active_request, groups_offered, member
+from onboard.sandbox.voms_admin.model import active_request, add_request, groups_offered, member
 from onboard.sandbox.voms_admin.pages import (
     INVALID_TOKEN,
     confirmation_error_page,
@@ -81,29 +79,7 @@ def submit(req: Request) -> Response:
         pending = active_request(db, vo, c.dn, c.issuer)
         if pending is not None:
             return waits_confirmation_page(vo) if pending["status"] == "SUBMITTED" else limbo_page(vo)
-        cur = db.execute(
-            "INSERT INTO req (vo, status, confirm_id, creation_date, expiration_date, subject, issuer, email, name, "
-            "surname, institution, address, phone, user_message, signed_aup_version) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                vo,
-                "SUBMITTED",
-                str(uuid.uuid4()),
-                now,
-                now + ctx.settings.request_lifetime,
-                c.dn,
-                c.issuer,
-                values["emailAddress"].strip(),
-                values["name"].strip(),
-                values["surname"].strip(),
-                values["institution"].strip() or None,
-                values["address"].strip() or None,
-                values["phoneNumber"].strip() or None,
-                values["userMessage"] or None,
-                AUP_VERSION,
-            ),
-        )
-        row = db.execute("SELECT * FROM req WHERE request_id=?", (cur.lastrowid,)).fetchone()
+        row = add_request(db, vo, c.dn, c.issuer, values, now, now + ctx.settings.request_lifetime)
         ctx.event(db, "submitted", vo, row["request_id"], c.dn)
     mails.confirm(ctx, row, req.app)
     return confirmation_required_page(vo, row["expiration_date"])

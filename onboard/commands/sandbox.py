@@ -20,9 +20,8 @@ from pathlib import Path
 
 from onboard.errors import SandboxError, UsageError
 
-# action -> (module in onboard.commands, one-line help or None for an action --help does not list).
-# Order is the order of `onboard sandbox --help`.
-ACTIONS: dict[str, tuple[str, str | None]] = {
+# action -> (module in onboard.commands, one-line help). Order is the order of `onboard sandbox --help`.
+ACTIONS: dict[str, tuple[str, str]] = {
     "up": ("sandbox_grid",
            "start the sandbox grid in the background and print its endpoints and an onboard config"),
     "down": ("sandbox_grid", "stop the sandbox (no process, no listening port left)"),
@@ -49,8 +48,10 @@ ACTIONS: dict[str, tuple[str, str | None]] = {
     "vomrs-requests": ("sandbox_requests", "VOMRS registrations waiting for a decision"),
     "vomrs-approve": ("sandbox_requests", "approve a VOMRS registration (the applicant becomes a member)"),
     "vomrs-deny": ("sandbox_requests", "deny a VOMRS registration"),
-    "serve": ("sandbox_grid", None),  # the background process `up` starts
+    "serve": ("sandbox_grid",
+              "run the sandbox in the foreground until SIGTERM (what `up` starts in the background)"),
 }
+HIDDEN = {"serve"}  # not listed by --help: users run `up`
 
 
 def default_dir() -> Path:
@@ -77,9 +78,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     for action, (module_name, help_text) in ACTIONS.items():
         add, run = importlib.import_module(f"onboard.commands.{module_name}").ACTIONS[action]
-        described = help_text or f"the sandbox's {action} action"
-        kw = {"help": help_text} if help_text else {}
-        a = sub.add_parser(action, description=described[0].upper() + described[1:] + ".", **kw)
+        kw = {} if action in HIDDEN else {"help": help_text}
+        a = sub.add_parser(action, description=help_text[0].upper() + help_text[1:] + ".", **kw)
         a.add_argument(
             "--dir",
             metavar="DIR",
@@ -93,7 +93,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not getattr(args, "action", None):
-        listed = [a for a, (_, help_text) in ACTIONS.items() if help_text]
+        listed = [a for a in ACTIONS if a not in HIDDEN]
         raise UsageError(
             "which sandbox action?", f"One of: {', '.join(listed)} (see `onboard sandbox --help`)."
         )

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,8 +114,7 @@ class MariaDB:
         if not (data / "mysql").exists():
             _copy_template(data, user)
         self.port = self.port or free_port()
-        log = open(self.workdir / "mariadbd.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
+        self.proc = processes.spawn(
             [
                 required("mariadbd"),
                 "--no-defaults",
@@ -133,27 +131,23 @@ class MariaDB:
                 "--innodb-flush-log-at-trx-commit=0",
                 f"--log-error={self.workdir / 'mariadbd.err'}",
             ],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            self.workdir / "mariadbd.log",
         )
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("mariadbd exited: " + (self.workdir / "mariadbd.err").read_text()[-2000:])
-            if self.socket.exists():
-                ping = subprocess.run(
-                    [required("mariadb-admin"), "--no-defaults", f"--socket={self.socket}", "-u", "root",
-                     "ping"],
-                    capture_output=True,
-                )
-                if ping.returncode == 0:
-                    return self
-            time.sleep(0.05)
+        if processes.wait_ready(
+            self.proc, self._answers, 60, "mariadbd", lambda: (self.workdir / "mariadbd.err").read_text()
+        ):
+            return self
         self.stop()
         raise RuntimeError("mariadbd did not answer within 60 s")
+
+    def _answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        ping = subprocess.run(
+            [required("mariadb-admin"), "--no-defaults", f"--socket={self.socket}", "-u", "root", "ping"],
+            capture_output=True,
+        )
+        return ping.returncode == 0
 
     def sql(self, statement: str, database: str | None = None) -> str:
         return mariadb_client(self.socket, database, statement)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,25 +101,9 @@ class VOMSServer:
             )
             + "\n"
         )
-        out = open(self.workdir / "voms.out", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [required("voms"), "--conf", str(conf)],
-            stdout=out,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        out.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("voms exited: " + self.log()[-2000:])
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
-                return self
-            time.sleep(0.05)
+        self.proc = processes.spawn([required("voms"), "--conf", str(conf)], self.workdir / "voms.out")
+        if processes.wait_ready(self.proc, lambda: processes.accepts(self.port), 20, "voms", self.log):
+            return self
         self.stop()
         raise RuntimeError("voms did not listen within 20 s")
 

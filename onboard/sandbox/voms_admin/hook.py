@@ -42,7 +42,7 @@ def run_hook(ctx: SandboxContext, row: Any) -> None:
         "ONBOARD_SANDBOX_REQUEST_ID": str(row["request_id"]),
         "ONBOARD_SANDBOX_NAME": f"{row['name'] or ''} {row['surname'] or ''}".strip(),
         "ONBOARD_SANDBOX_DIR": str(ctx.dir),
-        # the short names onboard.sandbox.voms add-member reads
+        # the short names `onboard sandbox voms-add-member` reads
         "ONBOARD_DN": row["subject"],
         "ONBOARD_CA_DN": row["issuer"],
         "ONBOARD_VO": row["vo"],

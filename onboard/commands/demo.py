@@ -17,13 +17,15 @@ import contextlib
 import os
 import shutil
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from onboard.errors import Exit, NotImplementedStep, OnboardError, UsageError
+
+if TYPE_CHECKING:
+    from onboard.sandbox.demo import DemoSandbox, DemoVOMS
 
 
 class DemoError(OnboardError):
@@ -42,6 +44,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from onboard.sandbox.demo import DemoSandbox, DemoVOMS
     from onboard.ui import UI
 
     ui = UI(quiet=args.quiet, interactive=False)  # never a question: the demo answers everything itself
@@ -55,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         work = Path(tempfile.mkdtemp(prefix="onboard-demo-"))
     ui.say(f"onboard demo: a throwaway grid in {work}")
-    voms = VOMS(work / "voms", args.vo)
+    voms = DemoVOMS(work / "voms", args.vo)
     try:
-        with _isolated_env(work), Sandbox(work / "sandbox", args.vo, ui) as sandbox:
+        with _isolated_env(work), DemoSandbox(work / "sandbox", args.vo) as sandbox:
             voms.start_behind(sandbox)  # in the background, while the sandbox and the journey start
             try:
                 record = _journey(args, ui, work, sandbox, voms)
@@ -108,7 +111,7 @@ def _isolated_env(work: Path):
                 os.environ[k] = v
 
 
-def _journey(args: argparse.Namespace, ui, work: Path, sandbox: Sandbox, voms: VOMS):
+def _journey(args: argparse.Namespace, ui, work: Path, sandbox: DemoSandbox, voms: DemoVOMS):
     from onboard import app, steps, workflow
     from onboard.config import Config
     from onboard.delivery.verify import VerifyError
@@ -218,106 +221,3 @@ class FastForward:
             ahead = when - self.now()
             if ahead > timedelta(0):
                 self.offset += ahead + timedelta(milliseconds=1)
-
-
-class Sandbox:
-    """The embedded grid (onboard.sandbox), started for the demo and stopped afterwards."""
-
-    def __init__(self, directory: Path, vo: str, ui):
-        self.directory = directory
-        self.vo = vo
-        self.ui = ui
-        self.handle: Any = None
-        self.host_key_fingerprint = ""
-
-    def __enter__(self) -> Sandbox:
-        try:
-            from onboard.sandbox import demo_support  # type: ignore[attr-defined]
-        except ImportError:
-            raise DemoError(
-                "the demo needs the sandbox (onboard.sandbox), which is not complete yet: it cannot "
-                "start its servers from Python.",
-                "Until it is, the delivery and verification steps can be tried against any SSH host "
-                "with `onboard start`.",
-                exit_code=Exit.NOT_IMPLEMENTED,
-            ) from None
-        self.handle = demo_support.start(self.directory, self.vo)
-        self.host_key_fingerprint = self.handle.host_key_fingerprint
-        return self
-
-    def config(self, work: Path) -> dict[str, Any]:
-        return self.handle.config(work)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.handle is not None:
-            self.handle.stop()
-
-
-class VOMS:
-    """A real VOMS server for the demo VO (onboard.sandbox.voms): a private MariaDB plus Debian's voms daemon
-    and voms-mysql-plugin, signing with the sandbox's VOMS certificate; the sandbox's on-approval hook
-    (`python -m onboard.sandbox.voms add-member`) makes the approved trainee a member. It needs the Debian
-    packages (not a source checkout); without them the demo says so at the last step."""
-
-    def __init__(self, directory: Path, vo: str):
-        from onboard.sandbox import voms
-
-        self.directory = directory
-        self.vo = vo
-        self.missing = voms.missing()
-        if shutil.which("voms-proxy-init") is None:
-            self.missing.append("no voms-proxy-init")
-        self.db: Any = None
-        self.server: Any = None
-        self.error: BaseException | None = None
-        self.thread: threading.Thread | None = None
-
-    def start_behind(self, sandbox: Sandbox) -> None:
-        if self.missing:
-            return
-        from onboard.sandbox import voms
-        from onboard.store import check_vo_name
-
-        sb = sandbox.handle.sandbox
-        port = voms.free_port()
-        sb.settings.voms_port_base = port - sb.settings.vos.index(self.vo)  # the vomses line names this port
-        ready = self.directory / "ready"
-        db_dir = self.directory / "db"
-        # the approval waits (in the sandbox) until the server is up: the journey itself need not wait
-        sb.settings.on_approval = voms.hook_command(
-            voms.MariaDB(db_dir).socket, voms.database_name(check_vo_name(self.vo)), self.vo, wait_for=ready
-        )
-        cert, key = sb.ca.host_credential("voms", [sb.settings.hostname])
-        voms_dn, root_dn, trust = sb.ca.voms_dn([sb.settings.hostname]), sb.ca.root_dn, sb.trust_dir
-
-        def run() -> None:
-            try:
-                self.db = voms.MariaDB(db_dir).start()
-                self.server = voms.VOMSServer(
-                    self.vo, self.db, self.directory / "server", cert, key, voms_dn, root_dn, trust, port=port
-                ).start()
-            except BaseException as e:  # reported in the demo's own thread (check())
-                self.error = e
-            finally:
-                ready.touch()  # also on failure: the hook must not wait for nothing
-
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.thread = threading.Thread(target=run, name="demo-voms", daemon=True)
-        self.thread.start()
-
-    def check(self) -> None:
-        """Raise if the VOMS server failed to start (called while the journey waits)."""
-        if self.thread is not None and not self.thread.is_alive() and self.error is not None:
-            raise DemoError(
-                f"the demo's VOMS server did not start: {type(self.error).__name__}: {self.error}",
-                f"Look at the logs under {self.directory} (run with --keep).",
-                exit_code=Exit.SANDBOX,
-            )
-
-    def stop(self) -> None:
-        if self.thread is not None:
-            self.thread.join(timeout=120)
-        if self.server is not None:
-            self.server.stop()
-        if self.db is not None:
-            self.db.stop()

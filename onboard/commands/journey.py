@@ -126,7 +126,7 @@ def _drive(args: argparse.Namespace, st, cfg, record) -> int:
     finally:
         engine.ctx.close()
         if cfg.ca.provider == "sandbox" and cfg.ca.portal_url:  # orientation: the instructor's board
-            from onboard.sandbox.report import send
+            from onboard.orientation.report import send
 
             send(cfg, record)
 

@@ -1,50 +1,34 @@
 """Orientation sessions: `onboard sandbox board` (the instructor's live board) and `onboard sandbox join`
-(a trainee joins the instructor's sandbox). Hooked into `onboard sandbox` (onboard/commands/sandbox.py) as
-two of its subcommands; the argument and run functions live here."""
+(a trainee joins the instructor's sandbox): two actions of `onboard sandbox` (the table in
+onboard/commands/sandbox.py) whose work is in onboard/orientation/."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 
-def default_dir() -> Path:
-    return Path(os.environ.get("ONBOARD_SANDBOX_DIR") or "~/onboard-sandbox").expanduser()
+def _board_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--live", action="store_true", help="refresh every 2 s until Ctrl-C")
 
 
-def add_board_arguments(p: argparse.ArgumentParser) -> None:
-    if not any(a.dest == "dir" for a in p._actions):
-        p.add_argument("--dir", metavar="DIR", help="the sandbox's directory (default: ~/onboard-sandbox)")
-    p.add_argument("--once", action="store_true", help="print the board once instead of redrawing it")
-    p.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between redraws")
-    if not any(a.dest == "json" for a in p._actions):
-        p.add_argument("--json", action="store_true", help="machine-readable output (implies --once)")
+def _board(args: argparse.Namespace, directory: Path) -> int:
+    from onboard.commands.sandbox import load
+    from onboard.errors import Exit
+    from onboard.orientation import board
 
-
-def run_board(args: argparse.Namespace) -> int:
-    from onboard.errors import Exit, UsageError
-    from onboard.sandbox import board
-
-    directory = Path(args.dir).expanduser() if getattr(args, "dir", None) else default_dir()
-    if not directory.is_dir():
-        raise UsageError(f"{directory}: no sandbox there.", "Give the sandbox's --dir (as given to `onboard "
-                                                            "sandbox up`).")
-    if getattr(args, "json", False):
-        print(json.dumps(board.as_json(board.rows(directory)), indent=2, ensure_ascii=False))
+    load(directory)
+    if args.live:
+        board.live(directory)
         return Exit.OK
-    if args.once:
-        print(board.render(board.rows(directory)))
-        return Exit.OK
-    try:
-        board.live(directory, interval=args.interval)
-    except KeyboardInterrupt:
-        pass
+    rows = board.rows(directory)
+    print(json.dumps(board.as_json(rows), indent=2) if args.json else board.render(rows))
     return Exit.OK
 
 
-def add_join_arguments(p: argparse.ArgumentParser) -> None:
+def _join_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="the sandbox's address the instructor shows, e.g. https://host:8444")
     p.add_argument("--fingerprint", required=True, metavar="HEX",
                    help="the sandbox CA's fingerprint the instructor reads aloud (at least 16 hex digits)")
@@ -56,10 +40,10 @@ def add_join_arguments(p: argparse.ArgumentParser) -> None:
                                                          "usual one)")
 
 
-def run_join(args: argparse.Namespace) -> int:
+def _join(args: argparse.Namespace, directory: Path) -> int:
     from onboard import config, paths
     from onboard.errors import Exit
-    from onboard.sandbox import join
+    from onboard.orientation import join
     from onboard.ui import UI
 
     ui = UI(quiet=getattr(args, "quiet", False))
@@ -94,3 +78,10 @@ def run_join(args: argparse.Namespace) -> int:
     vo = joined.config.get("vo", "")
     ui.say(f"Now: onboard start --vo {vo}" if vo else "Now: onboard start --vo VO")
     return Exit.OK
+
+
+# action -> (add its arguments, run it); onboard/commands/sandbox.py names the module of each action
+ACTIONS = {
+    "board": (_board_arguments, _board),
+    "join": (_join_arguments, _join),
+}

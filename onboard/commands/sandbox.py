@@ -1,39 +1,57 @@
 """`onboard sandbox ACTION`: the embedded grid for orientation sessions, demos and tests.
 
-up        start the CA, the VOMS-Admin-compatible registration server and the SSH submit host in
-          the background; print the endpoints and a ready-made onboard configuration
-down      stop them (no process and no listening port is left)
-status    running or not, endpoints, requests by state
-issue     hand out a personal certificate as a password-protected PKCS#12 (as a CA portal does)
-requests  who is waiting, in which state        approve ID|--all        reject ID [--reason]
-config    print the onboard configuration for a trainee      board    one line per trainee
-voms-add-member   the on-approval hook feeding a real voms-server's MariaDB (onboard/sandbox/voms.py)
+The actions are a table (ACTIONS below): each names the command module that holds its arguments and its
+run function, so `onboard sandbox --help` lists them in one place and nothing is looked up by name at run
+time. Errors are raised (onboard.errors), never printed here: onboard.cli reports them.
+
+    sandbox_grid.py      up, down, status, serve (the background process), issue, config, authorize
+    sandbox_requests.py  requests, approve, reject (VOMS-Admin); iam-* and vomrs-* (the IAM and VOMRS
+                         imitations' administrators)
+    sandbox_voms.py      voms-add-member (the on-approval hook feeding a real voms-server)
+    orientation.py       board (the instructor's board), join (a trainee joins the instructor's sandbox)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
-import sys
 from pathlib import Path
 
-from onboard.errors import Exit, MissingInput, SandboxError, UsageError
+from onboard.errors import SandboxError, UsageError
 
-ACTIONS = (
-    "up",
-    "down",
-    "status",
-    "issue",
-    "requests",
-    "approve",
-    "reject",
-    "config",
-    "authorize",
-    "board",
-    "join",
-    "voms-add-member",
-)
+# action -> (module in onboard.commands, one-line help). Order is the order of `onboard sandbox --help`.
+ACTIONS: dict[str, tuple[str, str]] = {
+    "up": ("sandbox_grid",
+           "start the sandbox grid in the background and print its endpoints and an onboard config"),
+    "down": ("sandbox_grid", "stop the sandbox (no process, no listening port left)"),
+    "status": ("sandbox_grid", "is it running; endpoints; requests by state"),
+    "issue": ("sandbox_grid", "issue a personal certificate as a password-protected PKCS#12"),
+    "requests": ("sandbox_requests", "registration requests and their states"),
+    "approve": ("sandbox_requests", "approve registration requests (as the VO administrator)"),
+    "reject": ("sandbox_requests",
+               "reject a registration request (the request is deleted, the user is told)"),
+    "config": ("sandbox_grid", "print a ready-made onboard configuration for this sandbox"),
+    "authorize": ("sandbox_grid",
+                  "let a trainee's SSH public key log in to the submit host (works while it runs)"),
+    "board": ("orientation", "one line per trainee: stage, since when, what it waits for"),
+    "join": ("orientation",
+             "a trainee: join the instructor's sandbox (config and trust anchor, checked by fingerprint)"),
+    "voms-add-member": ("sandbox_voms",
+                        "make a certificate a member of a VO in a real voms-server's database (the "
+                        "on-approval hook for a real voms-server; values from arguments or the hook's "
+                        "environment)"),
+    "iam-requests": ("sandbox_requests", "IAM registration requests waiting for the administrator"),
+    "iam-approve": ("sandbox_requests", "approve an IAM registration request (the account becomes active)"),
+    "iam-reject": ("sandbox_requests", "reject an IAM registration request (the account is deleted)"),
+    "iam-link": ("sandbox_requests", "link a certificate to an IAM account (as its dashboard does)"),
+    "vomrs-requests": ("sandbox_requests", "VOMRS registrations waiting for a decision"),
+    "vomrs-approve": ("sandbox_requests", "approve a VOMRS registration (the applicant becomes a member)"),
+    "vomrs-deny": ("sandbox_requests", "deny a VOMRS registration"),
+    "serve": ("sandbox_grid",
+              "run the sandbox in the foreground until SIGTERM (what `up` starts in the background)"),
+}
+HIDDEN = {"serve"}  # not listed by --help: users run `up`
 
 
 def default_dir() -> Path:
@@ -45,27 +63,23 @@ def default_dir() -> Path:
     return paths.data_dir() / "sandbox"
 
 
+def load(directory: Path):
+    """The sandbox of `directory`, which must have been set up (`onboard sandbox up`)."""
+    from onboard.sandbox.manager import Sandbox
+
+    if not (directory / "sandbox.json").exists():
+        raise SandboxError(
+            f"there is no sandbox in {directory}.", f"Start one: `onboard sandbox up --dir {directory}`."
+        )
+    return Sandbox(directory)
+
+
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
-    helps = {
-        "up": "start the sandbox grid in the background and print its endpoints and an onboard config",
-        "down": "stop the sandbox (no process, no listening port left)",
-        "status": "is it running; endpoints; requests by state",
-        "issue": "issue a personal certificate as a password-protected PKCS#12",
-        "requests": "registration requests and their states",
-        "approve": "approve registration requests (as the VO administrator)",
-        "reject": "reject a registration request (the request is deleted, the user is told)",
-        "config": "print a ready-made onboard configuration for this sandbox",
-        "authorize": "let a trainee's SSH public key log in to the submit host (works while it runs)",
-        "board": "one line per trainee: stage, since when, what it waits for",
-        "join": "a trainee: join the instructor's sandbox (config and trust anchor, checked by fingerprint)",
-        "voms-add-member": "make a certificate a member of a VO in a real voms-server's database (the "
-        "on-approval hook for onboard.sandbox.voms; values from arguments or the hook's environment)",
-    }
-    for action in ACTIONS:
-        a = sub.add_parser(
-            action, help=helps[action], description=helps[action][0].upper() + helps[action][1:] + "."
-        )
+    for action, (module_name, help_text) in ACTIONS.items():
+        add, run = importlib.import_module(f"onboard.commands.{module_name}").ACTIONS[action]
+        kw = {} if action in HIDDEN else {"help": help_text}
+        a = sub.add_parser(action, description=help_text[0].upper() + help_text[1:] + ".", **kw)
         a.add_argument(
             "--dir",
             metavar="DIR",
@@ -73,452 +87,15 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
             default=None,
             help="the sandbox's directory (default: $ONBOARD_SANDBOX_DIR or onboard's data dir/sandbox)",
         )
-        if action == "up":
-            a.add_argument("--bind", help="address to listen on (default 127.0.0.1: this machine only)")
-            a.add_argument(
-                "--hostname", help="name in URLs, e-mail links and host certificates (default localhost)"
-            )
-            a.add_argument(
-                "--port-base",
-                type=int,
-                metavar="N",
-                help="ports N (VOMS-Admin HTTPS), N+1 (HTTPS without client cert), N+2 (SSH); "
-                "default 8443, the port VOMS-Admin's e-mail links name; 0 picks free ports",
-            )
-            a.add_argument(
-                "--vo",
-                action="append",
-                metavar="NAME",
-                help="a VO to serve (repeat for several; default: sandbox)",
-            )
-            a.add_argument(
-                "--auto-approve-after",
-                type=float,
-                metavar="SECONDS",
-                help="approve confirmed requests by themselves after SECONDS (demos)",
-            )
-            a.add_argument(
-                "--no-auto-approve", action="store_true", help="undo an earlier --auto-approve-after"
-            )
-            a.add_argument(
-                "--on-approval",
-                metavar="CMD",
-                help="command run on approval with ONBOARD_SANDBOX_DN/_CA/_EMAIL/_VO in its "
-                "environment ({dn} {ca} {email} {vo} in its arguments), e.g. `onboard sandbox "
-                "voms-add-member --socket S --vo NAME` feeding a real voms-server (onboard.sandbox.voms)",
-            )
-            a.add_argument(
-                "--request-lifetime",
-                type=int,
-                metavar="SECONDS",
-                help="unconfirmed requests expire after this (default 604800, 7 days)",
-            )
-            a.add_argument(
-                "--link-port",
-                type=int,
-                metavar="PORT",
-                help="port named in e-mail links (default: the port it listens on; real VOMS-Admin: 8443)",
-            )
-            a.add_argument(
-                "--smtp", metavar="HOST:PORT", help="send mail to this SMTP server instead of DIR/mail"
-            )
-            a.add_argument(
-                "--group-manager",
-                action="append",
-                metavar='"NAME <EMAIL>"',
-                help="a group manager the requester must choose at confirmation (repeatable)",
-            )
-            a.add_argument(
-                "--group", action="append", metavar="NAME", help="a group below each VO's root (repeatable)"
-            )
-            a.add_argument(
-                "--attribute-requests",
-                action="store_true",
-                help="ask for groups at confirmation (needs --group)",
-            )
-            a.add_argument(
-                "--ssh-key",
-                action="append",
-                type=Path,
-                metavar="FILE.pub",
-                help="a trainee's public key the submit host accepts (repeatable)",
-            )
-            a.add_argument(
-                "--ssh-user", metavar="NAME", help="account for --ssh-key (default: your login name)"
-            )
-            a.add_argument("--json", action="store_true", help="print the endpoints as JSON")
-        if action in ("status", "requests", "board"):
-            a.add_argument("--json", action="store_true", help="machine-readable output")
-        if action in ("requests", "approve"):
-            a.add_argument("--vo", help="only this VO")
-        if action == "board":
-            a.add_argument("--live", action="store_true", help="refresh every 2 s until Ctrl-C")
-        if action == "issue":
-            a.add_argument("--name", required=True, help='the holder, e.g. "Jane Doe"')
-            a.add_argument("--email", required=True, help="the holder's e-mail address (in the certificate)")
-            a.add_argument(
-                "--out", required=True, type=Path, metavar="FILE.p12", help="where to write it (new file)"
-            )
-            a.add_argument(
-                "--legacy",
-                action="store_true",
-                help="RC2-40/3DES with a SHA-1 MAC, like Sectigo and browsers (default: AES-256)",
-            )
-            a.add_argument(
-                "--passphrase-file", type=Path, metavar="F", help="file whose first line is the passphrase"
-            )
-            a.add_argument("--key-size", type=int, choices=(2048, 3072, 4096), default=2048)
-        if action == "approve":
-            a.add_argument(
-                "ids", nargs="*", type=int, metavar="ID", help="request ids (see `onboard sandbox requests`)"
-            )
-            a.add_argument("--all", action="store_true", help="every request waiting for approval")
-        if action == "reject":
-            a.add_argument("id", type=int, metavar="ID")
-            a.add_argument("--reason", help="told to the user in the rejection e-mail")
-        if action == "voms-add-member":  # onboard/sandbox/voms.py
-            from onboard.sandbox.voms import add_member_arguments
-
-            add_member_arguments(a)
-        if action == "join":  # onboard/commands/orientation.py
-            from onboard.commands.orientation import add_join_arguments
-
-            add_join_arguments(a)
-        if action == "authorize":
-            a.add_argument("key", type=Path, metavar="KEY.pub", help="the trainee's OpenSSH public key file")
-            a.add_argument(
-                "--user", required=True, help="the trainee's account on the submit host (its home)"
-            )
-        if action == "config":
-            a.add_argument("--email", default="", help="the trainee's e-mail (their Maildir in the sandbox)")
-            a.add_argument("--user", default="", help="the trainee's account on the submit host")
-            a.add_argument("--vo", help="the VO (default: the first)")
+        add(a)
+        a.set_defaults(_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not getattr(args, "action", None):
+        listed = [a for a in ACTIONS if a not in HIDDEN]
         raise UsageError(
-            "which sandbox action?", f"One of: {', '.join(ACTIONS)} (see `onboard sandbox --help`)."
+            "which sandbox action?", f"One of: {', '.join(listed)} (see `onboard sandbox --help`)."
         )
     directory = (args.dir or default_dir()).expanduser().resolve()
-    return globals()[f"_{args.action.replace('-', '_')}"](args, directory)
-
-
-def _load(directory: Path, *, must_exist: bool = True):
-    from onboard.sandbox.manager import Sandbox
-
-    if must_exist and not (directory / "sandbox.json").exists():
-        raise SandboxError(
-            f"there is no sandbox in {directory}.", f"Start one: `onboard sandbox up --dir {directory}`."
-        )
-    return Sandbox(directory)
-
-
-def _up(args: argparse.Namespace, directory: Path) -> int:
-    import getpass
-
-    from onboard.sandbox import daemon
-    from onboard.sandbox.manager import Sandbox
-    from onboard.sandbox.settings import Settings
-
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = directory / "sandbox.json"
-    settings = Settings.load(path) if path.exists() else Settings()
-    if args.bind is not None:
-        settings.bind = args.bind
-    if args.hostname is not None:
-        settings.hostname = args.hostname
-    elif args.bind in ("0.0.0.0", "::") and settings.hostname == "localhost":
-        import socket  # a classroom reaches the machine by its name: links and certificates must carry it
-
-        settings.hostname = socket.getfqdn() or "localhost"
-    elif args.bind and args.bind not in ("127.0.0.1", "localhost") and settings.hostname == "localhost":
-        settings.hostname = args.bind
-    if args.port_base is not None:
-        if not (args.port_base == 0 or 1 <= args.port_base <= 65533):
-            raise UsageError(
-                f"--port-base {args.port_base} is not a port.", "Give 1..65533, or 0 for free ports."
-            )
-        settings.port_base = args.port_base
-        settings.ports = {}
-    if args.vo:
-        settings.vos = list(dict.fromkeys(args.vo))
-    if args.auto_approve_after is not None:
-        settings.auto_approve_after = args.auto_approve_after
-    if args.no_auto_approve:
-        settings.auto_approve_after = None
-    if args.on_approval is not None:
-        settings.on_approval = args.on_approval
-    if args.request_lifetime is not None:
-        settings.request_lifetime = args.request_lifetime
-    if args.link_port is not None:
-        settings.link_port = args.link_port or None
-    if args.smtp is not None:
-        settings.smtp = args.smtp
-    if args.group_manager:
-        settings.group_managers = [_manager(text) for text in args.group_manager]
-    if args.group:
-        settings.groups = list(dict.fromkeys(args.group))
-    if args.attribute_requests:
-        settings.enable_attribute_requests = True
-    try:
-        settings.check()
-    except ValueError as e:
-        raise UsageError(f"{e}.", "A VO name is letters, digits, '.', '-' and '_'.") from None
-    if daemon.running_pid(directory) is not None:
-        raise SandboxError(
-            f"the sandbox in {directory} is already running.",
-            f"See `onboard sandbox status --dir {directory}`, or stop it with `onboard sandbox down`.",
-        )
-    settings.save(path)
-    sb = Sandbox(directory, settings).prepare()  # the slow part (keys) here, in the foreground
-    user = args.ssh_user or getpass.getuser()
-    for key_file in args.ssh_key or []:
-        try:
-            sb.authorize_ssh_key(
-                user, key_file.expanduser().read_text(encoding="utf-8").strip().splitlines()[0]
-            )
-        except (OSError, IndexError, ValueError) as e:
-            raise UsageError(
-                f"{key_file}: not a usable public key ({e}).", "Give an OpenSSH .pub file."
-            ) from None
-    pid = daemon.up(directory)
-    sb = Sandbox(directory)  # with the ports it really listens on
-    ep = sb.endpoints()
-    if args.json:
-        print(json.dumps({"pid": pid, **ep}, indent=2))
-        return Exit.OK
-    print(f"onboard sandbox running (pid {pid}) in {directory}")
-    _print_endpoints(ep)
-    print(
-        "\n# A ready-made onboard configuration (also: `onboard sandbox config --email ADDRESS --user NAME`):"
-    )
-    print(sb.config_toml(email="", ssh_user=user if args.ssh_key else ""))
-    print(f"# Stop it with: onboard sandbox down --dir {directory}")
-    return Exit.OK
-
-
-def _voms_add_member(args: argparse.Namespace, directory: Path) -> int:
-    from onboard.sandbox.voms import run_add_member
-
-    return run_add_member(args)
-
-
-def _join(args: argparse.Namespace, directory: Path) -> int:
-    from onboard.commands.orientation import run_join
-
-    return run_join(args)
-
-
-def _manager(text: str) -> dict[str, str]:
-    import re
-
-    m = re.fullmatch(r"\s*(.*?)\s*<([^<>\s]+@[^<>\s]+)>\s*", text)
-    if not m or not m.group(1):
-        raise UsageError(
-            f"--group-manager '{text}' is not \"Name <address>\".", 'Write it as "Mario Rossi <m@x.org>".'
-        )
-    return {"name": m.group(1), "email": m.group(2), "description": ""}
-
-
-def _print_endpoints(ep: dict) -> None:
-    for vo, info in ep["vos"].items():
-        print(f"  VO {vo}: registration {info['registration']}")
-        print(f"        vomses {info['vomses']}")
-    if ep.get("open"):
-        print(f"  HTTPS without client certificate: {ep['open']}")
-    print(f"  trust directory (X509_CERT_DIR): {ep['trust_dir']}")
-    print(f"  mail: {ep['mail']}  (a Maildir per recipient address)")
-    print(f"  e-mail links name port {ep['link_port']}")
-    if ep.get("ssh"):
-        s = ep["ssh"]
-        print(f"  submit host: ssh -p {s['port']} USER@{s['host']}  homes in {s['homes']}")
-        print(f"  submit host key fingerprint: {s['fingerprint']}")
-    if ep.get("open") and ep.get("root_sha256"):
-        print(f'  trainees join with: onboard sandbox join {ep["open"]} --fingerprint "{ep["root_sha256"]}"')
-        print("    (read the fingerprint aloud; the first four groups are enough to type)")
-
-
-def _down(args: argparse.Namespace, directory: Path) -> int:
-    from onboard.sandbox import daemon
-    from onboard.sandbox.settings import Settings
-
-    pid = daemon.down(directory)
-    if pid is None:
-        print(f"no sandbox was running in {directory}.")
-        return Exit.OK
-    ports = []
-    if (directory / "sandbox.json").exists():
-        ports = list(Settings.load(directory / "sandbox.json").ports.values())
-    still = daemon.listening_ports(ports)
-    if still:
-        raise SandboxError(
-            f"the sandbox (pid {pid}) stopped, but ports {still} still listen.",
-            "Another program holds them; see `ss -ltnp`.",
-        )
-    print(f"onboard sandbox stopped (pid {pid}); nothing listens on its ports {sorted(ports)} any more.")
-    return Exit.OK
-
-
-def _status(args: argparse.Namespace, directory: Path) -> int:
-    from onboard.sandbox import daemon
-
-    if not (directory / "sandbox.json").exists():
-        if args.json:
-            print(json.dumps({"running": False, "dir": str(directory)}))
-        else:
-            print(f"no sandbox in {directory} (start one with `onboard sandbox up`).")
-        return Exit.OK
-    sb = _load(directory)
-    pid = daemon.running_pid(directory)
-    counts: dict[str, int] = {}
-    for r in sb.requests():
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    members = len(sb.members())
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "running": pid is not None,
-                    "pid": pid,
-                    **sb.endpoints(),
-                    "requests": counts,
-                    "members": members,
-                },
-                indent=2,
-            )
-        )
-        return Exit.OK
-    print(f"onboard sandbox in {directory}: " + (f"running (pid {pid})" if pid else "stopped"))
-    if pid:
-        _print_endpoints(sb.endpoints())
-    waiting = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-    print(f"  requests: {waiting}; members: {members}")
-    return Exit.OK
-
-
-def _read_passphrase(args: argparse.Namespace) -> bytes:
-    from onboard import secrets
-    from onboard.ui import UI
-
-    if args.passphrase_file:
-        value = secrets.from_file(args.passphrase_file.expanduser(), "passphrase")
-    else:
-        if not sys.stdin.isatty():
-            raise MissingInput("the passphrase of the new PKCS#12", flag="--passphrase-file")
-        value = secrets.Secrets(UI()).new_passphrase(
-            "Passphrase for the new certificate's PKCS#12 (12+ characters)"
-        )
-    if not value:
-        raise UsageError(
-            "the passphrase is empty.", "A PKCS#12 without a passphrase leaves the key unprotected."
-        )
-    return value.encode("utf-8")
-
-
-def _issue(args: argparse.Namespace, directory: Path) -> int:
-    from onboard.sandbox.ca import CAError
-    from onboard.sandbox.manager import Sandbox
-
-    out = args.out.expanduser()
-    if out.exists() or out.is_symlink():
-        raise UsageError(
-            f"{out} exists already.", "Choose another --out; onboard never overwrites a credential."
-        )
-    passphrase = _read_passphrase(args)
-    sb = Sandbox(directory)
-    try:
-        _, info = sb.issue_user_p12(
-            args.name, args.email, passphrase, legacy=args.legacy, out=out, key_size=args.key_size
-        )
-    except CAError as e:
-        raise SandboxError(f"the sandbox CA refused: {e}.", "Check --name and --passphrase-file.") from None
-    except FileExistsError:
-        raise UsageError(f"{out} exists already.", "Choose another --out.") from None
-    kind = "legacy RC2-40/3DES, SHA-1 MAC" if args.legacy else "AES-256, SHA-256 MAC"
-    print(f"issued {info.subject}")
-    print(f"  by {info.issuer}, serial {info.serial:x}, valid until {info.not_after:%Y-%m-%d}")
-    print(f"  written to {out} (PKCS#12, {kind}, mode 0600)")
-    return Exit.OK
-
-
-def _fmt_time(ts) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M") if ts else "-"
-
-
-def _requests(args: argparse.Namespace, directory: Path) -> int:
-    sb = _load(directory)
-    rows = sb.requests(args.vo)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return Exit.OK
-    if not rows:
-        print("no registration requests.")
-        return Exit.OK
-    print(f"{'ID':>4}  {'VO':<12} {'STATE':<10} {'SUBMITTED':<16}  {'E-MAIL':<28} SUBJECT")
-    for r in rows:
-        print(
-            f"{r['request_id']:>4}  {r['vo']:<12} {r['status']:<10} {_fmt_time(r['creation_date']):<16}  "
-            f"{r['email']:<28} {r['subject']}"
-        )
-    return Exit.OK
-
-
-def _approve(args: argparse.Namespace, directory: Path) -> int:
-    sb = _load(directory)
-    ids = list(args.ids)
-    if args.all:
-        ids += [r["request_id"] for r in sb.requests(args.vo) if r["status"] in ("CONFIRMED", "PENDING")]
-    if not ids:
-        raise UsageError("nothing to approve.", "Give request ids or --all (see `onboard sandbox requests`).")
-    failed = 0
-    for rid in dict.fromkeys(ids):
-        try:
-            row = sb.approve(rid)
-            print(f"approved request {rid}: {row['subject']} is a member of /{row['vo']}")
-        except SandboxError as e:
-            failed += 1
-            print(f"error: request {rid}: {e.message}", file=sys.stderr)
-            print(f"hint: {e.hint}", file=sys.stderr)
-    return Exit.SANDBOX if failed else Exit.OK
-
-
-def _reject(args: argparse.Namespace, directory: Path) -> int:
-    sb = _load(directory)
-    row = sb.reject(args.id, args.reason)
-    print(f"rejected request {args.id} ({row['subject']}); it is deleted and {row['email']} is told.")
-    return Exit.OK
-
-
-def _authorize(args: argparse.Namespace, directory: Path) -> int:
-    sb = _load(directory)
-    try:
-        lines = [x for x in args.key.expanduser().read_text(encoding="utf-8").splitlines() if x.strip()]
-        home = sb.authorize_ssh_key(args.user, lines[0])
-    except (OSError, IndexError, ValueError) as e:
-        raise UsageError(
-            f"{args.key}: not a usable public key or user name ({e}).", "Give an OpenSSH .pub file."
-        ) from None
-    print(f"{args.user} may now log in to the submit host with {args.key}; home {home}")
-    print(f"  ssh -p {sb.ssh_port} {args.user}@{sb.settings.hostname}   (host key {sb.ssh_fingerprint})")
-    return Exit.OK
-
-
-def _config(args: argparse.Namespace, directory: Path) -> int:
-    sb = _load(directory)
-    print(sb.config_toml(vo=args.vo, email=args.email, ssh_user=args.user), end="")
-    return Exit.OK
-
-
-def _board(args: argparse.Namespace, directory: Path) -> int:
-    from onboard.sandbox import board
-
-    _load(directory)
-    if args.live:
-        board.live(directory)
-        return Exit.OK
-    rows = board.rows(directory)
-    print(json.dumps(board.as_json(rows), indent=2) if args.json else board.render(rows))
-    return Exit.OK
+    return int(args._run(args, directory))

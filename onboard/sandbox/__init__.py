@@ -5,7 +5,7 @@ server over HTTPS with client certificates (plus IAM/VOMRS emulations and the tr
 extensions of its route table), mail into Maildirs (or SMTP), and an SSH submit host. It behaves like
 the real servers (reference/registration.md), so what works against it works against them. When
 Debian's mariadb-server, voms-server and voms-mysql-plugin are installed, the VO's attribute authority
-is real too: `voms` runs a private MariaDB and the voms daemon, fed by the on-approval hook.
+is real too: `voms_server` runs a private MariaDB and the voms daemon, fed by the on-approval hook.
 
     from onboard.sandbox import Sandbox, Settings
     sb = Sandbox(directory, Settings(port_base=0, vos=["testvo"])).start()   # in this process
@@ -13,8 +13,11 @@ is real too: `voms` runs a private MariaDB and the voms daemon, fed by the on-ap
     onboard.sandbox.daemon.up(directory) / .down(directory)                    # in the background
 
 Modules: manager (Sandbox), settings, context (DB, mailer, CA, clock), web (route registry, TLS
-listeners), registration (VOMS-Admin), ca, dn, mail, sshhost, daemon, demo_support, voms (a real
-voms-server: MariaDB + Debian's voms daemon).
+listeners), identity (the TLS client's identity), ca, dn, mail, daemon (the background process), demo
+(what `onboard demo` starts), processes (helpers for server processes), portal (the trainees' join point
+and CA portal). Folders: voms_admin, iam, vomrs (the registration services' imitations), submit_host (SSH
+and SFTP), voms_server (a real voms-server: MariaDB + Debian's voms daemon).
+The trainee's and the instructor's orientation tools (join, report, board) are onboard/orientation/.
 Nothing heavy is imported here: `Sandbox` and `Settings` load on first use.
 """
 

@@ -1,6 +1,6 @@
 """The sandbox in the background: `onboard sandbox up` starts it, `down` stops it, `status` looks.
 
-    python -m onboard.sandbox.daemon --dir DIR [--ready-fd N]
+    onboard sandbox serve --dir DIR [--ready-fd N]     (started by `up` as SERVE + those arguments)
 
 runs the Sandbox of DIR (settings from DIR/sandbox.json) until SIGTERM/SIGINT, with its pid in
 DIR/sandbox.pid and its log in DIR/sandbox.log. `up` waits until the servers listen (the child reports
@@ -10,7 +10,6 @@ gone, and checks that no port of the sandbox is still listening.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import os
@@ -21,13 +20,16 @@ import threading
 import time
 from pathlib import Path
 
-from onboard import pids
 from onboard.errors import SandboxError
+from onboard.sandbox.processes import alive
 
 PID_FILE = "sandbox.pid"
 LOG_FILE = "sandbox.log"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
+# the background process: onboard's hidden `sandbox serve` action, run by this interpreter (no `onboard` on
+# PATH needed); its command line is also how a pid file's pid is recognised as this sandbox's
+SERVE = [sys.executable, "-m", "onboard", "sandbox", "serve"]
 
 
 def _is_ours(pid: int, directory: Path) -> bool:
@@ -35,8 +37,12 @@ def _is_ours(pid: int, directory: Path) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return pids.alive(pid)  # no /proc (not Linux): trust the pid file
-    return b"onboard.sandbox.daemon" in cmdline and str(directory).encode() in cmdline
+        return alive(pid)  # no /proc (not Linux): trust the pid file
+    return _names_serve(cmdline) and str(directory).encode() in cmdline
+
+
+def _names_serve(cmdline: list[bytes]) -> bool:
+    return any(cmdline[i:i + 2] == [b"sandbox", b"serve"] for i in range(len(cmdline)))
 
 
 def running_pid(directory: Path) -> int | None:
@@ -44,7 +50,7 @@ def running_pid(directory: Path) -> int | None:
         pid = int((directory / PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if pids.alive(pid) and _is_ours(pid, directory) else None
+    return pid if alive(pid) and _is_ours(pid, directory) else None
 
 
 def listening_ports(ports: list[int]) -> list[int]:
@@ -79,7 +85,7 @@ def up(directory: Path, *, timeout: float = START_TIMEOUT) -> int:
     log = open(directory / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "onboard.sandbox.daemon", "--dir", str(directory), "--ready-fd", str(w)],
+            [*SERVE, "--dir", str(directory), "--ready-fd", str(w)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -128,13 +134,13 @@ def down(directory: Path, *, timeout: float = STOP_TIMEOUT) -> int | None:
         return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while pids.alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         _reap(pid)
         time.sleep(0.02)
-    if pids.alive(pid):  # it did not stop in time: no half-dead sandbox may keep the ports
+    if alive(pid):  # it did not stop in time: no half-dead sandbox may keep the ports
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        while pids.alive(pid):
+        while alive(pid):
             _reap(pid)
             time.sleep(0.02)
     (directory / PID_FILE).unlink(missing_ok=True)
@@ -185,15 +191,3 @@ def _report(fd: int | None, line: str) -> None:
     except OSError as e:
         if e.errno != errno.EBADF:
             raise
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m onboard.sandbox.daemon")
-    p.add_argument("--dir", required=True)
-    p.add_argument("--ready-fd", type=int)
-    a = p.parse_args(argv)
-    return serve(Path(a.dir), a.ready_fd)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,7 +11,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 from onboard.pki.names import oneline
 
 if TYPE_CHECKING:
-    from onboard.sandbox.web import ClientIdentity
+    from onboard.sandbox.identity import ClientIdentity
 
 PROXY_CERT_INFO = ObjectIdentifier("1.3.6.1.5.5.7.1.14")
 
@@ -47,7 +47,7 @@ def identity_from_der(der: bytes, index: dict[str, str]) -> ClientIdentity:
     proxy's issuer with proxy CN components removed, and its issuer comes from `index` (subject -> issuer
     of every certificate the sandbox CA issued).
     """
-    from onboard.sandbox.web import ClientIdentity
+    from onboard.sandbox.identity import ClientIdentity
 
     cert = x509.load_der_x509_certificate(der)
     if not is_proxy(cert):

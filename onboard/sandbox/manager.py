@@ -62,7 +62,7 @@ class Sandbox:
         return self.settings.ports.get(name) or self.settings.port_for(name)
 
     def start(self, *, ssh: bool = True) -> Sandbox:
-        from onboard.sandbox.sshhost import SubmitHost
+        from onboard.sandbox.submit_host import SubmitHost
         from onboard.sandbox.web import App, Listener, server_context
 
         self.prepare()
@@ -114,7 +114,7 @@ class Sandbox:
         return self
 
     def _tick(self) -> None:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
         wake = self.ctx.wake
         assert wake is not None
@@ -124,17 +124,17 @@ class Sandbox:
             if self._stop.is_set():
                 break
             try:
-                registration.purge_expired(self.ctx, self.app)
-                registration.auto_approve(self.ctx)
+                voms_admin.purge_expired(self.ctx, self.app)
+                voms_admin.auto_approve(self.ctx)
             except Exception as e:  # keep ticking; the log says what went wrong
                 self.ctx.log(f"ticker: {type(e).__name__}: {e}")
 
     def tick(self) -> None:
         """Run expiry and auto-approval now (tests, and the fast-forward clock of the demo)."""
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        registration.purge_expired(self.ctx, self.app)
-        registration.auto_approve(self.ctx)
+        voms_admin.purge_expired(self.ctx, self.app)
+        voms_admin.auto_approve(self.ctx)
 
     def stop(self) -> None:
         self._stop.set()
@@ -185,31 +185,31 @@ class Sandbox:
     def ssh_fingerprint(self) -> str:
         if self.ssh is not None:
             return self.ssh.fingerprint
-        from onboard.sandbox.sshhost import fingerprint, load_or_make_host_key
+        from onboard.sandbox.submit_host import fingerprint, load_or_make_host_key
 
         return fingerprint(load_or_make_host_key(self.dir / "submit" / "ssh_host_ed25519_key"))
 
     host_key_fingerprint = ssh_fingerprint
 
     def ssh_home(self, user: str) -> Path:
-        from onboard.sandbox.sshhost import USER_NAME_OK
+        from onboard.sandbox.submit_host import USER_NAME_OK
 
         if not user or set(user) - USER_NAME_OK or user.startswith("."):
             raise ValueError(f"{user!r} is not a user name")
         return self.dir / "submit" / "home" / user
 
     def ssh_known_hosts_line(self, host: str = "127.0.0.1") -> str:
-        from onboard.sandbox.sshhost import load_or_make_host_key
+        from onboard.sandbox.submit_host import load_or_make_host_key
 
         key = load_or_make_host_key(self.dir / "submit" / "ssh_host_ed25519_key")
         return f"[{host}]:{self.ssh_port} {key.get_name()} {key.get_base64()}"
 
     def authorize_ssh_key(self, user: str, public_key_line: str) -> Path:
-        from onboard.sandbox.sshhost import SubmitHost
+        from onboard.sandbox.submit_host import Homes
 
         if self.ssh is not None:
             return self.ssh.authorize(user, public_key_line)
-        return SubmitHost.authorize(_Homes(self.dir / "submit"), user, public_key_line)  # type: ignore[arg-type]
+        return Homes(self.dir / "submit").authorize(user, public_key_line)
 
     def registration_url(self, vo: str) -> str:
         return f"https://{self.settings.hostname}:{self.port}/voms/{vo}"
@@ -229,34 +229,34 @@ class Sandbox:
         )
 
     def requests(self, vo: str | None = None) -> list[dict[str, Any]]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.requests(self.ctx, vo)
+        return voms_admin.requests(self.ctx, vo)
 
     def members(self, vo: str | None = None) -> list[dict[str, Any]]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.members(self.ctx, vo)
+        return voms_admin.members(self.ctx, vo)
 
     def approve(self, request_id: int) -> dict[str, Any]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.approve(self.ctx, request_id)
+        return voms_admin.approve(self.ctx, request_id)
 
     def reject(self, request_id: int, reason: str | None = None) -> dict[str, Any]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.reject(self.ctx, request_id, reason)
+        return voms_admin.reject(self.ctx, request_id, reason)
 
     def vomses_line(self, vo: str) -> str:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.vomses_line(self.ctx, vo)
+        return voms_admin.vomses_line(self.ctx, vo)
 
     def lsc(self, vo: str) -> list[str]:
-        from onboard.sandbox import registration
+        from onboard.sandbox import voms_admin
 
-        return registration.lsc(self.ctx, vo)
+        return voms_admin.lsc(self.ctx, vo)
 
     def endpoints(self) -> dict[str, Any]:
         s = self.settings
@@ -347,20 +347,6 @@ class Sandbox:
 
     def config_toml(self, **kw: Any) -> str:
         return to_toml(self.onboard_config(**kw))
-
-
-class _Homes:
-    """Enough of a SubmitHost to add authorized keys while the server is not running."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.homes = root / "home"
-        self.homes.mkdir(mode=0o755, parents=True, exist_ok=True)
-
-    def home(self, user: str) -> Path:
-        from onboard.sandbox.sshhost import SubmitHost
-
-        return SubmitHost.home(self, user)  # type: ignore[arg-type]
 
 
 def _toml_value(v: Any) -> str:

@@ -6,7 +6,7 @@ Routes on the "open" listener (TLS, no client certificate needed):
                            trust directory as a tar.gz), the root CA's SHA-256 (which the instructor reads
                            aloud), and a ready-made configuration for this sandbox
     POST /onboard/report   a trainee's onboard saying where it stands (state, waits, last error) for the
-                           instructor's board (onboard/sandbox/report.py; nothing secret in it)
+                           instructor's board (onboard/orientation/report.py; nothing secret in it)
     POST /portal/ssh-key   a trainee's SSH public key, authorized for their user on the sandbox submit host
     POST /portal/issue     the CA portal: name, e-mail and a passphrase (>= 12 characters) in, a
                            password-protected Certificate.p12 out — what HARICA or Sectigo hand out
@@ -67,10 +67,10 @@ def trainee_config(app) -> dict[str, Any]:
     for vo in s.vos:
         entry: dict[str, Any] = {"kind": "voms-admin", "url": f"{app.base_url('voms')}/voms/{vo}"}
         try:
-            from onboard.sandbox import registration
+            from onboard.sandbox import voms_admin
 
-            entry["vomses"] = [registration.vomses_line(ctx, vo)]
-            entry["lsc"] = {s.hostname: registration.lsc(ctx, vo)}
+            entry["vomses"] = [voms_admin.vomses_line(ctx, vo)]
+            entry["lsc"] = {s.hostname: voms_admin.lsc(ctx, vo)}
         except Exception:  # noqa: BLE001 - no VOMS certificate yet: the verify step then skips the VO check
             pass
         vos[vo] = entry
@@ -86,8 +86,8 @@ def trainee_config(app) -> dict[str, Any]:
         submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port,
                                   "x509_cert_dir": str(ctx.ca.trust_dir)}
         try:
-            from onboard.sandbox.sshhost import fingerprint as ssh_fp
-            from onboard.sandbox.sshhost import load_or_make_host_key
+            from onboard.sandbox.submit_host import fingerprint as ssh_fp
+            from onboard.sandbox.submit_host import load_or_make_host_key
 
             host_key = load_or_make_host_key(ctx.dir / "submit" / "ssh_host_ed25519_key")
             submit["trust_host_key"] = ssh_fp(host_key)
@@ -127,10 +127,9 @@ def ssh_key(req):
         return Response.json({"error": "a JSON body with user and public_key is required"}, status=400)
     user, line = str(data.get("user", "")), str(data.get("public_key", ""))
     try:
-        from onboard.sandbox.manager import _Homes
-        from onboard.sandbox.sshhost import SubmitHost
+        from onboard.sandbox.submit_host import Homes
 
-        SubmitHost.authorize(_Homes(req.app.ctx.dir / "submit"), user, line)  # type: ignore[arg-type]
+        Homes(req.app.ctx.dir / "submit").authorize(user, line)
     except ValueError as e:
         return Response.json({"error": str(e)}, status=400)
     req.app.ctx.log(f"portal: SSH key authorized for {user}")

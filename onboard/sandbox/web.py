@@ -9,7 +9,7 @@ The sandbox serves every registration-service emulation from one `App`: a table 
 
 A listener is started only if some route needs it.
 
-Adding an emulation (e.g. `onboard/sandbox/iam.py`, `onboard/sandbox/vomrs.py`): write a module with
+Adding an emulation (e.g. `onboard/sandbox/iam/`, `onboard/sandbox/vomrs/`): write a package with
 
     def install(app: App) -> None:
         app.schema('''CREATE TABLE IF NOT EXISTS iam_request (uuid TEXT PRIMARY KEY, ...)''')
@@ -49,12 +49,14 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from onboard.sandbox.identity import ClientIdentity
+
 if TYPE_CHECKING:
     from onboard.sandbox.context import SandboxContext
 
-# Modules whose install(app) adds routes. registration = VOMS-Admin (this issue); iam/vomrs: issue 5.
+# Modules whose install(app) adds routes. voms_admin = VOMS-Admin; iam/vomrs: issue 5.
 EXTENSIONS = (
-    "onboard.sandbox.registration",
+    "onboard.sandbox.voms_admin",
     "onboard.sandbox.iam",
     "onboard.sandbox.vomrs",
     "onboard.sandbox.portal",
@@ -63,20 +65,6 @@ EXTENSIONS = (
 LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base
 MAX_BODY = 1 << 20
 MAX_SESSIONS = 10000
-
-
-@dataclass
-class ClientIdentity:
-    """Who is on the other end of the TLS connection, the way VOMS-Admin sees it (OpenSSL slash DNs).
-
-    For an RFC 3820 proxy, the end-entity certificate's subject and issuer (as VOMS-Admin does).
-    """
-
-    dn: str
-    issuer: str
-    email: str | None
-    der: bytes
-    is_proxy: bool = False
 
 
 class Response:

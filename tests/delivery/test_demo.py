@@ -47,7 +47,7 @@ def test_demo_runs_the_whole_journey_and_verifies(cli, tmp_path):
 def test_demo_without_a_voms_server_says_what_is_missing(monkeypatch, tmp_path, capsys):
     from onboard.commands import demo
 
-    monkeypatch.setattr("onboard.sandbox.voms.missing", lambda: ["no voms (test)"])
+    monkeypatch.setattr("onboard.sandbox.voms_server.missing", lambda: ["no voms (test)"])
     args = argparse.Namespace(dir=str(tmp_path / "d"), keep=False, vo="demo", timeout=120, quiet=True)
     with pytest.raises(OnboardError) as e:
         demo.run(args)
@@ -93,7 +93,7 @@ def test_demo_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "/demo/Role=NULL/Capability=NULL" in r.stdout and "Demo done in" in r.stdout
     # it ran the installed copy: the hook and the server came from the venv, not from this checkout
-    code = "import onboard.sandbox.voms as v; print(v.__file__)"
+    code = "import onboard.sandbox.voms_server as v; print(v.__file__)"
     probe = subprocess.run([venv / "bin" / "python", "-c", code], cwd=elsewhere, env=env, capture_output=True,
                            text=True, timeout=60)
     assert probe.stdout.startswith(str(venv)), probe.stdout + probe.stderr

@@ -3,7 +3,7 @@
 Real parts on loopback: the sandbox's VOMS-Admin-compatible registration server and CA (the only stand-in:
 VOMS-Admin has no Debian package), mail into a Maildir, OpenSSH sshd as the submit host (its own user and
 home), MariaDB + voms-server + voms-mysql-plugin fed by the sandbox's on-approval hook
-(`python -m onboard.sandbox.voms add-member`), and voms-clients on the submit host. Ends with
+(`onboard sandbox voms-add-member`), and voms-clients on the submit host. Ends with
 voms-proxy-info showing the VO's FQAN, issued by the real VOMS server.
 """
 

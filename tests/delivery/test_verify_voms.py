@@ -144,13 +144,13 @@ def test_deliver_and_verify_steps_fill_the_journey_record(
 
 
 def test_voms_add_member_hook_feeds_the_database(voms_server, pki, tmp_path):
-    """The on-approval hook, both product entry points: values in argv, or from the environment the
+    """The on-approval hook, `onboard sandbox voms-add-member`: values in argv, or from the environment the
     sandbox gives a hook; idempotent; a database password only through a file."""
     import subprocess
     import sys
 
     newcomer = pki["ca"].user("Hook Fed")
-    argv = [sys.executable, "-m", "onboard.sandbox.voms", "add-member",
+    argv = [sys.executable, "-m", "onboard", "sandbox", "voms-add-member",
             "--socket", str(voms_server.db.socket), "--database", voms_server.database,
             "--dn", newcomer.dn, "--ca", pki["ca"].dn, "--vo", "testvo"]
     for _ in range(2):  # idempotent
@@ -184,6 +184,6 @@ def test_voms_add_member_hook_feeds_the_database(voms_server, pki, tmp_path):
                           env={**env, "ONBOARD_DN": "/DC=org/CN=Nobody"})
     assert proc.returncode == 1 and "Access denied" in proc.stderr and "wrong" not in proc.stderr
     bare = {k: v for k, v in os.environ.items() if not k.startswith(("ONBOARD_", "VOMS_"))}
-    proc = subprocess.run([sys.executable, "-m", "onboard.sandbox.voms", "add-member", "--socket", "/x"],
+    proc = subprocess.run([sys.executable, "-m", "onboard", "sandbox", "voms-add-member", "--socket", "/x"],
                           capture_output=True, text=True, timeout=60, env=bare)
     assert proc.returncode == 2 and "missing --database, --dn, --ca" in proc.stderr

@@ -276,8 +276,8 @@ def _http(resp) -> bytes:
 
 
 def page_seeds() -> list[bytes]:
-    from onboard.sandbox import registration as reg
     from onboard.sandbox.settings import Settings
+    from onboard.sandbox.voms_admin import pages as reg
     from onboard.sandbox.web import Response
 
     session: dict[str, str] = {}
@@ -308,7 +308,7 @@ def page_seeds() -> list[bytes]:
         reg.disabled_page("cms"),
         reg.confirmation_required_page("cms", 1_790_000_000),
         reg.confirmation_error_page("cms", "Wrong confirmation id"),
-        reg._no_client("cms"),
+        reg.no_client("cms"),
         Response.redirect("/voms/cms/user/home.action"),
         Response.redirect("/voms/cms/register/start.action"),
         Response.redirect("https://elsewhere.example.net/login"),

@@ -136,7 +136,7 @@ class Grid:
 
     # life cycle
     def start(self) -> Grid:
-        from onboard.commands.demo import VOMS
+        from onboard.sandbox.demo import DemoVOMS
         from onboard.sandbox.manager import Sandbox
         from onboard.sandbox.settings import Settings
 
@@ -144,10 +144,10 @@ class Grid:
         settings = Settings(port_base=0, vos=[VO], auto_approve_after=None)
         self.sandbox = Sandbox(self.dir / "sandbox", settings, log_file=self.dir / "sandbox.log").start()
         if self.want_voms:
-            self.voms = VOMS(self.dir / "voms", VO)  # the demo's runner: MariaDB + voms, fed on approval
+            self.voms = DemoVOMS(self.dir / "voms", VO)  # the demo's runner: MariaDB + voms, fed on approval
             if self.voms.missing:
                 raise RuntimeError("no VOMS server: " + "; ".join(self.voms.missing))
-            self.voms.start_behind(SimpleNamespace(handle=SimpleNamespace(sandbox=self.sandbox)))
+            self.voms.start_behind(SimpleNamespace(sandbox=self.sandbox))
         self._make_identity()
         self.launcher.start()
         return self

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 PASSPHRASE = "Kx7-demo-passphrase-q9Zt"  # no space: its URL-encoded form is itself
 IMAP_PASSWORD = "imap-pw-Wm3rT8vLq2"
-TRAINEE = "dana.demo@example.org"  # onboard.sandbox.demo_support.TRAINEE
+TRAINEE = "dana.demo@example.org"  # onboard.sandbox.demo.TRAINEE
 # key material by name, temporary files included (.onboard-*.key-*.tmp, .onboard-usercred.p12.tmp); not .pub
 KEY_NAME = re.compile(r"key|\.p12|\.pfx|usercred|^id_(rsa|ecdsa|ed25519)", re.I)
 

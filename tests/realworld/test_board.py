@@ -10,7 +10,7 @@ import pytest
 ca_mod = pytest.importorskip("onboard.sandbox.ca")
 context = pytest.importorskip("onboard.sandbox.context")
 
-from onboard.sandbox import board  # noqa: E402
+from onboard.orientation import board  # noqa: E402
 
 
 def _req(db, vo, status, subject, email, **dates):

@@ -17,7 +17,8 @@ web = pytest.importorskip("onboard.sandbox.web")
 settings_mod = pytest.importorskip("onboard.sandbox.settings")
 
 from onboard import config as config_mod  # noqa: E402
-from onboard.sandbox import join, portal  # noqa: E402
+from onboard.orientation import join  # noqa: E402
+from onboard.sandbox import portal  # noqa: E402
 from onboard.steps import obtain as step  # noqa: E402
 
 
@@ -178,7 +179,7 @@ def test_trainee_reports_to_the_board(sandbox, tmp_path):
     from datetime import datetime, timezone
 
     from onboard.config import Config
-    from onboard.sandbox import board, report
+    from onboard.orientation import board, report
     from onboard.state import JourneyRecord, LastError
 
     ctx, url = sandbox

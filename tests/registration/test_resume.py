@@ -19,7 +19,7 @@ from conftest import require_tool, run_onboard
 from servers.dovecot import start_dovecot
 
 from onboard.registration import flow
-from onboard.sandbox import registration as voms_sandbox
+from onboard.sandbox import voms_admin as voms_sandbox
 
 from .regkit import EMAIL, VO, make_config, make_journey
 

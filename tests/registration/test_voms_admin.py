@@ -10,7 +10,7 @@ from servers.dovecot import group_alive, start_dovecot
 from onboard.errors import Outcome, Waiting
 from onboard.registration import flow
 from onboard.registration.voms_admin import FormError, Start, VomsAdmin
-from onboard.sandbox import registration as voms_sandbox
+from onboard.sandbox import voms_admin as voms_sandbox
 from onboard.steps import await_approval, confirm_email, register
 
 from .regkit import EMAIL, VO, answer_json, make_config, make_ctx, make_record, output

@@ -29,7 +29,7 @@ def _pids_with(directory: Path) -> list[int]:
                 cmd = (p / "cmdline").read_bytes()
             except OSError:
                 continue
-            if str(directory).encode() in cmd and b"onboard.sandbox.daemon" in cmd:
+            if str(directory).encode() in cmd and b"\0sandbox\0serve\0" in cmd:
                 found.append(int(p.name))
     return found
 

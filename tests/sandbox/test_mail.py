@@ -213,8 +213,8 @@ def test_apostrophe_address_gets_its_maildir(sandbox, tmp_path):
 def test_default_port_base_makes_the_links_exactly_voms_admins(tmp_path):
     """With the default port base the sandbox listens on 8443, the port VOMS-Admin hard-codes in links."""
     from onboard.sandbox.context import SandboxContext
-    from onboard.sandbox.registration import request_url
     from onboard.sandbox.settings import Settings
+    from onboard.sandbox.voms_admin import request_url
 
     st = Settings()
     assert (st.port_for("voms"), st.port_for("open"), st.port_for("ssh")) == (8443, 8444, 8445)

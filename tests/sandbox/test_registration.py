@@ -395,7 +395,7 @@ def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
     neither run the command again nor record an error."""
     import time
 
-    from onboard.sandbox.registration import ApprovalBusy
+    from onboard.sandbox.voms_admin import ApprovalBusy
 
     from .conftest import start_sandbox
 

@@ -299,7 +299,7 @@ def test_a_quick_command_never_closes_before_its_exec_request_is_answered(sandbo
 
     import paramiko
 
-    from onboard.sandbox import sshhost
+    from onboard.sandbox.submit_host import server as sshhost
 
     accept = sshhost._Server.check_channel_exec_request
 

@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from onboard.sandbox.processes import free_port
+
 
 @dataclass
 class Dovecot:
@@ -48,12 +50,6 @@ class Dovecot:
 
     def maildir(self, user: str | None = None) -> Path:
         return self.maildir_root / (user or self.user)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _test_pki(d: Path) -> tuple[Path, Path, Path]:

@@ -17,12 +17,11 @@ import pwd
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from onboard.sandbox.voms import descendants
+from onboard.sandbox.processes import descendants, free_port, spawn, wait_ready
 
 TEST_USER = "onboard-test"
 _LOCK = (
@@ -30,12 +29,6 @@ _LOCK = (
     if Path("/run/lock").is_dir()
     else Path("/tmp/onboard-test-user.lock")
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ensure_user(name: str = TEST_USER) -> pwd.struct_passwd:
@@ -154,29 +147,20 @@ class SSHD:
         if not self.port:
             self.port = free_port()
         cfg = self.write_config()
-        log = open(self.workdir / "sshd.log", "ab")  # noqa: SIM115 - kept open for the daemon's life
-        self.proc = subprocess.Popen(
-            [sshd, "-D", "-e", "-f", str(cfg)],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {(self.workdir / 'sshd.log').read_text()[-2000:]}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s,
-            ):
-                s.settimeout(1)
-                if s.recv(4).startswith(b"SSH-"):
-                    return self
-            time.sleep(0.02)
+        self.proc = spawn([sshd, "-D", "-e", "-f", str(cfg)], self.workdir / "sshd.log")
+        if wait_ready(self.proc, self._greets, 10, "sshd", self.log, interval=0.02):
+            return self
         self.stop()
         raise RuntimeError("sshd did not start listening within 10 s")
+
+    def _greets(self) -> bool:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s,
+        ):
+            s.settimeout(1)
+            return s.recv(4).startswith(b"SSH-")
+        return False
 
     def stop(self) -> None:
         if self.proc is None:

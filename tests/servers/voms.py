@@ -1,9 +1,9 @@
-"""A real VOMS server on loopback for the tests: the product's runner (onboard.sandbox.voms: a private
+"""A real VOMS server on loopback for the tests: the product's runner (onboard.sandbox.voms_server: a private
 MariaDB plus Debian's `voms` daemon with voms-mysql-plugin), re-exported here next to the other real
 servers, plus a context manager that starts and always stops it.
 
 `add_member(dn, ca_dn)` makes a certificate a member of the VO's root group: it is what the sandbox's
-on-approval hook (`python -m onboard.sandbox.voms add-member`, or `onboard sandbox voms-add-member`) does
+on-approval hook (`onboard sandbox voms-add-member`) does
 when an administrator approves a request.
 """
 
@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from onboard.sandbox.voms import (  # noqa: F401  (re-exported for the tests)
+from onboard.sandbox.voms_server import (  # noqa: F401  (re-exported for the tests)
     MariaDB,
     VOMSServer,
     add_member,

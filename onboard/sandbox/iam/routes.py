@@ -1,18 +1,4 @@
-"""INDIGO IAM emulation for the sandbox (reference §4): one IAM per VO at https://HOST:OPEN_PORT/iam/<vo>.
-
-Registration API as IAM >= 1.11 (and the older GET confirmation): `GET /start-registration`,
-`GET /registration/email-available/{email}`, `GET /registration/username-available/{name}`,
-`POST /registration/create` (JSON, no CSRF), `GET /registration/verify/{key}` (a page whose form POSTs the
-token), `POST /registration/verify` (token=...), states NEW -> CONFIRMED -> APPROVED | REJECTED (a rejected
-account is deleted). Mails with IAM's subjects and links. After approval, the browser part: the
-password-reset link sets a password, `POST /login` logs in, `POST /iam/account-linking/X509` links the
-TLS client certificate of the session. The VOMS-AA: `GET /generate-ac` answers an AC-like XML for a linked
-certificate and `<error><code>NoSuchUser</code>` (403) otherwise.
-
-Instructor side (Python, or `python -m onboard.sandbox.iam DIR list|approve UUID|reject UUID [WHY]|link ...`):
-`pending(ctx)`, `approve(ctx, uuid)`, `reject(ctx, uuid, motivation)`, `link_certificate(ctx, vo, username,
-subject, issuer)`.
-"""
+"""IAM's registration API, dashboard and VOMS-AA as the sandbox serves them (see the package's docstring)."""
 
 from __future__ import annotations
 
@@ -22,27 +8,16 @@ import re
 import secrets
 import uuid as uuidlib
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from onboard.sandbox.iam.model import SCHEMA, dto, link_certificate
 from onboard.sandbox.web import Request, Response
 
 if TYPE_CHECKING:
     from onboard.sandbox.context import SandboxContext
     from onboard.sandbox.web import App
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS iam_request (
-    uuid TEXT PRIMARY KEY, vo TEXT NOT NULL, username TEXT NOT NULL, givenname TEXT NOT NULL,
-    familyname TEXT NOT NULL, email TEXT NOT NULL, notes TEXT, status TEXT NOT NULL,
-    confirmation_key TEXT, reset_key TEXT, password_hash TEXT, active INTEGER NOT NULL DEFAULT 0,
-    creation_time REAL NOT NULL, last_update REAL NOT NULL, motivation TEXT
-);
-CREATE TABLE IF NOT EXISTS iam_x509 (
-    vo TEXT NOT NULL, username TEXT NOT NULL, subject TEXT NOT NULL, issuer TEXT NOT NULL,
-    PRIMARY KEY (vo, subject, issuer)
-);
-"""
 _USERNAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9._-]{1,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -111,21 +86,6 @@ def _exists(ctx: SandboxContext, vo: str, column: str, value: str) -> bool:
     return row is not None
 
 
-def _dto(row: Any) -> dict[str, Any]:
-    return {
-        "uuid": row["uuid"],
-        "status": row["status"],
-        "username": row["username"],
-        "givenname": row["givenname"],
-        "familyname": row["familyname"],
-        "email": row["email"],
-        "notes": row["notes"],
-        "creationTime": int(row["creation_time"] * 1000),
-        "lastUpdateTime": int(row["last_update"] * 1000),
-        "labels": [],
-    }
-
-
 def create(req: Request, vo: str) -> Response:
     ctx = req.app.ctx
     try:
@@ -167,7 +127,7 @@ def create(req: Request, vo: str) -> Response:
         f"following URL:\n\n{base(req, vo)}/registration/verify/{key}\n\n\nThe {vo} registration service\n",
     )
     ctx.log(f"iam {vo}: registration request {rid} for {username} <{email}>")
-    return Response.json(_dto(row))
+    return Response.json(dto(row))
 
 
 def verify(req: Request, vo: str, token: str) -> Response:
@@ -292,113 +252,3 @@ def generate_ac(req: Request, vo: str) -> Response:
     return Response(
         f"<?xml version='1.0' encoding='UTF-8'?><voms><ac>{ac}</ac></voms>", 200, content_type="text/xml"
     )
-
-
-# -- instructor side ---------------------------------------------------------------------------------
-
-
-def pending(ctx: SandboxContext, vo: str | None = None) -> list[dict[str, Any]]:
-    with ctx.db() as db:
-        rows = db.execute(
-            "SELECT * FROM iam_request WHERE status IN ('NEW','CONFIRMED')"
-            + (" AND vo=?" if vo else "")
-            + " ORDER BY creation_time",
-            (vo,) if vo else (),
-        ).fetchall()
-    return [{**_dto(r), "vo": r["vo"]} for r in rows]
-
-
-def _base_for(ctx: SandboxContext, vo: str) -> str:
-    port = ctx.settings.ports.get("open") or ctx.settings.port_for("open")
-    return f"https://{ctx.settings.hostname}:{port}/iam/{vo}"
-
-
-def approve(ctx: SandboxContext, rid: str) -> dict[str, Any]:
-    with ctx.db() as db:
-        row = db.execute("SELECT * FROM iam_request WHERE uuid=?", (rid,)).fetchone()
-        if row is None or row["status"] not in ("NEW", "CONFIRMED"):
-            raise ValueError(f"no pending IAM request {rid}")
-        key = secrets.token_urlsafe(24)
-        db.execute(
-            "UPDATE iam_request SET status='APPROVED', active=1, reset_key=?, last_update=? WHERE uuid=?",
-            (key, ctx.now(), rid),
-        )
-    vo = row["vo"]
-    ctx.mail.send(
-        row["email"],
-        f"[{vo} IAM] Your {vo} account is now active",
-        f"Dear {row['givenname']} {row['familyname']},\n\nyour registration request has been approved.\n\n"
-        f"The username for your account is:\n\n{row['username']}\n\nYou can set your local {vo} password "
-        f"by following this link:\n\n{_base_for(ctx, vo)}/iam/password-reset/token/{key}\n\n"
-        "Note that this step is not needed if you are using an external identity provider to "
-        f"authenticate.\n\nThe {vo} registration service\n",
-    )
-    return {**_dto(row), "status": "APPROVED"}
-
-
-def reject(ctx: SandboxContext, rid: str, motivation: str = "", send_email: bool = True) -> None:
-    with ctx.db() as db:
-        row = db.execute("SELECT * FROM iam_request WHERE uuid=?", (rid,)).fetchone()
-        if row is None or row["status"] not in ("NEW", "CONFIRMED"):
-            raise ValueError(f"no pending IAM request {rid}")
-        db.execute("DELETE FROM iam_request WHERE uuid=?", (rid,))  # IAM deletes the account
-    if send_email:
-        vo = row["vo"]
-        why = (
-            "\n\nThe administrator has provided the following motivation for the rejection:"
-            f"\n\n{motivation}\n"
-            if motivation
-            else "\n"
-        )
-        ctx.mail.send(
-            row["email"],
-            f"[{vo} IAM] Your request for a {vo} account has been rejected",
-            f"Dear {row['givenname']} {row['familyname']},\n\nyour membership request for {vo} has been "
-            f"REJECTED.{why}\nThe {vo} registration service\n",
-        )
-
-
-def link_certificate(ctx: SandboxContext, vo: str, username: str, subject: str, issuer: str) -> None:
-    """What the user's dashboard does with `POST /iam/account-linking/X509`."""
-    with ctx.db() as db:
-        other = db.execute(
-            "SELECT username FROM iam_x509 WHERE vo=? AND subject=? AND issuer=?", (vo, subject, issuer)
-        ).fetchone()
-        if other is not None and other["username"] != username:
-            raise ValueError(f"X.509 certificate {subject} is already linked to another user")
-        db.execute(
-            "INSERT OR REPLACE INTO iam_x509 (vo, username, subject, issuer) VALUES (?,?,?,?)",
-            (vo, username, subject, issuer),
-        )
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
-    from pathlib import Path
-
-    from onboard.sandbox.context import SandboxContext
-    from onboard.sandbox.settings import Settings
-
-    p = argparse.ArgumentParser(
-        prog="python -m onboard.sandbox.iam", description="IAM requests of a sandbox."
-    )
-    p.add_argument("dir")
-    p.add_argument("action", choices=["list", "approve", "reject", "link"])
-    p.add_argument("args", nargs="*")
-    a = p.parse_args(argv)
-    d = Path(a.dir)
-    ctx = SandboxContext(d, Settings.load(d / "sandbox.json"))
-    if a.action == "list":
-        print(json.dumps(pending(ctx), indent=2))
-    elif a.action == "approve":
-        approve(ctx, a.args[0])
-    elif a.action == "reject":
-        reject(ctx, a.args[0], " ".join(a.args[1:]))
-    else:
-        link_certificate(ctx, *a.args[:4])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

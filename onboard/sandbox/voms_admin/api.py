@@ -1,0 +1,119 @@
+"""VOMS-Admin's REST API (apiv2): user-info, users, user-stats; the X-VOMS-CSRF-GUARD header required."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from onboard.sandbox.voms_admin.links import vo_of
+from onboard.sandbox.voms_admin.model import member
+from onboard.sandbox.web import Request, Response, error_page
+
+if TYPE_CHECKING:
+    import sqlite3
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") if ts else None
+
+
+def _csrf_ok(req: Request) -> bool:
+    return req.headers.get("X-VOMS-CSRF-GUARD") is not None
+
+
+def _csrf_error() -> Response:
+    return Response.html(error_page(500, "CSRF header guard missing from request!"), 500)
+
+
+def user_json(db: sqlite3.Connection, u: Any, full: bool) -> dict[str, Any]:
+    certs = []
+    for c in db.execute("SELECT * FROM certificate WHERE usr_id=? ORDER BY id", (u["id"],)):
+        cert: dict[str, Any] = {"subjectString": c["subject"], "issuerString": c["issuer"]}
+        if full:
+            cert.update(
+                creationTime=iso(c["creation_time"]),
+                suspended=bool(c["suspended"]),
+                suspensionReason=c["suspension_reason"],
+            )
+        certs.append({k: v for k, v in cert.items() if v is not None})
+    out: dict[str, Any] = {
+        "id": u["id"],
+        "name": u["name"],
+        "surname": u["surname"],
+        "institution": u["institution"],
+        "address": u["address"],
+        "phoneNumber": u["phone"],
+        "emailAddress": u["email"],
+        "creationTime": iso(u["creation_time"]),
+        "endTime": iso(u["end_time"]),
+        "suspended": bool(u["suspended"]),
+        "suspensionReason": u["suspension_reason"],
+        "certificates": certs,
+        "fqans": [
+            r["fqan"] for r in db.execute("SELECT fqan FROM fqan WHERE usr_id=? ORDER BY rowid", (u["id"],))
+        ],
+        "aupAcceptanceRecords": [
+            {
+                "aupVersion": r["aup_version"],
+                "lastAcceptanceDate": iso(r["acceptance_date"]),
+                "valid": True,
+                "daysBeforeExpiration": 364,
+            }
+            for r in db.execute("SELECT * FROM aup_acceptance WHERE usr_id=?", (u["id"],))
+        ],
+    }
+    return {k: v for k, v in out.items() if v is not None}  # excludeNullProperties
+
+
+def user_info(req: Request) -> Response:
+    if not _csrf_ok(req):
+        return _csrf_error()
+    vo = vo_of(req)
+    uid, dn, ca = req.param("userId"), req.param("dn"), req.param("ca")
+    with req.app.ctx.db() as db:
+        if uid and uid.lstrip("-").isdigit() and int(uid) != -1:
+            u = db.execute("SELECT * FROM usr WHERE id=? AND vo=?", (int(uid), vo)).fetchone()
+        elif dn is not None and ca is not None:
+            u = member(db, vo, dn, ca)
+        else:
+            return Response.json(
+                {"errors": ["Please provide arguments: userId or the (dn, ca) couple!"]}, 400
+            )
+        if u is None:
+            return Response.html(error_page(404, "User not found"), 404)
+        c = req.client
+        is_self = (
+            c is not None
+            and member(db, vo, c.dn, c.issuer) is not None
+            and member(db, vo, c.dn, c.issuer)["id"] == u["id"]
+        )
+        return Response.json(user_json(db, u, full=is_self))
+
+
+def users(req: Request) -> Response:
+    if not _csrf_ok(req):
+        return _csrf_error()
+    vo = vo_of(req)
+    start_i = int(req.param("startIndex", "0") or 0)
+    size = int(req.param("pageSize", "100") or 100)
+    with req.app.ctx.db() as db:
+        count = db.execute("SELECT count(*) FROM usr WHERE vo=?", (vo,)).fetchone()[0]
+        rows = db.execute(
+            "SELECT * FROM usr WHERE vo=? ORDER BY id LIMIT ? OFFSET ?", (vo, size, start_i)
+        ).fetchall()
+        result = [user_json(db, u, full=False) for u in rows]
+    return Response.json({"count": count, "pageSize": size, "startIndex": start_i, "result": result})
+
+
+def user_stats(req: Request) -> Response:
+    if not _csrf_ok(req):
+        return _csrf_error()
+    vo = vo_of(req)
+    now = req.app.ctx.now()
+    with req.app.ctx.db() as db:
+        total = db.execute("SELECT count(*) FROM usr WHERE vo=?", (vo,)).fetchone()[0]
+        susp = db.execute("SELECT count(*) FROM usr WHERE vo=? AND suspended=1", (vo,)).fetchone()[0]
+        expired = db.execute(
+            "SELECT count(*) FROM usr WHERE vo=? AND end_time IS NOT NULL AND end_time<?", (vo, now)
+        ).fetchone()[0]
+    return Response.json({"expiredUsersCount": expired, "suspendedUsersCount": susp, "usersCount": total})

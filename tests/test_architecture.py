@@ -19,21 +19,7 @@ grimp = pytest.importorskip("grimp", reason="import-linter (test extras) brings 
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Cycles inside the sandbox that wt-sandbox breaks. TODO(lead, after merging wt-sandbox): empty this; the
-# test fails on an entry that no longer is a cycle, so that the list cannot go stale.
-SANDBOX_CYCLES_TO_BREAK: list[frozenset[str]] = [
-    frozenset({"onboard.sandbox.ca", "onboard.sandbox.context", "onboard.sandbox.dn", "onboard.sandbox.web"}),
-    frozenset({"onboard.sandbox.manager", "onboard.sandbox.portal"}),
-]
-
 MAX_LINES = 500
-# Modules wt-sandbox re-cuts. TODO(lead, after merging wt-sandbox): empty this (stale entries fail too).
-SANDBOX_MODULES_TO_CUT = {
-    "onboard/sandbox/registration.py",
-    "onboard/sandbox/voms.py",
-    "onboard/sandbox/sshhost.py",
-    "onboard/commands/sandbox.py",
-}
 
 
 def _graph():
@@ -113,10 +99,7 @@ def _describe(graph, component: list[str]) -> str:
 def test_no_import_cycles():
     graph = _graph()
     cycles = _cycles(graph)
-    new = [c for c in cycles if frozenset(c) not in SANDBOX_CYCLES_TO_BREAK]
-    assert not new, "import cycles:\n" + "\n".join(_describe(graph, c) for c in new)
-    stale = [sorted(c) for c in SANDBOX_CYCLES_TO_BREAK if sorted(c) not in cycles]
-    assert not stale, f"no longer cycles: remove them from SANDBOX_CYCLES_TO_BREAK: {stale}"
+    assert not cycles, "import cycles:\n" + "\n".join(_describe(graph, c) for c in cycles)
 
 
 def test_the_cycle_finder_sees_imports_inside_functions(tmp_path, monkeypatch):
@@ -137,7 +120,5 @@ def test_no_product_module_over_500_lines():
         p.relative_to(ROOT).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
         for p in (ROOT / "onboard").rglob("*.py")
     }
-    over = {p: n for p, n in sizes.items() if n > MAX_LINES and p not in SANDBOX_MODULES_TO_CUT}
+    over = {p: n for p, n in sizes.items() if n > MAX_LINES}
     assert not over, f"split these along an idea: {over}"
-    stale = sorted(p for p in SANDBOX_MODULES_TO_CUT if sizes.get(p, 0) <= MAX_LINES)
-    assert not stale, f"remove from SANDBOX_MODULES_TO_CUT: {stale}"

@@ -4,5 +4,5 @@ join     a trainee's machine joins the instructor's sandbox (trust anchor checke
 report   a trainee's onboard tells the sandbox where its journey stands (for the board)
 board    the instructor's board: one line per trainee, from the sandbox's records and the reports
 
-The commands are `onboard sandbox join` and `onboard sandbox board` (onboard/commands/orientation.py).
+The commands are `onboard sandbox join` and `onboard sandbox board` (onboard/commands/sandbox/orientation.py).
 """

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from onboard.errors import SandboxError
-from onboard.sandbox.processes import alive
+from onboard.pids import alive
 
 PID_FILE = "sandbox.pid"
 LOG_FILE = "sandbox.log"

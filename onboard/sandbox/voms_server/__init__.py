@@ -13,7 +13,7 @@ and the test suite use it.
     settings.on_approval = hook_command(db.socket, server.database, vo)
     server.stop(); db.stop()
 
-The hook is `onboard sandbox voms-add-member ...` (onboard/commands/sandbox_voms.py): it makes the
+The hook is `onboard sandbox voms-add-member ...` (onboard/commands/sandbox/voms.py): it makes the
 approved certificate a member of the VO's root group.
 
 Modules: debian (where the packages put things), mariadb (the private database server and its client),

@@ -1,5 +1,5 @@
 """`onboard sandbox up|down|status|serve|issue|config|authorize`: the instructor's grid, its life cycle and
-what it hands out (see onboard/commands/sandbox.py for the table of actions)."""
+what it hands out (see onboard/commands/sandbox/__init__.py for the table of actions)."""
 
 from __future__ import annotations
 
@@ -374,7 +374,7 @@ def _serve(args: argparse.Namespace, directory: Path) -> int:
     return daemon.serve(directory, args.ready_fd)
 
 
-# action -> (add its arguments, run it); onboard/commands/sandbox.py names the module of each action
+# action -> (add its arguments, run it); onboard/commands/sandbox/__init__.py names the module of each action
 ACTIONS = {
     "up": (_up_arguments, _up),
     "down": (_no_arguments, _down),

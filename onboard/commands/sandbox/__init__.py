@@ -4,10 +4,10 @@ The actions are a table (ACTIONS below): each names the command module that hold
 run function, so `onboard sandbox --help` lists them in one place and nothing is looked up by name at run
 time. Errors are raised (onboard.errors), never printed here: onboard.cli reports them.
 
-    sandbox_grid.py      up, down, status, serve (the background process), issue, config, authorize
-    sandbox_requests.py  requests, approve, reject (VOMS-Admin); iam-* and vomrs-* (the IAM and VOMRS
+    grid.py              up, down, status, serve (the background process), issue, config, authorize
+    requests.py          requests, approve, reject (VOMS-Admin); iam-* and vomrs-* (the IAM and VOMRS
                          imitations' administrators)
-    sandbox_voms.py      voms-add-member (the on-approval hook feeding a real voms-server)
+    voms.py              voms-add-member (the on-approval hook feeding a real voms-server)
     orientation.py       board (the instructor's board), join (a trainee joins the instructor's sandbox)
 """
 
@@ -20,35 +20,35 @@ from pathlib import Path
 
 from onboard.errors import SandboxError, UsageError
 
-# action -> (module in onboard.commands, one-line help). Order is the order of `onboard sandbox --help`.
+# action -> (module of this package, one-line help), in the order of `onboard sandbox --help`.
 ACTIONS: dict[str, tuple[str, str]] = {
-    "up": ("sandbox_grid",
+    "up": ("grid",
            "start the sandbox grid in the background and print its endpoints and an onboard config"),
-    "down": ("sandbox_grid", "stop the sandbox (no process, no listening port left)"),
-    "status": ("sandbox_grid", "is it running; endpoints; requests by state"),
-    "issue": ("sandbox_grid", "issue a personal certificate as a password-protected PKCS#12"),
-    "requests": ("sandbox_requests", "registration requests and their states"),
-    "approve": ("sandbox_requests", "approve registration requests (as the VO administrator)"),
-    "reject": ("sandbox_requests",
+    "down": ("grid", "stop the sandbox (no process, no listening port left)"),
+    "status": ("grid", "is it running; endpoints; requests by state"),
+    "issue": ("grid", "issue a personal certificate as a password-protected PKCS#12"),
+    "requests": ("requests", "registration requests and their states"),
+    "approve": ("requests", "approve registration requests (as the VO administrator)"),
+    "reject": ("requests",
                "reject a registration request (the request is deleted, the user is told)"),
-    "config": ("sandbox_grid", "print a ready-made onboard configuration for this sandbox"),
-    "authorize": ("sandbox_grid",
+    "config": ("grid", "print a ready-made onboard configuration for this sandbox"),
+    "authorize": ("grid",
                   "let a trainee's SSH public key log in to the submit host (works while it runs)"),
     "board": ("orientation", "one line per trainee: stage, since when, what it waits for"),
     "join": ("orientation",
              "a trainee: join the instructor's sandbox (config and trust anchor, checked by fingerprint)"),
-    "voms-add-member": ("sandbox_voms",
+    "voms-add-member": ("voms",
                         "make a certificate a member of a VO in a real voms-server's database (the "
                         "on-approval hook for a real voms-server; values from arguments or the hook's "
                         "environment)"),
-    "iam-requests": ("sandbox_requests", "IAM registration requests waiting for the administrator"),
-    "iam-approve": ("sandbox_requests", "approve an IAM registration request (the account becomes active)"),
-    "iam-reject": ("sandbox_requests", "reject an IAM registration request (the account is deleted)"),
-    "iam-link": ("sandbox_requests", "link a certificate to an IAM account (as its dashboard does)"),
-    "vomrs-requests": ("sandbox_requests", "VOMRS registrations waiting for a decision"),
-    "vomrs-approve": ("sandbox_requests", "approve a VOMRS registration (the applicant becomes a member)"),
-    "vomrs-deny": ("sandbox_requests", "deny a VOMRS registration"),
-    "serve": ("sandbox_grid",
+    "iam-requests": ("requests", "IAM registration requests waiting for the administrator"),
+    "iam-approve": ("requests", "approve an IAM registration request (the account becomes active)"),
+    "iam-reject": ("requests", "reject an IAM registration request (the account is deleted)"),
+    "iam-link": ("requests", "link a certificate to an IAM account (as its dashboard does)"),
+    "vomrs-requests": ("requests", "VOMRS registrations waiting for a decision"),
+    "vomrs-approve": ("requests", "approve a VOMRS registration (the applicant becomes a member)"),
+    "vomrs-deny": ("requests", "deny a VOMRS registration"),
+    "serve": ("grid",
               "run the sandbox in the foreground until SIGTERM (what `up` starts in the background)"),
 }
 HIDDEN = {"serve"}  # not listed by --help: users run `up`
@@ -77,7 +77,7 @@ def load(directory: Path):
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     for action, (module_name, help_text) in ACTIONS.items():
-        add, run = importlib.import_module(f"onboard.commands.{module_name}").ACTIONS[action]
+        add, run = importlib.import_module(f"onboard.commands.sandbox.{module_name}").ACTIONS[action]
         kw = {} if action in HIDDEN else {"help": help_text}
         a = sub.add_parser(action, description=help_text[0].upper() + help_text[1:] + ".", **kw)
         a.add_argument(

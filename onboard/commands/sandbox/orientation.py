@@ -1,6 +1,6 @@
 """Orientation sessions: `onboard sandbox board` (the instructor's live board) and `onboard sandbox join`
 (a trainee joins the instructor's sandbox): two actions of `onboard sandbox` (the table in
-onboard/commands/sandbox.py) whose work is in onboard/orientation/."""
+onboard/commands/sandbox/__init__.py) whose work is in onboard/orientation/."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def _join(args: argparse.Namespace, directory: Path) -> int:
     return Exit.OK
 
 
-# action -> (add its arguments, run it); onboard/commands/sandbox.py names the module of each action
+# action -> (add its arguments, run it); onboard/commands/sandbox/__init__.py names the module of each action
 ACTIONS = {
     "board": (_board_arguments, _board),
     "join": (_join_arguments, _join),

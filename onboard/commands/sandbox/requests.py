@@ -1,7 +1,7 @@
 """`onboard sandbox requests|approve|reject` (VOMS-Admin), `iam-requests|iam-approve|iam-reject|iam-link`
 and `vomrs-requests|vomrs-approve|vomrs-deny`: what a VO's administrators do with the registration
 requests of the sandbox's three registration services. They work on the sandbox's database, whether or
-not its servers run (see onboard/commands/sandbox.py for the table of actions)."""
+not its servers run (see onboard/commands/sandbox/__init__.py for the table of actions)."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ def _vomrs_deny(args: argparse.Namespace, directory: Path) -> int:
     return _vomrs_decide(args, directory, approve=False)
 
 
-# action -> (add its arguments, run it); onboard/commands/sandbox.py names the module of each action
+# action -> (add its arguments, run it); onboard/commands/sandbox/__init__.py names the module of each action
 ACTIONS = {
     "requests": (_requests_arguments, _requests),
     "approve": (_approve_arguments, _approve),

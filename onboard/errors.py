@@ -50,6 +50,7 @@ class Exit:
     SSH_AUTH = 32
     REMOTE = 33  # a command on the submit host failed
     VERIFY = 34
+    HOST_KEY_REVOKED = 35  # the submit host offers a key known_hosts marks @revoked
     # the CA / obtain step
     CA = 40
     SANDBOX = 41

@@ -1,13 +1,23 @@
 """Host keys: an unknown key is accepted only on explicit confirmation (a yes at the prompt, or
 `--trust-host-key SHA256:...` / `submit_host.trust_host_key` naming exactly that key), then appended to the
 user's known_hosts; a key that differs from the known one is refused by paramiko's RejectPolicy.
+
+known_hosts files are read here, as OpenSSH reads them (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"), not by
+paramiko, which stops with an exception at the first line it does not understand: host patterns with `*`,
+`?` and `!`, hashed names, `[host]:port`; `@revoked` keys are never accepted for the hosts they name, even
+where another line lists them; `@cert-authority` lines (host certificates, which onboard does not check)
+and lines OpenSSH would skip are skipped with a note instead of stopping the delivery.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,11 +36,124 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+@dataclass
+class KnownHosts:
+    """The keys known for one host name, read from known_hosts files."""
+
+    keys: paramiko.HostKeys = field(default_factory=paramiko.HostKeys)  # what paramiko checks against
+    revoked: dict[bytes, str] = field(default_factory=dict)  # key blob -> "file:line" of its @revoked line
+    notes: list[str] = field(default_factory=list)  # lines skipped, and why
+
+    def revoked_at(self, key: paramiko.PKey) -> str:
+        return self.revoked.get(key.asbytes(), "")
+
+
+def host_name(host: str, port: int) -> str:
+    """The name known_hosts files the host under: `host`, or `[host]:port` off port 22."""
+    return host.lower() if port == 22 else f"[{host.lower()}]:{port}"
+
+
+def read_known_hosts(files: list[Path], host: str, port: int, *, strict: frozenset[Path]) -> KnownHosts:
+    """The keys these files give for `host` at `port`. A file that cannot be read is an error when it is
+    in `strict` (the user's own files) and skipped otherwise (the system's)."""
+    name = host_name(host, port)
+    known = KnownHosts()
+    plain: list[tuple[str, paramiko.PKey]] = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            if path in strict:
+                raise SSHError(f"{path}: cannot be read ({e.strerror}).",
+                               "Fix or move that known_hosts file.", exit_code=Exit.CONFIG) from None
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            where = f"{path}:{number}"
+            entry = _parse_line(line, where, known.notes)
+            if entry is None:
+                continue
+            marker, patterns, key = entry
+            if not hosts_match(patterns, name):
+                continue
+            if marker == "@revoked":
+                known.revoked[key.asbytes()] = where
+            elif marker == "@cert-authority":
+                known.notes.append(f"{where}: @cert-authority (host certificates) is not used by onboard; "
+                                   "the host's own key must be known or confirmed")
+            elif marker:
+                known.notes.append(f"{where}: unknown marker {marker}, line skipped (as OpenSSH does)")
+            else:
+                plain.append((where, key))
+    for _where, key in plain:
+        if key.asbytes() not in known.revoked:  # revoked wins over any line that lists the key
+            known.keys.add(name, key.get_name(), key)
+    return known
+
+
+# what paramiko and base64 raise for a key blob they cannot make a key of
+_UNREADABLE_KEY = (
+    binascii.Error, ValueError, TypeError, IndexError, paramiko.SSHException, paramiko.UnknownKeyType
+)
+
+
+def _parse_line(line: str, where: str, notes: list[str]) -> tuple[str, str, paramiko.PKey] | None:
+    """(marker, host patterns, key) of one line; None for blanks, comments and lines OpenSSH skips."""
+    fields = line.split()
+    if not fields or fields[0].startswith("#"):
+        return None
+    marker = fields.pop(0) if fields[0].startswith("@") else ""
+    if len(fields) < 3:
+        notes.append(f"{where}: not a known_hosts line, skipped")
+        return None
+    patterns, key_type, blob = fields[:3]
+    try:
+        key = paramiko.PKey.from_type_string(key_type, base64.b64decode(blob, validate=True))
+    except _UNREADABLE_KEY:
+        notes.append(f"{where}: a {key_type[:40]} key onboard cannot read, line skipped")
+        return None
+    return marker, patterns, key
+
+
+def hosts_match(patterns: str, name: str) -> bool:
+    """OpenSSH's match_hostname: any pattern matches and no negated one does; hashed names compared by
+    their HMAC; `*` and `?` are the only wildcards."""
+    if patterns.startswith("|1|"):
+        return _hashed_match(patterns, name)
+    matched = False
+    for pattern in patterns.lower().split(","):
+        negated = pattern.startswith("!")
+        pattern = pattern[1:] if negated else pattern
+        if _wildcard_match(pattern, name):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+def _wildcard_match(pattern: str, name: str) -> bool:
+    """`*` any run of characters, `?` one; everything else, brackets of `[host]:port` too, literal."""
+    regex = re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, name) is not None
+
+
+def _hashed_match(field_: str, name: str) -> bool:
+    try:
+        _, _, salt, digest = field_.split("|")
+        mac = hmac.new(base64.b64decode(salt), name.encode(), hashlib.sha1).digest()
+        return hmac.compare_digest(mac, base64.b64decode(digest))
+    except (ValueError, binascii.Error):
+        return False
+
+
 class ConfirmOrReject(paramiko.RejectPolicy):
     """RejectPolicy, except for a key the user explicitly accepts (flag with its fingerprint, or a yes)."""
 
-    def __init__(self, target: Target, ui: UI | None, trusted: str = "", bastion: bool = False):
+    def __init__(self, target: Target, ui: UI | None, trusted: str = "", bastion: bool = False,
+                 known: KnownHosts | None = None):
         self.target = target
+        self.known = known or KnownHosts()
         self.bastion = bastion  # --trust-host-key names the submit host's key, never a bastion's
         self.ui = ui
         self.trusted = trusted.strip()
@@ -39,6 +162,7 @@ class ConfirmOrReject(paramiko.RejectPolicy):
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         fp = fingerprint(key)
         where = self.target.display
+        refuse_revoked(self.known, key, where)
         if self.trusted:
             if _same_fingerprint(self.trusted, fp):
                 self._accept(key, fp)
@@ -75,6 +199,18 @@ class ConfirmOrReject(paramiko.RejectPolicy):
         self.accepted = fp
         save_known_host(
             self.target.user_known_hosts[0], self.target.key_name, key, hashed=self.target.hash_known_hosts
+        )
+
+
+def refuse_revoked(known: KnownHosts, key: paramiko.PKey, where: str) -> None:
+    """A key marked @revoked is never accepted: no prompt, no --trust-host-key."""
+    line = known.revoked_at(key)
+    if line:
+        raise SSHError(
+            f"the host key of {where} ({fingerprint(key)}) is REVOKED in {line}; not connecting.",
+            "Someone may be impersonating the host, or it still offers a key its administrators withdrew: "
+            "ask them.",
+            exit_code=Exit.HOST_KEY_REVOKED,
         )
 
 

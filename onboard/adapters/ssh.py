@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-from onboard.adapters.known_hosts import ConfirmOrReject, fingerprint
+from onboard.adapters.known_hosts import ConfirmOrReject, fingerprint, read_known_hosts, refuse_revoked
 from onboard.adapters.ssh_target import Target, home, resolve
 from onboard.errors import Exit, SSHError
 
@@ -212,19 +212,16 @@ def _client(
     target: Target, ui: UI | None, trusted: str, bastion: bool = False
 ) -> tuple[paramiko.SSHClient, ConfirmOrReject]:
     client = paramiko.SSHClient()
-    for f in target.global_known_hosts:
-        if f.exists():
-            with contextlib.suppress(OSError, paramiko.SSHException):
-                client.load_system_host_keys(str(f))
-    for f in target.user_known_hosts:
-        if f.exists():
-            try:
-                client.get_host_keys().load(str(f))
-            except (OSError, paramiko.SSHException) as e:
-                raise SSHError(
-                    f"{f}: cannot be read ({e}).", "Fix or move that known_hosts file.", exit_code=Exit.CONFIG
-                ) from None
-    policy = ConfirmOrReject(target, ui, trusted, bastion)
+    lookup = target.host_key_alias or target.hostname
+    files = [*target.global_known_hosts, *target.user_known_hosts]
+    known = read_known_hosts(files, lookup, target.port, strict=frozenset(target.user_known_hosts))
+    for name, keys in known.keys.items():
+        for key in keys.values():
+            client.get_host_keys().add(name, key.get_name(), key)
+    if ui is not None:
+        for note in known.notes:
+            ui.explain(note)
+    policy = ConfirmOrReject(target, ui, trusted, bastion, known=known)
     client.set_missing_host_key_policy(policy)
     return client, policy
 
@@ -279,6 +276,7 @@ def _login(
         return client
     except paramiko.BadHostKeyException as e:
         client.close()
+        refuse_revoked(_policy.known, e.key, target.display)
         raise SSHError(
             f"the host key of {target.display} has CHANGED: known_hosts has "
             f"{fingerprint(e.expected_key)}, the host now offers {fingerprint(e.key)}.",

@@ -263,3 +263,71 @@ def test_hashknownhosts_saves_a_hashed_entry_that_is_found_again(sshd, client_ke
     r = subprocess.run(["ssh-keygen", "-F", f"[127.0.0.1]:{sshd.port}", "-f", str(kh)], capture_output=True,
                        text=True)
     assert r.returncode == 0 and "found" in r.stdout
+
+
+def _host_key(sshd) -> tuple[str, str]:
+    kind, blob = (sshd.host_key_dir / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+    return kind, blob
+
+
+def test_known_hosts_lines_paramiko_cannot_read_are_skipped_with_a_note(sshd, client_key, tmp_path):
+    """Reproduced: valid OpenSSH lines (@cert-authority, @revoked of another key) and a line OpenSSH skips
+    made delivery stop with `internal error: InvalidHostKey`."""
+    kind, blob = _host_key(sshd)
+    other = paramiko.Ed25519Key.from_private_key_file(str(make_host_keys(tmp_path / "other") /
+                                                          "ssh_host_ed25519_key"))
+    kh = tmp_path / "known_hosts"
+    kh.write_text(
+        "# a comment\n"
+        f"@cert-authority * {kind} {blob}\n"
+        f"@revoked * {other.get_name()} {other.get_base64()}\n"
+        "garbage-without-a-key\n"
+        f"host.example.org ssh-ed25519 not-base64!!\n"
+        f"[127.0.0.1]:{sshd.port} {kind} {blob}\n"
+    )
+    ui = quiet_ui()
+    conn = connect(sshd, client_key, kh, ui=ui)
+    try:
+        assert conn.run("true").status == 0
+    finally:
+        conn.close()
+    notes = ui.out.getvalue()
+    assert f"{kh}:2: @cert-authority" in notes and f"{kh}:4: not a known_hosts line" in notes
+    assert f"{kh}:5:" in notes
+
+
+@pytest.mark.parametrize(
+    "pattern", ["[127.0.0.?]:{port}", "[127.0.0.*]:*", "|hashed|", "x,[127.0.0.1]:{port}"]
+)
+def test_known_hosts_patterns_as_openssh_reads_them(sshd, client_key, tmp_path, pattern):
+    kind, blob = _host_key(sshd)
+    name = f"[127.0.0.1]:{sshd.port}"
+    hosts = paramiko.HostKeys.hash_host(name) if pattern == "|hashed|" else pattern.format(port=sshd.port)
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"{hosts} {kind} {blob}\n")
+    conn = connect(sshd, client_key, kh, ui=quiet_ui(interactive=False))
+    conn.close()
+
+
+def test_a_negated_pattern_excludes_the_host(sshd, client_key, tmp_path):
+    kind, blob = _host_key(sshd)
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"[127.0.0.*]:*,![127.0.0.1]:{sshd.port} {kind} {blob}\n")
+    with pytest.raises(SSHError) as e:
+        connect(sshd, client_key, kh, ui=quiet_ui(interactive=False))
+    assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
+
+
+@pytest.mark.parametrize("also_listed", [True, False])
+def test_a_revoked_host_key_is_refused_even_when_listed_or_trusted(sshd, client_key, tmp_path, also_listed):
+    kind, blob = _host_key(sshd)
+    kh = tmp_path / "known_hosts"
+    plain = f"[127.0.0.1]:{sshd.port} {kind} {blob}\n" if also_listed else ""
+    kh.write_text(plain + f"@revoked [127.0.0.1]:{sshd.port} {kind} {blob}\n")
+    before = kh.read_text()
+    with pytest.raises(SSHError) as e:
+        connect(sshd, client_key, kh, ui=quiet_ui(interactive=False), trust=sshd.fingerprint)
+    assert e.value.exit_code == Exit.HOST_KEY_REVOKED
+    assert "REVOKED" in e.value.message and f"{kh}:" in e.value.message
+    assert kh.read_text() == before  # the --trust-host-key flag saved nothing
+    assert "Accepted publickey" not in sshd.log()

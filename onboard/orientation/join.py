@@ -17,7 +17,6 @@ import http.client
 import json
 import re
 import ssl
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,24 +106,24 @@ def fetch(url: str, fingerprint: str, timeout: float = 30) -> Joined:
 
 
 def _bundle_certs(bundle: bytes) -> list:
-    import io
-
+    """The certificates in the sandbox's trust bundle, read within onboard.pki.tarball's limits (the
+    bundle arrives before anything about the server is checked)."""
     from cryptography import x509
 
-    out = []
+    from onboard.pki.tarball import TarballError, members
+
     try:
-        with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:*") as tf:
-            for m in tf.getmembers():
-                if m.isfile() and (m.name.endswith(".pem") or re.search(r"/?[0-9a-f]{8}\.\d$", m.name)):
-                    f = tf.extractfile(m)
-                    if f is None:
-                        continue
-                    try:
-                        out.append(x509.load_pem_x509_certificate(f.read()))
-                    except ValueError:
-                        continue
-    except tarfile.TarError:
-        raise JoinError("the sandbox's trust bundle is not a tar archive.", "Tell the instructor.") from None
+        found = members(bundle)
+    except TarballError as e:
+        raise JoinError(f"the sandbox's trust bundle is refused: {e}.", "Tell the instructor.") from None
+    out = []
+    for m in found:
+        name = m.info.name
+        if m.data is not None and (name.endswith(".pem") or re.search(r"/?[0-9a-f]{8}\.\d$", name)):
+            try:
+                out.append(x509.load_pem_x509_certificate(m.data))
+            except ValueError:
+                continue
     return out
 
 

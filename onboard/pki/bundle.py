@@ -11,7 +11,6 @@ import hashlib
 import os
 import re
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from onboard.atomicfile import fsync_dir, write_new
 from onboard.pki import names
+from onboard.pki.tarball import MAX_COMPRESSED, TarballError, members
 from onboard.pki.trustdirs import TrustError, candidates
 
 IGTF_DIST = "https://dist.igtf.net/distribution/current/accredited/"
@@ -102,6 +102,8 @@ def _fail(tarball: Path, what: str) -> TrustError:
 def read_bundle(tarball: Path, sha256: str | None = None) -> Bundle:
     """Read and check every member of a trust-anchor tarball; raise TrustError on anything wrong."""
     try:
+        if tarball.stat().st_size > MAX_COMPRESSED:
+            raise _fail(tarball, f"it is {tarball.stat().st_size >> 20} MiB, more than a trust bundle can be")
         raw = tarball.read_bytes()
     except OSError as e:
         raise TrustError(
@@ -111,54 +113,60 @@ def read_bundle(tarball: Path, sha256: str | None = None) -> Bundle:
         digest = hashlib.sha256(raw).hexdigest()
         if digest.lower() != sha256.strip().lower().split()[0]:
             raise _fail(tarball, f"SHA-256 is {digest}, not the one given")
-    import io
-
     try:
-        tf = tarfile.open(fileobj=io.BytesIO(raw), mode="r:*")
-    except tarfile.TarError as e:
-        raise _fail(tarball, f"not a tar archive ({e})") from None
+        found = members(raw)
+    except TarballError as e:
+        raise _fail(tarball, str(e)) from None
     bundle = Bundle()
-    with tf:
-        members = tf.getmembers()
-        names = [m.name for m in members if not m.isdir()]
-        tops = {n.split("/", 1)[0] for n in names if "/" in n}
-        strip = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
-        for m in members:
-            if m.name.startswith("/") or ".." in m.name.split("/"):
-                raise _fail(tarball, f"member {m.name!r} points outside the directory")
-            if m.isdir():
-                continue
-            rel = m.name[len(strip) :] if strip and m.name.startswith(strip) else m.name
-            if "/" in rel:
-                bundle.skipped.append(m.name)
-                continue
-            if not (m.isfile() or m.issym()):
-                raise _fail(tarball, f"member {m.name!r} is not a regular file or a link")
-            known = _HASHED.match(rel) or rel.endswith(_CERT_SUFFIXES + _META) or rel.endswith(".crl")
-            if not known:
-                bundle.skipped.append(m.name)
-                continue
-            if m.issym():
-                if "/" in m.linkname or m.linkname in ("", ".", ".."):
-                    raise _fail(tarball, f"link {m.name!r} points outside the directory")
-                bundle.links[rel] = m.linkname
-                continue
-            f = tf.extractfile(m)
-            bundle.files[rel] = f.read() if f else b""
-    # every link must resolve inside the bundle
-    for name, target in bundle.links.items():
-        if target not in bundle.files and target not in bundle.links:
-            raise _fail(tarball, f"link {name!r} points to {target!r}, which is not in the bundle")
+    names_ = [m.info.name for m in found if not m.info.isdir()]
+    tops = {n.split("/", 1)[0] for n in names_ if "/" in n}
+    strip = tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names_) else ""
+    for member in found:
+        m = member.info
+        if m.name.startswith("/") or ".." in m.name.split("/"):
+            raise _fail(tarball, f"member {m.name!r} points outside the directory")
+        if m.isdir():
+            continue
+        rel = m.name[len(strip) :] if strip and m.name.startswith(strip) else m.name
+        if "/" in rel:
+            bundle.skipped.append(m.name)
+            continue
+        if not (m.isfile() or m.issym()):
+            raise _fail(tarball, f"member {m.name!r} is not a regular file or a link")
+        known = _HASHED.match(rel) or rel.endswith(_CERT_SUFFIXES + _META) or rel.endswith(".crl")
+        if not known:
+            bundle.skipped.append(m.name)
+            continue
+        if rel in bundle.files or rel in bundle.links:  # tar lets a later member replace an earlier one
+            raise _fail(tarball, f"{rel!r} appears twice")
+        if m.issym():
+            if "/" in m.linkname or m.linkname in ("", ".", ".."):
+                raise _fail(tarball, f"link {m.name!r} points outside the directory")
+            bundle.links[rel] = m.linkname
+            continue
+        bundle.files[rel] = member.data or b""
+    # every link must resolve inside the bundle, to a file, without going round in a circle
+    for name in bundle.links:
+        _resolve(tarball, bundle, name)
     _check_certs(tarball, bundle)
     return bundle
 
 
-def _content(bundle: Bundle, name: str, depth: int = 0) -> bytes:
-    if name in bundle.files:
-        return bundle.files[name]
-    if depth > 5:
-        raise KeyError(name)
-    return _content(bundle, bundle.links[name], depth + 1)
+def _resolve(tarball: Path, bundle: Bundle, name: str) -> str:
+    """The file a link leads to (through other links)."""
+    seen = [name]
+    while name in bundle.links:
+        name = bundle.links[name]
+        if name in seen:
+            raise _fail(tarball, f"links go round in a circle ({' -> '.join([*seen, name])})")
+        seen.append(name)
+    if name not in bundle.files:
+        raise _fail(tarball, f"link {seen[0]!r} points to {name!r}, which is not in the bundle")
+    return name
+
+
+def _content(tarball: Path, bundle: Bundle, name: str) -> bytes:
+    return bundle.files[_resolve(tarball, bundle, name)]
 
 
 def _shown(name) -> str:
@@ -173,7 +181,7 @@ def _check_certs(tarball: Path, bundle: Bundle) -> None:
         is_cert = re.fullmatch(r"[0-9a-f]{8}\.\d", name) or name.endswith(_CERT_SUFFIXES)
         if not is_cert:
             continue
-        data = _content(bundle, name)
+        data = _content(tarball, bundle, name)
         try:
             cert = (
                 x509.load_pem_x509_certificate(data)
@@ -216,7 +224,10 @@ def install(tarball: Path, dest: Path, *, sha256: str | None = None) -> Installe
     directory kept as a timestamped backup. Hash links missing from the bundle are added."""
     bundle = read_bundle(tarball, sha256)
     dest = dest.expanduser()
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    made_parent = not dest.parent.exists()
+    if made_parent:  # ~/.globus, most often: private, as grid tools make it
+        dest.parent.mkdir(parents=True, mode=0o700)
+        os.chmod(dest.parent, 0o700)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
     try:
         os.chmod(tmp, 0o755)  # trust anchors are public; grid tools of other users may read them
@@ -252,5 +263,7 @@ def install(tarball: Path, dest: Path, *, sha256: str | None = None) -> Installe
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
+        if made_parent:
+            shutil.rmtree(dest.parent, ignore_errors=True)
         raise
     return Installed(dest, len({v for v in bundle.cas.values()}), backup, bundle.skipped, bundle.expired)

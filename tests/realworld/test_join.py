@@ -200,3 +200,30 @@ def test_trainee_reports_to_the_board(sandbox, tmp_path):
     assert rows["Rex Reporter"].stage == "done" and rows["Rex Reporter"].last_error == ""
     # not a sandbox journey: nothing is sent
     assert report.send(Config(), rec) is False
+
+
+def test_a_bomb_in_the_join_answer_is_refused_within_bounded_memory(tmp_path):
+    """Reproduced: an 8 MB join answer reached 6.4 GB before the fingerprint was checked (the trust bundle
+    in it was inflated whole). The bundle is now read within onboard.pki.tarball's limits."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, tarfile, zlib\n"
+        "from onboard.errors import OnboardError\n"
+        "from onboard.orientation import join\n"
+        "co = zlib.compressobj(9, zlib.DEFLATED, 31)\n"
+        "h = tarfile.TarInfo('trust/abcdef01.0'); h.size = 1 << 30\n"
+        "parts = [co.compress(h.tobuf())] + [co.compress(bytes(1 << 20)) for _ in range(1 << 10)]\n"
+        "bomb = b''.join(parts) + co.flush()\n"
+        "assert len(bomb) < 8 << 20, len(bomb)\n"
+        "try:\n"
+        "    join._bundle_certs(bomb)\n"
+        "except OnboardError as e:\n"
+        "    print(e.message)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    message, peak_kib = r.stdout.splitlines()
+    assert "inflates to more than" in message, r.stderr
+    assert int(peak_kib) < 300 * 1024

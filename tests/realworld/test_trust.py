@@ -7,7 +7,9 @@ import hashlib
 import io
 import os
 import subprocess
+import sys
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from onboard.config import Config
 from onboard.errors import Exit
 from onboard.pki import bundle, names, trustdirs
+from onboard.pki import tarball as tarball_limits
 from tests.conftest import require_tool
 
 from .pki import ca, leaf, name, pem
@@ -120,7 +123,7 @@ def test_install_checked_bundle_then_openssl_verifies(pki, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["traversal", "not-ca", "wrong-hash", "sha", "dangling-link", "no-ca",
-                                  "device", "absolute-link"])
+                                  "device", "absolute-link", "link-loop", "file-and-link", "member-too-big"])
 def test_bad_bundles_are_refused_and_nothing_changes(pki, tmp_path, case):
     root, sub, user, _ = pki
     h = names.subject_hash(root.subject)
@@ -139,6 +142,13 @@ def test_bad_bundles_are_refused_and_nothing_changes(pki, tmp_path, case):
         members = {"x.signing_policy": b"x"}
     elif case == "absolute-link":
         links[f"{h}.0"] = "/etc/passwd"
+    elif case == "link-loop":  # reproduced: KeyError (an internal error)
+        links.update({"a.pem": "b.pem", "b.pem": "a.pem"})
+    elif case == "file-and-link":  # reproduced: FileExistsError, and a new ~/.globus left at 0755
+        links["root.pem"] = f"{h}.0"
+        members[f"{h}.0"] = pem(root)
+    elif case == "member-too-big":
+        members["huge.crl"] = b"\0" * (tarball_limits.MAX_MEMBER + 1)
     tarball = _bundle(tmp_path, members, links)
     if case == "device":
         with tarfile.open(tarball, "w:gz") as tf:
@@ -153,6 +163,45 @@ def test_bad_bundles_are_refused_and_nothing_changes(pki, tmp_path, case):
     assert e.value.exit_code == Exit.TRUST and "nothing was installed" in e.value.message
     assert sorted(os.listdir(dest)) == ["keep.pem"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.tar.gz", "certs"]  # no temp dir left
+    fresh = tmp_path / "home" / ".globus" / "certificates"  # into a ~/.globus that does not exist yet
+    with pytest.raises(trustdirs.TrustError):
+        bundle.install(tarball, fresh, sha256=sha)
+    assert not (tmp_path / "home" / ".globus").exists()
+
+
+def _bomb(path: Path, inflated: int) -> Path:
+    """A gzip tarball of one member of `inflated` zero bytes, written without holding it in memory."""
+    co = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    header = tarfile.TarInfo("certificates/abcdef01.0")
+    header.size = inflated
+    with open(path, "wb") as f:
+        f.write(co.compress(header.tobuf()))
+        zeros = b"\0" * (1 << 20)
+        for _ in range(inflated >> 20):
+            f.write(co.compress(zeros))
+        f.write(co.flush())
+    return path
+
+
+def test_decompression_bomb_is_refused_within_bounded_memory(cli, onboard_env, tmp_path):
+    """Reproduced: a 14 MB .tgz holding one 3 GiB member made `onboard trust --install` peak at 3.2 GB."""
+    tarball = _bomb(tmp_path / "bomb.tgz", 3 << 30)
+    assert tarball.stat().st_size < 16 << 20
+    home = Path(onboard_env["HOME"])
+    code = (
+        "import resource, subprocess, sys\n"
+        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.stderr.write(r.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "onboard", "trust", "--install",
+                        str(tarball)], capture_output=True, text=True, env={**os.environ, **onboard_env,
+                                                                            "X509_CERT_DIR": ""})
+    status, peak_kib = (int(x) for x in r.stdout.split())
+    assert status == Exit.TRUST, r.stderr
+    assert "inflates to more than" in r.stderr and "Traceback" not in r.stderr
+    assert peak_kib < 300 * 1024, f"peak {peak_kib >> 10} MiB"
+    assert not (home / ".globus").exists()
 
 
 def test_cli_trust_check_and_install(pki, tmp_path, cli, onboard_env):

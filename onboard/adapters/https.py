@@ -222,9 +222,9 @@ def _origin(url: str) -> tuple[str, int]:
 
 
 def _same_server(url: str, base: str) -> bool:
-    """Same host name, and the same port when the base names one."""
-    explicit = ":" in (urlsplit(base).netloc.rsplit("@", 1)[-1].rsplit("]", 1)[-1])
-    return _origin(url)[0] == _origin(base)[0] and (not explicit or _origin(url)[1] == _origin(base)[1])
+    """Same host name and port (443 where none is named): another port of the same host is another
+    server, perhaps another user's, and never sees the certificate."""
+    return _origin(url) == _origin(base)
 
 
 @dataclass

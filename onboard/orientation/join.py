@@ -68,10 +68,11 @@ def fetch(url: str, fingerprint: str, timeout: float = 30) -> Joined:
     ctx.verify_mode = ssl.CERT_NONE  # not trusted yet: the fingerprint check below decides, before any use
     conn = http.client.HTTPSConnection(parts.hostname, parts.port or 443, context=ctx, timeout=timeout)
     try:
+        conn.connect()  # the certificate is taken now: a server that answers HTTP/1.0 or closes early
+        peer_der = conn.sock.getpeercert(binary_form=True)  # leaves no socket to ask afterwards
         conn.request("GET", "/onboard/join", headers={"Accept": "application/json"})
         resp = conn.getresponse()
         body = resp.read(8 << 20)
-        peer_der = conn.sock.getpeercert(binary_form=True) if conn.sock else None
     except (OSError, http.client.HTTPException) as e:
         raise JoinError(f"cannot reach the sandbox at {url}: {e}.",
                         "Check the address and that you are on the same network as the instructor.") from None

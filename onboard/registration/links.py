@@ -172,6 +172,8 @@ def check_link(url: str, registration_url: str, rule: LinkRule) -> Confirmation:
     raw_host = parts.hostname or ""
     if not raw_host.isascii():
         raise refuse(f"its host {raw_host!r} has non-ASCII characters (a look-alike of a real name?)")
+    if not url.isascii():
+        raise refuse("it has non-ASCII characters (links in mails are ASCII)")
     host = _host(raw_host)
     if host != server.host:
         if host.endswith("." + server.host) or server.host in host or _looks_alike(host, server.host):
@@ -193,7 +195,7 @@ def check_link(url: str, registration_url: str, rule: LinkRule) -> Confirmation:
         raise refuse(f"its path {path} is not under {prefix}/ (another VO or another service)")
     rest = path[len(prefix) :]
     query_res = rule.query
-    m = rule.path.match(rest)
+    m = rule.path.fullmatch(rest)
     if not m:
         raise refuse(f"{rest or '/'} is not the confirmation page")
     if parts.fragment:
@@ -202,7 +204,8 @@ def check_link(url: str, registration_url: str, rule: LinkRule) -> Confirmation:
     if set(query) != set(query_res) or any(len(v) != 1 for v in query.values()):
         raise refuse("its parameters are not the confirmation's" if query_res else "it has parameters")
     for name, rx in query_res.items():
-        if not rx.match(query[name][0]):
+        value = query[name][0]  # percent-decoded: %0A is a newline, %EF%BC%91 a full-width 1
+        if not (value.isascii() and value.isprintable() and rx.fullmatch(value)):
             raise refuse(f"its {name} is malformed")
     netloc = server.host if server.port == 443 else f"{server.host}:{server.port}"
     return rule.confirmation(urlunsplit(("https", netloc, path, parts.query, "")), m, query)

@@ -227,3 +227,42 @@ def test_a_bomb_in_the_join_answer_is_refused_within_bounded_memory(tmp_path):
     message, peak_kib = r.stdout.splitlines()
     assert "inflates to more than" in message, r.stderr
     assert int(peak_kib) < 300 * 1024
+
+
+def test_a_server_answering_http_1_0_and_closing_is_still_checked(tmp_path):
+    """Reproduced: against a server that answers HTTP/1.0 (or closes early), join said the certificate was
+    "not issued by the sandbox CA": it asked the socket for the certificate after the server had closed it."""
+    import http.client
+    import socket
+    import ssl
+    import threading
+
+    ctx, listener = serve(tmp_path / "genuine")
+    try:
+        plain = ssl.create_default_context(cafile=str(next(ctx.ca.trust_dir.glob("*.0"))))
+        plain.check_hostname = False
+        conn = http.client.HTTPSConnection("127.0.0.1", listener.port, context=plain, timeout=10)
+        conn.request("GET", "/onboard/join")
+        body = conn.getresponse().read()
+        conn.close()
+    finally:
+        listener.stop()
+    cert, key = ctx.ca.host_credential("host", ["localhost", "127.0.0.1"])
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(str(cert), str(key))
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def answer_once() -> None:
+        raw, _ = server.accept()
+        with tls.wrap_socket(raw, server_side=True) as s:
+            s.recv(65536)
+            s.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)
+
+    t = threading.Thread(target=answer_once, daemon=True)
+    t.start()
+    try:
+        joined = join.fetch(f"https://127.0.0.1:{port}", _fp(ctx))
+    finally:
+        server.close()
+    assert joined.bundle and joined.config

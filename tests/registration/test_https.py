@@ -126,11 +126,12 @@ def serve(pki, *, host_ca=None, client_ca=None, require=True, expired=False):
     return srv
 
 
-def client(pki, passphrase=PASS, trust=None):
+def client(pki, passphrase=PASS, trust=None, srv=None, port=None):
+    """A client for the server `srv` (or the port named): the certificate goes to that host and port only."""
     ident = ClientIdentity(pki["cert"], pki["key"], lambda: passphrase)
-    return HTTPS(
-        "https://localhost", client_context(ident, trust or pki["trust"]), timeout=5, sleep=lambda s: None
-    )
+    port = srv.server_address[1] if srv is not None else port
+    base = f"https://localhost:{port}" if port else "https://localhost"
+    return HTTPS(base, client_context(ident, trust or pki["trust"]), timeout=5, sleep=lambda s: None)
 
 
 def test_key_is_encrypted_on_disk_and_loaded_in_memory(pki):
@@ -138,7 +139,7 @@ def test_key_is_encrypted_on_disk_and_loaded_in_memory(pki):
     srv = serve(pki)
     before = set(os.listdir(pki["tmp"]))
     try:
-        h = client(pki)
+        h = client(pki, srv=srv)
         port = srv.server_address[1]
         r1 = h.get(f"https://localhost:{port}/a")
         r2 = h.get(f"https://localhost:{port}/b")
@@ -162,7 +163,7 @@ def test_unknown_server_ca_is_refused_by_us(pki):
     srv = serve(pki, host_ca=pki["other"])
     try:
         with pytest.raises(TLSError) as e:
-            client(pki).get(f"https://localhost:{srv.server_address[1]}/")
+            client(pki, srv=srv).get(f"https://localhost:{srv.server_address[1]}/")
         assert "we refused the server" in e.value.message
         assert "CA that is not in our trust directory" in e.value.message
         assert e.value.exit_code == Exit.TLS
@@ -175,7 +176,7 @@ def test_expired_server_certificate(pki):
     srv = serve(pki, expired=True)
     try:
         with pytest.raises(TLSError) as e:
-            client(pki).get(f"https://localhost:{srv.server_address[1]}/")
+            client(pki, srv=srv).get(f"https://localhost:{srv.server_address[1]}/")
         assert "expired" in e.value.message and "we refused" in e.value.message
     finally:
         srv.shutdown()
@@ -185,7 +186,7 @@ def test_server_refusing_our_certificate_says_so(pki):
     srv = serve(pki, client_ca=pki["other"])  # the server trusts another CA than ours
     try:
         with pytest.raises(TLSError) as e:
-            client(pki).get(f"https://localhost:{srv.server_address[1]}/")
+            client(pki, srv=srv).get(f"https://localhost:{srv.server_address[1]}/")
         assert "refused the connection" in e.value.message
         assert srv.paths == []
     finally:
@@ -208,7 +209,7 @@ def test_a_refusal_whose_alert_was_lost_is_still_named(pki):
     for client_ca, expected in ((pki["other"], TLSError), (pki["ca"], NetworkError)):
         srv = serve(pki, client_ca=client_ca)
         try:
-            h = client(pki)
+            h = client(pki, srv=srv)
             h.session.request = reset
             with pytest.raises(expected) as e:
                 h.get(f"https://localhost:{srv.server_address[1]}/")
@@ -238,7 +239,7 @@ def test_a_post_cut_off_after_connecting_is_not_sent_again(pki):
 
         return request
 
-    h = client(pki)
+    h = client(pki, port=9)
     h.probe_refusal = lambda url: None  # no server here to ask
     h.session.request = cut("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
     with pytest.raises(NetworkError):
@@ -256,7 +257,7 @@ def test_retries_5xx_with_backoff_then_succeeds(pki):
     srv = serve(pki)
     srv.statuses = [503, 502]
     try:
-        h = client(pki)
+        h = client(pki, srv=srv)
         slept: list[float] = []
         h.sleep = slept.append
         r = h.get(f"https://localhost:{srv.server_address[1]}/x")
@@ -273,7 +274,7 @@ def test_retry_after_is_heeded_within_reason(pki):
     """Retry-After is heeded up to a minute; a negative, NaN or date value means our own backoff."""
     srv = serve(pki)
     try:
-        h = client(pki)
+        h = client(pki, srv=srv)
         h.retries = 5
         slept: list[float] = []
         h.sleep = slept.append
@@ -304,7 +305,7 @@ def test_connection_dropped_in_the_handshake_is_retried(pki):
     srv = serve(pki)
     srv.drops = 2
     try:
-        h = client(pki)
+        h = client(pki, srv=srv)
         assert h.get(f"https://localhost:{srv.server_address[1]}/x").status_code == 200
         assert h.requests_made == 3 and srv.handshakes == 3
         srv.drops = 5
@@ -321,12 +322,12 @@ def test_unreachable_and_silent_servers_give_network_errors(pki):
 
     from onboard.adapters.https import NetworkError
 
-    h = client(pki)
-    slept: list[float] = []
-    h.sleep = slept.append
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once closed
+    h = client(pki, port=port)
+    slept: list[float] = []
+    h.sleep = slept.append
     with pytest.raises(NetworkError) as e:
         h.get(f"https://localhost:{port}/")
     assert e.value.exit_code == Exit.NETWORK and "cannot reach localhost" in e.value.message
@@ -336,6 +337,8 @@ def test_unreachable_and_silent_servers_give_network_errors(pki):
     silent.bind(("127.0.0.1", 0))
     silent.listen(5)
     try:
+        h = client(pki, port=silent.getsockname()[1])
+        h.sleep = slept.append
         h.timeout = 0.5
         slept.clear()
         with pytest.raises(NetworkError):

@@ -70,6 +70,10 @@ def test_same_port_is_kept():
         (GOOD.replace(UUID, "not-a-uuid"), "malformed"),
         (GOOD + "#x", "fragment"),
         (GOOD.replace("confirm-request", "confirm%2Drequest"), "percent-encoded"),
+        # reproduced: `$` let a newline through, `\\d` full-width digits (hardening, round 2)
+        (GOOD.replace(UUID, UUID + "%0A"), "confirmationId is malformed"),
+        (GOOD.replace(f"requestId={RID}", "requestId=%EF%BC%94%EF%BC%92"), "requestId is malformed"),
+        (GOOD.replace(f"requestId={RID}", "requestId=４２"), "non-ASCII"),
     ],
 )
 def test_refused(url, why):
@@ -123,3 +127,18 @@ def test_cancel_link_of_the_real_mail_is_neither_followed_nor_reported():
     cancel = GOOD.replace("confirm-request", "cancel-request")
     good, refused = find_confirmation(mail(f"{GOOD}\n\nnever requested? {cancel}\n"), REG, "voms-admin")
     assert good is not None and refused == []
+
+
+def test_a_server_configured_without_a_port_is_reached_on_443_only():
+    """Reproduced: with a configured URL that names no port, a link or redirect to any port of that host
+    was followed with the certificate (another service, perhaps another user's, on that host)."""
+    from onboard.adapters.https import _same_server
+
+    base = "https://voms.example.org/voms/cms"
+    assert _same_server("https://voms.example.org/voms/cms/x", base)
+    assert _same_server("https://voms.example.org:443/voms/cms/x", base)
+    assert not _same_server("https://voms.example.org:9999/voms/cms/x", base)
+    assert not _same_server("https://voms.example.org/x", "https://voms.example.org:9443/voms/cms")
+    with pytest.raises(UnsafeLink) as e:
+        check_link(GOOD.replace(":8443", ":9999"), base, "voms-admin")
+    assert "port 9999" in e.value.message

@@ -15,11 +15,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from onboard import secret_pipes
 from onboard.errors import Exit, OnboardError
 
 
@@ -111,27 +110,12 @@ def tool(name: str) -> str:
     return path
 
 
-@contextmanager
-def secret_fds(*secrets: str) -> Iterator[list[str]]:
-    """Each secret in a pipe, given to a child as /dev/fd/N: never argv, never a file on disk."""
-    fds = []
-    try:
-        for s in secrets:
-            r, w = os.pipe()
-            data = (s + "\n").encode()
-            if len(data) > 60000:  # pipe buffers are at least 64 KiB on Linux and macOS
-                raise BrowserError("a password that long cannot be passed safely.", "Use a shorter one.")
-            os.write(w, data)
-            os.close(w)
-            fds.append(r)
-        yield [f"/dev/fd/{r}" for r in fds]
-    finally:
-        for r in fds:
-            os.close(r)
+def secret_fds(*secrets: str):
+    return secret_pipes.secret_fds(*secrets, error=BrowserError)
 
 
 def _run(args: list[str], fds: list[str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    pass_fds = tuple(int(f.rsplit("/", 1)[1]) for f in (fds or []))
+    pass_fds = secret_pipes.fd_numbers(fds or [])
     try:
         return subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
                               pass_fds=pass_fds, check=False)

@@ -38,7 +38,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from onboard.atomicfile import write_atomic, write_new
+from onboard.errors import SandboxError
 from onboard.pki.names import oneline, subject_hash
+from onboard.secret_pipes import fd_numbers, secret_fds
 
 BASE = [
     x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "org"),
@@ -431,7 +433,8 @@ def _legacy_p12(friendly: bytes, key, cert, chain, passphrase: bytes) -> bytes:
     """RC2-40 for the certificates, 3DES for the key, SHA-1 MAC: what Sectigo and browsers exported.
 
     cryptography cannot write RC2, so `openssl pkcs12 -export -legacy` does it; the key reaches openssl
-    encrypted, through a pipe, and the passphrase through its environment (never argv, never disk).
+    encrypted, through its standard input, and the passphrase through pipes of its own (never argv, never
+    its environment, never disk).
     """
     exe = shutil.which("openssl")
     if exe is None:
@@ -442,25 +445,17 @@ def _legacy_p12(friendly: bytes, key, cert, chain, passphrase: bytes) -> bytes:
         serialization.BestAvailableEncryption(passphrase),
     )
     stdin = enc_key + _pem(cert) + b"".join(_pem(c) for c in chain)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ONBOARD_P12_PASS": passphrase.decode("utf-8")}
-    proc = subprocess.run(
-        [
-            exe,
-            "pkcs12",
-            "-export",
-            "-legacy",
-            "-name",
-            friendly.decode(),
-            "-passin",
-            "env:ONBOARD_P12_PASS",
-            "-passout",
-            "env:ONBOARD_P12_PASS",
-        ],
-        input=stdin,
-        capture_output=True,
-        env=env,
-        timeout=60,
-    )
+    secret = passphrase.decode("utf-8")
+    with secret_fds(secret, secret, error=SandboxError) as (pin, pout):  # -passin, then -passout
+        proc = subprocess.run(
+            [exe, "pkcs12", "-export", "-legacy", "-name", friendly.decode(),
+             "-passin", f"fd:{fd_numbers([pin])[0]}", "-passout", f"fd:{fd_numbers([pout])[0]}"],
+            input=stdin,
+            capture_output=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            pass_fds=fd_numbers([pin, pout]),
+            timeout=60,
+        )
     if proc.returncode != 0 or not proc.stdout:
         last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
         raise CAError(f"openssl could not write a legacy PKCS#12: {last}")

@@ -102,6 +102,27 @@ def test_legacy_pkcs12_is_rc2_40_like_sectigo(sandbox, tmp_path):
         pkcs12.load_key_and_certificates(out.read_bytes(), b"wrong passphrase")
 
 
+def test_openssl_gets_the_passphrase_through_pipes_not_its_environment(sandbox, tmp_path, monkeypatch):
+    """Reproduced: the legacy PKCS#12 writer gave openssl the passphrase in an environment variable
+    (/proc/PID/environ is readable by the same user while it runs)."""
+    import shutil
+
+    real = shutil.which("openssl")
+    seen = tmp_path / "seen"
+    wrapper = tmp_path / "bin" / "openssl"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nenv > {seen}.env\necho "$@" > {seen}.argv\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
+    out = tmp_path / "legacy.p12"
+    sandbox.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out, legacy=True)
+    for part in ("env", "argv"):
+        assert PASSPHRASE not in (tmp_path / f"seen.{part}").read_bytes()
+    assert "-legacy" in (tmp_path / "seen.argv").read_text()  # it was this openssl that wrote the file
+    key, cert, _ = pkcs12.load_key_and_certificates(out.read_bytes(), PASSPHRASE)
+    assert key is not None and cert is not None
+
+
 def test_issue_never_overwrites_and_needs_a_passphrase(sandbox, tmp_path):
     out = tmp_path / "x.p12"
     out.write_bytes(b"precious")

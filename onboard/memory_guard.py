@@ -3,7 +3,9 @@
 A core dump (or `gdb -p`, or /proc/PID/mem read by the same user) of an onboard that holds a passphrase
 would hold it too. So, as ssh-agent and gpg-agent do: the core size limit goes to 0 (inherited by every
 child, openssl included) and, on Linux, the process is marked non-dumpable, which also stops other
-processes of the same user from attaching to it or reading its memory and environment.
+processes of the same user from attaching to it or reading its memory and environment. Only the soft
+limit is lowered: it is the one the kernel obeys, and a hard limit of 0 could not be raised again by
+anything onboard starts (a test runner's later children included) without CAP_SYS_RESOURCE.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def no_core_dumps() -> None:
     try:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
     except (ImportError, ValueError, OSError):
         pass
     if sys.platform.startswith("linux"):

@@ -14,8 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from onboard.credentials import der, naming, pfx, remote, trust
 from onboard.errors import CredentialError
-
-from .pkiutil import NOW, PASSPHRASE
+from tests.lib.pki import NOW, PASSPHRASE
 
 
 @pytest.mark.parametrize(
@@ -170,11 +169,10 @@ def test_config_shortcut_matches_config_defaults(monkeypatch, onboard_env):
 def test_chain_drops_root_and_sectigo_cross_sign(pki, jose):
     """Sectigo blobs carry the root cross-signed by "AAA Certificate Services": never in the chain."""
     from onboard.credentials.model import assemble
-
-    from .pkiutil import dn, issue
+    from tests.lib.pki import issue, name
 
     aaa = issue(
-        dn(("C", "GB"), ("O", "Comodo CA Limited"), ("CN", "AAA Certificate Services")), None, ca=True
+        name(("C", "GB"), ("O", "Comodo CA Limited"), ("CN", "AAA Certificate Services")), None, ca=True
     )
     cross = issue(pki.root.cert.subject, aaa, ca=True, key=pki.root.key)  # the root, cross-signed by AAA
     cred = assemble(jose.key, [pki.root.cert, cross.cert, pki.int1.cert, jose.cert, pki.int2.cert, aaa.cert])

@@ -23,7 +23,7 @@ SECONDS = int(os.environ.get("ONBOARD_FUZZ_SECONDS", "15"))
 
 @pytest.fixture(scope="module")
 def seed_dirs(tmp_path_factory) -> dict[str, Path]:
-    from tests.conftest import require_tool
+    from tests.lib.tools import require_tool
 
     require_tool("openssl")
     return seeds.write(tmp_path_factory.mktemp("seeds"))

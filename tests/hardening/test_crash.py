@@ -24,7 +24,8 @@ import json
 import time
 
 import pytest
-from conftest import require_tool
+
+from tests.lib.tools import require_tool
 
 from .killpoints import Grid, Run, distinct_states, point_kinds, summary
 

@@ -10,7 +10,8 @@ Case builders live in cases.py; the corpus data (configurations, mails) in corpu
 from __future__ import annotations
 
 import pytest
-from conftest import run_onboard
+
+from tests.lib.tools import run_onboard
 
 from .cases import CASES, Case, Kit
 from .world import World

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
-from servers.dovecot import start_dovecot
+
+from tests.lib.servers.dovecot import start_dovecot
+from tests.lib.tools import require_tool
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from servers.pki import CA
 
 from onboard.adapters.https import HTTPS, ClientIdentity, TLSError, client_context
 from onboard.errors import CredentialError, Exit
+from tests.lib.pki import CA
 
 PASS = "a long test passphrase"
 
@@ -71,7 +71,7 @@ def pki(tmp_path):
     trust = ca.trust_dir(tmp_path / "trust")
     user = ca.user()
     cert, key = tmp_path / "usercert.pem", tmp_path / "userkey.pem"
-    cert.write_bytes(user.cert_pem())
+    cert.write_bytes(user.pem())
     fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(user.key_pem(PASS))
@@ -84,7 +84,8 @@ def _expired(ca):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from servers.pki import Issued, name
+
+    from tests.lib.pki import Cert, name
 
     key = rsa.generate_private_key(65537, 2048)
     now = dt.datetime.now(dt.timezone.utc)
@@ -99,17 +100,17 @@ def _expired(ca):
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
         .sign(ca.key, hashes.SHA256())
     )
-    return Issued(cert, key)
+    return Cert(cert, key)
 
 
 def serve(pki, *, host_ca=None, client_ca=None, require=True, expired=False):
-    from servers.pki import name
+    from tests.lib.pki import name
 
     t = pki["tmp"]
     ca = host_ca or pki["ca"]
     host = _expired(ca) if expired else ca.issue(name(("CN", "localhost")), host="localhost")
     hc, hk = t / f"host{id(host)}.pem", t / f"hostkey{id(host)}.pem"
-    hc.write_bytes(host.cert_pem())
+    hc.write_bytes(host.pem())
     hk.write_bytes(host.key_pem())
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(hc, hk)

@@ -9,8 +9,7 @@ from onboard.errors import Outcome, Waiting
 from onboard.registration import flow
 from onboard.sandbox import iam as iam_sandbox
 from onboard.steps import await_approval, confirm_email, link_certificate, register
-
-from .regkit import VO, answer_json, make_config, make_ctx, make_record, output
+from tests.lib.regkit import VO, answer_json, make_config, make_ctx, make_record, output
 
 
 def _ctx(sandbox, user, clock, **kw):
@@ -113,7 +112,7 @@ def test_iam_refusal_in_json_of_another_shape_is_still_shown(sandbox, user, cloc
 
 
 def test_iam_journey_through_the_engine(tmp_path, sandbox, user, clock):
-    from .regkit import make_journey
+    from tests.lib.regkit import make_journey
 
     cfg = make_config(sandbox, kind="iam")
     j = make_journey(tmp_path / "j", cfg, user, clock, "iam")

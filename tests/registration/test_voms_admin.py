@@ -4,16 +4,15 @@ with the mail read from the sandbox's Maildir or over IMAP from a real Dovecot s
 from __future__ import annotations
 
 import pytest
-from conftest import require_tool, run_onboard
-from servers.dovecot import group_alive, start_dovecot
 
 from onboard.errors import Outcome, Waiting
 from onboard.registration import flow
 from onboard.registration.voms_admin import FormError, Start, VomsAdmin
 from onboard.sandbox import registration as voms_sandbox
 from onboard.steps import await_approval, confirm_email, register
-
-from .regkit import EMAIL, VO, answer_json, make_config, make_ctx, make_record, output
+from tests.lib.regkit import EMAIL, VO, answer_json, make_config, make_ctx, make_record, output
+from tests.lib.servers.dovecot import group_alive, start_dovecot
+from tests.lib.tools import require_tool, run_onboard
 
 
 def _ctx(sandbox, user, clock, *, mail=None, registration=None, user_over=None):

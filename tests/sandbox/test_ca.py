@@ -7,13 +7,13 @@ import stat
 import subprocess
 
 import pytest
-from conftest import require_tool  # tests/conftest.py (rootdir on sys.path)
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from onboard.sandbox.ca import CAError, SandboxCA
+from tests.lib.tools import require_tool  # tests/conftest.py (rootdir on sys.path)
 
 from .conftest import PASSPHRASE, VO
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import tomllib
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 
 from onboard.sandbox.daemon import listening_ports
+from tests.lib.sandbox import seed_ca
 
-from .conftest import _TEMPLATE, VO, token_of
+from .conftest import VO, token_of
 
 PASS = "a long sandbox passphrase"
 
@@ -65,11 +65,7 @@ def _gone(pid: int, wait: float = 5.0) -> bool:
 
 @pytest.fixture
 def sbdir(tmp_path):
-    d = tmp_path / "sandbox"
-    if _TEMPLATE:  # the session's CA: no key generation in these tests
-        d.mkdir(mode=0o700)
-        shutil.copytree(_TEMPLATE[0], d / "ca", symlinks=True)
-    return d
+    return seed_ca(tmp_path / "sandbox")  # the session's CA: no key generation in these tests
 
 
 @pytest.fixture
@@ -359,7 +355,7 @@ def test_authorize_and_ssh_with_the_printed_fingerprint(cli, sbdir, up, tmp_path
     """Trust the right way: fetch the host key, check it against the printed fingerprint, then connect."""
     import subprocess
 
-    from conftest import require_tool
+    from tests.lib.tools import require_tool
 
     for tool in ("ssh", "ssh-keygen", "ssh-keyscan"):
         require_tool(tool)

@@ -125,7 +125,9 @@ def test_mail_to_smtp(tmp_path, clock):
     import socket
     import threading
 
-    from .conftest import make_trainee, start_sandbox
+    from tests.lib.sandbox import start_sandbox
+
+    from .conftest import make_trainee
 
     received: list[bytes] = []
     srv = socket.create_server(("127.0.0.1", 0))
@@ -187,7 +189,9 @@ def test_mailbox_names_are_plain_addresses():
 def test_mail_failure_is_logged_and_the_request_stands(tmp_path, clock):
     import socket
 
-    from .conftest import make_trainee, start_sandbox
+    from tests.lib.sandbox import start_sandbox
+
+    from .conftest import make_trainee
 
     s = socket.create_server(("127.0.0.1", 0))
     port = s.getsockname()[1]

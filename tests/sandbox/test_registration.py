@@ -351,7 +351,7 @@ def test_confirmed_requests_do_not_expire(trainee, sandbox, clock):
 
 
 def test_auto_approve_after(tmp_path, clock):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     sb = start_sandbox(tmp_path / "auto", clock=clock, auto_approve_after=60)
     try:
@@ -370,7 +370,7 @@ def test_auto_approve_after(tmp_path, clock):
 
 
 def test_on_approval_hook_gets_dn_ca_email_vo_and_no_secret(tmp_path, clock):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     out = tmp_path / "hook.out"
     script = tmp_path / "hook.sh"
@@ -396,8 +396,7 @@ def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
     import time
 
     from onboard.sandbox.registration import ApprovalBusy
-
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     out, release = tmp_path / "hook.out", tmp_path / "release"
     script = tmp_path / "hook.sh"
@@ -435,7 +434,7 @@ def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
 
 
 def test_failing_hook_leaves_the_request_waiting(tmp_path, clock):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     sb = start_sandbox(
         tmp_path / "failing", clock=clock, on_approval="sh -c 'echo database down >&2; exit 3'"
@@ -453,7 +452,7 @@ def test_failing_hook_leaves_the_request_waiting(tmp_path, clock):
 
 
 def test_registration_disabled(tmp_path, clock):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     sb = start_sandbox(tmp_path / "off", clock=clock, disabled_vos=[VO])
     try:
@@ -510,7 +509,7 @@ def test_email_links_name_the_listening_port_or_8443(tmp_path, clock, trainee, s
         f"https://localhost:{sandbox.port}/voms/{VO}/register/confirm-request.action?requestId="
         in trainee.confirm_link()
     )
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     faithful = start_sandbox(tmp_path / "faithful", clock=clock, link_port=8443)
     try:
@@ -554,7 +553,7 @@ def test_two_trainees_are_independent(sandbox, tmp_path):
 
 
 def _start_with(tmp_path, clock, name, **settings):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     return start_sandbox(tmp_path / name, clock=clock, **settings)
 

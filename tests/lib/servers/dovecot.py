@@ -8,7 +8,7 @@ the sandbox, running as root, still delivers into it. Started as root with a pri
 (`dovecot -F -c FILE`: foreground, its own base_dir and instance name, so it never touches a system
 Dovecot), stopped afterwards; the fixture checks that no process of its group is left.
 
-    from servers.dovecot import start_dovecot
+    from tests.lib.servers.dovecot import start_dovecot
     with start_dovecot(tmp, maildir_root, user="jane@example.org") as imap:
         imap.port, imap.ca_file, imap.password
 """
@@ -309,7 +309,7 @@ def dovecot_factory(tmp_path):
     A missing dovecot skips locally and fails in CI; every instance is stopped (and checked gone) after
     the test.
     """
-    from conftest import require_tool
+    from tests.lib.tools import require_tool
 
     binary = require_tool("dovecot")
     started: list[Dovecot] = []

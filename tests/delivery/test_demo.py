@@ -10,7 +10,7 @@ import pytest
 from onboard.errors import Exit, OnboardError
 from tests.lib.tools import require_tool
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.servers]  # onboard demo: sandbox, MariaDB + voms
 
 
 def test_demo_runs_the_whole_journey_and_verifies(cli, tmp_path):

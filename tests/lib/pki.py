@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import os
 import subprocess
 import tempfile
@@ -120,9 +121,11 @@ def issue(
     digital_signature: bool = True,
     serial: int | None = None,
     host: str | None = None,
+    ips: tuple[str, ...] = (),
 ) -> Cert:
     """A certificate for `subject`, signed by `issuer` (self-signed without one). A CA when ca=True, a host
-    certificate (server and client auth, the name in subjectAltName) for host=NAME, personal otherwise."""
+    certificate (server and client auth; the name, and `ips`, in subjectAltName) for host=NAME, personal
+    otherwise."""
     if public_key is None:
         key = key or new_key()
         public_key = key.public_key()
@@ -160,7 +163,12 @@ def issue(
     if host:
         b = b.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), False
-        ).add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), False)
+        ).add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(host), *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips)]
+            ),
+            False,
+        )
     elif eku and not ca:
         b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
     signer = issuer.key if issuer else key

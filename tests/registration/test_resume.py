@@ -29,10 +29,10 @@ KILLED_RUN = textwrap.dedent("""
     from onboard.config import Config
     p = json.loads(os.environ["KILL_PARAMS"])
     paths = ("cert", "key", "chain", "passphrase_file")
-    cred = UserCred(**{{k: __import__("pathlib").Path(v) if k in paths else v
-                        for k, v in p["cred"].items()}})
+    cred = UserCred(**{k: __import__("pathlib").Path(v) if k in paths else v
+                        for k, v in p["cred"].items()})
     cfg = Config.model_validate(p["config"])
-    box = {{}}
+    box = {}
     def checkpoint():
         # the POST went out; die before anything is saved, as with kill -9 or a power cut
         os.kill(os.getpid(), signal.SIGKILL)

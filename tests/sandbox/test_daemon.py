@@ -143,6 +143,7 @@ def _register(s: requests.Session, base: str) -> None:
     )
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_up_status_down_leaves_no_process_and_no_port(cli, sbdir, up, tmp_path):
     info = up()
     pid = info["pid"]
@@ -166,6 +167,7 @@ def test_up_status_down_leaves_no_process_and_no_port(cli, sbdir, up, tmp_path):
     assert "no sandbox was running" in cli("sandbox", "down", "--dir", str(sbdir)).stdout
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_up_prints_endpoints_and_a_valid_onboard_config(cli, sbdir):
     r = cli("sandbox", "up", "--dir", str(sbdir), "--port-base", "0", "--vo", VO, "--vo", "second")
     try:
@@ -250,6 +252,7 @@ def test_issue_cli_legacy_and_refusals(cli, sbdir, tmp_path):
     assert not (tmp_path / "y.p12").exists()
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_restart_keeps_requests_and_instructor_commands(cli, sbdir, up, tmp_path):
     p12 = _issue(cli, sbdir, tmp_path)
     info = up()
@@ -287,6 +290,7 @@ def test_restart_keeps_requests_and_instructor_commands(cli, sbdir, up, tmp_path
     assert "1 APPROVED" in st.stdout and "members: 1" in st.stdout
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_reject_cli_deletes_and_mails(cli, sbdir, up, tmp_path):
     p12 = _issue(cli, sbdir, tmp_path)
     info = up()
@@ -303,6 +307,7 @@ def test_reject_cli_deletes_and_mails(cli, sbdir, up, tmp_path):
     assert "Welcome to the registration page" in s.get(f"{base}/register/start.action", timeout=30).text
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_port_in_use_is_one_clear_error(cli, sbdir, tmp_path):
     import socket
 
@@ -317,6 +322,7 @@ def test_port_in_use_is_one_clear_error(cli, sbdir, tmp_path):
         busy.close()
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_on_approval_hook_via_cli(cli, sbdir, up, tmp_path):
     out = tmp_path / "hook.out"
     p12 = _issue(cli, sbdir, tmp_path)
@@ -351,6 +357,7 @@ def test_on_approval_hook_via_cli(cli, sbdir, up, tmp_path):
     assert os.environ.get("ONBOARD_DN") is None
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_authorize_and_ssh_with_the_printed_fingerprint(cli, sbdir, up, tmp_path):
     """Trust the right way: fetch the host key, check it against the printed fingerprint, then connect."""
     import subprocess

@@ -6,6 +6,8 @@ import os
 import re
 import stat
 
+import pytest
+
 from onboard.sandbox.mail import mailbox_name, read_maildir
 
 from .conftest import VO
@@ -120,6 +122,7 @@ def test_expiry_mail(trainee, sandbox, clock):
     )
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_mail_to_smtp(tmp_path, clock):
     """With an SMTP server configured, mail goes there (a tiny real SMTP server on loopback)."""
     import socket
@@ -186,6 +189,7 @@ def test_mailbox_names_are_plain_addresses():
         raise AssertionError(f"{bad!r} accepted")
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_mail_failure_is_logged_and_the_request_stands(tmp_path, clock):
     import socket
 

@@ -350,6 +350,7 @@ def test_confirmed_requests_do_not_expire(trainee, sandbox, clock):
     assert LIMBO in trainee.get(VO, "register/start.action").text
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_auto_approve_after(tmp_path, clock):
     from tests.lib.sandbox import start_sandbox
 
@@ -369,6 +370,7 @@ def test_auto_approve_after(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_on_approval_hook_gets_dn_ca_email_vo_and_no_secret(tmp_path, clock):
     from tests.lib.sandbox import start_sandbox
 
@@ -389,6 +391,7 @@ def test_on_approval_hook_gets_dn_ca_email_vo_and_no_secret(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
     """Auto-approval at once (demos, orientation): the confirmation is answered without waiting for the
     on-approval command; the ticker, a second ticker pass and the instructor's approve/reject meanwhile
@@ -433,6 +436,7 @@ def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_failing_hook_leaves_the_request_waiting(tmp_path, clock):
     from tests.lib.sandbox import start_sandbox
 
@@ -451,6 +455,7 @@ def test_failing_hook_leaves_the_request_waiting(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_registration_disabled(tmp_path, clock):
     from tests.lib.sandbox import start_sandbox
 
@@ -562,6 +567,7 @@ def _hidden(html: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_group_manager_selection_then_the_manager_is_told(tmp_path, clock):
     managers = [
         {"name": "Mario Rossi", "email": "mario@example.org", "description": "Italy"},
@@ -601,6 +607,7 @@ def test_group_manager_selection_then_the_manager_is_told(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_group_requests_are_granted_on_approval(tmp_path, clock):
     sb = _start_with(
         tmp_path, clock, "groups", groups=["analysis", "production"], enable_attribute_requests=True
@@ -626,6 +633,7 @@ def test_group_requests_are_granted_on_approval(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_group_request_form_needs_its_token(tmp_path, clock):
     sb = _start_with(tmp_path, clock, "grouptoken", groups=["analysis"], enable_attribute_requests=True)
     try:

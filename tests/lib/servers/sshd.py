@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onboard.sandbox.voms import descendants
+from tests.lib import tiers
 
 TEST_USER = "onboard-test"
 _LOCK = (
@@ -149,6 +150,7 @@ class SSHD:
         return cfg
 
     def start(self) -> SSHD:
+        tiers.guard("sshd")
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
         if not self.port:

@@ -374,7 +374,8 @@ def mail_case(name: str, *, valid: bool = False):
 
     def build(kit: Kit, w: World):
         from onboard.registration.links import extract_links
-        from tests.lib.regkit import Clock, issue_user, make_config, make_journey
+        from tests.lib.clock import Clock
+        from tests.lib.regkit import issue_user, make_config, make_journey
 
         sb = _sandbox(kit)
         cred = issue_user(sb, w.tmp / "cred")

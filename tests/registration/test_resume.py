@@ -25,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 
 KILLED_RUN = textwrap.dedent("""
     import json, os, signal, sys
-    from tests.lib.regkit import Clock, UserCred, make_journey
+    from tests.lib.clock import Clock
+    from tests.lib.regkit import UserCred, make_journey
     from onboard.config import Config
     p = json.loads(os.environ["KILL_PARAMS"])
     paths = ("cert", "key", "chain", "passphrase_file")

@@ -21,27 +21,18 @@ VO = "sandbox"
 EMAIL = "jane@example.org"
 
 
-@dataclass
-class Sandbox:
-    """The registration servers of a sandbox as these tests see them: URLs per service, the mail, and
-    every request the servers answered (the tests' "server's request count")."""
+class Servers:
+    """Where the registration services of a test live (URLs per service, the mail, the trust directory),
+    whether a started sandbox or recorded pages answer."""
 
     dir: Path
-    ctx: Any  # onboard.sandbox.context.SandboxContext
-    app: Any  # onboard.sandbox.web.App
-    manager: Any = None  # onboard.sandbox.manager.Sandbox
-    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (listener, method, path) served
-
-    @property
-    def listeners(self) -> dict[str, Any]:
-        return self.manager.listeners
 
     @property
     def trust_dir(self) -> Path:
         return self.dir / "ca" / "certificates"
 
     def url(self, listener: str = "voms") -> str:
-        return f"https://localhost:{self.listeners[listener].port}"
+        raise NotImplementedError
 
     def voms_admin_url(self, vo: str = VO) -> str:
         return f"{self.url('voms')}/voms/{vo}"
@@ -54,6 +45,25 @@ class Sandbox:
 
     def maildir(self, address: str = EMAIL) -> Path:
         return self.dir / "mail" / address
+
+
+@dataclass
+class Sandbox(Servers):
+    """The registration servers of a started sandbox as these tests see them, and every request the servers
+    answered (the tests' "server's request count")."""
+
+    dir: Path
+    ctx: Any  # onboard.sandbox.context.SandboxContext
+    app: Any  # onboard.sandbox.web.App
+    manager: Any = None  # onboard.sandbox.manager.Sandbox
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (listener, method, path) served
+
+    @property
+    def listeners(self) -> dict[str, Any]:
+        return self.manager.listeners
+
+    def url(self, listener: str = "voms") -> str:
+        return f"https://localhost:{self.listeners[listener].port}"
 
     def count(self, method: str | None = None, contains: str = "") -> int:
         return sum(1 for _, m, p in self.requests if (method is None or m == method) and contains in p)
@@ -104,12 +114,17 @@ class UserCred:
 
 
 def issue_user(sb: Sandbox, d: Path, name: str = "Jane Doe", email: str = EMAIL) -> UserCred:
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """A personal certificate from the sandbox's CA, as onboard's convert step leaves it."""
     data, info = sb.ctx.ca.issue_user(name, email, PASSPHRASE.encode())
     key, cert, chain = pkcs12.load_key_and_certificates(data, PASSPHRASE.encode())
+    return write_cred(d, cert, key, chain or [], info.subject, info.issuer, email)
+
+
+def write_cred(d: Path, cert: Any, key: Any, chain: list, subject: str, issuer: str, email: str) -> UserCred:
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path, key_path, chain_path = d / "usercert.pem", d / "userkey.pem", d / "chain.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    chain_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain or []))
+    chain_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(
@@ -123,11 +138,11 @@ def issue_user(sb: Sandbox, d: Path, name: str = "Jane Doe", email: str = EMAIL)
     fd = os.open(pf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(PASSPHRASE + "\n")
-    return UserCred(cert_path, key_path, chain_path, pf, info.subject, info.issuer, email)
+    return UserCred(cert_path, key_path, chain_path, pf, subject, issuer, email)
 
 
 def make_config(
-    sb: Sandbox,
+    sb: Servers,
     *,
     kind: str = "voms-admin",
     mail: dict[str, Any] | None = None,

@@ -10,7 +10,8 @@ from onboard.registration import flow
 from onboard.registration.voms_admin import FormError, Start, VomsAdmin
 from onboard.sandbox import registration as voms_sandbox
 from onboard.steps import await_approval, confirm_email, register
-from tests.lib.regkit import EMAIL, VO, answer_json, make_config, make_ctx, make_record, output
+from tests.lib.recorded import Page, RecordedServers
+from tests.lib.regkit import EMAIL, VO, make_config, make_ctx, make_record, output
 from tests.lib.servers.dovecot import group_alive, start_dovecot
 from tests.lib.tools import require_tool, run_onboard
 
@@ -21,6 +22,12 @@ def _ctx(sandbox, user, clock, *, mail=None, registration=None, user_over=None):
         for k, v in user_over.items():
             setattr(cfg.user, k, v)
     return make_ctx(cfg, make_record(user), user, clock)
+
+
+@pytest.fixture
+def recorded(tmp_path) -> RecordedServers:
+    """VOMS-Admin as recorded pages: no sandbox, no socket."""
+    return RecordedServers(tmp_path / "recorded")
 
 
 def _pending(sandbox):
@@ -109,42 +116,42 @@ def test_start_page_classification_and_api(sandbox, user, clock):
         ('{"userInfo": {"fqans": ["/cms", 7]}}', "approved", ["/cms", "7"]),
     ],
 )
-def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock, body, verdict, fqans):
+def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(recorded, clock, body, verdict, fqans):
     """A server answering apiv2/user-info with JSON of another shape leaves the journey waiting."""
     from onboard.registration.approval import check_voms_admin
 
-    answer_json(sandbox, "apiv2/user-info.action", body)
-    ctx = _ctx(sandbox, user, clock)
+    user = recorded.user()
+    ctx = _ctx(recorded, user, clock)
+    recorded.answer(ctx, [("GET", "apiv2/user-info.action", Page(body))])
     client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
     got = check_voms_admin(client, "api", user.subject, user.issuer)
     assert (got.status, got.fqans) == (verdict, fqans)
 
 
-def test_user_info_nested_past_the_stack_is_not_json(sandbox, user, clock):
+def test_user_info_nested_past_the_stack_is_not_json(recorded, clock):
     from onboard.errors import RegistrationError
 
-    answer_json(sandbox, "apiv2/user-info.action", "[" * 100_000)
-    ctx = _ctx(sandbox, user, clock)
+    user = recorded.user()
+    ctx = _ctx(recorded, user, clock)
+    recorded.answer(ctx, [("GET", "apiv2/user-info.action", Page("[" * 100_000))])
     with pytest.raises(RegistrationError, match="apiv2/user-info did not answer JSON"):
         VomsAdmin(flow.http(ctx), flow.server_url(ctx)).user_info(user.subject, user.issuer)
 
 
-def test_a_start_page_redirecting_to_itself_forever_is_an_error_not_a_recursion(sandbox, user, clock):
+def test_a_start_page_redirecting_to_itself_forever_is_an_error_not_a_recursion(recorded, clock):
     """start.action -> start.action?n=1 -> ?n=2 ...: a few hops are followed, then a clear error."""
     from onboard.errors import RegistrationError
     from onboard.registration.voms_admin import MAX_START_REDIRECTS
-    from onboard.sandbox.web import Response
 
-    inner, seen = sandbox.app.dispatch, []
+    seen = []
 
     def looping(req):
-        if req.path.endswith("register/start.action"):
-            seen.append(req.path)
-            return Response.redirect(f"/voms/{VO}/register/start.action?n={len(seen)}")
-        return inner(req)
+        seen.append(req.path_url)
+        return Page.redirect(f"/voms/{VO}/register/start.action?n={len(seen)}")
 
-    sandbox.app.dispatch = looping
-    ctx = _ctx(sandbox, user, clock)
+    user = recorded.user()
+    ctx = _ctx(recorded, user, clock)
+    recorded.answer(ctx, [("GET", "register/start.action", looping)])
     with pytest.raises(RegistrationError, match="the start page redirected to .*start.action\\?n="):
         VomsAdmin(flow.http(ctx), flow.server_url(ctx)).start()
     assert len(seen) == 1 + MAX_START_REDIRECTS

@@ -1,5 +1,14 @@
-"""What every test area shares: tools and the CLI as a subprocess (tools), the test PKI (pki), the fake
-clock (clock), step contexts (context), the sandbox started in-process (sandbox), the real servers and
-their fixtures (servers/), and the fast/full tier bookkeeping (tiers).
+"""What every test area shares, imported as `tests.lib...` (pyproject's pytest `pythonpath` puts the
+repository root on sys.path; child processes get it through tools.child_env()):
 
-Imported as `tests.lib...`: pyproject's pytest `pythonpath` puts the repository root on sys.path."""
+    tools       require_tool, run_onboard (the CLI as a user runs it), child_env
+    pki         the one certificate builder: issue(), CA (with its trust directory), PKI (root + 2 intermediates)
+    clock       the one fake clock, for onboard's steps and the sandbox alike
+    context     the one step-context factory (step_context, captured_ui, output)
+    sandbox     the one way to start the sandbox in-process (start_sandbox, with a CA made once per session)
+    regkit      the registration kit: the sandbox's registration servers, a user credential, configs, journeys
+    recorded    registration servers as recorded pages (no sandbox, no socket)
+    files       snapshot() of a directory
+    servers/    the real servers (sshd, Dovecot, MariaDB + voms) and their fixtures (servers/fixtures.py)
+    tiers       the fast and full tiers: which tests start servers, and the guard that keeps the fast tier fast
+"""

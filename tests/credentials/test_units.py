@@ -7,14 +7,13 @@ import sys
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from onboard.credentials import der, naming, pfx, remote, trust
 from onboard.errors import CredentialError
-from tests.lib.pki import NOW, PASSPHRASE
+from tests.lib.pki import PASSPHRASE, issue
 
 
 @pytest.mark.parametrize(
@@ -43,18 +42,7 @@ def test_dated_stem_and_friendly_name():
 
 
 def _selfsigned(attrs):
-    k = ec.generate_private_key(ec.SECP256R1())
-    n = x509.Name(attrs)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(n)
-        .issuer_name(n)
-        .public_key(k.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW)
-        .not_valid_after(NOW)
-        .sign(k, hashes.SHA256())
-    )
+    return issue(x509.Name(attrs), key=ec.generate_private_key(ec.SECP256R1())).cert
 
 
 NAMES = [

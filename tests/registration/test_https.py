@@ -81,26 +81,11 @@ def pki(tmp_path):
 def _expired(ca):
     import datetime as dt
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from tests.lib.pki import issue, name
 
-    from tests.lib.pki import Cert, name
-
-    key = rsa.generate_private_key(65537, 2048)
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name(("CN", "localhost")))
-        .issuer_name(ca.name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=10))
-        .not_valid_after(now - dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-        .sign(ca.key, hashes.SHA256())
-    )
-    return Cert(cert, key)
+    ten_days_ago = now - dt.timedelta(days=10)
+    return issue(name(("CN", "localhost")), ca.signer, host="localhost", not_before=ten_days_ago, days=9)
 
 
 def serve(pki, *, host_ca=None, client_ca=None, require=True, expired=False):

@@ -227,26 +227,14 @@ def test_subject_hash_matches_openssl_for_odd_names(tmp_path):
             ]
         ),
     ]
-    import datetime as dt
-
-    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.lib.pki import issue
 
     key = ec.generate_private_key(ec.SECP256R1())
     for i, name in enumerate(names):
-        now = dt.datetime.now(dt.timezone.utc)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(1)
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )
         p = tmp_path / f"{i}.pem"
-        p.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        p.write_bytes(issue(name, key=key, ca=True).pem())
         assert (
             subject_hash(name) == _openssl("x509", "-in", str(p), "-noout", "-hash").stdout.decode().strip()
         )

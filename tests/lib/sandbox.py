@@ -37,6 +37,15 @@ def seed_ca(directory: Path) -> Path:
     return directory
 
 
+def prepare_sandbox(directory: Path, *, vos: tuple[str, ...] | list[str] = (VO, "othervo"), **settings: Any):
+    """An onboard.sandbox.manager.Sandbox with its CA and certificates, nothing listening (no server)."""
+    from onboard.sandbox.manager import Sandbox
+    from onboard.sandbox.settings import Settings
+
+    seed_ca(directory)
+    return Sandbox(directory, Settings(port_base=0, vos=list(vos), **settings)).prepare()
+
+
 def start_sandbox(
     directory: Path,
     clock: Clock | None = None,

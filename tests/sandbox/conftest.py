@@ -16,7 +16,7 @@ import requests
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 
 from onboard.sandbox.manager import Sandbox
-from tests.lib.sandbox import VO, start_sandbox
+from tests.lib.sandbox import VO, prepare_sandbox, start_sandbox
 
 PASSPHRASE = b"correct horse battery staple"
 
@@ -28,6 +28,12 @@ def sandbox(tmp_path, clock):
         yield sb
     finally:
         sb.stop()
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    """A sandbox with its CA and certificates made, nothing started: for what needs the CA alone."""
+    return prepare_sandbox(tmp_path / "sb")
 
 
 @dataclass

@@ -91,17 +91,6 @@ def start_sandbox(
     return sb
 
 
-def answer_json(sb: Sandbox, path_end: str, body: str | bytes, status: int = 200) -> None:
-    """From now on the sandbox answers requests whose path ends with `path_end` with this JSON body
-    (a server of another version, or a hostile one); every other request as before."""
-    from onboard.sandbox.web import Response
-
-    inner = sb.app.dispatch
-    sb.app.dispatch = lambda req: (  # type: ignore[method-assign]
-        Response(body, status, content_type="application/json") if req.path.endswith(path_end) else inner(req)
-    )
-
-
 @dataclass
 class UserCred:
     cert: Path

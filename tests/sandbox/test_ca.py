@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from onboard.sandbox.ca import CAError, SandboxCA
-from tests.lib.tools import require_tool  # tests/conftest.py (rootdir on sys.path)
+from tests.lib.tools import require_tool
 
 from .conftest import PASSPHRASE, VO
 

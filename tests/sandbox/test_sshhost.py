@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lib.tools import require_tool  # tests/conftest.py
+from tests.lib.tools import require_tool
 
 USER = "trainee"
 

@@ -1,32 +1,51 @@
-"""Shared test fixtures: an isolated onboard environment, the CLI as a subprocess, and real tools.
+"""Shared test fixtures: an isolated onboard environment, the CLI as a subprocess, the real servers
+(tests/lib/servers/fixtures.py), and the tiers: a test that uses a real server or the sandbox is marked
+`servers` here, and `scripts/test --fast` leaves those (and `slow` ones) out.
 
-Real servers and consumers (sshd, Dovecot, MariaDB + voms, voms-proxy-init, grid-proxy-init, pk12util)
-are installed by the test command (scripts/test). Missing one skips a test on a developer's machine and
-fails it in CI (CI=true), as the design requires.
+Helpers live in tests/lib/ and are imported as `tests.lib...` (pyproject's pytest `pythonpath`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.lib import tiers
+from tests.lib.clock import Clock
+from tests.lib.servers.fixtures import (  # noqa: F401  (fixtures for every area)
+    client_key,
+    dovecot,
+    dovecot_factory,
+    grid_pki,
+    host_keys,
+    known_hosts,
+    shared_dir,
+    sshd,
+    sshd_factory,
+    submit_home,
+    voms_server,
+)
+from tests.lib.tools import run_onboard
 
 
-def require_tool(name: str) -> str:
-    """Path of an executable the test needs; a skip locally, a failure in CI."""
-    path = shutil.which(name) or next((str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name)
-                                       if p.exists()), None)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI and is not installed (scripts/test installs it)")
-    pytest.skip(f"{name} is not installed (scripts/test installs it)")
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if tiers.SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(tiers.MARK)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    tiers.current = item  # what guard() checks while the test (and its fixtures) run
+    try:
+        return (yield)
+    finally:
+        tiers.current = None
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The fake clock, shared by onboard's steps and the sandbox."""
+    return Clock()
 
 
 @pytest.fixture
@@ -46,26 +65,9 @@ def onboard_env(tmp_path, monkeypatch):
     return env
 
 
-def run_onboard(*args: str, env: dict[str, str] | None = None, input: str | None = None,
-                timeout: float = 120, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
-    """Run the CLI the way a user does: a new process, `python -m onboard`."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("ONBOARD_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "onboard", *args],
-        env=full_env,
-        input=input,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-        cwd=cwd,
-        stdin=None if input is not None else subprocess.DEVNULL,
-    )
-
-
 @pytest.fixture
 def cli(onboard_env):
-    def _run(*args: str, **kw) -> subprocess.CompletedProcess:
+    def _run(*args: str, **kw):
         return run_onboard(*args, env={**onboard_env, **kw.pop("env", {})}, **kw)
 
     return _run

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from .pkiutil import PASSPHRASE, make_pki
+from tests.lib.pki import PASSPHRASE, make_pki
 
 
 @pytest.fixture(scope="session")

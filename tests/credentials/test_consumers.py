@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
 
-from .pkiutil import PASSPHRASE
+from tests.lib.pki import PASSPHRASE
+from tests.lib.tools import require_tool
 
 
 @pytest.fixture

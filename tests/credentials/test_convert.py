@@ -9,12 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from .pkiutil import PASSPHRASE, snapshot
+from tests.lib.files import snapshot
+from tests.lib.pki import PASSPHRASE
+from tests.lib.tools import require_tool
 
 NAME = None  # filled per test from the certificate's notBefore
 
@@ -194,7 +195,7 @@ def test_renewal_without_intermediates_retires_the_old_chain(cli, pki, pwfile, t
 def test_renewal_dated_names_do_not_collide(cli, pki, pwfile):
     import datetime as dt
 
-    from .pkiutil import NOW
+    from tests.lib.pki import NOW
 
     first = pki.user("Jane Doe", not_before=NOW - dt.timedelta(days=300))
     second = pki.user("Jane Doe", not_before=NOW - dt.timedelta(days=2))

@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from onboard.errors import Exit
-
-from .pkiutil import NOW, PASSPHRASE, new_key, snapshot
+from tests.lib.files import snapshot
+from tests.lib.pki import NOW, PASSPHRASE, new_key
+from tests.lib.tools import require_tool
 
 
 @pytest.fixture

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
 
 import pytest
 
 from onboard.config import Config, Credentials
 from onboard.errors import CredentialError
-from onboard.secrets import Secrets
 from onboard.state import JourneyRecord
 from onboard.steps import convert as step
-from onboard.steps.context import StepContext
-from onboard.ui import UI
-
-from .pkiutil import NOW, snapshot
+from tests.lib.context import step_context
+from tests.lib.files import snapshot
+from tests.lib.pki import NOW
 
 
 def make_ctx(tmp_path, *, pwfile=None, p12=None, record=None, new_passphrase=False):
-    ui = UI(interactive=False, out=io.StringIO(), err=io.StringIO())
     saves = []
     record = record or JourneyRecord(vo="testvo", workflow="voms-admin", state="convert")
     cfg = Config(credentials=Credentials(dir=tmp_path / "globus", name_format="dated"))
-    ctx = StepContext(
+    ctx = step_context(
         record=record,
         config=cfg,
-        ui=ui,
-        secrets=Secrets(ui, passphrase_file=pwfile),
+        passphrase_file=pwfile,
         checkpoint=lambda: saves.append(record.model_dump_json()),
         now=lambda: NOW,
         state="convert",

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
@@ -15,8 +14,7 @@ from cryptography.x509.oid import NameOID
 from onboard.credentials import naming, pfx, remote
 from onboard.errors import CredentialError
 from onboard.pki import names
-
-from .pkiutil import NOW, PASSPHRASE
+from tests.lib.pki import PASSPHRASE, issue
 
 
 @pytest.mark.parametrize(
@@ -45,18 +43,7 @@ def test_dated_stem_and_friendly_name():
 
 
 def _selfsigned(attrs):
-    k = ec.generate_private_key(ec.SECP256R1())
-    n = x509.Name(attrs)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(n)
-        .issuer_name(n)
-        .public_key(k.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW)
-        .not_valid_after(NOW)
-        .sign(k, hashes.SHA256())
-    )
+    return issue(x509.Name(attrs), key=ec.generate_private_key(ec.SECP256R1())).cert
 
 
 NAMES = [
@@ -172,11 +159,10 @@ def test_config_shortcut_matches_config_defaults(monkeypatch, onboard_env):
 def test_chain_drops_root_and_sectigo_cross_sign(pki, jose):
     """Sectigo blobs carry the root cross-signed by "AAA Certificate Services": never in the chain."""
     from onboard.credentials.readers import assemble
-
-    from .pkiutil import dn, issue
+    from tests.lib.pki import issue, name
 
     aaa = issue(
-        dn(("C", "GB"), ("O", "Comodo CA Limited"), ("CN", "AAA Certificate Services")), None, ca=True
+        name(("C", "GB"), ("O", "Comodo CA Limited"), ("CN", "AAA Certificate Services")), None, ca=True
     )
     cross = issue(pki.root.cert.subject, aaa, ca=True, key=pki.root.key)  # the root, cross-signed by AAA
     cred = assemble(jose.key, [pki.root.cert, cross.cert, pki.int1.cert, jose.cert, pki.int2.cert, aaa.cert])

@@ -1,120 +1,28 @@
-"""Fixtures of the delivery tests: a real OpenSSH sshd as the submit host, a test PKI, and (for the
-verification tests) a real MariaDB + voms-server on loopback."""
+"""Fixtures of the delivery tests: the grid PKI (tests/lib/servers/fixtures.py) under its short name and
+Jane Doe's PKCS#12 package. The real servers (sshd, voms-server) are the shared fixtures."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (for tests/servers)
-
-from conftest import require_tool  # noqa: E402
-from servers.pki import CA, Issued  # noqa: E402
-from servers.sshd import SSHD, make_client_key, make_host_keys, user_home  # noqa: E402
+from tests.lib.pki import Cert
 
 PASSPHRASE = "delivery test passphrase 42"
 
 
 @pytest.fixture(scope="session")
-def shared_dir():
-    """A world-readable scratch directory (the submit host's user must read the trust anchors)."""
-    d = Path(tempfile.mkdtemp(prefix="onboard-delivery-", dir="/var/tmp"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def pki(shared_dir):
-    ca = CA()
-    return {
-        "ca": ca,
-        "user": ca.user("Jane Doe"),
-        "other": ca.user("Old Credential"),
-        "trust": ca.trust_dir(shared_dir / "certificates"),
-    }
-
-
-@pytest.fixture(scope="session")
-def client_key(tmp_path_factory) -> Path:
-    require_tool("ssh-keygen")
-    return make_client_key(tmp_path_factory.mktemp("client") / "id_ed25519")
-
-
-@pytest.fixture(scope="session")
-def host_keys(tmp_path_factory) -> Path:
-    return make_host_keys(tmp_path_factory.mktemp("hostkeys"))
-
-
-@pytest.fixture
-def submit_home(client_key):
-    require_tool("sshd")
-    with user_home(authorized_key=client_key) as home:
-        yield home
-
-
-@pytest.fixture
-def sshd_factory(tmp_path, host_keys, submit_home):
-    started: list[SSHD] = []
-
-    def make(name: str = "sshd", host_key_dir: Path | None = None, **kw) -> SSHD:
-        s = SSHD(tmp_path / name, host_key_dir or host_keys, **kw).start()
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
-
-
-@pytest.fixture
-def sshd(sshd_factory) -> SSHD:
-    return sshd_factory()
+def pki(grid_pki):
+    return grid_pki
 
 
 @pytest.fixture
 def package(tmp_path, pki) -> Path:
-    user: Issued = pki["user"]
+    user: Cert = pki["user"]
     p = tmp_path / "package-Jane_Doe.p12"
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(user.p12(PASSPHRASE))
     return p
-
-
-@pytest.fixture
-def known_hosts(tmp_path, sshd) -> Path:
-    kh = tmp_path / "known_hosts"
-    kh.write_text(sshd.known_hosts_line())
-    return kh
-
-
-@pytest.fixture(scope="session")
-def voms_server(tmp_path_factory, pki, shared_dir):
-    """MariaDB + voms-server for VO testvo, Jane Doe a member (as the on-approval hook makes her)."""
-    for tool in ("mariadbd", "voms", "voms-proxy-init", "voms-proxy-info"):
-        require_tool(tool)
-    from servers.voms import MariaDB, VOMSServer
-
-    work = tmp_path_factory.mktemp("voms")
-    host = pki["ca"].host("localhost")
-    hc, hk = work / "hostcert.pem", work / "hostkey.pem"
-    hc.write_bytes(host.cert_pem())
-    fd = os.open(hk, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(host.key_pem())  # the daemon cannot prompt: unencrypted, 0600
-    db = MariaDB(work / "db").start()
-    server = None
-    try:
-        server = VOMSServer("testvo", db, work / "voms", hc, hk, host.dn, pki["ca"].dn, pki["trust"]).start()
-        server.add_member(pki["user"].dn)
-        yield server
-    finally:
-        if server is not None:
-            server.stop()
-        db.stop()

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import paramiko
-from servers.sshd import SSHD, TEST_USER
 
 from onboard.adapters import ssh
 from onboard.ui import UI
-
-
-def quiet_ui(interactive: bool = False, answers: list[str] | None = None) -> UI:
-    ui = UI(quiet=False, interactive=interactive, out=io.StringIO(), err=io.StringIO())
-    if answers is not None:
-        queue = list(answers)
-        ui.ask = lambda prompt, **kw: queue.pop(0)  # type: ignore[method-assign]
-    return ui
+from tests.lib.context import captured_ui
+from tests.lib.servers.sshd import SSHD, TEST_USER
 
 
 def target(server: SSHD, key: Path, known_hosts: Path, **kw) -> ssh.Target:
@@ -37,7 +29,7 @@ def connect(
 ) -> ssh.Connection:
     t = target(server, key, known_hosts)
     t.global_known_hosts = []  # the machine's own known_hosts plays no part in these tests
-    return ssh.connect(t, ui or quiet_ui(), trust_host_key=trust)
+    return ssh.connect(t, ui or captured_ui(), trust_host_key=trust)
 
 
 def listing(server: SSHD, rel: str = ".globus") -> list[str]:

@@ -7,11 +7,11 @@ import json
 import os
 
 import pytest
-from servers.sshd import TEST_USER
 
 from onboard.errors import Exit
 from onboard.state import JourneyRecord
 from onboard.store import Store
+from tests.lib.servers.sshd import TEST_USER
 
 from .conftest import PASSPHRASE
 

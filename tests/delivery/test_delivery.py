@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from servers.sshd import write_user_file
 
 from onboard.delivery import deliver
 from onboard.delivery.local import load_package, spki_sha256
+from tests.lib.context import captured_ui
+from tests.lib.servers.sshd import write_user_file
+from tests.lib.tools import child_env
 
 from .conftest import PASSPHRASE
-from .helpers import connect, listing, mode, quiet_ui
+from .helpers import connect, listing, mode
 
 FILES = ["usercert.pem", "usercred.p12", "userkey.pem"]
 
@@ -26,7 +28,7 @@ FILES = ["usercert.pem", "usercred.p12", "userkey.pem"]
 def _deliver(sshd, client_key, known_hosts, package, ui=None):
     conn = connect(sshd, client_key, known_hosts)
     try:
-        return deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=ui or quiet_ui())
+        return deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=ui or captured_ui())
     finally:
         conn.close()
 
@@ -77,7 +79,7 @@ def test_second_run_changes_nothing(sshd, client_key, known_hosts, package, pki)
 def test_existing_credentials_are_kept_as_backup(sshd, client_key, known_hosts, package, pki):
     other = pki["other"]
     old = {
-        "usercert.pem": other.cert_pem(),
+        "usercert.pem": other.pem(),
         "userkey.pem": other.key_pem("old passphrase"),
         "usercred.p12": other.p12("old passphrase"),
     }
@@ -99,7 +101,7 @@ def test_existing_credentials_are_kept_as_backup(sshd, client_key, known_hosts, 
 
 def test_symlinked_credentials_are_moved_aside_not_followed(sshd, client_key, known_hosts, package, pki):
     home = sshd.home
-    target = write_user_file(home, ".globus/cert-Old.pem", pki["other"].cert_pem(), 0o644)
+    target = write_user_file(home, ".globus/cert-Old.pem", pki["other"].pem(), 0o644)
     subprocess.run(
         [
             "runuser",
@@ -114,7 +116,7 @@ def test_symlinked_credentials_are_moved_aside_not_followed(sshd, client_key, kn
         check=True,
     )
     _deliver(sshd, client_key, known_hosts, package)
-    assert target.read_bytes() == pki["other"].cert_pem()  # the link's target is untouched
+    assert target.read_bytes() == pki["other"].pem()  # the link's target is untouched
     assert not (home / ".globus/usercert.pem").is_symlink()
     assert any(n.startswith("backup.") and n.endswith(".usercert.pem") for n in listing(sshd))
 
@@ -122,11 +124,10 @@ def test_symlinked_credentials_are_moved_aside_not_followed(sshd, client_key, kn
 KILL_SCRIPT = r"""
 import json, os, sys
 args = json.loads(sys.argv[1])
-sys.path.insert(0, args["tests"])
 from onboard.delivery import install, deliver
 from onboard.delivery.local import load_package
-from delivery.helpers import connect
-from servers.sshd import SSHD
+from tests.delivery.helpers import connect
+from tests.lib.servers.sshd import SSHD
 from pathlib import Path
 
 def killed(self, states):
@@ -141,7 +142,6 @@ deliver(conn, load_package(Path(args["package"]), args["pw"]), args["pw"])
 
 def test_killed_between_upload_and_conversion_then_resumed(sshd, client_key, known_hosts, package, pki):
     args = {
-        "tests": str(Path(__file__).resolve().parent.parent),
         "workdir": str(sshd.workdir),
         "hostkeys": str(sshd.host_key_dir),
         "port": sshd.port,
@@ -151,7 +151,8 @@ def test_killed_between_upload_and_conversion_then_resumed(sshd, client_key, kno
         "pw": PASSPHRASE,
     }
     proc = subprocess.run(
-        [sys.executable, "-c", KILL_SCRIPT, json.dumps(args)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", KILL_SCRIPT, json.dumps(args)], capture_output=True, text=True, timeout=60,
+        env=child_env()
     )
     assert proc.returncode == -9, proc.stderr
     assert listing(sshd) == ["usercred.p12"]  # uploaded and renamed; nothing else yet
@@ -263,7 +264,7 @@ def test_openssl_3_without_legacy_provider_and_rc2_package_falls_back(
     )
     kh = tmp_path / "kh"
     kh.write_text(server.known_hosts_line())
-    ui = quiet_ui()
+    ui = captured_ui()
     report = _deliver(server, client_key, kh, package, ui=ui)
     assert report.made_by.startswith("onboard, uploaded") and "no legacy provider" in report.made_by
     assert "no usable openssl" in ui.err.getvalue()  # said so
@@ -288,7 +289,7 @@ def test_host_without_openssl_gets_pems_made_locally(
     server = sshd_factory(path_env=str(_no_openssl_bin(shared_dir)))
     kh = tmp_path / "kh"
     kh.write_text(server.known_hosts_line())
-    ui = quiet_ui()
+    ui = captured_ui()
     report = _deliver(server, client_key, kh, package, ui=ui)
     assert report.made_by == "onboard, uploaded (host: it has no openssl)"
     assert "no usable openssl" in ui.err.getvalue()
@@ -341,7 +342,7 @@ def test_passphrase_never_in_any_command_line(sshd, client_key, known_hosts, pac
         for _ in range(3):  # the remote openssl runs are short: give the scanner several chances
             conn = connect(sshd, client_key, known_hosts)
             try:
-                deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
+                deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=captured_ui())
                 assert all(c.ok for c in check_files(conn, PASSPHRASE, None))
             finally:
                 conn.close()
@@ -356,8 +357,8 @@ def test_passphrase_never_in_any_command_line(sshd, client_key, known_hosts, pac
 
 def test_login_shell_tcsh_is_no_obstacle(sshd, client_key, known_hosts, package, pki):
     """Many submit hosts give users tcsh: the one-line /bin/sh script must survive it."""
-    from conftest import require_tool
-    from servers.sshd import TEST_USER
+    from tests.lib.servers.sshd import TEST_USER
+    from tests.lib.tools import require_tool
 
     tcsh = require_tool("tcsh")
     subprocess.run(["usermod", "-s", tcsh, TEST_USER], check=True)
@@ -372,11 +373,11 @@ def test_login_shell_tcsh_is_no_obstacle(sshd, client_key, known_hosts, package,
 
 def test_sftp_only_account_gets_pems_made_locally(sshd, client_key, known_hosts, package, pki):
     """An account whose shell runs nothing (nologin: SFTP only) still gets working files."""
-    from servers.sshd import TEST_USER
+    from tests.lib.servers.sshd import TEST_USER
 
     subprocess.run(["usermod", "-s", "/usr/sbin/nologin", TEST_USER], check=True)
     try:
-        ui = quiet_ui()
+        ui = captured_ui()
         report = _deliver(sshd, client_key, known_hosts, package, ui=ui)
         assert report.made_by.startswith("onboard, uploaded") and "did not run" in report.made_by
         assert "no usable openssl" in ui.err.getvalue()

@@ -6,11 +6,11 @@ import argparse
 import os
 
 import pytest
-from conftest import require_tool
 
 from onboard.errors import Exit, OnboardError
+from tests.lib.tools import require_tool
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.servers]  # onboard demo: sandbox, MariaDB + voms
 
 
 def test_demo_runs_the_whole_journey_and_verifies(cli, tmp_path):
@@ -73,7 +73,7 @@ def test_demo_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from tests.lib.tools import ROOT
 
     for tool in ("mariadbd", "voms", "voms-proxy-init", "openssl"):
         require_tool(tool)

@@ -14,9 +14,9 @@ import os
 import shutil
 
 import pytest
-from servers.sshd import TEST_USER
 
 from onboard.errors import Exit
+from tests.lib.servers.sshd import TEST_USER
 
 from .conftest import PASSPHRASE
 
@@ -29,12 +29,10 @@ VO = "journeyvo"
 def grid(tmp_path, shared_dir, voms_server):
     """Sandbox (instructor approves by hand) + a voms-server for VO journeyvo signing with the sandbox's
     VOMS certificate, sharing the session's MariaDB."""
-    from servers.voms import VOMSServer
+    from tests.lib.sandbox import start_sandbox
+    from tests.lib.servers.voms import VOMSServer
 
-    from onboard.sandbox.manager import Sandbox
-    from onboard.sandbox.settings import Settings
-
-    sb = Sandbox(tmp_path / "sandbox", Settings(port_base=0, vos=[VO], auto_approve_after=None)).start()
+    sb = start_sandbox(tmp_path / "sandbox", vos=[VO], auto_approve_after=None)
     try:
         cert, key = sb.ca.host_credential("voms", [sb.settings.hostname])
         server = VOMSServer(VO, voms_server.db, tmp_path / "voms-journey", cert, key,

@@ -8,12 +8,13 @@ import subprocess
 
 import paramiko
 import pytest
-from servers.sshd import TEST_USER, make_host_keys
 
 from onboard.adapters import ssh, ssh_target
 from onboard.errors import Exit, SSHError
+from tests.lib.context import captured_ui
+from tests.lib.servers.sshd import TEST_USER, make_host_keys
 
-from .helpers import connect, quiet_ui, target
+from .helpers import connect, target
 
 
 def test_connects_with_known_host_key_and_runs_a_command(sshd, client_key, known_hosts):
@@ -31,7 +32,7 @@ def test_connects_with_known_host_key_and_runs_a_command(sshd, client_key, known
 def test_unknown_host_key_without_confirmation_is_refused(sshd, client_key, tmp_path):
     kh = tmp_path / "empty_known_hosts"
     with pytest.raises(SSHError) as e:
-        connect(sshd, client_key, kh, ui=quiet_ui(interactive=False))
+        connect(sshd, client_key, kh, ui=captured_ui(interactive=False))
     assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
     assert sshd.fingerprint in e.value.message  # the user is shown what to check
     assert "--trust-host-key" in e.value.hint
@@ -41,7 +42,7 @@ def test_unknown_host_key_without_confirmation_is_refused(sshd, client_key, tmp_
 
 def test_unknown_host_key_declined_at_the_prompt_is_refused(sshd, client_key, tmp_path):
     kh = tmp_path / "kh"
-    ui = quiet_ui(interactive=True, answers=["n"])
+    ui = captured_ui(interactive=True, answers=["n"])
     with pytest.raises(SSHError) as e:
         connect(sshd, client_key, kh, ui=ui)
     assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
@@ -51,10 +52,10 @@ def test_unknown_host_key_declined_at_the_prompt_is_refused(sshd, client_key, tm
 
 def test_unknown_host_key_confirmed_at_the_prompt_is_saved(sshd, client_key, tmp_path):
     kh = tmp_path / "ssh" / "known_hosts"
-    connect(sshd, client_key, kh, ui=quiet_ui(interactive=True, answers=["yes"])).close()
+    connect(sshd, client_key, kh, ui=captured_ui(interactive=True, answers=["yes"])).close()
     assert kh.read_text().startswith(f"[127.0.0.1]:{sshd.port} ssh-ed25519 ")
     assert oct(kh.stat().st_mode & 0o777) == "0o600"
-    connect(sshd, client_key, kh, ui=quiet_ui(interactive=False)).close()  # known now: no question
+    connect(sshd, client_key, kh, ui=captured_ui(interactive=False)).close()  # known now: no question
 
 
 def test_trust_host_key_flag_accepts_exactly_that_key_and_saves_it(sshd, client_key, tmp_path):
@@ -105,7 +106,7 @@ def test_ssh_config_alias_hostname_user_port_identityfile(sshd, client_key, know
     t = ssh.resolve("submit", known_hosts=known_hosts, ssh_config=paramiko.SSHConfig.from_path(str(cfg)))
     assert (t.hostname, t.port, t.user, t.identity_files) == ("127.0.0.1", sshd.port, TEST_USER, [client_key])
     t.global_known_hosts = []
-    conn = ssh.connect(t, quiet_ui())
+    conn = ssh.connect(t, captured_ui())
     assert conn.run("id -un").out.strip() == TEST_USER
     conn.close()
 
@@ -126,7 +127,7 @@ def test_proxyjump_through_a_bastion(sshd_factory, client_key, tmp_path):
     assert [h.port for h in t.jump] == [bastion.port]
     for hop in (t, *t.jump):
         hop.global_known_hosts = []
-    conn = ssh.connect(t, quiet_ui())
+    conn = ssh.connect(t, captured_ui())
     try:
         assert conn.run("echo via bastion").out.strip() == "via bastion"
         assert conn.tcp_connections == 2
@@ -139,7 +140,7 @@ def test_proxyjump_through_a_bastion(sshd_factory, client_key, tmp_path):
 
 
 def test_key_not_authorized_fails_with_ssh_auth(sshd, known_hosts, tmp_path):
-    from servers.sshd import make_client_key
+    from tests.lib.servers.sshd import make_client_key
 
     stranger = make_client_key(tmp_path / "stranger" / "id_ed25519")
     with pytest.raises(SSHError) as e:
@@ -171,7 +172,7 @@ def test_agent_key_is_used(sshd, client_key, known_hosts, tmp_path, monkeypatch)
             ssh_config=paramiko.SSHConfig(),
         )
         t.global_known_hosts = []
-        conn = ssh.connect(t, quiet_ui())
+        conn = ssh.connect(t, captured_ui())
         assert conn.run("true").status == 0
         conn.close()
     finally:
@@ -180,18 +181,18 @@ def test_agent_key_is_used(sshd, client_key, known_hosts, tmp_path, monkeypatch)
 
 
 def test_unreachable_port_is_a_network_error(client_key, known_hosts, sshd):
-    from servers.sshd import free_port
+    from tests.lib.servers.sshd import free_port
 
     t = target(sshd, client_key, known_hosts)
     t.port = free_port()
     with pytest.raises(SSHError) as e:
-        ssh.connect(t, quiet_ui())
+        ssh.connect(t, captured_ui())
     assert e.value.exit_code == Exit.NETWORK
 
 
 def test_password_prompt_when_no_key_works(sshd_factory, tmp_path):
     """With a terminal, a host that takes passwords gets one typed at onboard's prompt."""
-    from servers.sshd import TEST_USER, make_client_key
+    from tests.lib.servers.sshd import TEST_USER, make_client_key
 
     server = sshd_factory(extra_config=["PasswordAuthentication yes"])
     kh = tmp_path / "kh"
@@ -201,12 +202,12 @@ def test_password_prompt_when_no_key_works(sshd_factory, tmp_path):
     subprocess.run(["usermod", "-p", hashed, TEST_USER], check=True)
     try:
         stranger = make_client_key(tmp_path / "stranger" / "id_ed25519")  # not authorized
-        ui = quiet_ui(interactive=True, answers=["typed at the prompt"] * 3)
+        ui = captured_ui(interactive=True, answers=["typed at the prompt"] * 3)
         conn = connect(server, stranger, kh, ui=ui)
         assert conn.run("id -un").out.strip() == TEST_USER
         conn.close()
         with pytest.raises(SSHError) as e:  # without a terminal: no prompt, a clear error
-            connect(server, stranger, kh, ui=quiet_ui(interactive=False))
+            connect(server, stranger, kh, ui=captured_ui(interactive=False))
         assert e.value.exit_code == Exit.SSH_AUTH
     finally:
         subprocess.run(["usermod", "-p", "*", TEST_USER], check=True)
@@ -218,11 +219,11 @@ def test_encrypted_identity_file_is_unlocked_at_the_prompt(sshd, known_hosts, tm
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "key passphrase", "-f", str(key)], check=True)
     ak = submit_home / ".ssh" / "authorized_keys"
     ak.write_text(ak.read_text() + (tmp_path / "enc" / "id_ed25519.pub").read_text())
-    conn = connect(sshd, key, known_hosts, ui=quiet_ui(interactive=True, answers=["key passphrase"]))
+    conn = connect(sshd, key, known_hosts, ui=captured_ui(interactive=True, answers=["key passphrase"]))
     assert conn.run("true").status == 0
     conn.close()
     with pytest.raises(SSHError) as e:
-        connect(sshd, key, known_hosts, ui=quiet_ui(interactive=False))
+        connect(sshd, key, known_hosts, ui=captured_ui(interactive=False))
     assert e.value.exit_code == Exit.SSH_AUTH
 
 
@@ -240,7 +241,7 @@ def test_unknown_bastion_key_is_refused_and_the_flag_does_not_cover_it(sshd_fact
     for hop in (t, *t.jump):
         hop.global_known_hosts = []
     with pytest.raises(SSHError) as e:
-        ssh.connect(t, quiet_ui(), trust_host_key=bastion.fingerprint)
+        ssh.connect(t, captured_ui(), trust_host_key=bastion.fingerprint)
     assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
     assert bastion.fingerprint in e.value.message and "bastion" in e.value.hint
     assert kh.read_text() == submit.known_hosts_line()
@@ -253,12 +254,12 @@ def test_hashknownhosts_saves_a_hashed_entry_that_is_found_again(sshd, client_ke
     conf = ssh_target.load_ssh_config(cfg, system=None)
     t = ssh.resolve("127.0.0.1", user=TEST_USER, port=sshd.port, known_hosts=kh, ssh_config=conf)
     t.global_known_hosts = []
-    ssh.connect(t, quiet_ui(), trust_host_key=sshd.fingerprint).close()
+    ssh.connect(t, captured_ui(), trust_host_key=sshd.fingerprint).close()
     line = kh.read_text()
     assert line.startswith("|1|") and "127.0.0.1" not in line
     t = ssh.resolve("127.0.0.1", user=TEST_USER, port=sshd.port, known_hosts=kh, ssh_config=conf)
     t.global_known_hosts = []
-    ssh.connect(t, quiet_ui()).close()  # known now, without the flag
+    ssh.connect(t, captured_ui()).close()  # known now, without the flag
     # and OpenSSH itself reads what onboard wrote
     r = subprocess.run(["ssh-keygen", "-F", f"[127.0.0.1]:{sshd.port}", "-f", str(kh)], capture_output=True,
                        text=True)
@@ -285,7 +286,7 @@ def test_known_hosts_lines_paramiko_cannot_read_are_skipped_with_a_note(sshd, cl
         f"host.example.org ssh-ed25519 not-base64!!\n"
         f"[127.0.0.1]:{sshd.port} {kind} {blob}\n"
     )
-    ui = quiet_ui()
+    ui = captured_ui()
     conn = connect(sshd, client_key, kh, ui=ui)
     try:
         assert conn.run("true").status == 0
@@ -305,7 +306,7 @@ def test_known_hosts_patterns_as_openssh_reads_them(sshd, client_key, tmp_path, 
     hosts = paramiko.HostKeys.hash_host(name) if pattern == "|hashed|" else pattern.format(port=sshd.port)
     kh = tmp_path / "known_hosts"
     kh.write_text(f"{hosts} {kind} {blob}\n")
-    conn = connect(sshd, client_key, kh, ui=quiet_ui(interactive=False))
+    conn = connect(sshd, client_key, kh, ui=captured_ui(interactive=False))
     conn.close()
 
 
@@ -314,7 +315,7 @@ def test_a_negated_pattern_excludes_the_host(sshd, client_key, tmp_path):
     kh = tmp_path / "known_hosts"
     kh.write_text(f"[127.0.0.*]:*,![127.0.0.1]:{sshd.port} {kind} {blob}\n")
     with pytest.raises(SSHError) as e:
-        connect(sshd, client_key, kh, ui=quiet_ui(interactive=False))
+        connect(sshd, client_key, kh, ui=captured_ui(interactive=False))
     assert e.value.exit_code == Exit.HOST_KEY_UNKNOWN
 
 
@@ -326,7 +327,7 @@ def test_a_revoked_host_key_is_refused_even_when_listed_or_trusted(sshd, client_
     kh.write_text(plain + f"@revoked [127.0.0.1]:{sshd.port} {kind} {blob}\n")
     before = kh.read_text()
     with pytest.raises(SSHError) as e:
-        connect(sshd, client_key, kh, ui=quiet_ui(interactive=False), trust=sshd.fingerprint)
+        connect(sshd, client_key, kh, ui=captured_ui(interactive=False), trust=sshd.fingerprint)
     assert e.value.exit_code == Exit.HOST_KEY_REVOKED
     assert "REVOKED" in e.value.message and f"{kh}:" in e.value.message
     assert kh.read_text() == before  # the --trust-host-key flag saved nothing

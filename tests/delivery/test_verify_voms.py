@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from servers.sshd import TEST_USER
 
 from onboard.config import Config
 from onboard.delivery import deliver
@@ -17,9 +16,11 @@ from onboard.errors import Exit
 from onboard.secrets import Secrets
 from onboard.state import JourneyRecord, utcnow
 from onboard.steps.context import StepContext
+from tests.lib.context import captured_ui, step_context
+from tests.lib.servers.sshd import TEST_USER
 
 from .conftest import PASSPHRASE
-from .helpers import connect, quiet_ui
+from .helpers import connect
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ def test_deliver_then_voms_proxy_init_gets_the_vo_fqan(
 ):
     conn = connect(sshd, client_key, known_hosts)
     try:
-        deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
+        deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=captured_ui())
         result = verify(
             conn, "testvo", PASSPHRASE, trust=_trust(voms_server), cert_dir=str(pki["trust"]), now=utcnow()
         )
@@ -63,7 +64,7 @@ def test_a_certificate_the_vo_does_not_know_is_reported_clearly(
     p.write_bytes(stranger.p12(PASSPHRASE))
     conn = connect(sshd, client_key, known_hosts)
     try:
-        deliver(conn, load_package(p, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
+        deliver(conn, load_package(p, PASSPHRASE), PASSPHRASE, ui=captured_ui())
         with pytest.raises(VerifyError) as e:
             verify(
                 conn,
@@ -83,7 +84,7 @@ def test_a_certificate_the_vo_does_not_know_is_reported_clearly(
 def test_wrong_mode_on_the_host_fails_verification(sshd, client_key, known_hosts, package, pki, voms_server):
     conn = connect(sshd, client_key, known_hosts)
     try:
-        deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=quiet_ui())
+        deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=captured_ui())
         sshd.ssh_as_user("chmod", "0644", ".globus/userkey.pem")
         with pytest.raises(VerifyError) as e:
             verify(
@@ -114,11 +115,11 @@ def _ctx(sshd, client_key, known_hosts, package, pki, voms_server, record: Journ
             "vos": {"testvo": {"vomses": [voms_server.vomses_line], "lsc": voms_server.lsc}},
         }
     )
-    ui = quiet_ui()
+    ui = captured_ui()
     secrets = Secrets(ui)
     secrets.remember("passphrase", PASSPHRASE)
     record.artifacts.package = package
-    return StepContext(record=record, config=cfg, ui=ui, secrets=secrets, checkpoint=lambda: None, now=utcnow)
+    return step_context(record=record, config=cfg, ui=ui, secrets=secrets)
 
 
 def test_deliver_and_verify_steps_fill_the_journey_record(

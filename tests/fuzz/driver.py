@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.lib.tools import child_env
+
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "runner.py"
 REGRESSIONS = HERE / "regressions"
@@ -63,7 +65,7 @@ def run(target: str, seconds: int, seeds: Path, work: Path, *, which: str | None
         text=True,
         errors="replace",
         timeout=seconds * 3 + 120,
-        env={**os.environ, "PYTHONHASHSEED": "0", "ONBOARD_FUZZ_TMP": str(scratch)},
+        env=child_env({"PYTHONHASHSEED": "0", "ONBOARD_FUZZ_TMP": str(scratch)}),
     )
     elapsed = time.monotonic() - t0
     out = proc.stdout + proc.stderr

@@ -15,9 +15,6 @@ import time
 import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
 MAX_LEN = 24 * 1024  # a p12 seed is ~4 KiB; the largest seed (config.example.toml) ~12 KiB
 
 

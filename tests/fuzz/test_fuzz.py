@@ -23,7 +23,7 @@ SECONDS = int(os.environ.get("ONBOARD_FUZZ_SECONDS", "15"))
 
 @pytest.fixture(scope="module")
 def seed_dirs(tmp_path_factory) -> dict[str, Path]:
-    from tests.conftest import require_tool
+    from tests.lib.tools import require_tool
 
     require_tool("openssl")
     return seeds.write(tmp_path_factory.mktemp("seeds"))
@@ -74,6 +74,7 @@ def test_known_crashers_are_what_they_were():
     html.parse(page.decode("utf-8", "replace"))  # raised AssertionError before the fix
 
 
+@pytest.mark.slow  # a fuzzing campaign: SECONDS of wall time, one process per target
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_fuzz(fuzzed, target):
     res = fuzzed[target]
@@ -82,6 +83,7 @@ def test_fuzz(fuzzed, target):
     assert res.executions > 0, f"{target} did not run:\n{tail}"
 
 
+@pytest.mark.slow  # a short fuzzing campaign of its own
 def test_harness_reports_a_crash(seed_dirs, tmp_path):
     """A planted bug is found and reported with its input: a green run above means something."""
     res = driver.run("broken", 5, seed_dirs["config"], tmp_path)

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from credentials.pkiutil import NOW, PASSPHRASE, new_key
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from onboard.errors import Exit
+from tests.lib.pki import NOW, PASSPHRASE, new_key
 
 from .servers import HostileServer, server_context
 from .world import World, write_secret
@@ -38,8 +38,8 @@ VO = "sandbox"
 class Kit:
     """Session-wide material (test PKIs, SSH keys) and this test's cleanups."""
 
-    pki: Any  # credentials.pkiutil.PKI: PKCS#12 files made by the real openssl
-    ca: Any  # servers.pki.CA: the registration server's and the user's CA
+    pki: Any  # tests.lib.pki.PKI: PKCS#12 files made by the real openssl
+    ca: Any  # tests.lib.pki.CA: the registration server's and the user's CA
     other_ca: Any  # a CA nobody trusts
     trust: Path
     client_key: Path
@@ -265,7 +265,7 @@ def _user_credential(kit: Kit, w: World) -> dict[str, Path]:
     user = kit.cache["user"]
     w.globus.mkdir(mode=0o700, exist_ok=True)
     cert, key, chain = w.globus / "usercert.pem", w.globus / "userkey.pem", w.globus / "chain.pem"
-    cert.write_bytes(user.cert_pem())
+    cert.write_bytes(user.pem())
     chain.write_bytes(kit.ca.cert.public_bytes(serialization.Encoding.PEM))
     fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -363,7 +363,7 @@ def link_case(url: str):
 
 def _sandbox(kit: Kit):
     if "sandbox" not in kit.shared:
-        from registration.regkit import start_sandbox
+        from tests.lib.regkit import start_sandbox
 
         kit.shared["sandbox"] = start_sandbox(kit.tmp / "sandbox")
     return kit.shared["sandbox"]
@@ -373,9 +373,9 @@ def mail_case(name: str, *, valid: bool = False):
     """A real pending request at the sandbox's VOMS-Admin, and a mail in the user's Maildir."""
 
     def build(kit: Kit, w: World):
-        from registration.regkit import Clock, issue_user, make_config, make_journey
-
         from onboard.registration.links import extract_links
+        from tests.lib.clock import Clock
+        from tests.lib.regkit import issue_user, make_config, make_journey
 
         sb = _sandbox(kit)
         cred = issue_user(sb, w.tmp / "cred")
@@ -447,7 +447,7 @@ MAIL = [
 def ssh_case(*, known: str = "right", path_env: Callable[[Kit], str] | None = None, full_disk: bool = False,
              existing_globus: bool = False, authorized: bool = True, odd_paths: bool = False):
     def build(kit: Kit, w: World):
-        from servers.sshd import SSHD, TEST_USER, user_home, write_user_file
+        from tests.lib.servers.sshd import SSHD, TEST_USER, user_home, write_user_file
 
         home = kit.stack.enter_context(user_home(authorized_key=kit.client_key if authorized else None))
         if full_disk:
@@ -500,7 +500,7 @@ def _tiny_home(kit: Kit, home: Path) -> None:
     """The submit host's home on a 64 KiB tmpfs, filled up but for a few bytes."""
     import pwd
 
-    from servers.sshd import TEST_USER
+    from tests.lib.servers.sshd import TEST_USER
 
     pw = pwd.getpwnam(TEST_USER)
     keep = kit.tmp / "home-ssh"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from conftest import require_tool
-from credentials.pkiutil import make_pki
-from servers.pki import CA
-from servers.sshd import make_client_key, make_host_keys
+
+from tests.lib.pki import CA, make_pki
+from tests.lib.servers.sshd import make_client_key, make_host_keys
+from tests.lib.tools import require_tool
 
 from .cases import Kit
 

@@ -137,12 +137,12 @@ class Grid:
     # life cycle
     def start(self) -> Grid:
         from onboard.sandbox.demo import DemoVOMS
-        from onboard.sandbox.manager import Sandbox
-        from onboard.sandbox.settings import Settings
+        from tests.lib.sandbox import start_sandbox
 
         # the administrator is the harness (it approves between two runs): no approval racing the journey
-        settings = Settings(port_base=0, vos=[VO], auto_approve_after=None)
-        self.sandbox = Sandbox(self.dir / "sandbox", settings, log_file=self.dir / "sandbox.log").start()
+        self.sandbox = start_sandbox(
+            self.dir / "sandbox", vos=[VO], auto_approve_after=None, log_file=self.dir / "sandbox.log"
+        )
         if self.want_voms:
             self.voms = DemoVOMS(self.dir / "voms", VO)  # the demo's runner: MariaDB + voms, fed on approval
             if self.voms.missing:

@@ -91,11 +91,11 @@ class HostileServer(http.server.ThreadingHTTPServer):
 
 
 def server_context(issuer, host: str, d: Path, trust: Path | None = None) -> ssl.SSLContext:
-    """TLS for the hostile server: a host certificate for `host` from `issuer` (servers.pki.CA)."""
+    """TLS for the hostile server: a host certificate for `host` from `issuer` (tests.lib.pki.CA)."""
     cred = issuer.host(host)
     d.mkdir(parents=True, exist_ok=True)
     cert, key = d / f"{host}-cert.pem", d / f"{host}-key.pem"
-    cert.write_bytes(cred.cert_pem())
+    cert.write_bytes(cred.pem())
     if not key.exists():
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:

@@ -24,11 +24,12 @@ import json
 import time
 
 import pytest
-from conftest import require_tool
+
+from tests.lib.tools import require_tool
 
 from .killpoints import Grid, Run, distinct_states, point_kinds, summary
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.servers]  # the grid: sandbox, MariaDB + voms
 
 
 @pytest.fixture(scope="module")

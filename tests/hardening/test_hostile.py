@@ -10,12 +10,13 @@ Case builders live in cases.py; the corpus data (configurations, mails) in corpu
 from __future__ import annotations
 
 import pytest
-from conftest import run_onboard
+
+from tests.lib.tools import run_onboard
 
 from .cases import CASES, Case, Kit
 from .world import World
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.servers]  # some cases start the sandbox or sshd
 
 
 def test_the_corpus_is_large_enough():

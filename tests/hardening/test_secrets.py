@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
-from servers.dovecot import start_dovecot
 
-pytestmark = pytest.mark.slow
+from tests.lib.servers.dovecot import start_dovecot
+from tests.lib.tools import require_tool
+
+pytestmark = [pytest.mark.slow, pytest.mark.servers]  # onboard demo and Dovecot
 
 PASSPHRASE = "Kx7-demo-passphrase-q9Zt"  # no space: its URL-encoded form is itself
 IMAP_PASSWORD = "imap-pw-Wm3rT8vLq2"

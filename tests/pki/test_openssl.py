@@ -4,12 +4,12 @@ the byte, the hash is `-hash` (the c_rehash name), also for a name known only by
 from __future__ import annotations
 
 import pytest
-from conftest import require_tool
 from cryptography import x509
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from onboard.pki import names
+from tests.lib.tools import require_tool
 
 from .certs import openssl_subject, selfsigned
 

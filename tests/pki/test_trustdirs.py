@@ -7,13 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from onboard.adapters.https import TLSError
 from onboard.errors import Exit
 from onboard.pki import names, trustdirs
+from tests.lib.tools import require_tool
 
 from .certs import openssl_subject, selfsigned
 

@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from onboard.pki import names
+from tests.lib.pki import CA
+from tests.lib.tools import require_tool
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (for tests/servers)
-
-from servers.pki import CA  # noqa: E402
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.servers]
 
 A = x509.NameAttribute
 BASE = [A(NameOID.DOMAIN_COMPONENT, "org"), A(NameOID.DOMAIN_COMPONENT, "onboard-test")]
@@ -37,13 +33,13 @@ def _subject(cn: str) -> x509.Name:
 def grid():
     for tool in ("mariadbd", "voms", "voms-proxy-init", "voms-proxy-info", "grid-proxy-init"):
         require_tool(tool)
-    from servers.voms import MariaDB, VOMSServer
+    from tests.lib.servers.voms import MariaDB, VOMSServer
 
     work = Path(tempfile.mkdtemp(prefix="onboard-pki-voms-", dir="/var/tmp"))
     ca = CA()
     trust = ca.trust_dir(work / "certificates")
     host = ca.host("localhost")
-    (work / "hostcert.pem").write_bytes(host.cert_pem())
+    (work / "hostcert.pem").write_bytes(host.pem())
     fd = os.open(work / "hostkey.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(host.key_pem())
@@ -68,7 +64,7 @@ def grid():
 def _files(grid, cn: str) -> tuple[x509.Certificate, Path, Path]:
     user = grid["ca"].issue(_subject(cn))
     cert, key = grid["work"] / f"{cn}.pem", grid["work"] / f"{cn}.key"
-    cert.write_bytes(user.cert_pem())
+    cert.write_bytes(user.pem())
     fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
     with os.fdopen(fd, "wb") as f:
         f.write(user.key_pem())

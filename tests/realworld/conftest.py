@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from onboard.config import Config
-from onboard.secrets import Secrets
 from onboard.state import JourneyRecord
-from onboard.steps.context import StepContext
 from onboard.ui import UI
+from tests.lib.context import step_context
 
 
 class Ctx:
@@ -27,10 +26,9 @@ class Ctx:
             # the record must always be serialisable as the store writes it
             self.record.model_dump_json()
 
-        self.ctx = StepContext(record=self.record, config=cfg, ui=self.ui,
-                               secrets=Secrets(self.ui, passphrase_file=passphrase_file),
-                               checkpoint=checkpoint,
-                               now=lambda: datetime.now(timezone.utc), state="obtain", options=options or {})
+        self.ctx = step_context(record=self.record, config=cfg, ui=self.ui, passphrase_file=passphrase_file,
+                                checkpoint=checkpoint, now=lambda: datetime.now(timezone.utc), state="obtain",
+                                options=options)
 
     def text(self) -> str:
         return self.out.getvalue() + self.err.getvalue()

@@ -13,9 +13,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from onboard import browser
 from onboard.errors import Exit
-from tests.conftest import require_tool
-
-from .pki import user_p12
+from tests.lib.pki import portal_p12
+from tests.lib.tools import require_tool
 
 P12_PASS = "correct horse battery"
 DB_PASS = "primary password 42"
@@ -47,7 +46,7 @@ def _certs(db: Path) -> str:
 @pytest.fixture
 def files(tmp_path):
     p12 = tmp_path / "package-Jane_Doe.p12"
-    p12.write_bytes(user_p12(P12_PASS))
+    p12.write_bytes(portal_p12(P12_PASS))
     (tmp_path / "p12pass").write_text(P12_PASS + "\n")
     (tmp_path / "dbpass").write_text(DB_PASS + "\n")
     return tmp_path

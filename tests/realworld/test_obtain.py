@@ -15,10 +15,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from onboard.errors import ConfigError, Exit, OnboardError, UsageError, Waiting
 from onboard.steps import obtain as step
+from tests.lib.pki import issue, name, pem, portal_p12
 
-from .pki import ca, leaf, name, pem, user_p12
-
-BLOB = user_p12()
+BLOB = portal_p12()
 
 
 def test_waits_showing_the_portal_steps_then_takes_the_download(make_ctx):
@@ -151,13 +150,14 @@ def test_own_key_and_csr_then_the_issued_certificate(make_ctx, tmp_path, onboard
     assert csr.subject.rfc4514_string() == "CN=Jane Doe"
     assert "BEGIN CERTIFICATE REQUEST" in c.text()
     # the CA issues; an unrelated certificate in Downloads is not taken for ours
-    root, root_key = ca(name(("DC", "org"), ("CN", "Some CA")))
-    other, _ = leaf(name(("CN", "Somebody Else")), root, root_key)
+    root_ca = issue(name(("DC", "org"), ("CN", "Some CA")), ca=True)
+    root = root_ca.cert
+    other = issue(name(("CN", "Somebody Else")), root_ca).cert
     dl = Path(c.ctx.config.ca.download_dir)
     (dl / "other.pem").write_bytes(pem(other))
     with pytest.raises(Waiting):
         step.run(c.ctx)
-    mine, _ = leaf(name(("DC", "org"), ("CN", "Jane Doe")), root, root_key, public_key=csr.public_key())
+    mine = issue(name(("DC", "org"), ("CN", "Jane Doe")), root_ca, public_key=csr.public_key()).cert
     (dl / "jane.crt").write_bytes(pem(mine) + pem(root))
     step.run(c.ctx)
     p12 = arts.p12

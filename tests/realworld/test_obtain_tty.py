@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .pki import user_p12
+from tests.lib.pki import portal_p12
 
 pty = pytest.importorskip("pty")
 
@@ -60,7 +60,7 @@ def test_steps_one_at_a_time_and_the_download_is_noticed_meanwhile(onboard_env, 
         term.send("")
         term.expect("Step 2/6")
         assert "Step 3/6" not in term.out
-        (dl / "Certificate.p12.part").write_bytes(user_p12())
+        (dl / "Certificate.p12.part").write_bytes(portal_p12())
         os.replace(dl / "Certificate.p12.part", dl / "Certificate.p12")
         term.expect("Got Certificate.p12")  # no Enter pressed: the watcher saw it
         assert "Step 3/6" not in term.out

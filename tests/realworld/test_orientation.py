@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.lib.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,8 @@ from onboard.config import Config
 from onboard.errors import Exit
 from onboard.pki import bundle, names, trustdirs
 from onboard.pki import tarball as tarball_limits
-from tests.conftest import require_tool
-
-from .pki import ca, leaf, name, pem
+from tests.lib.pki import issue, name, pem
+from tests.lib.tools import require_tool
 
 NAMES = [
     name(("DC", "ch"), ("DC", "cern"), ("CN", "CERN Grid Certification Authority")),
@@ -34,7 +33,7 @@ NAMES = [
 @pytest.mark.parametrize("subject", NAMES, ids=lambda n: n.rfc4514_string()[:30])
 def test_subject_hash_is_openssls(subject, tmp_path):
     openssl = require_tool("openssl")
-    cert, _ = ca(subject)
+    cert = issue(subject, ca=True).cert
     f = tmp_path / "c.pem"
     f.write_bytes(pem(cert))
     want = subprocess.run([openssl, "x509", "-noout", "-subject_hash", "-in", str(f)], capture_output=True,
@@ -84,10 +83,10 @@ def _bundle(tmp_path: Path, members: dict[str, bytes], links: dict[str, str] | N
 
 @pytest.fixture
 def pki():
-    root, root_key = ca(name(("DC", "org"), ("DC", "example"), ("CN", "Example Root CA")))
-    sub, sub_key = ca(name(("DC", "org"), ("DC", "example"), ("CN", "Example Personal CA")), root, root_key)
-    user, _ = leaf(name(("DC", "org"), ("DC", "example"), ("CN", "Jane Doe")), sub, sub_key)
-    return root, sub, user, root_key
+    root = issue(name(("DC", "org"), ("DC", "example"), ("CN", "Example Root CA")), ca=True)
+    sub = issue(name(("DC", "org"), ("DC", "example"), ("CN", "Example Personal CA")), root, ca=True)
+    user = issue(name(("DC", "org"), ("DC", "example"), ("CN", "Jane Doe")), sub)
+    return root.cert, sub.cert, user.cert, root.key
 
 
 def test_install_checked_bundle_then_openssl_verifies(pki, tmp_path):

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from onboard.obtain.watcher import DownloadWatcher, der_complete, take_private
+from tests.lib.pki import portal_p12
 
-from .pki import user_p12
-
-BLOB = user_p12()
+BLOB = portal_p12()
 
 
 def _later(delay: float, fn) -> threading.Thread:
@@ -111,7 +110,7 @@ def test_files_there_before_are_ignored_unless_they_change(tmp_path):
     w2 = DownloadWatcher(tmp_path, dict(w.baseline), settle=0)
     assert w2.poll() is None
     time.sleep(0.01)
-    old.write_bytes(user_p12())  # downloaded again: same name, new file
+    old.write_bytes(portal_p12())  # downloaded again: same name, new file
     assert w2.poll() == old
 
 

@@ -1,12 +1,12 @@
-"""Fixtures for the registration tests: the sandbox's registration servers on loopback (in this process),
-a personal certificate from the sandbox CA with its key encrypted on disk, and an injected clock."""
+"""Fixtures for the registration tests: the sandbox's registration servers on loopback (in this process)
+and a personal certificate from the sandbox CA with its key encrypted on disk. The clock is the shared
+one (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-from servers.dovecot import dovecot, dovecot_factory  # noqa: F401  (fixtures)
 
-from .regkit import Clock, Sandbox, UserCred, issue_user, start_sandbox
+from tests.lib.regkit import Sandbox, UserCred, issue_user, start_sandbox
 
 
 @pytest.fixture
@@ -21,8 +21,3 @@ def sandbox(tmp_path, clock) -> Sandbox:
 @pytest.fixture
 def user(sandbox, tmp_path) -> UserCred:
     return issue_user(sandbox, tmp_path / "cred")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()

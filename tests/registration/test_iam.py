@@ -9,8 +9,8 @@ from onboard.errors import Outcome, Waiting
 from onboard.registration import flow
 from onboard.sandbox import iam as iam_sandbox
 from onboard.steps import await_approval, confirm_email, link_certificate, register
-
-from .regkit import VO, answer_json, make_config, make_ctx, make_record, output
+from tests.lib.recorded import Page, RecordedServers
+from tests.lib.regkit import VO, make_config, make_ctx, make_record, output
 
 
 def _ctx(sandbox, user, clock, **kw):
@@ -102,18 +102,20 @@ def test_iam_refused_form_shows_server_error(sandbox, user, clock):
         pytest.param("[" * 100_000, "[" * 200, id="nested-past-the-stack"),
     ],
 )
-def test_iam_refusal_in_json_of_another_shape_is_still_shown(sandbox, user, clock, body, shown):
+def test_iam_refusal_in_json_of_another_shape_is_still_shown(tmp_path, clock, body, shown):
     from onboard.registration.voms_admin import FormError
 
-    answer_json(sandbox, "/registration/create", body, 400)
-    ctx = _ctx(sandbox, user, clock)
+    recorded = RecordedServers(tmp_path / "recorded")
+    user = recorded.user()
+    ctx = _ctx(recorded, user, clock)
+    recorded.answer(ctx, [("POST", "/registration/create", Page(body, 400))])
     with pytest.raises(FormError) as e:
         register.run(ctx)
     assert f"refused the registration: {shown}." in e.value.message
 
 
 def test_iam_journey_through_the_engine(tmp_path, sandbox, user, clock):
-    from .regkit import make_journey
+    from tests.lib.regkit import make_journey
 
     cfg = make_config(sandbox, kind="iam")
     j = make_journey(tmp_path / "j", cfg, user, clock, "iam")

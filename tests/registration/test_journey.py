@@ -4,8 +4,7 @@ with a backoff, no network before the due time, rejection and expiry ending the 
 from __future__ import annotations
 
 from onboard.sandbox import vomrs as vomrs_sandbox
-
-from .regkit import make_config, make_journey
+from tests.lib.regkit import make_config, make_journey
 
 
 def _vomrs(tmp_path, sandbox, user, clock, **mail):

@@ -5,7 +5,6 @@ VOMS-Admin request ends the journey; `onboard confirm URL` applies the same link
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,27 +14,26 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require_tool, run_onboard
-from servers.dovecot import start_dovecot
 
 from onboard.registration import flow
 from onboard.sandbox import voms_admin as voms_sandbox
-
-from .regkit import EMAIL, VO, make_config, make_journey
+from tests.lib.regkit import EMAIL, VO, make_config, make_journey
+from tests.lib.servers.dovecot import start_dovecot
+from tests.lib.tools import child_env, require_tool, run_onboard
 
 HERE = Path(__file__).resolve().parent
 
 KILLED_RUN = textwrap.dedent("""
     import json, os, signal, sys
-    sys.path.insert(0, {tests!r})
-    from registration.regkit import Clock, UserCred, make_journey
+    from tests.lib.clock import Clock
+    from tests.lib.regkit import UserCred, make_journey
     from onboard.config import Config
     p = json.loads(os.environ["KILL_PARAMS"])
     paths = ("cert", "key", "chain", "passphrase_file")
-    cred = UserCred(**{{k: __import__("pathlib").Path(v) if k in paths else v
-                        for k, v in p["cred"].items()}})
+    cred = UserCred(**{k: __import__("pathlib").Path(v) if k in paths else v
+                        for k, v in p["cred"].items()})
     cfg = Config.model_validate(p["config"])
-    box = {{}}
+    box = {}
     def checkpoint():
         # the POST went out; die before anything is saved, as with kill -9 or a power cut
         os.kill(os.getpid(), signal.SIGKILL)
@@ -53,8 +51,8 @@ def test_killed_after_submitting_then_resumed_submits_nothing_twice(tmp_path, sa
         "cred": {k: str(v) for k, v in user.__dict__.items()},
     }
     proc = subprocess.run(
-        [sys.executable, "-c", KILLED_RUN.format(tests=str(HERE.parent))],
-        env={**os.environ, "KILL_PARAMS": json.dumps(params)},
+        [sys.executable, "-c", KILLED_RUN],
+        env=child_env({"KILL_PARAMS": json.dumps(params)}),
         capture_output=True,
         text=True,
         timeout=60,

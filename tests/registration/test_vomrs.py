@@ -9,8 +9,7 @@ from onboard.errors import Outcome, Waiting
 from onboard.registration import flow
 from onboard.sandbox import vomrs as vomrs_sandbox
 from onboard.steps import await_approval, confirm_email, register
-
-from .regkit import make_config, make_ctx, make_record
+from tests.lib.regkit import make_config, make_ctx, make_record
 
 
 def _ctx(sandbox, user, clock, **reg):

@@ -3,17 +3,19 @@ with the mail read from the sandbox's Maildir or over IMAP from a real Dovecot s
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
-from conftest import require_tool, run_onboard
-from servers.dovecot import group_alive, start_dovecot
 
 from onboard.errors import Outcome, Waiting
 from onboard.registration import flow
 from onboard.registration.voms_admin import FormError, Start, VomsAdmin
 from onboard.sandbox import voms_admin as voms_sandbox
 from onboard.steps import await_approval, confirm_email, register
-
-from .regkit import EMAIL, VO, answer_json, make_config, make_ctx, make_record, output
+from tests.lib.recorded import Page, RecordedAdapter, RecordedServers
+from tests.lib.regkit import EMAIL, VO, make_config, make_ctx, make_record, output
+from tests.lib.servers.dovecot import group_alive, start_dovecot
+from tests.lib.tools import require_tool, run_onboard
 
 NOT_ALLOWED_REPORT = (
     '{"exceptionClass": "org.glite.security.voms.admin.error.VOMSAuthorizationException", '
@@ -27,6 +29,26 @@ def _ctx(sandbox, user, clock, *, mail=None, registration=None, user_over=None):
         for k, v in user_over.items():
             setattr(cfg.user, k, v)
     return make_ctx(cfg, make_record(user), user, clock)
+
+
+def _answer_user_info(ctx, page: Page) -> None:
+    """apiv2/user-info answered with `page`; every other request still goes to the sandbox."""
+    session = flow.http(ctx).session
+    real = session.get_adapter("https://")
+
+    class OneRecordedPage(RecordedAdapter):
+        def send(self, request, **kw):
+            if urlsplit(request.url).path.endswith("apiv2/user-info.action"):
+                return super().send(request, **kw)
+            return real.send(request, **kw)
+
+    session.mount("https://", OneRecordedPage([("GET", "apiv2/user-info.action", page)]))
+
+
+@pytest.fixture
+def recorded(tmp_path) -> RecordedServers:
+    """VOMS-Admin as recorded pages: no sandbox, no socket."""
+    return RecordedServers(tmp_path / "recorded")
 
 
 def _pending(sandbox):
@@ -122,12 +144,13 @@ def test_start_page_classification_and_api(sandbox, user, clock):
         ),
     ],
 )
-def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock, body, verdict, fqans):
+def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(recorded, clock, body, verdict, fqans):
     """A server answering apiv2/user-info with JSON of another shape leaves the journey waiting."""
     from onboard.registration.voms_admin_registrar import check_voms_admin
 
-    answer_json(sandbox, "apiv2/user-info.action", body)
-    ctx = _ctx(sandbox, user, clock)
+    user = recorded.user()
+    ctx = _ctx(recorded, user, clock)
+    recorded.answer(ctx, [("GET", "apiv2/user-info.action", Page(body))])
     client = VomsAdmin(flow.http(ctx), flow.server_url(ctx))
     got = check_voms_admin(client, "api", user.subject, user.issuer)
     assert (got.status, got.fqans) == (verdict, fqans)
@@ -136,8 +159,8 @@ def test_user_info_of_an_odd_shape_is_no_answer_not_a_crash(sandbox, user, clock
 def test_a_200_that_says_you_may_not_ask_is_not_an_approval(sandbox, user, clock):
     """VOMS-Admin with read access removed answers apiv2/user-info with HTTP 200 and an exception report:
     the journey keeps waiting, and asks the start page from now on."""
-    answer_json(sandbox, "apiv2/user-info.action", NOT_ALLOWED_REPORT)
     ctx = _ctx(sandbox, user, clock, registration={"poll_method": "api"})
+    _answer_user_info(ctx, Page(NOT_ALLOWED_REPORT))
     register.run(ctx)
     confirm_email.run(ctx)
     with pytest.raises(Waiting):
@@ -149,31 +172,30 @@ def test_a_200_that_says_you_may_not_ask_is_not_an_approval(sandbox, user, clock
     assert flow.extra(ctx)["registration"] == "member"
 
 
-def test_user_info_nested_past_the_stack_is_not_json(sandbox, user, clock):
+def test_user_info_nested_past_the_stack_is_not_json(recorded, clock):
     from onboard.errors import RegistrationError
 
-    answer_json(sandbox, "apiv2/user-info.action", "[" * 100_000)
-    ctx = _ctx(sandbox, user, clock)
+    user = recorded.user()
+    ctx = _ctx(recorded, user, clock)
+    recorded.answer(ctx, [("GET", "apiv2/user-info.action", Page("[" * 100_000))])
     with pytest.raises(RegistrationError, match="apiv2/user-info did not answer JSON"):
         VomsAdmin(flow.http(ctx), flow.server_url(ctx)).user_info(user.subject, user.issuer)
 
 
-def test_a_start_page_redirecting_to_itself_forever_is_an_error_not_a_recursion(sandbox, user, clock):
+def test_a_start_page_redirecting_to_itself_forever_is_an_error_not_a_recursion(recorded, clock):
     """start.action -> start.action?n=1 -> ?n=2 ...: a few hops are followed, then a clear error."""
     from onboard.errors import RegistrationError
     from onboard.registration.voms_admin import MAX_START_REDIRECTS
-    from onboard.sandbox.web import Response
 
-    inner, seen = sandbox.app.dispatch, []
+    seen = []
 
     def looping(req):
-        if req.path.endswith("register/start.action"):
-            seen.append(req.path)
-            return Response.redirect(f"/voms/{VO}/register/start.action?n={len(seen)}")
-        return inner(req)
+        seen.append(req.path_url)
+        return Page.redirect(f"/voms/{VO}/register/start.action?n={len(seen)}")
 
-    sandbox.app.dispatch = looping
-    ctx = _ctx(sandbox, user, clock)
+    user = recorded.user()
+    ctx = _ctx(recorded, user, clock)
+    recorded.answer(ctx, [("GET", "register/start.action", looping)])
     with pytest.raises(RegistrationError, match="the start page redirected to .*start.action\\?n="):
         VomsAdmin(flow.http(ctx), flow.server_url(ctx)).start()
     assert len(seen) == 1 + MAX_START_REDIRECTS

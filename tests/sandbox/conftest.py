@@ -16,53 +16,9 @@ import requests
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 
 from onboard.sandbox.manager import Sandbox
-from onboard.sandbox.settings import Settings
+from tests.lib.sandbox import VO, prepare_sandbox, start_sandbox
 
-VO = "testvo"
 PASSPHRASE = b"correct horse battery staple"
-
-
-class Clock:
-    """A settable clock for the sandbox (expiry without sleeping)."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.t = time.time()
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-_TEMPLATE: list[Path] = []
-
-
-@pytest.fixture(scope="session", autouse=True)
-def ca_template(tmp_path_factory) -> Path:
-    """One CA (with host and VOMS certificates) made per test session and copied into each sandbox:
-    key generation is the slow part of a sandbox's first start."""
-    d = tmp_path_factory.mktemp("ca-template")
-    Sandbox(d / "sb", Settings(port_base=0)).prepare()
-    _TEMPLATE[:] = [d / "sb" / "ca"]
-    return d / "sb" / "ca"
-
-
-def start_sandbox(directory: Path, clock=None, **settings) -> Sandbox:
-    if _TEMPLATE and not (directory / "ca").exists():
-        import shutil
-
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shutil.copytree(_TEMPLATE[0], directory / "ca", symlinks=True)
-    st = Settings(port_base=0, vos=settings.pop("vos", [VO, "othervo"]), **settings)
-    return Sandbox(directory, st, clock=clock, log_file=directory.parent / f"{directory.name}.log").start()
 
 
 @pytest.fixture
@@ -72,6 +28,12 @@ def sandbox(tmp_path, clock):
         yield sb
     finally:
         sb.stop()
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    """A sandbox with its CA and certificates made, nothing started: for what needs the CA alone."""
+    return prepare_sandbox(tmp_path / "sb")
 
 
 @dataclass

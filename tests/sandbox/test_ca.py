@@ -7,13 +7,13 @@ import stat
 import subprocess
 
 import pytest
-from conftest import require_tool  # tests/conftest.py (rootdir on sys.path)
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from onboard.sandbox.ca import CAError, SandboxCA
+from tests.lib.tools import require_tool
 
 from .conftest import PASSPHRASE, VO
 
@@ -24,8 +24,8 @@ def _openssl(*args: str, input: bytes | None = None) -> subprocess.CompletedProc
     return subprocess.run(["openssl", *args], capture_output=True, input=input, env=ENV_PASS, timeout=60)
 
 
-def test_trust_directory_layout_as_grid_tools_read_it(sandbox):
-    d = sandbox.trust_dir
+def test_trust_directory_layout_as_grid_tools_read_it(prepared):
+    d = prepared.trust_dir
     for alias in ("OnboardSandboxRootCA", "OnboardSandboxPersonalCA"):
         pem = d / f"{alias}.pem"
         h = _openssl("x509", "-in", str(pem), "-noout", "-hash").stdout.decode().strip()
@@ -42,12 +42,12 @@ def test_trust_directory_layout_as_grid_tools_read_it(sandbox):
         assert f'TO Issuer "{subject}"' in ns and 'PERMIT Subject "/DC=org/DC=onboard-sandbox/.*"' in ns
     # the CA keys are not in the trust directory, and they are private
     assert not any("key" in p.name for p in d.iterdir())
-    for key in (sandbox.dir / "ca" / "private").glob("*.key"):
+    for key in (prepared.dir / "ca" / "private").glob("*.key"):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-def test_personal_certificate_has_igtf_client_extensions(sandbox, tmp_path):
-    data, info = sandbox.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=tmp_path / "j.p12")
+def test_personal_certificate_has_igtf_client_extensions(prepared, tmp_path):
+    data, info = prepared.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=tmp_path / "j.p12")
     key, cert, chain = pkcs12.load_key_and_certificates(data, PASSPHRASE)
     assert info.subject == "/DC=org/DC=onboard-sandbox/O=Onboard Sandbox/OU=Personal/CN=Jane Doe"
     assert info.issuer == "/DC=org/DC=onboard-sandbox/CN=Onboard Sandbox Personal CA"
@@ -65,19 +65,19 @@ def test_personal_certificate_has_igtf_client_extensions(sandbox, tmp_path):
     ]
     assert "1.2.840.113612.5.2.2.5" in policies
     assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days <= 395
-    assert [c.subject for c in chain] == [sandbox.ca.personal.subject, sandbox.ca.root.subject]
+    assert [c.subject for c in chain] == [prepared.ca.personal.subject, prepared.ca.root.subject]
     assert key.key_size == 2048
     # the user's key is not kept by the sandbox
-    assert b"PRIVATE KEY" not in b"".join(p.read_bytes() for p in (sandbox.dir / "ca").rglob("*.jsonl"))
+    assert b"PRIVATE KEY" not in b"".join(p.read_bytes() for p in (prepared.dir / "ca").rglob("*.jsonl"))
     pem = tmp_path / "cert.pem"
     pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    r = _openssl("verify", "-CApath", str(sandbox.trust_dir), "-purpose", "sslclient", str(pem))
+    r = _openssl("verify", "-CApath", str(prepared.trust_dir), "-purpose", "sslclient", str(pem))
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_modern_pkcs12_is_aes_and_file_is_0600(sandbox, tmp_path):
+def test_modern_pkcs12_is_aes_and_file_is_0600(prepared, tmp_path):
     out = tmp_path / "modern.p12"
-    sandbox.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out)
+    prepared.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     info = _openssl("pkcs12", "-in", str(out), "-passin", "env:PW", "-info", "-noout")
     text = (info.stdout + info.stderr).decode()
@@ -85,9 +85,9 @@ def test_modern_pkcs12_is_aes_and_file_is_0600(sandbox, tmp_path):
     assert "AES-256-CBC" in text and "MAC: sha256" in text
 
 
-def test_legacy_pkcs12_is_rc2_40_like_sectigo(sandbox, tmp_path):
+def test_legacy_pkcs12_is_rc2_40_like_sectigo(prepared, tmp_path):
     out = tmp_path / "legacy.p12"
-    sandbox.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out, legacy=True)
+    prepared.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out, legacy=True)
     plain = _openssl("pkcs12", "-in", str(out), "-passin", "env:PW", "-nokeys")
     assert (
         plain.returncode != 0 and b"RC2-40-CBC" in plain.stderr
@@ -102,7 +102,7 @@ def test_legacy_pkcs12_is_rc2_40_like_sectigo(sandbox, tmp_path):
         pkcs12.load_key_and_certificates(out.read_bytes(), b"wrong passphrase")
 
 
-def test_openssl_gets_the_passphrase_through_pipes_not_its_environment(sandbox, tmp_path, monkeypatch):
+def test_openssl_gets_the_passphrase_through_pipes_not_its_environment(prepared, tmp_path, monkeypatch):
     """Reproduced: the legacy PKCS#12 writer gave openssl the passphrase in an environment variable
     (/proc/PID/environ is readable by the same user while it runs)."""
     import shutil
@@ -115,7 +115,7 @@ def test_openssl_gets_the_passphrase_through_pipes_not_its_environment(sandbox, 
     wrapper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{wrapper.parent}:{os.environ['PATH']}")
     out = tmp_path / "legacy.p12"
-    sandbox.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out, legacy=True)
+    prepared.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out, legacy=True)
     for part in ("env", "argv"):
         assert PASSPHRASE not in (tmp_path / f"seen.{part}").read_bytes()
     assert "-legacy" in (tmp_path / "seen.argv").read_text()  # it was this openssl that wrote the file
@@ -123,16 +123,16 @@ def test_openssl_gets_the_passphrase_through_pipes_not_its_environment(sandbox, 
     assert key is not None and cert is not None
 
 
-def test_issue_never_overwrites_and_needs_a_passphrase(sandbox, tmp_path):
+def test_issue_never_overwrites_and_needs_a_passphrase(prepared, tmp_path):
     out = tmp_path / "x.p12"
     out.write_bytes(b"precious")
     with pytest.raises(FileExistsError):
-        sandbox.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out)
+        prepared.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE, out=out)
     assert out.read_bytes() == b"precious"
     with pytest.raises(CAError):
-        sandbox.issue_user_p12("Jane Doe", "jane@example.org", b"")
+        prepared.issue_user_p12("Jane Doe", "jane@example.org", b"")
     with pytest.raises(CAError):
-        sandbox.issue_user_p12("Jane/CN=Admin", "jane@example.org", PASSPHRASE)
+        prepared.issue_user_p12("Jane/CN=Admin", "jane@example.org", PASSPHRASE)
 
 
 def test_ca_is_made_once_and_survives(tmp_path):
@@ -146,10 +146,10 @@ def test_ca_is_made_once_and_survives(tmp_path):
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
-def test_grid_proxy_init_accepts_the_personal_certificate(sandbox, tmp_path):
+def test_grid_proxy_init_accepts_the_personal_certificate(prepared, tmp_path):
     """Globus reads the trust dir with its signing policies: a real consumer of the layout."""
     exe = require_tool("grid-proxy-init")
-    data, _ = sandbox.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE)
+    data, _ = prepared.issue_user_p12("Jane Doe", "jane@example.org", PASSPHRASE)
     key, cert, _ = pkcs12.load_key_and_certificates(data, PASSPHRASE)
     certfile, keyfile = tmp_path / "usercert.pem", tmp_path / "userkey.pem"
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -171,7 +171,7 @@ def test_grid_proxy_init_accepts_the_personal_certificate(sandbox, tmp_path):
             "-key",
             str(keyfile),
             "-certdir",
-            str(sandbox.trust_dir),
+            str(prepared.trust_dir),
             "-out",
             str(proxy),
             "-pwstdin",
@@ -180,7 +180,7 @@ def test_grid_proxy_init_accepts_the_personal_certificate(sandbox, tmp_path):
         input=PASSPHRASE + b"\n",
         capture_output=True,
         timeout=60,
-        env={**os.environ, "X509_CERT_DIR": str(sandbox.trust_dir)},
+        env={**os.environ, "X509_CERT_DIR": str(prepared.trust_dir)},
     )
     assert r.returncode == 0, (r.stdout + r.stderr).decode()
     assert proxy.exists()
@@ -248,26 +248,14 @@ def test_subject_hash_matches_openssl_for_odd_names(tmp_path):
             ]
         ),
     ]
-    import datetime as dt
-
-    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.lib.pki import issue
 
     key = ec.generate_private_key(ec.SECP256R1())
     for i, name in enumerate(names):
-        now = dt.datetime.now(dt.timezone.utc)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(1)
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )
         p = tmp_path / f"{i}.pem"
-        p.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        p.write_bytes(issue(name, key=key, ca=True).pem())
         assert (
             subject_hash(name) == _openssl("x509", "-in", str(p), "-noout", "-hash").stdout.decode().strip()
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import tomllib
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 
 from onboard.sandbox.daemon import listening_ports
+from tests.lib.sandbox import seed_ca
 
-from .conftest import _TEMPLATE, VO, token_of
+from .conftest import VO, token_of
 
 PASS = "a long sandbox passphrase"
 
@@ -65,11 +65,7 @@ def _gone(pid: int, wait: float = 5.0) -> bool:
 
 @pytest.fixture
 def sbdir(tmp_path):
-    d = tmp_path / "sandbox"
-    if _TEMPLATE:  # the session's CA: no key generation in these tests
-        d.mkdir(mode=0o700)
-        shutil.copytree(_TEMPLATE[0], d / "ca", symlinks=True)
-    return d
+    return seed_ca(tmp_path / "sandbox")  # the session's CA: no key generation in these tests
 
 
 @pytest.fixture
@@ -147,6 +143,7 @@ def _register(s: requests.Session, base: str) -> None:
     )
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_up_status_down_leaves_no_process_and_no_port(cli, sbdir, up, tmp_path):
     info = up()
     pid = info["pid"]
@@ -170,6 +167,7 @@ def test_up_status_down_leaves_no_process_and_no_port(cli, sbdir, up, tmp_path):
     assert "no sandbox was running" in cli("sandbox", "down", "--dir", str(sbdir)).stdout
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_up_prints_endpoints_and_a_valid_onboard_config(cli, sbdir):
     r = cli("sandbox", "up", "--dir", str(sbdir), "--port-base", "0", "--vo", VO, "--vo", "second")
     try:
@@ -254,6 +252,7 @@ def test_issue_cli_legacy_and_refusals(cli, sbdir, tmp_path):
     assert not (tmp_path / "y.p12").exists()
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_restart_keeps_requests_and_instructor_commands(cli, sbdir, up, tmp_path):
     p12 = _issue(cli, sbdir, tmp_path)
     info = up()
@@ -291,6 +290,7 @@ def test_restart_keeps_requests_and_instructor_commands(cli, sbdir, up, tmp_path
     assert "1 APPROVED" in st.stdout and "members: 1" in st.stdout
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_reject_cli_deletes_and_mails(cli, sbdir, up, tmp_path):
     p12 = _issue(cli, sbdir, tmp_path)
     info = up()
@@ -307,6 +307,7 @@ def test_reject_cli_deletes_and_mails(cli, sbdir, up, tmp_path):
     assert "Welcome to the registration page" in s.get(f"{base}/register/start.action", timeout=30).text
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_port_in_use_is_one_clear_error(cli, sbdir, tmp_path):
     import socket
 
@@ -321,6 +322,7 @@ def test_port_in_use_is_one_clear_error(cli, sbdir, tmp_path):
         busy.close()
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_on_approval_hook_via_cli(cli, sbdir, up, tmp_path):
     out = tmp_path / "hook.out"
     p12 = _issue(cli, sbdir, tmp_path)
@@ -355,11 +357,12 @@ def test_on_approval_hook_via_cli(cli, sbdir, up, tmp_path):
     assert os.environ.get("ONBOARD_DN") is None
 
 
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
 def test_authorize_and_ssh_with_the_printed_fingerprint(cli, sbdir, up, tmp_path):
     """Trust the right way: fetch the host key, check it against the printed fingerprint, then connect."""
     import subprocess
 
-    from conftest import require_tool
+    from tests.lib.tools import require_tool
 
     for tool in ("ssh", "ssh-keygen", "ssh-keyscan"):
         require_tool(tool)

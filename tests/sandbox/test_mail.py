@@ -6,6 +6,8 @@ import os
 import re
 import stat
 
+import pytest
+
 from onboard.sandbox.mail import mailbox_name, read_maildir
 
 from .conftest import VO
@@ -120,12 +122,15 @@ def test_expiry_mail(trainee, sandbox, clock):
     )
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_mail_to_smtp(tmp_path, clock):
     """With an SMTP server configured, mail goes there (a tiny real SMTP server on loopback)."""
     import socket
     import threading
 
-    from .conftest import make_trainee, start_sandbox
+    from tests.lib.sandbox import start_sandbox
+
+    from .conftest import make_trainee
 
     received: list[bytes] = []
     srv = socket.create_server(("127.0.0.1", 0))
@@ -184,10 +189,13 @@ def test_mailbox_names_are_plain_addresses():
         raise AssertionError(f"{bad!r} accepted")
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_mail_failure_is_logged_and_the_request_stands(tmp_path, clock):
     import socket
 
-    from .conftest import make_trainee, start_sandbox
+    from tests.lib.sandbox import start_sandbox
+
+    from .conftest import make_trainee
 
     s = socket.create_server(("127.0.0.1", 0))
     port = s.getsockname()[1]

@@ -350,8 +350,9 @@ def test_confirmed_requests_do_not_expire(trainee, sandbox, clock):
     assert LIMBO in trainee.get(VO, "register/start.action").text
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_auto_approve_after(tmp_path, clock):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     sb = start_sandbox(tmp_path / "auto", clock=clock, auto_approve_after=60)
     try:
@@ -369,8 +370,9 @@ def test_auto_approve_after(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_on_approval_hook_gets_dn_ca_email_vo_and_no_secret(tmp_path, clock):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     out = tmp_path / "hook.out"
     script = tmp_path / "hook.sh"
@@ -389,6 +391,7 @@ def test_on_approval_hook_gets_dn_ca_email_vo_and_no_secret(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
     """Auto-approval at once (demos, orientation): the confirmation is answered without waiting for the
     on-approval command; the ticker, a second ticker pass and the instructor's approve/reject meanwhile
@@ -396,8 +399,7 @@ def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
     import time
 
     from onboard.sandbox.voms_admin import ApprovalBusy
-
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     out, release = tmp_path / "hook.out", tmp_path / "release"
     script = tmp_path / "hook.sh"
@@ -434,8 +436,9 @@ def test_approval_races_run_the_hook_once_and_record_no_error(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_failing_hook_leaves_the_request_waiting(tmp_path, clock):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     sb = start_sandbox(
         tmp_path / "failing", clock=clock, on_approval="sh -c 'echo database down >&2; exit 3'"
@@ -452,8 +455,9 @@ def test_failing_hook_leaves_the_request_waiting(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_registration_disabled(tmp_path, clock):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     sb = start_sandbox(tmp_path / "off", clock=clock, disabled_vos=[VO])
     try:
@@ -510,7 +514,7 @@ def test_email_links_name_the_listening_port_or_8443(tmp_path, clock, trainee, s
         f"https://localhost:{sandbox.port}/voms/{VO}/register/confirm-request.action?requestId="
         in trainee.confirm_link()
     )
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     faithful = start_sandbox(tmp_path / "faithful", clock=clock, link_port=8443)
     try:
@@ -554,7 +558,7 @@ def test_two_trainees_are_independent(sandbox, tmp_path):
 
 
 def _start_with(tmp_path, clock, name, **settings):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     return start_sandbox(tmp_path / name, clock=clock, **settings)
 
@@ -563,6 +567,7 @@ def _hidden(html: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_group_manager_selection_then_the_manager_is_told(tmp_path, clock):
     managers = [
         {"name": "Mario Rossi", "email": "mario@example.org", "description": "Italy"},
@@ -602,6 +607,7 @@ def test_group_manager_selection_then_the_manager_is_told(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_group_requests_are_granted_on_approval(tmp_path, clock):
     sb = _start_with(
         tmp_path, clock, "groups", groups=["analysis", "production"], enable_attribute_requests=True
@@ -627,6 +633,7 @@ def test_group_requests_are_granted_on_approval(tmp_path, clock):
         sb.stop()
 
 
+@pytest.mark.servers  # starts its own sandbox
 def test_group_request_form_needs_its_token(tmp_path, clock):
     sb = _start_with(tmp_path, clock, "grouptoken", groups=["analysis"], enable_attribute_requests=True)
     try:

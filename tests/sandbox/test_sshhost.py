@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tool  # tests/conftest.py
+
+from tests.lib.tools import require_tool
 
 USER = "trainee"
 
@@ -207,7 +208,7 @@ def test_a_key_not_in_authorized_keys_is_refused(sandbox, host, tmp_path):
 
 
 def test_host_key_is_kept_across_restarts(sandbox, tmp_path):
-    from .conftest import start_sandbox
+    from tests.lib.sandbox import start_sandbox
 
     fp = sandbox.ssh_fingerprint
     directory = sandbox.dir

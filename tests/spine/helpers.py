@@ -3,13 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from onboard import workflow
-from onboard.config import Config
 from onboard.engine import Engine
-from onboard.secrets import Secrets
 from onboard.state import JourneyRecord, utcnow
-from onboard.steps.context import StepContext
 from onboard.store import Store
 from onboard.ui import UI
+from tests.lib.context import step_context
 from tests.spine import fake_steps
 
 
@@ -18,7 +16,6 @@ def make_engine(state_dir: Path, vo: str = "testvo", now=utcnow, wf_name: str = 
     wf = workflow.load(wf_name, set(fake_steps.STEP_NAMES))
     record = store.load(vo) if store.exists(vo) else JourneyRecord(vo=vo, workflow=wf.name, state=wf.initial)
     store.save(record)
-    ui = UI(quiet=True, interactive=False)
-    ctx = StepContext(record=record, config=Config(), ui=ui, secrets=Secrets(ui),
-                      checkpoint=lambda: store.save(record), now=now)
+    ctx = step_context(record=record, ui=UI(quiet=True, interactive=False),
+                       checkpoint=lambda: store.save(record), now=now)
     return Engine(wf, record, store, ctx, fake_steps.resolve)

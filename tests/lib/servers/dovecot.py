@@ -8,7 +8,7 @@ the sandbox, running as root, still delivers into it. Started as root with a pri
 (`dovecot -F -c FILE`: foreground, its own base_dir and instance name, so it never touches a system
 Dovecot), stopped afterwards; the fixture checks that no process of its group is left.
 
-    from servers.dovecot import start_dovecot
+    from tests.lib.servers.dovecot import start_dovecot
     with start_dovecot(tmp, maildir_root, user="jane@example.org") as imap:
         imap.port, imap.ca_file, imap.password
 """
@@ -16,7 +16,6 @@ Dovecot), stopped afterwards; the fixture checks that no process of its group is
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import secrets
 import signal
@@ -29,12 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from onboard.sandbox.processes import free_port
+from tests.lib import tiers
+from tests.lib.pki import issue, name
 
 
 @dataclass
@@ -54,53 +52,17 @@ class Dovecot:
 
 def _test_pki(d: Path) -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate for 127.0.0.1 / localhost."""
-    now = dt.datetime.now(dt.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Dovecot Test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    import ipaddress
+    def p256():  # EC keys: quick to make, and a quick handshake for a server started in every test
+        return ec.generate_private_key(ec.SECP256R1())
 
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = issue(name(("CN", "Dovecot Test CA")), ca=True, days=2, key=p256())
+    server = issue(name(("CN", "localhost")), ca, host="localhost", ips=("127.0.0.1",), days=2, key=p256())
     ca_file, cert_file, key_file = d / "ca.pem", d / "cert.pem", d / "key.pem"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ca_file.write_bytes(ca.pem())
+    cert_file.write_bytes(server.pem())
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+        f.write(server.key_pem())
     return ca_file, cert_file, key_file
 
 
@@ -192,6 +154,7 @@ def start_dovecot(
     password: str | None = None,
     dovecot: str = "dovecot",
 ) -> Iterator[Dovecot]:
+    tiers.guard("Dovecot")
     d = Path(workdir)
     d.mkdir(parents=True, exist_ok=True)
     for sub in ("run", "state", "home"):
@@ -258,8 +221,8 @@ def _wait_ready(port: int, proc: subprocess.Popen, d: Path, timeout: float = 15.
 
 def _tail(d: Path) -> str:
     out = []
-    for name in ("stdout.log", "dovecot.log"):
-        p = d / name
+    for log_name in ("stdout.log", "dovecot.log"):
+        p = d / log_name
         if p.exists():
             out.append(p.read_text(errors="replace")[-1500:])
     return " | ".join(out)
@@ -305,7 +268,7 @@ def dovecot_factory(tmp_path):
     A missing dovecot skips locally and fails in CI; every instance is stopped (and checked gone) after
     the test.
     """
-    from conftest import require_tool
+    from tests.lib.tools import require_tool
 
     binary = require_tool("dovecot")
     started: list[Dovecot] = []

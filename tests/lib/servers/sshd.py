@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onboard.sandbox.processes import descendants, free_port, spawn, wait_ready
+from tests.lib import tiers
 
 TEST_USER = "onboard-test"
 _LOCK = (
@@ -142,6 +143,7 @@ class SSHD:
         return cfg
 
     def start(self) -> SSHD:
+        tiers.guard("sshd")
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
         if not self.port:

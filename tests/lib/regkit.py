@@ -1,54 +1,38 @@
-"""Test kit: the sandbox's HTTPS registration servers started in-process (its route registry and TLS
-listeners), a user credential as onboard's convert step leaves it (certificate, chain, *encrypted* key),
-configuration and step contexts over them, and a clock the tests (and the sandbox) share."""
+"""Registration kit: the sandbox's HTTPS registration servers started in-process (no SSH host), a user
+credential as onboard's convert step leaves it (certificate, chain, *encrypted* key), configuration and
+step contexts over them, and a registration-only workflow for journeys."""
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from tests.lib import sandbox
+from tests.lib.clock import Clock
+from tests.lib.context import output, step_context  # noqa: F401  (output: re-exported for the tests)
+
 PASSPHRASE = "correct horse battery staple"
 VO = "sandbox"
 EMAIL = "jane@example.org"
 
 
-class Clock:
-    """An injected clock: onboard's ctx.now and the sandbox's ctx.now read it; tests advance it."""
+class Servers:
+    """Where the registration services of a test live (URLs per service, the mail, the trust directory),
+    whether a started sandbox or recorded pages answer."""
 
-    def __init__(self, start: datetime | None = None):
-        self.t = start or datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-    def timestamp(self) -> float:
-        return self.t.timestamp()
-
-    def advance(self, seconds: float) -> None:
-        self.t += timedelta(seconds=seconds)
-
-
-@dataclass
-class Sandbox:
     dir: Path
-    ctx: Any  # onboard.sandbox.context.SandboxContext
-    app: Any  # onboard.sandbox.web.App
-    listeners: dict[str, Any] = field(default_factory=dict)
-    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (listener, method, path) served
 
     @property
     def trust_dir(self) -> Path:
         return self.dir / "ca" / "certificates"
 
     def url(self, listener: str = "voms") -> str:
-        return f"https://localhost:{self.listeners[listener].port}"
+        raise NotImplementedError
 
     def voms_admin_url(self, vo: str = VO) -> str:
         return f"{self.url('voms')}/voms/{vo}"
@@ -62,58 +46,49 @@ class Sandbox:
     def maildir(self, address: str = EMAIL) -> Path:
         return self.dir / "mail" / address
 
+
+@dataclass
+class Sandbox(Servers):
+    """The registration servers of a started sandbox as these tests see them, and every request the servers
+    answered (the tests' "server's request count")."""
+
+    dir: Path
+    ctx: Any  # onboard.sandbox.context.SandboxContext
+    app: Any  # onboard.sandbox.web.App
+    manager: Any = None  # onboard.sandbox.manager.Sandbox
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (listener, method, path) served
+
+    @property
+    def listeners(self) -> dict[str, Any]:
+        return self.manager.listeners
+
+    def url(self, listener: str = "voms") -> str:
+        return f"https://localhost:{self.listeners[listener].port}"
+
     def count(self, method: str | None = None, contains: str = "") -> int:
         return sum(1 for _, m, p in self.requests if (method is None or m == method) and contains in p)
 
     def stop(self) -> None:
-        for lst in self.listeners.values():
-            lst.stop()
-        self.listeners.clear()
+        self.manager.stop()
 
 
 def start_sandbox(
     d: Path, vos: tuple[str, ...] = (VO,), clock: Clock | None = None, **settings: Any
 ) -> Sandbox:
-    from onboard.sandbox.context import SandboxContext
-    from onboard.sandbox.settings import Settings
-    from onboard.sandbox.web import App, Listener, server_context
-
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = Settings(hostname="localhost", bind="127.0.0.1", port_base=0, vos=list(vos), **settings)
-    ctx = SandboxContext(d, st, log_file=d / "sandbox.log", clock=clock.timestamp if clock else None)
-    ctx.ca.ensure()
-    st.save(d / "sandbox.json")  # so that the instructor's commands (`onboard sandbox approve --dir`) find it
-    app = App(ctx)
-    app.install_extensions()
-    sb = Sandbox(d, ctx, app)
-    # count every request the servers answer (the tests' "server's request count")
-    inner = app.dispatch
+    """The sandbox's registration servers (no SSH host), counting the requests they answer."""
+    manager = sandbox.start_sandbox(
+        d, clock, vos=vos, ssh=False, log_file=d / "sandbox.log", hostname="localhost", bind="127.0.0.1",
+        **settings,
+    )
+    sb = Sandbox(manager.dir, manager.ctx, manager.app, manager)
+    inner = manager.app.dispatch
 
     def counting(req):
         sb.requests.append((req.listener, req.method, req.path))
         return inner(req)
 
-    app.dispatch = counting  # type: ignore[method-assign]
-    cert, key = ctx.ca.host_credential("host", ["localhost"])
-    trust = str(d / "ca" / "certificates")
-    for name in app.listeners():
-        mode = "required" if name == "voms" else "optional"
-        lst = Listener(app, name, "127.0.0.1", 0, server_context(str(cert), str(key), trust, mode)).start()
-        sb.listeners[name] = lst
-        app.ports[name] = lst.port
-        st.ports[name] = lst.port
+    manager.app.dispatch = counting  # type: ignore[method-assign]
     return sb
-
-
-def answer_json(sb: Sandbox, path_end: str, body: str | bytes, status: int = 200) -> None:
-    """From now on the sandbox answers requests whose path ends with `path_end` with this JSON body
-    (a server of another version, or a hostile one); every other request as before."""
-    from onboard.sandbox.web import Response
-
-    inner = sb.app.dispatch
-    sb.app.dispatch = lambda req: (  # type: ignore[method-assign]
-        Response(body, status, content_type="application/json") if req.path.endswith(path_end) else inner(req)
-    )
 
 
 @dataclass
@@ -128,12 +103,17 @@ class UserCred:
 
 
 def issue_user(sb: Sandbox, d: Path, name: str = "Jane Doe", email: str = EMAIL) -> UserCred:
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """A personal certificate from the sandbox's CA, as onboard's convert step leaves it."""
     data, info = sb.ctx.ca.issue_user(name, email, PASSPHRASE.encode())
     key, cert, chain = pkcs12.load_key_and_certificates(data, PASSPHRASE.encode())
+    return write_cred(d, cert, key, chain or [], info.subject, info.issuer, email)
+
+
+def write_cred(d: Path, cert: Any, key: Any, chain: list, subject: str, issuer: str, email: str) -> UserCred:
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path, key_path, chain_path = d / "usercert.pem", d / "userkey.pem", d / "chain.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    chain_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain or []))
+    chain_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(
@@ -147,11 +127,11 @@ def issue_user(sb: Sandbox, d: Path, name: str = "Jane Doe", email: str = EMAIL)
     fd = os.open(pf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(PASSPHRASE + "\n")
-    return UserCred(cert_path, key_path, chain_path, pf, info.subject, info.issuer, email)
+    return UserCred(cert_path, key_path, chain_path, pf, subject, issuer, email)
 
 
 def make_config(
-    sb: Sandbox,
+    sb: Servers,
     *,
     kind: str = "voms-admin",
     mail: dict[str, Any] | None = None,
@@ -202,26 +182,15 @@ def make_ctx(
     options: dict[str, Any] | None = None,
     checkpoint: Any = None,
 ) -> Any:
-    from onboard.secrets import Secrets
-    from onboard.steps.context import StepContext
-    from onboard.ui import UI
-
-    ui = UI(quiet=False, interactive=False, out=io.StringIO(), err=io.StringIO())
-    secrets = Secrets(ui, passphrase_file=cred.passphrase_file)
-    return StepContext(
+    return step_context(
         record=record,
         config=cfg,
-        ui=ui,
-        secrets=secrets,
-        checkpoint=checkpoint or (lambda: None),
+        passphrase_file=cred.passphrase_file,
+        checkpoint=checkpoint,
         now=clock,
         state=state,
-        options=options or {},
+        options=options,
     )
-
-
-def output(ctx: Any) -> str:
-    return ctx.ui.out.getvalue() + ctx.ui.err.getvalue()
 
 
 # A workflow of the registration states alone (the real ones run delivery side by side).

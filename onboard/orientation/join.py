@@ -246,7 +246,7 @@ def register_ssh_key(url: str, trust_dir: Path, user: str, public_key: str, time
 
 def _render(config: dict[str, Any], render_config) -> str:
     """TOML for the config, including the nested [vos.<vo>] tables render_config does not do."""
-    from onboard.configfile import toml_value as _toml_value
+    from onboard.toml_text import toml_value as _toml_value
 
     flat = {k: v for k, v in config.items() if k != "vos"}
     text = render_config(flat).replace("written by the guided first start", "written by `onboard sandbox "

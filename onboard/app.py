@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from onboard import paths
@@ -11,6 +12,7 @@ from onboard.ui import UI
 TYPE_CHECKING = False  # keep typing out of start-up
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
     from typing import Any
 
 
@@ -54,6 +56,17 @@ class Run:
             options=opts,
         )
         return Engine(wf, self.record, self.store, ctx, steps.resolve)
+
+
+@contextlib.contextmanager
+def journey(args: argparse.Namespace) -> Iterator[tuple[Store, Any, str, Any]]:
+    """The store, the configuration, the VO (--vo, or the only journey's) and its journey record, under the
+    journey's lock: what resume and confirm both work on."""
+    st = store()
+    vo = st.pick(args.vo)
+    cfg = load_config(args)
+    with st.lock(vo):
+        yield st, cfg, vo, st.load(vo)
 
 
 def load_config(args: argparse.Namespace, *, required: bool = False):

@@ -58,13 +58,19 @@ def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
     whole and fsync it."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode)
     try:
-        os.fchmod(fd, mode)  # the exact mode whatever the umask, before any byte is written
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        fill(fd, data, mode)
     finally:
         os.close(fd)
+
+
+def fill(fd: int, data: bytes, mode: int) -> None:
+    """Give the new, empty file open on `fd` the exact `mode`, write `data` whole and fsync it (the caller
+    opens and closes `fd`: credentials.files opens its own, where the crash tests count the call)."""
+    os.fchmod(fd, mode)  # the exact mode whatever the umask, before any byte is written
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:

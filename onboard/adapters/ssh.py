@@ -150,12 +150,15 @@ class Connection:
     def transport(self) -> paramiko.Transport:
         t = self.client.get_transport()
         if t is None or not t.is_active():
-            raise SSHError(
-                f"the connection to {self.target.display} was closed.",
-                "Run again; nothing was lost.",
-                exit_code=Exit.NETWORK,
-            )
+            raise self._lost("was closed")
         return t
+
+    def _lost(self, how: str) -> SSHError:
+        """The connection went away under a command: running again is safe (the steps are idempotent)."""
+        return SSHError(
+            f"the connection to {self.target.display} {how}.", "Run again; nothing was lost.",
+            exit_code=Exit.NETWORK,
+        )
 
     def run(self, command: str, stdin: bytes | None = None, timeout: float = 120.0) -> Result:
         """Run `command` (a shell command line without secrets); `stdin` carries anything secret."""
@@ -180,11 +183,7 @@ class Connection:
                 exit_code=Exit.REMOTE,
             ) from None
         except (paramiko.SSHException, OSError) as e:
-            raise SSHError(
-                f"the connection to {self.target.display} failed: {e}.",
-                "Run again; nothing was lost.",
-                exit_code=Exit.NETWORK,
-            ) from None
+            raise self._lost(f"failed: {e}") from None
 
     @property
     def sftp(self) -> paramiko.SFTPClient:

@@ -27,11 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from onboard.registration import flow
     from onboard.ui import UI
 
-    st = app.store()
-    vo = st.pick(args.vo)
-    cfg = app.load_config(args)
-    with st.lock(vo):
-        record = st.load(vo)
+    with app.journey(args) as (st, cfg, vo, record):
         options = {
             "passphrase_file": Path(args.passphrase_file) if args.passphrase_file else None,
             "passphrase_stdin": args.passphrase_stdin,

@@ -93,11 +93,7 @@ def start(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
-    st = app.store()
-    vo = st.pick(args.vo)
-    cfg = app.load_config(args)
-    with st.lock(vo):
-        record = st.load(vo)
+    with app.journey(args) as (st, cfg, _vo, record):
         return _drive(args, st, cfg, record)
 
 

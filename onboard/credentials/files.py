@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from onboard import pids
-from onboard.atomicfile import fsync_dir
+from onboard.atomicfile import fill, fsync_dir
 from onboard.errors import CredentialError, Exit
 
 KEY_MODE = 0o600  # GCT: no group/other bits; Java voms: exactly 400 or 600
@@ -103,11 +103,7 @@ class Transaction:
             ) from None
         self.staged.append(_Staged(name, tmp, False))
         try:
-            os.fchmod(fd, mode)  # the exact mode whatever the umask, before any byte is written
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            fill(fd, data, mode)
         except OSError as e:
             raise CredentialError(
                 f"cannot write {tmp}: {e.strerror}.", "Free some space and try again."

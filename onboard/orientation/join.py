@@ -54,6 +54,24 @@ class Joined:
     mail_root: str
 
 
+def _exchange(parts: Any, context: ssl.SSLContext, timeout: float, method: str, path: str, limit: int,
+              failure: str, hint: str, **request: Any) -> tuple[bytes | None, int, bytes]:
+    """One HTTPS request to the sandbox at `parts`: (the certificate it presented, the status, at most `limit`
+    bytes of the body); a network failure is the JoinError "`failure`: why." with `hint`."""
+    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, context=context,
+                                       timeout=timeout)
+    try:
+        conn.connect()  # the certificate is taken now: a server that answers HTTP/1.0 or closes early
+        peer_der = conn.sock.getpeercert(binary_form=True)  # leaves no socket to ask afterwards
+        conn.request(method, path, **request)
+        resp = conn.getresponse()
+        return peer_der, resp.status, resp.read(limit)
+    except (OSError, http.client.HTTPException) as e:
+        raise JoinError(f"{failure}: {e}.", hint) from None
+    finally:
+        conn.close()
+
+
 def fetch(url: str, fingerprint: str, timeout: float = 30) -> Joined:
     """Fetch the join point and prove it comes from the sandbox whose root CA has `fingerprint`."""
     from cryptography import x509
@@ -66,20 +84,13 @@ def fetch(url: str, fingerprint: str, timeout: float = 30) -> Joined:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # not trusted yet: the fingerprint check below decides, before any use
-    conn = http.client.HTTPSConnection(parts.hostname, parts.port or 443, context=ctx, timeout=timeout)
-    try:
-        conn.connect()  # the certificate is taken now: a server that answers HTTP/1.0 or closes early
-        peer_der = conn.sock.getpeercert(binary_form=True)  # leaves no socket to ask afterwards
-        conn.request("GET", "/onboard/join", headers={"Accept": "application/json"})
-        resp = conn.getresponse()
-        body = resp.read(8 << 20)
-    except (OSError, http.client.HTTPException) as e:
-        raise JoinError(f"cannot reach the sandbox at {url}: {e}.",
-                        "Check the address and that you are on the same network as the instructor.") from None
-    finally:
-        conn.close()
-    if resp.status != 200:
-        raise JoinError(f"{url} answered {resp.status} to the join request.", "Check the address with the "
+    peer_der, status, body = _exchange(
+        parts, ctx, timeout, "GET", "/onboard/join", 8 << 20, f"cannot reach the sandbox at {url}",
+        "Check the address and that you are on the same network as the instructor.",
+        headers={"Accept": "application/json"},
+    )
+    if status != 200:
+        raise JoinError(f"{url} answered {status} to the join request.", "Check the address with the "
                                                                               "instructor.")
     try:
         data = json.loads(body)
@@ -222,25 +233,20 @@ def register_ssh_key(url: str, trust_dir: Path, user: str, public_key: str, time
     """Ask the sandbox to let this key in for `user` — over TLS now verified against the installed anchor."""
     parts = urlsplit(url if "://" in url else f"https://{url}")
     tls = ssl.create_default_context(capath=str(trust_dir))
-    conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, context=tls, timeout=timeout)
-    try:
-        conn.request("POST", "/portal/ssh-key", body=json.dumps({"user": user, "public_key": public_key}),
-                     headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        body = resp.read(1 << 16)
-    except (OSError, http.client.HTTPException) as e:
-        raise JoinError(f"could not register your SSH key with the sandbox: {e}.",
-                        "Tell the instructor.") from None
-    finally:
-        conn.close()
-    if resp.status != 200:
+    _, status, body = _exchange(
+        parts, tls, timeout, "POST", "/portal/ssh-key", 1 << 16,
+        "could not register your SSH key with the sandbox", "Tell the instructor.",
+        body=json.dumps({"user": user, "public_key": public_key}),
+        headers={"Content-Type": "application/json"},
+    )
+    if status != 200:
         raise JoinError(f"the sandbox refused your SSH key: {body[:200].decode(errors='replace')}.",
                         "Tell the instructor.")
 
 
 def _render(config: dict[str, Any], render_config) -> str:
     """TOML for the config, including the nested [vos.<vo>] tables render_config does not do."""
-    from onboard.configfile import toml_value as _toml_value
+    from onboard.toml_text import toml_value as _toml_value
 
     flat = {k: v for k, v in config.items() if k != "vos"}
     text = render_config(flat).replace("written by the guided first start", "written by `onboard sandbox "

@@ -135,6 +135,16 @@ def extra(ctx: StepContext) -> dict[str, Any]:
     return ctx.record.artifacts.extra
 
 
+def mark(ctx: StepContext, state: str, **more: Any) -> None:
+    """The registration is `state` ("submitted", "confirmed") on the server from now: recorded with the
+    time (and `more`), and saved at once, so that a crash next never sends it again."""
+    e = extra(ctx)
+    e["registration"] = state
+    e[f"{state}_at"] = ctx.now().isoformat()
+    e.update(more)
+    ctx.checkpoint()
+
+
 def since(ctx: StepContext) -> datetime | None:
     raw = extra(ctx).get("submitted_at")
     if not raw:

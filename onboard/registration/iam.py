@@ -15,6 +15,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from onboard import catalog
 from onboard.errors import Exit, RegistrationError
 from onboard.registration import approval, flow, links, mails
+from onboard.registration.answer import json_of
 from onboard.registration.registrar import Registrar
 from onboard.registration.voms_admin import FormError
 
@@ -68,14 +69,11 @@ def _voms_error(text: str) -> tuple[str, str]:
 
 
 def _json(resp: Any, host: str) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except (ValueError, RecursionError):  # not JSON, or nested past the stack
-        raise RegistrationError(
-            f"{host}: the registration answer was not JSON.",
-            "Is vos.<vo>.url the IAM base URL (https://host)?",
-            exit_code=Exit.SERVER,
-        ) from None
+    data = json_of(resp, RegistrationError(
+        f"{host}: the registration answer was not JSON.",
+        "Is vos.<vo>.url the IAM base URL (https://host)?",
+        exit_code=Exit.SERVER,
+    ))
     return data if isinstance(data, dict) else {}
 
 
@@ -149,10 +147,7 @@ class IamRegistrar(Registrar):
             )
         data = _json(resp, host)
         ctx.record.artifacts.request_id = str(data.get("uuid", ""))
-        extra["registration"] = "submitted"
-        extra["submitted_at"] = ctx.now().isoformat()
-        extra["iam_username"] = data.get("username", body["username"])
-        ctx.checkpoint()
+        flow.mark(ctx, "submitted", iam_username=data.get("username", body["username"]))
         ctx.ui.say(
             f"Registration request {ctx.record.artifacts.request_id} sent to {host} "
             f"(username {extra['iam_username']})."
@@ -191,10 +186,7 @@ class IamRegistrar(Registrar):
                 f"(HTTP {resp.status_code}): the request may have expired or been confirmed already.",
                 "Open the link in a browser to see what IAM says.",
             )
-        extra = flow.extra(ctx)
-        extra["registration"] = "confirmed"
-        extra["confirmed_at"] = ctx.now().isoformat()
-        ctx.checkpoint()
+        flow.mark(ctx, "confirmed")
         ctx.ui.say("Registration confirmed; the IAM administrators have been told.")
 
     # IAM has no anonymous status page: the mail (or `onboard confirm`) is the way; confirmed_elsewhere

@@ -189,9 +189,7 @@ class VomrsRegistrar(Registrar):
         if st.state == VISITOR and st.form is not None:
             number = client.submit_phase1(st.form, ctx)
             ctx.record.artifacts.request_id = number
-            extra["registration"] = "submitted"
-            extra["submitted_at"] = ctx.now().isoformat()
-            ctx.checkpoint()
+            flow.mark(ctx, "submitted")
             ctx.ui.say(
                 f"VOMRS Phase I registration sent to {client.host}"
                 + (f" (number {number})." if number else ".")
@@ -254,9 +252,7 @@ class VomrsRegistrar(Registrar):
         extra = flow.extra(ctx)
         if st.state == CANDIDATE and st.form is not None:
             rep, groups = client.submit_phase2(st.form, ctx)
-            extra["registration"] = "confirmed"
-            extra["confirmed_at"] = ctx.now().isoformat()
-            ctx.checkpoint()
+            flow.mark(ctx, "confirmed")
             ctx.ui.say(
                 f"VOMRS Phase II done (representative: {rep or 'none'}"
                 + (f"; groups: {', '.join(groups)}" if groups else "")

@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from onboard.errors import Exit, OnboardError, RegistrationError
 from onboard.registration import html
+from onboard.registration.answer import json_of
 
 if TYPE_CHECKING:
     from onboard.adapters.https import HTTPS
@@ -362,13 +363,10 @@ class VomsAdmin:
         if resp.status_code in (401, 403):
             return UserInfo(resp.status_code, refused=f"apiv2/user-info refused us (HTTP {resp.status_code})")
         _check_status(resp, self.host)
-        try:
-            data = resp.json()
-        except (ValueError, RecursionError):  # not JSON, or nested past the stack
-            raise RegistrationError(
-                f"{self.host}: apiv2/user-info did not answer JSON.",
-                "The server may not be VOMS-Admin 3; polling falls back to the start page.",
-            ) from None
+        data = json_of(resp, RegistrationError(
+            f"{self.host}: apiv2/user-info did not answer JSON.",
+            "The server may not be VOMS-Admin 3; polling falls back to the start page.",
+        ))
         if isinstance(data, dict) and "exceptionClass" in data:  # an error report, whatever the status
             name = str(data["exceptionClass"]).rsplit(".", 1)[-1]
             if "Authorization" in name:

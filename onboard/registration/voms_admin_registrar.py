@@ -104,10 +104,7 @@ class VomsAdminRegistrar(Registrar):
             return
         result = client.submit(ctx.config.user, ctx.config.registration.message, start)
         if result.submitted:
-            extra["registration"] = "submitted"
-            extra["submitted_at"] = ctx.now().isoformat()
-            extra["expires"] = result.expires
-            ctx.checkpoint()  # the side effect happened: never again, whatever comes next
+            flow.mark(ctx, "submitted", expires=result.expires)  # sent: never again, whatever comes next
             ctx.ui.say(f"Registration request sent to {client.host} for VO {client.vo}.")
             ctx.ui.explain(
                 "The server now mails you a link to confirm the request"
@@ -157,11 +154,8 @@ class VomsAdminRegistrar(Registrar):
         result = self.client(ctx).confirm(
             link.url, choose_manager=_manager_chooser(ctx, reg.group_manager), groups=reg.groups
         )
-        extra = flow.extra(ctx)
         ctx.record.artifacts.request_id = link.request_id
-        extra["registration"] = "confirmed"
-        extra["confirmed_at"] = ctx.now().isoformat()
-        ctx.checkpoint()
+        flow.mark(ctx, "confirmed")
         more = f" (group manager: {result.manager})" if result.manager else ""
         more += f" (groups requested: {', '.join(result.groups)})" if result.groups else ""
         ctx.ui.say(f"Request {link.request_id} confirmed{more}; the VO administrators have been told.")

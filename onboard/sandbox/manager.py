@@ -21,6 +21,7 @@ from typing import Any
 
 from onboard.sandbox.context import SandboxContext
 from onboard.sandbox.settings import Settings
+from onboard.toml_text import toml_key, toml_value
 
 TICK_SECONDS = 0.5  # how often expiry and auto-approval are looked at
 
@@ -349,35 +350,17 @@ class Sandbox:
         return to_toml(self.onboard_config(**kw))
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    return json.dumps(str(v), ensure_ascii=False)  # a JSON string is a valid TOML basic string
-
-
-def _toml_key(k: str) -> str:
-    import re
-
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
-
-
 def to_toml(cfg: dict[str, Any], prefix: str = "") -> str:
     """Plain values first, then a [table] per dict (nested as [a.b]); `lsc` stays an inline table."""
 
     def inline(k: str, v: Any) -> bool:
         return not isinstance(v, dict) or k == "lsc"
 
-    out = "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in cfg.items() if inline(k, v))
+    out = "".join(f"{toml_key(k)} = {toml_value(v)}\n" for k, v in cfg.items() if inline(k, v))
     for k, v in cfg.items():
         if inline(k, v):
             continue
-        name = f"{prefix}.{_toml_key(k)}" if prefix else _toml_key(k)
+        name = f"{prefix}.{toml_key(k)}" if prefix else toml_key(k)
         if not v or any(inline(kk, vv) for kk, vv in v.items()):
             out += f"\n[{name}]\n"
         out += to_toml(v, name)

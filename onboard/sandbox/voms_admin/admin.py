@@ -62,14 +62,20 @@ def _release(ctx: SandboxContext, request_id: int, token: str) -> None:
         )
 
 
+def _undecided(ctx: SandboxContext, request_id: int, verb: str) -> Any:
+    """The request, if it still waits for the instructor's decision; else why it cannot be `verb`."""
+    row = get_request(ctx, request_id)
+    if row["status"] not in APPROVABLE:
+        raise SandboxError(
+            f"request {request_id} is {row['status']}, it cannot be {verb}.",
+            f"Only SUBMITTED or CONFIRMED requests can be {verb}.",
+        )
+    return row
+
+
 def approve(ctx: SandboxContext, request_id: int, approver: str = "instructor") -> dict[str, Any]:
     """HandleVOMembershipRequest.approve: SUBMITTED or CONFIRMED -> a member of the VO root group."""
-    row = get_request(ctx, request_id)
-    if row["status"] not in ("SUBMITTED", "CONFIRMED", "PENDING"):
-        raise SandboxError(
-            f"request {request_id} is {row['status']}, it cannot be approved.",
-            "Only SUBMITTED or CONFIRMED requests can be approved.",
-        )
+    row = _undecided(ctx, request_id, "approved")
     with ctx.db() as db:
         if member(db, row["vo"], row["subject"], row["issuer"]) is not None:
             raise SandboxError(
@@ -129,12 +135,7 @@ def reject(
     ctx: SandboxContext, request_id: int, reason: str | None = None, approver: str = "instructor"
 ) -> dict[str, Any]:
     """REJECTED, the rejection e-mail, then the request is deleted (as VOMS-Admin does)."""
-    row = get_request(ctx, request_id)
-    if row["status"] not in ("SUBMITTED", "CONFIRMED", "PENDING"):
-        raise SandboxError(
-            f"request {request_id} is {row['status']}, it cannot be rejected.",
-            "Only SUBMITTED or CONFIRMED requests can be rejected.",
-        )
+    row = _undecided(ctx, request_id, "rejected")
     with ctx.db() as db:
         # not while an approval's on-approval command runs: it may have made the requester a member already
         n = db.execute(

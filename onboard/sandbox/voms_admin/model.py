@@ -27,9 +27,9 @@ def member(db: sqlite3.Connection, vo: str, dn: str, ca: str) -> sqlite3.Row | N
 
 def active_request(db: sqlite3.Connection, vo: str, dn: str, ca: str) -> sqlite3.Row | None:
     return db.execute(
-        "SELECT * FROM req WHERE vo=? AND subject=? AND issuer=? AND status IN "
-        "('SUBMITTED','CONFIRMED','PENDING') ORDER BY request_id DESC LIMIT 1",
-        (vo, dn, ca),
+        "SELECT * FROM req WHERE vo=? AND subject=? AND issuer=? AND status IN (?,?,?) "
+        "ORDER BY request_id DESC LIMIT 1",
+        (vo, dn, ca, *APPROVABLE),  # waiting for a decision
     ).fetchone()
 
 

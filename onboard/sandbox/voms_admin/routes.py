@@ -36,13 +36,20 @@ def _enabled(req: Request, vo: str) -> bool:
     return vo not in req.app.ctx.settings.disabled_vos
 
 
+def _refused(req: Request, vo: str) -> Response | None:
+    """What every registration page does first: no client certificate, the page that says so; else the
+    expired requests go (VOMS-Admin's purger runs on a timer; here, before each page that reads them)."""
+    if req.client is None:
+        return no_client(vo)
+    purge_expired(req.app.ctx, app=req.app)
+    return None
+
+
 def start(req: Request) -> Response:
     vo = vo_of(req)
-    c = req.client
-    if c is None:
-        return no_client(vo)
-    ctx = req.app.ctx
-    purge_expired(ctx, app=req.app)
+    if (refused := _refused(req, vo)) is not None:
+        return refused
+    c, ctx = req.client, req.app.ctx
     with ctx.db() as db:
         if member(db, vo, c.dn, c.issuer) is not None:
             return Response.redirect(f"/voms/{vo}/user/home.action")
@@ -56,11 +63,9 @@ def start(req: Request) -> Response:
 
 def submit(req: Request) -> Response:
     vo = vo_of(req)
-    c = req.client
-    if c is None:
-        return no_client(vo)
-    ctx = req.app.ctx
-    purge_expired(ctx, app=req.app)
+    if (refused := _refused(req, vo)) is not None:
+        return refused
+    c, ctx = req.client, req.app.ctx
     # tokenSession: the token must be the one this session was given, and it is good once
     session = req.session(f"/voms/{vo}")
     expected = session.pop("struts.token", None)
@@ -98,10 +103,8 @@ def _load_request(req: Request, vo: str) -> tuple[Any, str | None]:
 
 def _confirm_checks(req: Request, vo: str) -> tuple[Any, str, Response | None]:
     """What every step of the confirmation checks first: (row, confirmationId, error page)."""
-    if req.client is None:
-        return None, "", no_client(vo)
-    ctx = req.app.ctx
-    purge_expired(ctx, app=req.app)
+    if (refused := _refused(req, vo)) is not None:
+        return None, "", refused
     if not _enabled(req, vo):
         return None, "", disabled_page(vo)
     row, problem = _load_request(req, vo)

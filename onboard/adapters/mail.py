@@ -103,6 +103,14 @@ def _date(msg: EmailMessage) -> datetime | None:
 # -- Maildir -------------------------------------------------------------------------------------
 
 
+def delivery_order(name: str) -> tuple[int, int, str]:
+    """A Maildir file name's place in delivery order: `SECONDS.M<microseconds>P<pid>...` (Python's
+    mailbox, Dovecot) by its numbers; as text, M999 would come after M1000 within the same second."""
+    head, _, rest = name.partition(".")
+    usec = rest[1:].split("P", 1)[0] if rest.startswith("M") else ""
+    return (int(head) if head.isdigit() else 0, int(usec) if usec.isdigit() else 0, name)
+
+
 class MaildirBox:
     """A local Maildir (the sandbox delivers there); read without touching flags."""
 
@@ -131,7 +139,7 @@ class MaildirBox:
 
     def messages(self, since: datetime | None = None, subject: str | None = None) -> list[Mail]:
         out: list[Mail] = []
-        for path in sorted(self._files(), key=lambda p: p.name):
+        for path in sorted(self._files(), key=lambda p: delivery_order(p.name)):
             try:
                 data = path.read_bytes()
                 mtime = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)

@@ -81,6 +81,16 @@ def test_wrong_password_and_unknown_ca(imap, tmp_path):
     assert e.value.exit_code == Exit.TLS
 
 
+def test_maildir_files_are_read_in_delivery_order(tmp_path):
+    """Found flaky: within one second Python's mailbox names M999 after M1000 as text."""
+    md = tmp_path / "Maildir"
+    mailbox.Maildir(md, create=True)
+    for name, subject in (("1700000000.M1000P7Q2.host", "second"), ("1700000000.M999P7Q1.host", "first"),
+                          ("1699999999.M5P7Q1.host", "zeroth")):
+        (md / "new" / name).write_bytes(bytes(_msg(subject)))
+    assert [m.subject for m in MaildirBox(md).messages()] == ["zeroth", "first", "second"]
+
+
 def test_maildir_reader_and_wait(tmp_path):
     md = tmp_path / "Maildir"
     mailbox.Maildir(md, create=True).add(_msg("first"))

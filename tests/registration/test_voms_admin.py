@@ -327,3 +327,38 @@ def test_mail_from_another_sender_is_ignored(sandbox, user, clock):
     ctx.config.registration.mail_from = "voms-admin@localhost"
     confirm_email.run(ctx)
     assert flow.extra(ctx)["registration"] == "confirmed"
+
+
+def test_a_request_someone_else_made_with_my_address_is_never_confirmed(sandbox, user, clock, tmp_path):
+    """Reproduced: with Carol's own request and a second one that someone else submitted with her address,
+    her resume followed "the newest" link and confirmed the stranger's (VOMS-Admin confirms whichever
+    request a link names, whoever opens it). Now neither is opened; she is told, and confirms hers by hand."""
+    from onboard.errors import Exit, RegistrationError
+    from tests.lib.regkit import issue_user
+
+    ctx = _ctx(sandbox, user, clock)
+    register.run(ctx)
+    [hers] = _pending(sandbox)
+    stranger = issue_user(sandbox, tmp_path / "stranger", "Mallory Stranger", email=EMAIL)
+    register.run(_ctx(sandbox, stranger, clock))
+    assert len(_pending(sandbox)) == 2
+    with pytest.raises(RegistrationError) as e:
+        confirm_email.run(ctx)
+    assert e.value.exit_code == Exit.AMBIGUOUS and "2 different requests" in e.value.message
+    assert "onboard confirm URL" in e.value.hint
+    assert [r["status"] for r in _pending(sandbox)] == ["SUBMITTED", "SUBMITTED"]  # nobody's was opened
+    assert flow.extra(ctx)["registration"] == "submitted"
+    # the link of her own request, by hand: checked and opened like the mail reader would
+    link = next(u for u in _links_in_mails(sandbox) if f"requestId={hers['request_id']}&" in u)
+    confirm_email.confirm(ctx, link)
+    statuses = {r["request_id"]: r["status"] for r in _pending(sandbox)}
+    assert statuses[hers["request_id"]] == "CONFIRMED" and list(statuses.values()).count("SUBMITTED") == 1
+
+
+def _links_in_mails(sandbox) -> list[str]:
+    import mailbox
+
+    from onboard.registration.links import extract_links
+
+    box = mailbox.Maildir(sandbox.maildir(), create=False)
+    return [u for m in box for u in extract_links(m) if "confirm-request" in u]

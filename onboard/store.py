@@ -108,9 +108,13 @@ def open_nofollow(path: Path, flags: int) -> int:
     except OSError as e:
         if e.errno != errno.ELOOP:
             raise
+    raise _planted_link(path)
+
+
+def _planted_link(path: Path):
     from onboard.errors import UnsafePathError
 
-    raise UnsafePathError(
+    return UnsafePathError(
         f"{path} is a symbolic link: onboard writes its own files there and follows no link.",
         f"Remove the link ({path}); onboard makes the file anew.",
     )
@@ -169,7 +173,11 @@ class Store:
         return self.root / f"{check_vo_name(vo)}.history.jsonl"
 
     def lock(self, vo: str) -> Lock:
+        """The journey's lock, taken before any work: so a planted link for the history is found before
+        a step has run, and the run stops with files and record as they were."""
         self._ensure_root()
+        if os.path.islink(self.history_path(vo)):
+            raise _planted_link(self.history_path(vo))
         return Lock(self.root / f"{check_vo_name(vo)}.lock")
 
     def _ensure_root(self) -> None:

@@ -224,6 +224,16 @@ def _deep_config(w: World):
     return ["--config", str(cfg), *_start()], None
 
 
+def _writable_globus(kit: Kit, w: World) -> Path:
+    os.chmod(w.globus, 0o777)  # hardening, round 2: used without a word before
+    return _put(w, _good_p12(kit))
+
+
+CREDENTIALS += [
+    Case("globus-dir-writable-by-others", convert_case(_writable_globus), Exit.UNSAFE_PATH,
+         "group or others"),
+]
+
 CONFIG = [
     Case("config-bad-toml", config_case("bad-syntax.toml", *_start()), Exit.CONFIG, ("not valid TOML",
         "line 3")),
@@ -418,7 +428,15 @@ def _confirmed(kit: Kit, w: World, r) -> None:
     assert state["artifacts"]["extra"].get("registration") == "confirmed", state["artifacts"]["extra"]
 
 
+GOOD_PATH = REQ.replace("confirm.action", "confirm-request.action")
+
 MAIL = [
+    # hardening, round 2: `$` let a newline through, `\d` full-width digits
+    Case("link-id-with-a-newline", link_case(f"https://localhost:8443{GOOD_PATH}%0A"), Exit.UNSAFE_LINK,
+         "confirmationId is malformed"),
+    Case("link-id-in-full-width-digits", link_case(
+        f"https://localhost:8443{GOOD_PATH.replace('requestId=17', 'requestId=%EF%BC%91%EF%BC%97')}"),
+         Exit.UNSAFE_LINK, "requestId is malformed"),
     Case("link-to-another-host", link_case(f"https://evil.example.net{REQ}"), Exit.UNSAFE_LINK,
         "evil.example.net"),
     Case("link-look-alike-host", link_case(f"https://Iocalhost:8443{REQ}"), Exit.UNSAFE_LINK, "looks like"),
@@ -593,10 +611,81 @@ STATE = [
     Case("state-unknown-step", state_case(lambda d, p: _write({**d, "state": "teleport"}, p)), Exit.WORKFLOW,
          "teleport"),
 ]
+def _planted(name: str):
+    def mutate(d: dict[str, Any], p: Path) -> None:
+        victim = p.parent.parent / "victim.txt"
+        victim.write_text("precious\n")
+        (p.parent / name).unlink(missing_ok=True)
+        (p.parent / name).symlink_to(victim)
+
+    return mutate
+
+
+STATE += [
+    # hardening, round 2: links planted in the state directory were followed, unsafe directories used
+    Case("state-lock-is-a-planted-link", state_case(_planted(f"{VO}.lock")), Exit.UNSAFE_PATH,
+         "symbolic link"),
+    Case("state-history-is-a-planted-link", state_case(_planted(f"{VO}.history.jsonl")), Exit.UNSAFE_PATH,
+         "symbolic link"),
+    Case("state-dir-writable-by-others", state_case(lambda d, p: os.chmod(p.parent, 0o777)),
+         Exit.UNSAFE_PATH, "group or others"),
+]
 STATE_STATUS = [
     Case("status-state-from-the-future", lambda k, w: (state_case(
         lambda d, p: _write({**d, "schema_version": 99}, p))(k, w)[0][:2] + ["status", "--vo", VO], None),
         Exit.STATE, "schema 99"),
 ]
 
-CASES: list[Case] = CREDENTIALS + CONFIG + REGISTRATION + MAIL + SSH + STATE + STATE_STATUS
+# -- trust anchors: `onboard trust --install` of a hostile tarball --------------------------------------
+
+
+def trust_case(make: Callable[[Path], Path]):
+    def build(kit: Kit, w: World):
+        return ["trust", "--install", str(make(w.tmp))], None
+
+    return build
+
+
+def _tarball(tmp: Path, files: dict[str, bytes], links: dict[str, str]) -> Path:
+    import io
+    import tarfile
+
+    path = tmp / "bundle.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for n, data in files.items():
+            ti = tarfile.TarInfo(f"certificates/{n}")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        for n, target in links.items():
+            ti = tarfile.TarInfo(f"certificates/{n}")
+            ti.type, ti.linkname = tarfile.SYMTYPE, target
+            tf.addfile(ti)
+    return path
+
+
+def _bomb(tmp: Path) -> Path:
+    import tarfile
+    import zlib
+
+    path, co = tmp / "bomb.tgz", zlib.compressobj(9, zlib.DEFLATED, 31)
+    header = tarfile.TarInfo("certificates/abcdef01.0")
+    header.size = 1 << 30
+    with open(path, "wb") as f:
+        f.write(co.compress(header.tobuf()))
+        for _ in range(1 << 10):
+            f.write(co.compress(bytes(1 << 20)))
+        f.write(co.flush())
+    return path
+
+
+TRUST = [
+    # hardening, round 2: a bomb inflated in memory, a link loop gave KeyError, a name twice FileExistsError
+    Case("trust-tarball-bomb", trust_case(_bomb), Exit.TRUST, "inflates to more than"),
+    Case("trust-tarball-link-loop",
+         trust_case(lambda t: _tarball(t, {}, {"a.pem": "b.pem", "b.pem": "a.pem"})), Exit.TRUST, "circle"),
+    Case("trust-tarball-file-and-link-of-one-name",
+         trust_case(lambda t: _tarball(t, {"x.pem": b"-----BEGIN CERTIFICATE-----\n"}, {"x.pem": "y.pem"})),
+         Exit.TRUST, "appears twice"),
+]
+
+CASES: list[Case] = CREDENTIALS + CONFIG + REGISTRATION + MAIL + SSH + STATE + STATE_STATUS + TRUST

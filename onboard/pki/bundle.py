@@ -183,31 +183,36 @@ def _check_certs(tarball: Path, bundle: Bundle) -> None:
             continue
         data = _content(tarball, bundle, name)
         try:
-            cert = (
-                x509.load_pem_x509_certificate(data)
-                if b"-----BEGIN" in data
-                else x509.load_der_x509_certificate(data)
-            )
-        except ValueError:
-            raise _fail(tarball, f"{name} is not a certificate") from None
-        try:
-            bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-            is_ca = bc.ca
-        except x509.ExtensionNotFound:
-            is_ca = cert.issuer == cert.subject  # an old self-signed root without the extension
-        if not is_ca:
-            raise _fail(tarball, f"{name} is not a CA certificate ({_shown(cert.subject)})")
-        if re.fullmatch(r"[0-9a-f]{8}\.\d", name) and name[:8] != names.subject_hash(cert.subject):
-            raise _fail(
-                tarball,
-                f"{name} holds {_shown(cert.subject)}, whose hash is {names.subject_hash(cert.subject)}",
-            )
-        if cert.not_valid_after_utc < now:
-            bundle.expired.append(name)
-        bundle.cas[name] = names.oneline(cert.subject)
-        bundle.hashes[name] = names.subject_hash(cert.subject)
+            _check_cert(tarball, bundle, name, data, now)
+        # what cryptography says of a certificate it cannot read in full: a bad encoding (ValueError), a
+        # name attribute of the wrong ASN.1 type (TypeError), an extension twice, an unknown version
+        except (ValueError, TypeError, x509.DuplicateExtension, x509.InvalidVersion,
+                x509.UnsupportedGeneralNameType):
+            raise _fail(tarball, f"{name} is not a certificate onboard can read (damaged?)") from None
     if not bundle.cas:
         raise _fail(tarball, "holds no CA certificate")
+
+
+def _check_cert(tarball: Path, bundle: Bundle, name: str, data: bytes, now: datetime) -> None:
+    """One CA file: a CA certificate, its <hash>.N name right; recorded in the bundle."""
+    from cryptography import x509
+
+    pem = b"-----BEGIN" in data
+    cert = x509.load_pem_x509_certificate(data) if pem else x509.load_der_x509_certificate(data)
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = cert.issuer == cert.subject  # an old self-signed root without the extension
+    if not is_ca:
+        raise _fail(tarball, f"{name} is not a CA certificate ({_shown(cert.subject)})")
+    if re.fullmatch(r"[0-9a-f]{8}\.\d", name) and name[:8] != names.subject_hash(cert.subject):
+        raise _fail(
+            tarball, f"{name} holds {_shown(cert.subject)}, whose hash is {names.subject_hash(cert.subject)}"
+        )
+    if cert.not_valid_after_utc < now:
+        bundle.expired.append(name)
+    bundle.cas[name] = names.oneline(cert.subject)
+    bundle.hashes[name] = names.subject_hash(cert.subject)
 
 
 @dataclass

@@ -38,6 +38,8 @@ def write(root: Path) -> dict[str, Path]:
         ("mail", mail_seeds),
         ("page", page_seeds),
         ("config", config_seeds),
+        ("tarball", tarball_seeds),
+        ("known_hosts", known_hosts_seeds),
     ):
         d = root / name
         d.mkdir(parents=True, exist_ok=True)
@@ -342,4 +344,48 @@ def config_seeds() -> list[bytes]:
         b'[vos.myvo.lsc]\n"h" = ["/DC=x/CN=h", "/DC=x/CN=ca"]\n',
         b"[registration]\npoll_min_seconds = 0\ngroups = [1, 2]\n",
         b"" + ENV_MARK + b"ONBOARD_SUBMIT_HOST__PORT=70000\nONBOARD_USER=flat\n",
+    ]
+
+
+def tarball_seeds() -> list[bytes]:
+    """A small trust bundle (a CA, its hash link, a policy file) in each compression, and odd ones."""
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import tarfile
+
+    from onboard.pki import names
+    from tests.lib.pki import CA
+
+    ca = CA()
+    h = names.subject_hash(ca.cert.subject)
+
+    def tar(files: dict[str, bytes], links: dict[str, str]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            for n, data in files.items():
+                ti = tarfile.TarInfo(f"certificates/{n}")
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+            for n, target in links.items():
+                ti = tarfile.TarInfo(f"certificates/{n}")
+                ti.type, ti.linkname = tarfile.SYMTYPE, target
+                tf.addfile(ti)
+        return buf.getvalue()
+
+    policy = b"access_id_CA X509 '/CN=x'\n"
+    good = tar({"ca.pem": ca.signer.pem(), f"{h}.signing_policy": policy}, {f"{h}.0": "ca.pem"})
+    loop = tar({"ca.pem": ca.signer.pem()}, {"a.pem": "b.pem", "b.pem": "a.pem"})
+    return [good, gzip.compress(good), bz2.compress(good), lzma.compress(good), gzip.compress(loop)]
+
+
+def known_hosts_seeds() -> list[bytes]:
+    key = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    return [
+        f"submit.example.org ssh-ed25519 {key}\n".encode(),
+        f"# comment\n*.example.org,!bad.example.org ssh-ed25519 {key} a comment\n".encode(),
+        f"@revoked * ssh-ed25519 {key}\n@cert-authority *.example.org ssh-ed25519 {key}\n".encode(),
+        f"[127.0.0.?]:2222 ssh-ed25519 {key}\n|1|c2FsdA==|aGFzaA== ssh-ed25519 {key}\n".encode(),
+        b"garbage\n@unknown x y z\nhost ssh-rsa !!!\n",
     ]

@@ -12,7 +12,10 @@ a bug, and so is an error without a message or hint.
 - ``page``: an HTTP answer (status line, headers, body) to VOMS-Admin's start page, classified by
   ``VomsAdmin.classify``;
 - ``config``: a TOML file, optionally followed by ``#--env--`` and ONBOARD_* lines, given to
-  ``onboard.config.load``.
+  ``onboard.config.load``;
+- ``tarball``: a trust-anchor tarball (gzip, bzip2, xz or plain tar) as `onboard trust --install` and
+  `onboard sandbox join` read it, ``onboard.pki.bundle.read_bundle``;
+- ``known_hosts``: a known_hosts file as delivery reads it for a host, ``read_known_hosts``.
 """
 
 from __future__ import annotations
@@ -195,7 +198,30 @@ def config(data: bytes) -> None:
     config_mod.load(None, environ)
 
 
-RAW: dict[str, Callable[[bytes], Any]] = {fn.__name__: fn for fn in (pkcs12, pem, mail, page, config)}
+def tarball(data: bytes) -> None:
+    from onboard.pki import bundle
+
+    global _CONFIG_DIR
+    _CONFIG_DIR = _CONFIG_DIR or _config_dir()
+    path = _CONFIG_DIR / "bundle.tar"
+    path.write_bytes(data)
+    bundle.read_bundle(path)
+
+
+def known_hosts(data: bytes) -> None:
+    from onboard.adapters.known_hosts import read_known_hosts
+
+    global _CONFIG_DIR
+    _CONFIG_DIR = _CONFIG_DIR or _config_dir()
+    path = _CONFIG_DIR / "known_hosts"
+    path.write_bytes(data)
+    for host, port in (("submit.example.org", 22), ("127.0.0.1", 2222)):
+        read_known_hosts([path], host, port, strict=frozenset({path}))
+
+
+RAW: dict[str, Callable[[bytes], Any]] = {
+    fn.__name__: fn for fn in (pkcs12, pem, mail, page, config, tarball, known_hosts)
+}
 TARGETS: dict[str, Callable[[bytes], None]] = {name: guarded(fn) for name, fn in RAW.items()}
 
 

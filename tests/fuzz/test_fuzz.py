@@ -62,6 +62,8 @@ def test_seeds_and_known_crashers_replay(seed_dirs):
     assert outcomes["pem"].count("ok") >= 4, outcomes["pem"]
     assert outcomes["page"].count("ok") >= 6 and "error 21" in outcomes["page"]
     assert outcomes["config"].count("ok") >= 2 and "error 3" in outcomes["config"]
+    assert outcomes["tarball"].count("ok") >= 4 and "error 43" in outcomes["tarball"]  # 4 packings, a loop
+    assert outcomes["known_hosts"].count("ok") == len(outcomes["known_hosts"])  # lines skipped, never raised
     assert len(list(driver.REGRESSIONS.glob("*/*"))) >= 3
 
 

@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from onboard.errors import Exit, NotImplementedStep, OnboardError, UsageError
+from onboard.errors import Exit, OnboardError, UsageError
 
 if TYPE_CHECKING:
     from onboard.sandbox.demo import DemoSandbox, DemoVOMS
@@ -170,12 +170,6 @@ def _journey(args: argparse.Namespace, ui, work: Path, sandbox: DemoSandbox, vom
                             exit_code=Exit.VERIFY,
                         ) from None
                     raise
-                except NotImplementedStep as e:
-                    raise DemoError(
-                        f"the demo cannot go on: {e.message}.",
-                        "That part of onboard is still being built; the demo runs up to it.",
-                        exit_code=Exit.NOT_IMPLEMENTED,
-                    ) from None
                 if result.finished:
                     return record
                 voms.check()

@@ -13,7 +13,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from onboard.errors import ConfigError, Exit, NotImplementedStep, OnboardError
+from onboard.errors import ConfigError, Exit, OnboardError
 from onboard.obtain import Provider
 
 
@@ -22,13 +22,9 @@ class Sandbox(Provider):
         return []
 
     def obtain(self, ctx) -> bool:
-        try:
-            from onboard.sandbox.ca import CAError, SandboxCA
-        except ImportError:
-            raise NotImplementedStep("obtain from the sandbox CA",
-                                     "onboard/sandbox/ca.py is not there") from None
         from onboard import paths
         from onboard.obtain.other import _passphrase
+        from onboard.sandbox.ca import CAError, SandboxCA
 
         cfg, ui, arts = ctx.config, ctx.ui, ctx.record.artifacts
         directory = cfg.ca.sandbox_dir or (Path(os.environ["ONBOARD_SANDBOX_DIR"])

@@ -14,6 +14,7 @@ import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -306,3 +307,27 @@ def portal_p12(passphrase: str = PASSPHRASE) -> bytes:
 
 def pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@lru_cache(maxsize=1)
+def _shared_key() -> rsa.RSAPrivateKey:
+    return new_key()
+
+
+def selfsigned(subject: x509.Name) -> x509.Certificate:
+    """A CA certificate for any subject, quickly (one key for all): for the tests of names and hashes."""
+    return issue(subject, ca=True, key=_shared_key()).cert
+
+
+def openssl_subject(openssl: str, cert: x509.Certificate, nameopt: str = "compat") -> tuple[str, str]:
+    """(subject as `openssl x509 -subject -nameopt NAMEOPT` prints it, `-hash`)."""
+    import subprocess
+
+    out = subprocess.run(
+        [openssl, "x509", "-noout", "-subject", "-nameopt", nameopt, "-hash"],
+        input=cert.public_bytes(serialization.Encoding.PEM),
+        capture_output=True,
+        check=True,
+    ).stdout.decode("utf-8")
+    subject, digest = out.splitlines()
+    return subject.removeprefix("subject="), digest

@@ -9,9 +9,8 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from onboard.pki import names
+from tests.lib.pki import openssl_subject, selfsigned
 from tests.lib.tools import require_tool
-
-from .certs import openssl_subject, selfsigned
 
 A = x509.NameAttribute
 RDN = x509.RelativeDistinguishedName

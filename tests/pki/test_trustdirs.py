@@ -13,9 +13,8 @@ from cryptography.x509.oid import NameOID
 from onboard.adapters.https import TLSError
 from onboard.errors import Exit
 from onboard.pki import names, trustdirs
+from tests.lib.pki import openssl_subject, selfsigned
 from tests.lib.tools import require_tool
-
-from .certs import openssl_subject, selfsigned
 
 A = x509.NameAttribute
 

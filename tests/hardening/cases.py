@@ -373,9 +373,9 @@ def link_case(url: str):
 
 def _sandbox(kit: Kit):
     if "sandbox" not in kit.shared:
-        from tests.lib.regkit import start_sandbox
+        from tests.lib.regkit import start_registration_servers
 
-        kit.shared["sandbox"] = start_sandbox(kit.tmp / "sandbox")
+        kit.shared["sandbox"] = start_registration_servers(kit.tmp / "sandbox")
     return kit.shared["sandbox"]
 
 

@@ -72,7 +72,7 @@ class Sandbox(Servers):
         self.manager.stop()
 
 
-def start_sandbox(
+def start_registration_servers(
     d: Path, vos: tuple[str, ...] = (VO,), clock: Clock | None = None, **settings: Any
 ) -> Sandbox:
     """The sandbox's registration servers (no SSH host), counting the requests they answer."""

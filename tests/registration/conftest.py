@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lib.regkit import Sandbox, UserCred, issue_user, start_sandbox
+from tests.lib.regkit import Sandbox, UserCred, issue_user, start_registration_servers
 
 
 @pytest.fixture
 def sandbox(tmp_path, clock) -> Sandbox:
-    sb = start_sandbox(tmp_path / "sandbox", clock=clock)
+    sb = start_registration_servers(tmp_path / "sandbox", clock=clock)
     try:
         yield sb
     finally:

@@ -65,9 +65,22 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: say so in one line, traceback only with --debug
         if debug:
             raise
-        print(f"error: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        # the kind of bug and where, never its text: that may quote what the code held, a password
+        # included (UnicodeEncodeError quoted a letter of one, and where it stands)
+        print(f"error: internal error: {type(e).__name__} in {_where(e)}.", file=sys.stderr)
         print("hint: run again with --debug and report the traceback.", file=sys.stderr)
         return Exit.ERROR
+
+
+def _where(e: BaseException) -> str:
+    """The innermost frame of onboard's own code that the exception passed: module and line."""
+    tb, place = e.__traceback__, "onboard"
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        if name.startswith("onboard"):
+            place = f"{name}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return place
 
 
 if __name__ == "__main__":

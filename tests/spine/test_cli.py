@@ -60,6 +60,20 @@ def test_error_mapping(monkeypatch, capsys, exc, code):
     assert lines[1].startswith("hint:")
 
 
+def test_an_internal_error_never_quotes_its_exception_text(monkeypatch, capsys):
+    """Reproduced: `internal error: UnicodeEncodeError: 'ascii' codec can't encode character '\\xe4' in
+    position 2` told a letter of an IMAP password and where it stands. Only the kind and the place now."""
+    try:
+        "pä$$word".encode("ascii")
+    except UnicodeEncodeError as e:
+        bug = e
+    _raise_from_command(monkeypatch, bug)
+    assert cli.main(["boom"]) == Exit.ERROR
+    err = capsys.readouterr().err
+    assert "internal error: UnicodeEncodeError in " in err
+    assert "\\xe4" not in err and "position" not in err and "ä" not in err
+
+
 def test_exit_codes_are_distinct():
     codes = {name: value for name, value in vars(Exit).items() if name.isupper()}
     assert len(codes) > 30 and all(isinstance(v, int) and 0 <= v < 256 for v in codes.values())

@@ -30,6 +30,7 @@ import paramiko
 from onboard.adapters.backoff import DEFAULT as DEFAULT_BACKOFF
 from onboard.adapters.backoff import Backoff
 from onboard.adapters.known_hosts import ConfirmOrReject, fingerprint, read_known_hosts, refuse_revoked
+from onboard.adapters.ssh_busy import TransientSSHError, transient
 from onboard.adapters.ssh_target import Target, home, resolve
 from onboard.errors import Exit, SSHError
 
@@ -44,33 +45,6 @@ DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 CONNECT_TIMEOUT = 15.0
 _T = TypeVar("_T")
 SFTP_REFUSALS = 2  # the subsystem refused this often on a live connection: the host has no SFTP
-
-
-class TransientSSHError(SSHError):
-    """The connection or a channel failed in a way another try may mend (a busy or restarting host)."""
-
-    exit_code = Exit.NETWORK
-
-
-# what paramiko and the socket say when a busy host drops a connection or refuses a channel
-_BUSY_WORDS = (
-    "unable to open channel",
-    "channel closed",
-    "timeout opening channel",
-    "error reading ssh protocol banner",
-    "eof during negotiation",
-    "connection reset",
-    "broken pipe",
-    "socket is closed",
-)
-
-
-def transient(e: BaseException) -> bool:
-    if isinstance(e, (paramiko.ChannelException, EOFError, ConnectionResetError, ConnectionAbortedError)):
-        return True
-    if isinstance(e, (BrokenPipeError, TransientSSHError)):
-        return True
-    return any(w in str(e).lower() for w in _BUSY_WORDS)
 
 
 # -- authentication -------------------------------------------------------------------------------------
@@ -181,6 +155,7 @@ class Connection:
         hops: list[paramiko.SSHClient],
         reopen: Callable[[], tuple[paramiko.SSHClient, list[paramiko.SSHClient]]] | None = None,
         retry: Backoff = DEFAULT_BACKOFF,
+        ui: UI | None = None,
     ):
         self.target = target
         self.client = client
@@ -191,6 +166,7 @@ class Connection:
         self.refusals = 0  # channels a busy host refused and that were tried again
         self._reopen = reopen
         self.retry = retry
+        self.ui = ui
 
     @property
     def alive(self) -> bool:
@@ -265,6 +241,11 @@ class Connection:
                             exit_code=Exit.REMOTE,
                         ) from None
             self.refusals += 1
+            if self.refusals == 1 and self.ui is not None:  # once: the wait is not a hang
+                self.ui.explain(
+                    f"{self.target.display} is busy ({last}); onboard tries again for up to "
+                    f"{self.retry.budget:.0f} s."
+                )
         raise SSHError(
             f"{self.target.display} kept refusing a new SSH session (to {what}) for "
             f"{self.retry.budget:.0f} s: {last or 'no reason given'}. The host is busy, or limits sessions "
@@ -454,6 +435,11 @@ def _login_retrying(
         try:
             return _login_all(target, ui, trust_host_key)
         except TransientSSHError as e:
+            if n == 1 and ui is not None:  # once: the wait is not a hang
+                ui.explain(
+                    f"{target.display} dropped the connection before login ({e.message.rstrip('.')}); "
+                    f"it may be busy: onboard tries again for up to {retry.budget:.0f} s."
+                )
             if n == retry.attempts:
                 raise SSHError(
                     f"{target.display} kept dropping the connection before login for {retry.budget:.0f} s "
@@ -471,7 +457,12 @@ def connect(
     `trust_host_key` applies to the submit host only."""
     client, hops = _login_retrying(target, ui, trust_host_key, retry)
     return Connection(
-        target, client, hops, reopen=lambda: _login_retrying(target, ui, trust_host_key, retry), retry=retry
+        target,
+        client,
+        hops,
+        reopen=lambda: _login_retrying(target, ui, trust_host_key, retry),
+        retry=retry,
+        ui=ui,
     )
 
 

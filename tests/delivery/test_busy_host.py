@@ -26,12 +26,12 @@ from .helpers import target
 FAST = Backoff(attempts=4, base=0.05, cap=0.2)
 
 
-def _connect(server, key, tmp_path, retry: Backoff = ssh.DEFAULT_BACKOFF) -> ssh.Connection:
+def _connect(server, key, tmp_path, retry: Backoff = ssh.DEFAULT_BACKOFF, ui=None) -> ssh.Connection:
     kh = tmp_path / "known_hosts"
     kh.write_text(server.known_hosts_line())
     t = target(server, key, kh)
     t.global_known_hosts = []
-    return ssh.connect(t, captured_ui(), retry=retry)
+    return ssh.connect(t, ui or captured_ui(), retry=retry)
 
 
 def _hold_a_login_slot(port: int) -> socket.socket:
@@ -50,13 +50,15 @@ def test_a_host_allowing_one_session_takes_a_whole_delivery(sshd_factory, client
     """MaxSessions 1: the SFTP session of the delivery leaves no room for its commands; the refused
     channel is given room (SFTP closed, opened again later) and the delivery completes."""
     server = sshd_factory(extra_config=["MaxSessions 1"])
-    conn = _connect(server, client_key, tmp_path)
+    ui = captured_ui()
+    conn = _connect(server, client_key, tmp_path, ui=ui)
     try:
         report = deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=captured_ui())
         checks = check_files(conn, PASSPHRASE, None, report.remote["usercert.pem"])
     finally:
         conn.close()
     assert conn.refusals >= 1  # sshd did refuse (the test tests something)
+    assert "is busy" in ui.out.getvalue()
     assert report.made_by.startswith("openssl on the host")  # the exec channel got through in the end
     assert checks and all(c.ok for c in checks), checks
     assert conn.tcp_connections == 1  # room was made on the same connection, no new login
@@ -67,12 +69,14 @@ def test_a_connection_dropped_before_login_is_tried_again(sshd_factory, client_k
     slot = _hold_a_login_slot(server.port)
     threading.Timer(1.0, slot.close).start()  # the room's other login finishes after a second
     started = time.monotonic()
-    conn = _connect(server, client_key, tmp_path)
+    ui = captured_ui()
+    conn = _connect(server, client_key, tmp_path, ui=ui)
     try:
         assert conn.run("echo in").out.strip() == "in"
     finally:
         conn.close()
     assert time.monotonic() - started >= 0.5  # it did have to wait for the slot
+    assert "dropped the connection before login" in ui.out.getvalue()  # the wait is said, not a hang
     assert "MaxStartups" in server.log() or "drop connection" in server.log()
 
 

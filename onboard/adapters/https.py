@@ -4,7 +4,8 @@ The client key is loaded from the *encrypted* key file straight into an in-memor
 (`load_cert_chain(..., password=...)`): the decrypted key never touches disk. The server is verified
 against the grid trust anchors (a CApath directory of `<hash>.0` files), never against nothing.
 Every request has a timeout; connection errors and 5xx answers are retried with a backoff (a request
-that is not idempotent only when it cannot have reached the server). TLS failures become one-line
+that is not idempotent only when it cannot have reached the server, or when the server answered 503/429
+with a Retry-After: it says it did not handle it). TLS failures become one-line
 errors that say which side refused and why.
 """
 
@@ -329,7 +330,9 @@ class HTTPS:
                     f"{host} did not answer within {self.timeout:.0f} s.",
                     "The server may be overloaded; `onboard resume` tries again later.",
                 ) from None
-            if resp.status_code in RETRY_STATUSES and idempotent and attempt <= self.retries:
+            if attempt <= self.retries and (
+                (resp.status_code in RETRY_STATUSES and idempotent) or _not_handled(resp)
+            ):
                 resp.close()
                 self.sleep(_retry_after(resp) or self.backoff * 2 ** (attempt - 1))
                 continue
@@ -385,6 +388,12 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
         nxt = [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
         todo.extend(x for x in nxt if isinstance(x, BaseException))
     return out
+
+
+def _not_handled(resp: Any) -> bool:
+    """The server says it did not handle the request and when to come back (503 or 429 with Retry-After:
+    an overloaded server, a proxy in front of one): safe to send again, even a registration (a POST)."""
+    return resp.status_code in (429, 503) and _retry_after(resp) is not None
 
 
 def _retry_after(resp: Any) -> float | None:

@@ -7,6 +7,11 @@
   there is a terminal), then keyboard-interactive and password prompts (terminal only).
 
 Everything a delivery does goes over one `Connection` (exec channels and one SFTP session).
+
+A busy host (a room of trainees at once; sshd's MaxStartups and MaxSessions) drops new connections and
+refuses new channels for a while: those are tried again with backoff (backoff.py), on a new connection
+when the old one is gone, and only a refusal that lasts becomes an error, named as what it is (busy),
+never as "offers no SFTP", which is said only when the host refuses the sftp subsystem itself.
 """
 
 from __future__ import annotations
@@ -15,14 +20,17 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import paramiko
 
+from onboard.adapters.backoff import DEFAULT as DEFAULT_BACKOFF
+from onboard.adapters.backoff import Backoff
 from onboard.adapters.known_hosts import ConfirmOrReject, fingerprint, read_known_hosts, refuse_revoked
+from onboard.adapters.ssh_busy import TransientSSHError, transient
 from onboard.adapters.ssh_target import Target, home, resolve
 from onboard.errors import Exit, SSHError
 
@@ -35,6 +43,8 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 CONNECT_TIMEOUT = 15.0
+_T = TypeVar("_T")
+SFTP_REFUSALS = 2  # the subsystem refused this often on a live connection: the host has no SFTP
 
 
 # -- authentication -------------------------------------------------------------------------------------
@@ -138,13 +148,30 @@ class Result:
 class Connection:
     """An authenticated SSH connection (through its bastions, if any) with exec and one SFTP session."""
 
-    def __init__(self, target: Target, client: paramiko.SSHClient, hops: list[paramiko.SSHClient]):
+    def __init__(
+        self,
+        target: Target,
+        client: paramiko.SSHClient,
+        hops: list[paramiko.SSHClient],
+        reopen: Callable[[], tuple[paramiko.SSHClient, list[paramiko.SSHClient]]] | None = None,
+        retry: Backoff = DEFAULT_BACKOFF,
+        ui: UI | None = None,
+    ):
         self.target = target
         self.client = client
         self.hops = hops
         self._sftp: paramiko.SFTPClient | None = None
         self.tcp_connections = 1 + len(hops)
         self.exec_channels = 0
+        self.refusals = 0  # channels a busy host refused and that were tried again
+        self._reopen = reopen
+        self.retry = retry
+        self.ui = ui
+
+    @property
+    def alive(self) -> bool:
+        t = self.client.get_transport()
+        return t is not None and t.is_active()
 
     @property
     def transport(self) -> paramiko.Transport:
@@ -155,18 +182,97 @@ class Connection:
 
     def _lost(self, how: str) -> SSHError:
         """The connection went away under a command: running again is safe (the steps are idempotent)."""
-        return SSHError(
+        return TransientSSHError(
             f"the connection to {self.target.display} {how}.", "Run again; nothing was lost.",
             exit_code=Exit.NETWORK,
         )
 
+    def reconnect(self) -> None:
+        """Log in again (the old connection is gone); the SFTP session is opened again when next used."""
+        if self._reopen is None:
+            raise self._lost("was closed")
+        self.close()
+        self.client, self.hops = self._reopen()
+        self._sftp = None
+        self.tcp_connections += 1 + len(self.hops)
+
+    def _drop_sftp(self) -> None:
+        """Give the SFTP session's channel back: a host that allows few sessions per connection (sshd's
+        MaxSessions) then has room for the channel asked for; SFTP is opened again when next used."""
+        if self._sftp is not None:
+            with contextlib.suppress(Exception):
+                self._sftp.close()
+            self._sftp = None
+
+    def _channel(
+        self, what: str, timeout: float, start: Callable[[paramiko.Channel], None]
+    ) -> paramiko.Channel:
+        """A session channel with `start` (exec, subsystem) accepted on it. Refusals and a connection lost
+        before `start` was accepted are tried again: nothing ran on the host yet, so that is safe."""
+        last: BaseException | None = None
+        started_refused = 0  # the channel opened, then `start` was refused with the connection alive
+        for _ in self.retry.tries():
+            chan = None
+            try:
+                if not self.alive:
+                    self.reconnect()
+                chan = self.transport.open_session(timeout=min(timeout, CONNECT_TIMEOUT))
+                start(chan)
+                return chan
+            except SSHError as e:  # logging in again failed
+                if not transient(e):
+                    raise
+                last = e
+            except (paramiko.SSHException, OSError, EOFError) as e:
+                if chan is not None:
+                    with contextlib.suppress(Exception):
+                        chan.close()
+                if not transient(e):
+                    raise self._lost(f"failed: {e}") from None
+                last = e
+                if chan is None:
+                    self._drop_sftp()
+                elif self.alive:
+                    started_refused += 1
+                    if what == "open SFTP" and started_refused >= SFTP_REFUSALS:
+                        raise SSHError(
+                            f"{self.target.display} offers no SFTP (it refused the sftp subsystem: {e}).",
+                            "Ask the administrators to enable the sftp subsystem.",
+                            exit_code=Exit.REMOTE,
+                        ) from None
+            self.refusals += 1
+            if self.refusals == 1 and self.ui is not None:  # once: the wait is not a hang
+                self.ui.explain(
+                    f"{self.target.display} is busy ({last}); onboard tries again for up to "
+                    f"{self.retry.budget:.0f} s."
+                )
+        raise SSHError(
+            f"{self.target.display} kept refusing a new SSH session (to {what}) for "
+            f"{self.retry.budget:.0f} s: {last or 'no reason given'}. The host is busy, or limits sessions "
+            "(sshd's MaxSessions, MaxStartups).",
+            "Run again in a minute (`onboard resume`); nothing was lost.",
+            exit_code=Exit.NETWORK,
+        )
+
+    def retrying(self, work: Callable[[], _T]) -> _T:
+        """Run `work` (idempotent: a delivery, a verification) again, on a new connection, when the
+        connection died under it; bounded by the backoff's attempts. Other failures pass through."""
+        for n in self.retry.tries():
+            try:
+                return work()
+            except SSHError as e:
+                if n == self.retry.attempts or (self.alive and not isinstance(e, TransientSSHError)):
+                    raise
+            if not self.alive:
+                self.reconnect()
+        raise AssertionError("unreachable")  # tries() yields `attempts` times
+
     def run(self, command: str, stdin: bytes | None = None, timeout: float = 120.0) -> Result:
         """Run `command` (a shell command line without secrets); `stdin` carries anything secret."""
+        chan = self._channel("run a command", timeout, lambda ch: ch.exec_command(command))
         try:
-            chan = self.transport.open_session(timeout=timeout)
             self.exec_channels += 1
             chan.settimeout(timeout)
-            chan.exec_command(command)
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()
@@ -188,14 +294,11 @@ class Connection:
     @property
     def sftp(self) -> paramiko.SFTPClient:
         if self._sftp is None:
+            chan = self._channel("open SFTP", CONNECT_TIMEOUT, lambda ch: ch.invoke_subsystem("sftp"))
             try:
-                self._sftp = self.client.open_sftp()
-            except (paramiko.SSHException, OSError) as e:
-                raise SSHError(
-                    f"{self.target.display} offers no SFTP ({e}).",
-                    "Ask the administrators to enable the sftp subsystem.",
-                    exit_code=Exit.REMOTE,
-                ) from None
+                self._sftp = paramiko.SFTPClient(chan)
+            except (paramiko.SSHException, OSError, EOFError) as e:
+                raise self._lost(f"failed while SFTP started: {e}") from None
         return self._sftp
 
     def close(self) -> None:
@@ -297,7 +400,7 @@ def _login(
         ) from None
     except (paramiko.SSHException, OSError, EOFError) as e:
         client.close()
-        raise SSHError(
+        raise (TransientSSHError if transient(e) else SSHError)(
             f"SSH to {target.display} failed: {e or type(e).__name__}.",
             "Check that it is an SSH server and that you can reach it (`ssh` to it by hand).",
             exit_code=Exit.NETWORK,
@@ -306,9 +409,9 @@ def _login(
         auth.close()
 
 
-def connect(target: Target, ui: UI | None, *, trust_host_key: str = "") -> Connection:
-    """Log in (through each bastion of ProxyJump in turn).
-    `trust_host_key` applies to the submit host only."""
+def _login_all(
+    target: Target, ui: UI | None, trust_host_key: str
+) -> tuple[paramiko.SSHClient, list[paramiko.SSHClient]]:
     hops: list[paramiko.SSHClient] = []
     try:
         via = None
@@ -320,7 +423,47 @@ def connect(target: Target, ui: UI | None, *, trust_host_key: str = "") -> Conne
         for h in reversed(hops):
             h.close()
         raise
-    return Connection(target, client, hops)
+    return client, hops
+
+
+def _login_retrying(
+    target: Target, ui: UI | None, trust_host_key: str, retry: Backoff
+) -> tuple[paramiko.SSHClient, list[paramiko.SSHClient]]:
+    """A connection dropped before login (sshd's MaxStartups when a room connects at once, a reset) is
+    tried again with backoff; a refused login or host key never is."""
+    for n in retry.tries():
+        try:
+            return _login_all(target, ui, trust_host_key)
+        except TransientSSHError as e:
+            if n == 1 and ui is not None:  # once: the wait is not a hang
+                ui.explain(
+                    f"{target.display} dropped the connection before login ({e.message.rstrip('.')}); "
+                    f"it may be busy: onboard tries again for up to {retry.budget:.0f} s."
+                )
+            if n == retry.attempts:
+                raise SSHError(
+                    f"{target.display} kept dropping the connection before login for {retry.budget:.0f} s "
+                    f"({e.message.rstrip('.')}). The host is busy, or limits new connections (MaxStartups).",
+                    "Run again in a minute (`onboard resume`); nothing was lost.",
+                    exit_code=Exit.NETWORK,
+                ) from None
+    raise AssertionError("unreachable")  # tries() yields `attempts` times
+
+
+def connect(
+    target: Target, ui: UI | None, *, trust_host_key: str = "", retry: Backoff = DEFAULT_BACKOFF
+) -> Connection:
+    """Log in (through each bastion of ProxyJump in turn).
+    `trust_host_key` applies to the submit host only."""
+    client, hops = _login_retrying(target, ui, trust_host_key, retry)
+    return Connection(
+        target,
+        client,
+        hops,
+        reopen=lambda: _login_retrying(target, ui, trust_host_key, retry),
+        retry=retry,
+        ui=ui,
+    )
 
 
 def connect_configured(config, ui: UI | None, options: dict | None = None) -> Connection:

@@ -102,6 +102,21 @@ class DemoVOMS:
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
 
+    def missing_packages(self) -> list[str]:
+        """The Debian packages that would add what is missing, in the order they are used."""
+        pkgs = []
+        for what in self.missing:
+            name = what.removeprefix("no ").split()[0]
+            pkg = (
+                "voms-clients" if name == "voms-proxy-init"
+                else "mariadb-server" if name.startswith("mariadb")
+                else "voms-server" if name == "voms"
+                else name
+            )
+            if pkg not in pkgs:
+                pkgs.append(pkg)
+        return pkgs
+
     def start_behind(self, sandbox: DemoSandbox) -> None:
         if self.missing:
             return

@@ -43,7 +43,13 @@ def run(ctx: StepContext) -> None:
         art.remote = {**art.remote, "host": conn.target.display, "phase": phase}
         ctx.checkpoint()
 
-    report = deliver(conn, package, ctx.secrets.passphrase(), ui=ctx.ui, now=ctx.now(), on_progress=progress)
+    # a connection lost halfway (a busy host) is logged into again and the delivery run again: it is
+    # idempotent, so what was done already is only checked
+    report = conn.retrying(
+        lambda: deliver(
+            conn, package, ctx.secrets.passphrase(), ui=ctx.ui, now=ctx.now(), on_progress=progress
+        )
+    )
     art.remote = {
         **report.remote,
         "phase": "delivered",

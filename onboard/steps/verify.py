@@ -43,19 +43,24 @@ def run(ctx: StepContext) -> None:
         from onboard.delivery.local import load_package
 
         package = load_package(Path(art.package), ctx.secrets.passphrase())
-        repaired = deliver(conn, package, ctx.secrets.passphrase(), ui=ctx.ui, now=ctx.now())
+        repaired = conn.retrying(
+            lambda: deliver(conn, package, ctx.secrets.passphrase(), ui=ctx.ui, now=ctx.now())
+        )
         for line in repaired.steps:
             ctx.ui.say(f"    put right: {line}")
         if repaired.steps:
             art.remote = {**art.remote, **repaired.remote}
-    result = verify(
-        conn,
-        ctx.vo,
-        ctx.secrets.passphrase(),
-        trust=vo_trust(ctx),
-        cert_dir=ctx.config.submit_host.x509_cert_dir,
-        expect_cert_sha256=art.remote.get("usercert.pem", ""),
-        now=ctx.now(),
+    trust = vo_trust(ctx)
+    result = conn.retrying(  # idempotent: on a connection lost halfway, done again on a new one
+        lambda: verify(
+            conn,
+            ctx.vo,
+            ctx.secrets.passphrase(),
+            trust=trust,
+            cert_dir=ctx.config.submit_host.x509_cert_dir,
+            expect_cert_sha256=art.remote.get("usercert.pem", ""),
+            now=ctx.now(),
+        )
     )
     for line in result.installed:
         ctx.ui.say(f"    installed {line}")

@@ -98,3 +98,36 @@ def test_demo_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
                            text=True, timeout=60)
     assert probe.stdout.startswith(str(venv)), probe.stdout + probe.stderr
     assert not (elsewhere / "demo").exists()  # thrown away
+
+
+def _path_without_voms_clients(tmp_path) -> str:
+    """/usr/bin and /bin as symlinks, minus voms-clients' programs and the voms daemon: a fresh machine."""
+    d = tmp_path / "bin-without-voms"
+    d.mkdir()
+    for src in ("/usr/bin", "/bin", "/usr/sbin"):
+        for entry in os.scandir(src):
+            if entry.name.startswith("voms") or (d / entry.name).exists() or (d / entry.name).is_symlink():
+                continue
+            (d / entry.name).symlink_to(entry.path)
+    return str(d)
+
+
+def test_demo_without_voms_clients_says_so_first_and_runs_every_other_step(cli, tmp_path):
+    require_tool("openssl")
+    path = _path_without_voms_clients(tmp_path)
+    work = tmp_path / "demo"
+    r = cli("demo", "--dir", str(work), env={"PATH": path}, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # said at the start, before the first step: what it will not show, and the exact command that adds it
+    first = r.stderr.splitlines()[0]
+    assert "lacks" in first and "will not show the VO's attributes" in first
+    command = first.split("To add it: ")[1]
+    assert command.startswith("sudo apt-get install --no-install-recommends ")
+    assert "voms-clients" in command.split(" (")[0]
+    # ...and every step it can still ran: the credential was delivered and its files checked there
+    for step in ("Get a personal IGTF certificate", "Send the registration request", "Copy the credential",
+                 "Run voms-proxy-init on the submit host"):
+        assert f"==> {step}" in r.stdout, step
+    assert "voms-proxy-init is not installed on the submit host" in r.stderr
+    assert "Demo done in" in r.stdout and "without the VO attributes" in r.stdout
+    assert "Traceback" not in r.stderr

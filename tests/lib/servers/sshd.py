@@ -133,12 +133,13 @@ class SSHD:
             f"AllowUsers {self.user}",
             "UsePAM no",
             "StrictModes yes",
-            "MaxStartups 50:30:100",
             "PrintMotd no",
             "Subsystem sftp internal-sftp",
             f"SetEnv PATH={self.path_env}",
             "LogLevel VERBOSE",
         ]
+        if not any(x.startswith("MaxStartups") for x in self.extra_config):
+            lines.append("MaxStartups 50:30:100")  # for this option the last value wins, not the first
         cfg.write_text("\n".join(lines) + "\n")
         return cfg
 

@@ -117,6 +117,19 @@ def test_finding1_sftp_does_not_follow_a_link_out_of_the_home(sandbox, tmp_path)
     assert not stolen.exists() or b"BEGIN" not in stolen.read_bytes()
 
 
+def test_finding1_a_link_in_the_home_does_not_lead_the_sandbox_out_of_it(sandbox, tmp_path):
+    """The sandbox itself writes authorized_keys in the trainee's home: a `.ssh` the trainee turned into a
+    link (to root's ~/.ssh, say) must not be written through."""
+    token, key = seated(sandbox, tmp_path, "mallory")
+    victim = tmp_path / "victim-ssh"
+    victim.mkdir()
+    r = ssh(sandbox, ssh_opts(sandbox, tmp_path, key), "mallory", f"rm -rf .ssh && ln -s {victim} .ssh")
+    assert r.returncode == 0, r.stderr
+    other = new_key(tmp_path / "second").with_suffix(".pub").read_text()
+    r = post(sandbox, "/portal/ssh-key", {"user": "mallory", "public_key": other}, token)
+    assert r.status_code == 400 and not (victim / "authorized_keys").exists()
+
+
 def test_finding1_without_confinement_no_address_but_loopback(monkeypatch, tmp_path):
     from onboard.errors import SandboxError
     from onboard.sandbox.submit_host import SubmitHost, confine

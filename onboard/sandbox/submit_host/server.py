@@ -16,7 +16,7 @@ from paramiko.common import MSG_CHANNEL_REQUEST
 
 from onboard.sandbox.submit_host import confine
 from onboard.sandbox.submit_host.homes import Homes
-from onboard.sandbox.submit_host.keys import fingerprint, load_or_make_host_key, parse_authorized_keys
+from onboard.sandbox.submit_host.keys import fingerprint, load_or_make_host_key, parse_key_lines
 from onboard.sandbox.submit_host.sftp import HomeSFTP, HomeSFTPServer
 
 
@@ -147,10 +147,10 @@ class _Server(paramiko.ServerInterface):
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         try:
-            home = self.host.home(username)
+            self.host.home(username)
         except ValueError:
             return paramiko.AUTH_FAILED
-        for ktype, blob in parse_authorized_keys(home / ".ssh" / "authorized_keys"):
+        for ktype, blob in parse_key_lines(self.host.authorized_keys(username)):
             if blob == key.asbytes():
                 self.user = username
                 self.host.log(f"ssh: {username} logged in with {ktype} {fingerprint(key)}")

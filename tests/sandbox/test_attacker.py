@@ -315,3 +315,19 @@ def test_finding5_idle_connections_do_not_block_a_request(cli, tmp_path):
         for s in idle:
             s.close()
         cli("sandbox", "down", "--dir", str(sbdir))
+
+
+def test_finding3_members_are_not_listed_to_members(sandbox, tmp_path):
+    from tests.lib.sandbox import VO
+    from tests.sandbox.conftest import make_trainee
+
+    jane = make_trainee(sandbox, tmp_path / "jane", "Jane Member", "jane@example.org")
+    assert jane.submit().status_code == 200
+    sandbox.approve(sandbox.requests()[0]["request_id"])
+    mallory = make_trainee(sandbox, tmp_path / "mallory", "Mallory Stranger", "mallory@example.org")
+    guard = {"X-VOMS-CSRF-GUARD": ""}
+    listed = mallory.get(VO, "apiv2/users", headers=guard)
+    assert "jane@example.org" not in listed.text and "VOMSAuthorizationException" in listed.text
+    jane_id = jane.user_info().json()["id"]  # Jane reads her own record
+    other = mallory.get(VO, "apiv2/user-info.action", params={"userId": jane_id}, headers=guard)
+    assert "jane@example.org" not in other.text and "phoneNumber" not in other.text

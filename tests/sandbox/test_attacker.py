@@ -331,3 +331,37 @@ def test_finding3_members_are_not_listed_to_members(sandbox, tmp_path):
     jane_id = jane.user_info().json()["id"]  # Jane reads her own record
     other = mallory.get(VO, "apiv2/user-info.action", params={"userId": jane_id}, headers=guard)
     assert "jane@example.org" not in other.text and "phoneNumber" not in other.text
+
+
+def test_finding5_a_request_trickled_byte_by_byte_is_cut_at_the_deadline(sandbox):
+    """A read timeout that restarts on every byte never ends a request sent one byte at a time: the deadline
+    is for the whole request."""
+    import ssl
+
+    listener = sandbox.listeners["open"]
+    limits = getattr(listener.server, "limits", None)  # (main had none: the request went on for ever)
+    if limits is not None:
+        limits.request_seconds = 1.5  # the sandbox's is 20 s; the watch is the same
+    tls = ssl.create_default_context(cafile=str(sandbox.ca.bundle_path))
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as raw, \
+            tls.wrap_socket(raw, server_hostname="localhost") as s:
+        started = time.monotonic()
+        s.sendall(b"GET /onboard/join HTTP/1.1\r\nHost: localhost\r\n")
+        cut = None
+        for _ in range(60):  # one header byte every 0.2 s, for up to 12 s
+            try:
+                s.sendall(b"X")
+                time.sleep(0.2)
+                s.setblocking(False)
+                try:
+                    if s.recv(1) == b"":
+                        cut = time.monotonic() - started
+                        break
+                except ssl.SSLWantReadError:
+                    pass
+                finally:
+                    s.setblocking(True)
+            except OSError:
+                cut = time.monotonic() - started
+                break
+    assert cut is not None and cut < 6, cut

@@ -25,7 +25,7 @@ HEADER = "X-Onboard-Seat"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS seat (
     id INTEGER PRIMARY KEY AUTOINCREMENT, token_sha256 TEXT NOT NULL UNIQUE, created REAL NOT NULL,
-    claimed REAL, name TEXT, email TEXT, user TEXT UNIQUE, subject TEXT UNIQUE, issued REAL
+    claimed REAL, name TEXT, email TEXT UNIQUE, user TEXT UNIQUE, subject TEXT UNIQUE, issued REAL
 )
 """
 
@@ -77,13 +77,17 @@ def of_request(req: Any, db: sqlite3.Connection) -> sqlite3.Row | None:
 
 
 def claim(db: sqlite3.Connection, seat: sqlite3.Row, name: str, email: str, now: float) -> None:
-    """Bind the trainee's name and e-mail to the seat, once: a second claim must say the same."""
+    """Bind the trainee's name and e-mail to the seat, once: a second claim must say the same, and no two
+    seats share an address."""
     if seat["claimed"] is not None:
         if (seat["name"], seat["email"]) != (name, email):
             raise SeatError("this seat is already taken by someone else")
         return
-    db.execute("UPDATE seat SET claimed = ?, name = ?, email = ? WHERE id = ?",
-               (now, name, email, seat["id"]))
+    try:
+        db.execute("UPDATE seat SET claimed = ?, name = ?, email = ? WHERE id = ?",
+                   (now, name, email, seat["id"]))
+    except sqlite3.IntegrityError:  # the address's mail would reach the other seat's trainee
+        raise SeatError("another seat uses this e-mail address") from None
 
 
 def bind_user(db: sqlite3.Connection, seat: sqlite3.Row, user: str) -> None:

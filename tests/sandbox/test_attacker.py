@@ -250,6 +250,11 @@ def test_finding3_a_second_certificate_for_a_name_is_refused(sandbox):
     assert post(sandbox, "/portal/issue", body, jane).status_code == 403  # a seat's certificate: once
     issued = [r["subject"] for r in sandbox.ca.issued() if r["subject"].endswith("/CN=Jane Member")]
     assert len(issued) == 1
+    # a seat is taken once: its token in a second person's hands, or a second seat with Jane's address, fails
+    r = post(sandbox, "/onboard/seat", {"name": "Mallory", "email": "mallory@example.org"}, jane)
+    assert r.status_code == 403
+    r = post(sandbox, "/onboard/seat", {"name": "Jane Member", "email": "jane@example.org"}, mallory)
+    assert r.status_code == 403
 
 
 # -- finding 4: the board spoofed and escape sequences in the instructor's terminal --------------------------

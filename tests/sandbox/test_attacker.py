@@ -130,6 +130,34 @@ def test_finding1_a_link_in_the_home_does_not_lead_the_sandbox_out_of_it(sandbox
     assert r.status_code == 400 and not (victim / "authorized_keys").exists()
 
 
+def test_finding1_unconfined_on_loopback_sftp_still_does_not_follow_the_link(monkeypatch, tmp_path):
+    """Without bubblewrap (loopback only) SFTP is paramiko's, in the sandbox: it must not follow the link
+    either."""
+    from onboard.sandbox.submit_host import SubmitHost, confine
+
+    monkeypatch.setattr(confine, "bwrap", lambda: None)
+    secret = tmp_path / "root.key"
+    secret.write_text("-----BEGIN PRIVATE KEY-----\n")
+    key = new_key(tmp_path / "mallory")
+    host = SubmitHost(tmp_path / "submit", "127.0.0.1", 0)
+    host.authorize("mallory", key.with_suffix(".pub").read_text())
+    os.symlink(secret, host.home("mallory") / "esc")  # what `ln -s` in the unconfined shell makes
+    host.start()
+    try:
+        known = tmp_path / "known_hosts"
+        known.write_text(host.host_key_line("127.0.0.1") + "\n")
+        opts = ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}", "-o", "BatchMode=yes",
+                "-o", "IdentitiesOnly=yes", "-i", str(key), "-F", "/dev/null"]
+        batch = tmp_path / "batch"
+        stolen = tmp_path / "stolen"
+        batch.write_text(f"get esc {stolen}\n")
+        r = subprocess.run([require_tool("sftp"), *opts, "-P", str(host.port), "-b", str(batch),
+                            "mallory@127.0.0.1"], capture_output=True, timeout=60)
+        assert r.returncode != 0 and not (stolen.exists() and b"BEGIN" in stolen.read_bytes())
+    finally:
+        host.stop()
+
+
 def test_finding1_without_confinement_no_address_but_loopback(monkeypatch, tmp_path):
     from onboard.errors import SandboxError
     from onboard.sandbox.submit_host import SubmitHost, confine

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 
-PER_ADDRESS = 32  # a trainee's onboard uses a handful; a classroom behind one NAT address still fits
+PER_ADDRESS = 64  # a trainee's onboard uses one or two at a time: a classroom behind one NAT address fits
 TOTAL = 512
 REQUEST_SECONDS = 20.0
 LOG_EVERY = 60.0

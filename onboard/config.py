@@ -65,6 +65,8 @@ class CA(Section):
     open_browser: bool = True  # open the portal in a browser when there is a display
     csr: bool = False  # provider "other": make the key and a CSR here instead of downloading a .p12
     sandbox_dir: Path | None = None  # provider "sandbox": the directory of `onboard sandbox up`
+    # provider "sandbox" over its portal: the file (0600) with the seat token `onboard sandbox join` was given
+    seat_token_file: Path | None = None
 
 
 class VOEntry(Section):

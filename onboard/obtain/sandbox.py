@@ -122,8 +122,11 @@ def _fetch(ctx, portal: str, name: str, email: str, passphrase: str) -> bytes:
                                        timeout=ctx.config.registration.timeout_seconds)
     body = json.dumps({"name": name, "email": email, "passphrase": passphrase}).encode()
     try:
+        from onboard.sandbox.seats import headers_for
+
         conn.request("POST", parts.path.rstrip("/") + "/issue", body=body,
-                     headers={"Content-Type": "application/json"})
+                     headers={"Content-Type": "application/json",
+                              **headers_for(ctx.config.ca.seat_token_file)})
         resp = conn.getresponse()
         data = resp.read(1 << 20)
     except ssl.SSLError as e:

@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from onboard.errors import one_line
+
 # stage -> (order, what the trainee waits for there)
 STAGES = {
     "certificate": (1, "to register with the VO"),
@@ -204,10 +206,11 @@ def render(rows_: list[Row], now: float | None = None, width: int = 120) -> str:
     name_w = min(24, max(4, *(len(r.name) for r in rows_)))
     lines = [head, f"{'NAME':<{name_w}}  {'STAGE':<11} {'SINCE':>7}  WAITING FOR / LAST ERROR"]
     for r in rows_:
-        tail = r.waiting_for
+        # what trainees and servers wrote is shown escaped: no control character reaches the terminal
+        tail = one_line(r.waiting_for)
         if r.last_error:
-            tail = f"{tail}  ! {r.last_error}" if tail else f"! {r.last_error}"
-        line = f"{r.name[:name_w]:<{name_w}}  {r.stage:<11} {r.age(now):>7}  {tail}"
+            tail = f"{tail}  ! {one_line(r.last_error)}" if tail else f"! {one_line(r.last_error)}"
+        line = f"{one_line(r.name)[:name_w]:<{name_w}}  {r.stage:<11} {r.age(now):>7}  {tail}"
         lines.append(line[:width])
     return "\n".join(lines)
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from onboard.errors import Exit, OnboardError, UsageError
 
+MAX_ANSWER = 8 << 20  # the join answer is refused past this, before any parsing
 MIN_FINGERPRINT_HEX = 16  # 64 bits read aloud: enough against a second preimage in a classroom
 
 
@@ -52,6 +53,7 @@ class Joined:
     bundle: bytes
     config: dict[str, Any]
     mail_root: str
+    root_pem: str = ""  # the root with the fingerprint read aloud: what later requests are verified against
 
 
 def _exchange(parts: Any, context: ssl.SSLContext, timeout: float, method: str, path: str, limit: int,
@@ -73,19 +75,46 @@ def _exchange(parts: Any, context: ssl.SSLContext, timeout: float, method: str, 
 
 
 def fetch(url: str, fingerprint: str, timeout: float = 30) -> Joined:
-    """Fetch the join point and prove it comes from the sandbox whose root CA has `fingerprint`."""
-    from cryptography import x509
+    """Fetch the join point and prove it comes from the sandbox whose root CA has `fingerprint`.
 
+    Two requests: the first (not verified: nothing is trusted yet) only finds, in the bundle, the root with
+    the fingerprint read aloud; the second is TLS verified against that root alone, host name and serverAuth
+    included (a trainee's certificate from the same CA cannot pass for the server), and only its answer is
+    used."""
     want = normalise_fingerprint(fingerprint)
     parts = urlsplit(url if "://" in url else f"https://{url}")
     if parts.scheme != "https" or not parts.hostname:
         raise UsageError(f"{url} is not an https:// address.", "Give the address the instructor shows, "
                          "e.g. https://instructor.example.org:8444.")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # not trusted yet: the fingerprint check below decides, before any use
-    peer_der, status, body = _exchange(
-        parts, ctx, timeout, "GET", "/onboard/join", 8 << 20, f"cannot reach the sandbox at {url}",
+    blind = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    blind.check_hostname = False
+    blind.verify_mode = ssl.CERT_NONE  # only to find the root by its fingerprint; nothing from it is used
+    _, bundle, _ = _join_answer(url, parts, blind, timeout)
+    root = _root_with(_bundle_certs(bundle), want)
+    from cryptography.hazmat.primitives import serialization
+
+    checked = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain, the host name and serverAuth
+    checked.load_verify_locations(cadata=root.public_bytes(serialization.Encoding.PEM).decode())
+    try:
+        data, bundle, config = _join_answer(url, parts, checked, timeout)
+    except JoinError as e:
+        if "CERTIFICATE_VERIFY_FAILED" in e.message or "certificate" in e.message.lower():
+            raise JoinError("the server's certificate is not a server certificate for "
+                            f"{parts.hostname} issued under the sandbox CA you checked. Nothing was "
+                            "installed.", "Tell the instructor; do not go on.") from None
+        raise
+    certs = _bundle_certs(bundle)
+    if _root_with(certs, want) != root:
+        raise JoinError("the sandbox's answer changed between two requests. Nothing was installed.",
+                        "Tell the instructor; do not go on.")
+    return Joined(parts.netloc, want, _only_under(bundle, root, certs), server_config(config, parts),
+                  _mail_root(data.get("mail_root"), parts),
+                  root.public_bytes(serialization.Encoding.PEM).decode())
+
+
+def _join_answer(url: str, parts: Any, context: ssl.SSLContext, timeout: float) -> tuple[dict, bytes, Any]:
+    _, status, body = _exchange(
+        parts, context, timeout, "GET", "/onboard/join", MAX_ANSWER, f"cannot reach the sandbox at {url}",
         "Check the address and that you are on the same network as the instructor.",
         headers={"Accept": "application/json"},
     )
@@ -93,28 +122,144 @@ def fetch(url: str, fingerprint: str, timeout: float = 30) -> Joined:
         raise JoinError(f"{url} answered {status} to the join request.", "Check the address with the "
                                                                               "instructor.")
     try:
+        if len(body) >= MAX_ANSWER:
+            raise ValueError("too large")
         data = json.loads(body)
         bundle = base64.b64decode(data["trust_bundle"], validate=True)
-        config = data["config"]
-    except (ValueError, KeyError, TypeError):
+        return data, bundle, data["config"]
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise JoinError(f"{url} did not answer like an onboard sandbox.", "Check the address with the "
                                                                           "instructor.") from None
-    certs = _bundle_certs(bundle)
-    roots = [c for c in certs if c.issuer == c.subject]
+
+
+def _digest(cert) -> str:
     from cryptography.hazmat.primitives import serialization
 
-    def digest(c) -> str:
-        return hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
 
-    root = next((c for c in roots if digest(c).startswith(want)), None)
+
+def _root_with(certs: list, want: str):
+    root = next((c for c in certs if c.issuer == c.subject and _digest(c).startswith(want)), None)
     if root is None:
         raise JoinError("the sandbox's root CA does NOT have the fingerprint you typed: someone else may be "
                         "answering. Nothing was installed.",
                         "Check the digits with the instructor; do not go on until they match.")
-    if not peer_der or not _chains_to(x509.load_der_x509_certificate(peer_der), root, certs):
-        raise JoinError("the server's certificate was not issued by the sandbox CA you checked. Nothing was "
-                        "installed.", "Tell the instructor; do not go on.")
-    return Joined(parts.netloc, want, bundle, config, str(data.get("mail_root", "")))
+    return root
+
+
+def _only_under(bundle: bytes, root, certs: list) -> bytes:
+    """The trust bundle cut down to the checked root and the CAs it signed (directly or through each other),
+    with their policy files and hash links: another root the server slipped in is never installed."""
+    import io
+    import tarfile
+
+    from cryptography import x509
+
+    from onboard.pki.tarball import members
+
+    keep_certs = [c for c in certs if c == root or (_is_ca(c) and _chains_to(c, root, certs))]
+    keep: set[str] = set()
+    found = members(bundle)
+    for m in found:
+        name = m.info.name
+        if m.data is not None and name.endswith(".pem"):
+            try:
+                if x509.load_pem_x509_certificate(m.data) in keep_certs:
+                    keep.add(name.removesuffix(".pem"))
+            except ValueError:
+                continue
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tf:
+        for m in found:
+            name = m.info.name
+            stem = name.rsplit(".", 1)[0]
+            if m.info.issym() and str(Path(name).parent / m.info.linkname).rsplit(".", 1)[0] in keep:
+                tf.addfile(m.info)
+            elif m.data is not None and stem in keep:
+                tf.addfile(m.info, io.BytesIO(m.data))
+    return out.getvalue()
+
+
+# What the server's configuration may set, and nothing else: never a *_command, a file of the trainee's,
+# or a section onboard would act on without asking (credentials, delivery, hooks...).
+SERVER_KEYS = {
+    "vo": str,
+    "user": {"institution": str, "phone": str, "address": str},
+    "ca": {"provider": str, "portal_url": str},
+    "submit_host": {"host": str, "port": int, "x509_cert_dir": str, "trust_host_key": str},
+}
+VO_KEYS = {"kind": str, "url": str, "vomses": list, "lsc": dict}
+
+
+def server_config(config: Any, parts: Any) -> dict[str, Any]:
+    """The sandbox's configuration, limited to SERVER_KEYS (and VO entries to VO_KEYS), every value
+    type-checked; the CA portal must be this very sandbox."""
+    def bad(what: str) -> JoinError:
+        return JoinError(f"the sandbox's configuration is refused: {what}. Nothing was installed.",
+                         "Tell the instructor.")
+
+    def take(src: Any, allowed: dict, where: str) -> dict[str, Any]:
+        if not isinstance(src, dict):
+            raise bad(f"{where or 'it'} is not a table")
+        out: dict[str, Any] = {}
+        for key, value in src.items():
+            kind = allowed.get(key)
+            if kind is None or str(key).endswith("_command"):
+                raise bad(f"it sets {where}{key}, which a sandbox may not set")
+            if isinstance(kind, dict):
+                out[key] = take(value, kind, f"{where}{key}.")
+            elif not isinstance(value, kind) or isinstance(value, bool):
+                raise bad(f"{where}{key} is not a {kind.__name__}")
+            else:
+                out[key] = value
+        return out
+
+    vos = config.get("vos", {}) if isinstance(config, dict) else None
+    out = take({k: v for k, v in config.items() if k != "vos"} if isinstance(config, dict) else None,
+               SERVER_KEYS, "")
+    if not isinstance(vos, dict):
+        raise bad("vos is not a table")
+    out["vos"] = {}
+    for vo, entry in vos.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", str(vo)):
+            raise bad(f"{vo!r} is not a VO name")
+        e = take(entry, VO_KEYS, f"vos.{vo}.")
+        if not all(isinstance(x, str) for x in e.get("vomses", [])) or not all(
+                isinstance(h, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
+                for h, v in e.get("lsc", {}).items()):
+            raise bad(f"vos.{vo} has a malformed vomses or lsc")
+        out["vos"][vo] = e
+    ca = out.get("ca", {})
+    if ca.get("provider", "sandbox") != "sandbox":
+        raise bad("its CA provider is not the sandbox")
+    # the portal is the address the trainee joined (checked just now), whatever the server names;
+    # the VOs' registration services must be on the sandbox's own host (the one the server names), over https
+    home = urlsplit(ca.get("portal_url", "")).hostname
+    out["ca"] = {"provider": "sandbox", "portal_url": f"https://{parts.netloc}/portal"}
+    for vo, e in out["vos"].items():
+        where = urlsplit(e.get("url", ""))
+        if e.get("url") and (where.scheme != "https" or where.hostname not in (home, parts.hostname)):
+            raise bad(f"vos.{vo}.url is not a service of this sandbox")
+    cert_dir = out.get("submit_host", {}).get("x509_cert_dir", "/")
+    if not re.fullmatch(r"/[A-Za-z0-9._/+-]*", cert_dir):
+        raise bad("the submit host's x509_cert_dir is not a plain absolute path")
+    return out
+
+
+def _mail_root(value: Any, parts: Any) -> str:
+    """The sandbox's Maildir root, used only when the sandbox runs on this machine (a loopback address) and
+    the directory is this user's own: else a server could point onboard at any directory here."""
+    import ipaddress
+    import os
+
+    if not isinstance(value, str) or not value.startswith("/"):
+        return ""
+    try:
+        loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname).is_loopback
+        mine = Path(value).parent.stat().st_uid == os.getuid()
+    except (ValueError, OSError):
+        return ""
+    return value if loopback and mine else ""
 
 
 def _bundle_certs(bundle: bytes) -> list:
@@ -139,6 +284,15 @@ def _bundle_certs(bundle: bytes) -> list:
     return out
 
 
+def _is_ca(cert) -> bool:
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def _chains_to(cert, root, certs: list, depth: int = 0) -> bool:
     if depth > 5:
         return False
@@ -158,8 +312,8 @@ def _chains_to(cert, root, certs: list, depth: int = 0) -> bool:
     return False
 
 
-def install(joined: Joined, *, trust_dir: Path, config_path: Path,
-            user: dict[str, str]) -> tuple[Path, Path | None]:
+def install(joined: Joined, *, trust_dir: Path, config_path: Path, user: dict[str, str],
+            token_file: Path | None = None) -> tuple[Path, Path | None]:
     """Install the checked trust bundle and write the trainee's configuration. Returns (config, backup)."""
     import os
 
@@ -172,6 +326,8 @@ def install(joined: Joined, *, trust_dir: Path, config_path: Path,
         bundle.install(tarball, trust_dir)
     config = json.loads(json.dumps(joined.config))  # a deep copy
     config.setdefault("trust", {})["cert_dir"] = str(trust_dir)
+    if token_file is not None:
+        config.setdefault("ca", {})["seat_token_file"] = str(token_file)
     if user:
         config["user"] = {**config.get("user", {}), **user}
     email = user.get("email", "")
@@ -229,19 +385,66 @@ def ensure_ssh_key(home: Path, data_dir: Path) -> tuple[Path | None, str]:
     return key_path, (directory / "sandbox_ed25519.pub").read_text(encoding="utf-8").strip()
 
 
-def register_ssh_key(url: str, trust_dir: Path, user: str, public_key: str, timeout: float = 30) -> None:
-    """Ask the sandbox to let this key in for `user` — over TLS now verified against the installed anchor."""
+def check_token(token: str) -> None:
+    from onboard.sandbox.seats import TOKEN_CHARS, _normalise
+
+    if not re.fullmatch(rf"[0-9A-Z]{{{TOKEN_CHARS}}}", _normalise(token)):
+        raise UsageError("that is not a seat token (12 letters and digits, e.g. 7KQM-X2PD-9FHT).",
+                         "Type the token the instructor gave you for your seat.")
+
+
+def keep_token(token: str, path: Path) -> Path:
+    """The seat token, for onboard's later requests to the sandbox (certificate, reports): a file of its own,
+    0600 from the first byte, in onboard's own directory."""
+    import os
+
+    check_token(token)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    part = path.with_name(f".{path.name}.part")
+    part.unlink(missing_ok=True)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(token.strip() + "\n")
+    os.replace(part, path)
+    return path
+
+
+def _post(joined: Joined, url: str, token: str, path: str, body: dict, failure: str,
+          timeout: float) -> tuple[int, str]:
+    """POST to the sandbox for the trainee's seat — over TLS verified against the checked root."""
+    from onboard.sandbox.seats import HEADER
+
     parts = urlsplit(url if "://" in url else f"https://{url}")
-    tls = ssl.create_default_context(capath=str(trust_dir))
-    _, status, body = _exchange(
-        parts, tls, timeout, "POST", "/portal/ssh-key", 1 << 16,
-        "could not register your SSH key with the sandbox", "Tell the instructor.",
-        body=json.dumps({"user": user, "public_key": public_key}),
-        headers={"Content-Type": "application/json"},
+    tls = ssl.create_default_context(cadata=joined.root_pem)
+    _, status, answer = _exchange(
+        parts, tls, timeout, "POST", path, 1 << 16, failure, "Tell the instructor.",
+        body=json.dumps(body), headers={"Content-Type": "application/json", HEADER: token.strip()},
     )
+    why = answer[:200].decode(errors="replace")
+    with_json = None
+    try:
+        with_json = json.loads(why).get("error")
+    except (ValueError, AttributeError):
+        pass
+    return status, str(with_json or why)
+
+
+def claim_seat(joined: Joined, url: str, token: str, name: str, email: str, timeout: float = 30) -> None:
+    """Bind this trainee's name and e-mail to the seat whose token the instructor gave."""
+    status, why = _post(joined, url, token, "/onboard/seat", {"name": name, "email": email},
+                        "could not take your seat at the sandbox", timeout)
     if status != 200:
-        raise JoinError(f"the sandbox refused your SSH key: {body[:200].decode(errors='replace')}.",
-                        "Tell the instructor.")
+        raise JoinError(f"the sandbox refused your seat token: {why}.",
+                        "Check the token with the instructor (each seat's token is for one person).")
+
+
+def register_ssh_key(joined: Joined, url: str, user: str, public_key: str, token: str,
+                     timeout: float = 30) -> None:
+    """Ask the sandbox to let this key in for the seat's account `user`."""
+    status, why = _post(joined, url, token, "/portal/ssh-key", {"user": user, "public_key": public_key},
+                        "could not register your SSH key with the sandbox", timeout)
+    if status != 200:
+        raise JoinError(f"the sandbox refused your SSH key: {why}.", "Tell the instructor.")
 
 
 def _render(config: dict[str, Any], render_config) -> str:

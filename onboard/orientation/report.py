@@ -48,8 +48,10 @@ def send(cfg: Any, record: Any, timeout: float = 3.0) -> bool:
         conn = http.client.HTTPSConnection(parts.hostname or "", parts.port or 443, context=tls,
                                            timeout=timeout)
         try:
+            from onboard.sandbox.seats import headers_for
+
             conn.request("POST", "/onboard/report", body=json.dumps(payload(cfg, record)),
-                         headers={"Content-Type": "application/json"})
+                         headers={"Content-Type": "application/json", **headers_for(cfg.ca.seat_token_file)})
             return conn.getresponse().status == 200
         finally:
             conn.close()

@@ -328,10 +328,13 @@ class SandboxCA:
         legacy: bool = False,
         key_size: int = 2048,
         days: int = LEAF_DAYS,
+        once: bool = False,
     ) -> tuple[bytes, IssuedCredential]:
         """A personal certificate in a password-protected PKCS#12, as a CA portal's download.
 
-        Returns the PKCS#12 bytes (and writes them to `out`, created 0600 with O_EXCL, if given).
+        Returns the PKCS#12 bytes (and writes them to `out`, created 0600 with O_EXCL, if given). `once`: a
+        DN issued here before is refused (the portal: a second certificate with a member's name would be
+        that member).
         """
         if not passphrase:
             raise CAError("an empty passphrase would leave the key unprotected")
@@ -346,6 +349,8 @@ class SandboxCA:
                 x509.NameAttribute(NameOID.COMMON_NAME, name.strip()),
             ]
         )
+        if once and oneline(subject) in {r.get("subject") for r in self.issued()}:
+            raise CAError(f"a certificate for {name.strip()!r} was issued already; ask the instructor")
         now = _now()
         ca_key = self._load_key("personal")
         cert = (

@@ -66,6 +66,10 @@ class Sandbox:
         from onboard.sandbox.submit_host import SubmitHost
         from onboard.sandbox.web import App, Listener, server_context
 
+        if ssh:
+            from onboard.sandbox.submit_host import confine
+
+            confine.require_for(self.settings.bind)  # before any port is taken
         self.prepare()
         cert, key = self.ctx.ca.host_credential("host", self._host_names())
         app = App(self.ctx)
@@ -86,7 +90,8 @@ class Sandbox:
                 app.ports[name] = lst.port
             if ssh:
                 self.ssh = SubmitHost(
-                    self.dir / "submit", self.settings.bind, self._port("ssh"), log=self.ctx.log
+                    self.dir / "submit", self.settings.bind, self._port("ssh"), log=self.ctx.log,
+                    read_only=(self.ctx.ca.trust_dir,),
                 )
                 started.append(self.ssh)
         except OSError as e:

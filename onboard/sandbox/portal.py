@@ -5,14 +5,17 @@ Routes on the "open" listener (TLS, no client certificate needed):
     GET  /onboard/join     what a trainee's `onboard sandbox join` needs: the trust bundle (the sandbox CA's
                            trust directory as a tar.gz), the root CA's SHA-256 (which the instructor reads
                            aloud), and a ready-made configuration for this sandbox
+    POST /onboard/seat     `join --token`: binds the trainee's name and e-mail to the seat (seats.py), once
     POST /onboard/report   a trainee's onboard saying where it stands (state, waits, last error) for the
                            instructor's board (onboard/orientation/report.py; nothing secret in it)
     POST /portal/ssh-key   a trainee's SSH public key, authorized for their user on the sandbox submit host
     POST /portal/issue     the CA portal: name, e-mail and a passphrase (>= 12 characters) in, a
                            password-protected Certificate.p12 out — what HARICA or Sectigo hand out
 
-Installed by the sandbox's web App (EXTENSIONS in web.py). Nothing secret goes out: the trust bundle
-holds public CA certificates only, and the passphrase of an issued .p12 is the requester's own.
+Every POST needs the seat's token (header X-Onboard-Seat) or, once issued, the seat's client certificate,
+and acts on that seat only. Installed by the sandbox's web App (EXTENSIONS in web.py). Nothing secret goes
+out: the trust bundle holds public CA certificates only, and the passphrase of an issued .p12 is the
+requester's own.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def install(app) -> None:
     app.route("POST", "/portal/issue", issue, listener="open")
     app.route("POST", "/portal/ssh-key", ssh_key, listener="open")
     app.route("POST", "/onboard/report", report, listener="open")
+    app.route("POST", "/onboard/seat", claim, listener="open")
 
 
 def fingerprint(der: bytes) -> str:
@@ -97,42 +101,116 @@ def trainee_config(app) -> dict[str, Any]:
     return out
 
 
+REPORT_FIELDS = {"vo": 64, "waiting_for": 500, "since": 40, "last_error": 500}  # string fields: their cap
+MAX_STATES = 8
+
+
+def _clean(text: str, cap: int) -> str:
+    """One line, control characters escaped (they would steer the instructor's terminal), at most `cap`."""
+    from onboard.errors import one_line
+
+    return one_line(text[:cap])[:cap]
+
+
+def _seat_json(req, needs: str):
+    """(the request's JSON body, its seat) or a Response refusing it: every trainee route needs a seat."""
+    from onboard.sandbox import seats
+    from onboard.sandbox.web import Response
+
+    data = req.json() if "json" in (req.headers.get("Content-Type") or "") else None
+    if not isinstance(data, dict):
+        return None, Response.json({"error": f"a JSON body with {needs} is required"}, status=400)
+    with req.app.ctx.db() as db:
+        seat = seats.of_request(req, db)
+    if seat is None:
+        return None, Response.json({"error": "a seat token (from the instructor) or the seat's certificate "
+                                             "is required"}, status=401)
+    return (data, seat), None
+
+
+def claim(req):
+    """`onboard sandbox join --token`: bind the trainee's name and e-mail to the seat, once."""
+    from onboard.sandbox import seats
+    from onboard.sandbox.web import Response
+
+    got, refused = _seat_json(req, "name and email")
+    if refused:
+        return refused
+    data, seat = got
+    name, email = data.get("name"), data.get("email")
+    if not (isinstance(name, str) and isinstance(email, str) and 0 < len(name) <= 200
+            and "@" in email and len(email) <= 254 and name.isprintable() and email.isprintable()):
+        return Response.json({"error": "name and e-mail are required"}, status=400)
+    try:
+        with req.app.ctx.db() as db:
+            seats.claim(db, seat, name.strip(), email.strip(), req.app.ctx.now())
+    except seats.SeatError as e:
+        return Response.json({"error": str(e)}, status=403)
+    req.app.ctx.log(f"portal: seat {seat['id']} claimed by {_clean(email, 254)}")
+    return Response.json({"seat": seat["id"]})
+
+
 def report(req):
-    """Keep what a trainee's onboard reported in DIR/board/<hash of the DN or e-mail>.json."""
+    """Keep what a seat's onboard reported in DIR/board/seat-<id>.json (one file per seat, so at most as many
+    files as seats); the subject and e-mail are the seat's own, never what the body claims."""
     import time
 
     from onboard.atomicfile import write_atomic
     from onboard.sandbox.web import Response
 
-    data = req.json() if "json" in (req.headers.get("Content-Type") or "") else None
-    if not isinstance(data, dict) or not (data.get("subject") or data.get("email")):
-        return Response.json({"error": "a JSON body with subject or email is required"}, status=400)
-    keep = {k: data.get(k) for k in ("subject", "email", "vo", "state", "done", "waiting_for", "since",
-                                      "last_error")}
-    keep = {k: (str(v)[:500] if isinstance(v, str) else v) for k, v in keep.items()}
+    got, refused = _seat_json(req, "the state")
+    if refused:
+        return refused
+    data, seat = got
+    keep: dict[str, Any] = {"subject": seat["subject"] or "", "email": seat["email"] or ""}
+    for key, cap in REPORT_FIELDS.items():
+        value = data.get(key)
+        value = "" if value is None else value
+        if not isinstance(value, str):
+            return Response.json({"error": f"{key} must be a string"}, status=400)
+        keep[key] = _clean(value, cap)
+    state, done = data.get("state", []), data.get("done", False)
+    if not (isinstance(state, list) and len(state) <= MAX_STATES and all(isinstance(x, str) for x in state)):
+        return Response.json({"error": f"state must be a list of at most {MAX_STATES} strings"}, status=400)
+    if not isinstance(done, bool):
+        return Response.json({"error": "done must be true or false"}, status=400)
+    keep["state"], keep["done"] = [_clean(x, 40) for x in state], done
     keep["received"] = time.time()
     directory = req.app.ctx.dir / "board"
     directory.mkdir(mode=0o700, exist_ok=True)
-    name = hashlib.sha256(str(keep.get("subject") or keep.get("email")).encode()).hexdigest()[:32]
-    write_atomic(directory / f"{name}.json", json.dumps(keep).encode("utf-8"))
+    write_atomic(directory / f"seat-{int(seat['id'])}.json", json.dumps(keep).encode("utf-8"))
     return Response.json({"ok": True})
 
 
 def ssh_key(req):
-    """Authorize a trainee's SSH public key on the sandbox submit host (a practice host, jailed homes)."""
+    """Authorize a seat's SSH public key for the seat's own account on the submit host (bound once; an
+    account no seat owns, e.g. the instructor's, is never given to a seat)."""
+    from onboard.sandbox import seats
     from onboard.sandbox.web import Response
 
-    data = req.json() if "json" in (req.headers.get("Content-Type") or "") else None
-    if not isinstance(data, dict):
-        return Response.json({"error": "a JSON body with user and public_key is required"}, status=400)
-    user, line = str(data.get("user", "")), str(data.get("public_key", ""))
-    try:
-        from onboard.sandbox.submit_host import Homes
+    got, refused = _seat_json(req, "user and public_key")
+    if refused:
+        return refused
+    data, seat = got
+    user, line = data.get("user", ""), data.get("public_key", "")
+    if not isinstance(user, str) or not isinstance(line, str) or len(line) > 16384:
+        return Response.json({"error": "user and public_key must be strings"}, status=400)
+    from onboard.sandbox.submit_host import Homes
 
-        Homes(req.app.ctx.dir / "submit").authorize(user, line)
+    homes = Homes(req.app.ctx.dir / "submit")
+    try:
+        home = homes.home(user)
+        with req.app.ctx.db() as db:
+            owner = seats.owner_of_user(db, user)
+            if owner is None and home.exists():
+                raise seats.SeatError(f"the account {user} is not a trainee's")
+            seats.bind_user(db, seat, user)
+            homes.authorize(user, line)
     except ValueError as e:
         return Response.json({"error": str(e)}, status=400)
-    req.app.ctx.log(f"portal: SSH key authorized for {user}")
+    except seats.SeatError as e:
+        return Response.json({"error": str(e)}, status=403)
+    req.app.ctx.log(f"portal: SSH key authorized for {user} (seat {seat['id']})")
     return Response.json({"user": user})
 
 
@@ -155,15 +233,20 @@ def join_info(req):
 
 
 def issue(req):
+    """A seat's certificate, once: the name and e-mail must be the seat's (bound at join), and a DN that was
+    issued already is refused (else anyone asking with a member's name would become that member)."""
+    from onboard.sandbox import seats
     from onboard.sandbox.web import Response
 
-    data = req.json() if "json" in (req.headers.get("Content-Type") or "") else None
-    if not isinstance(data, dict):
-        data = {k: v[0] for k, v in req.form().items() if v}
-    name = str(data.get("name", "")).strip()
-    email = str(data.get("email", "")).strip()
-    passphrase = str(data.get("passphrase", ""))
-    legacy = str(data.get("legacy", "")).lower() in ("1", "true", "yes", "on")
+    got, refused = _seat_json(req, "name, email and passphrase")
+    if refused:
+        return refused
+    data, seat = got
+    name, email, passphrase = (data.get(k, "") for k in ("name", "email", "passphrase"))
+    if not all(isinstance(v, str) for v in (name, email, passphrase)):
+        return Response.json({"error": "name, e-mail and passphrase must be strings"}, status=400)
+    name, email = name.strip(), email.strip()
+    legacy = data.get("legacy") is True
     if not name or "@" not in email:
         return Response.json({"error": "name and e-mail are required"}, status=400)
     if len(passphrase) < MIN_PASSPHRASE:
@@ -171,11 +254,21 @@ def issue(req):
                              status=400)
     from onboard.sandbox.ca import CAError
 
+    ctx = req.app.ctx
     try:
-        blob, info = req.app.ctx.ca.ensure().issue_user(name, email, passphrase.encode(), legacy=legacy)
+        with ctx.db() as db:  # one transaction: two requests for one seat or one DN cannot both pass
+            seat = db.execute("SELECT * FROM seat WHERE id = ?", (seat["id"],)).fetchone()
+            seats.claim(db, seat, name, email, ctx.now())
+            if seat["subject"] is not None:
+                raise seats.SeatError("this seat's certificate was issued already")
+            blob, info = ctx.ca.ensure().issue_user(name, email, passphrase.encode(), legacy=legacy,
+                                                    once=True)
+            seats.bind_subject(db, seat, info.subject, ctx.now())
     except CAError as e:
         return Response.json({"error": str(e)}, status=400)
-    req.app.ctx.log(f"portal: issued {info.subject} to {email}")
+    except seats.SeatError as e:
+        return Response.json({"error": str(e)}, status=403)
+    ctx.log(f"portal: issued {_clean(info.subject, 300)} to {_clean(email, 254)} (seat {seat['id']})")
     return Response(blob, content_type="application/x-pkcs12",
                     headers=[("Content-Disposition", 'attachment; filename="Certificate.p12"'),
                              ("Cache-Control", "no-store")])

@@ -49,6 +49,7 @@ from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from onboard.sandbox.connection_limits import ConnectionLimits
 from onboard.sandbox.identity import ClientIdentity
 
 if TYPE_CHECKING:
@@ -281,6 +282,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(Response.html(error_page(status, why), status))
             return
         body = self.rfile.read(length) if length else b""
+        srv.limits.disarm(self.connection)  # the request is in whole: the deadline was for reading it
         req = Request(
             app=srv.app,
             listener=srv.listener_name,
@@ -308,6 +310,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
 
+    def handle_one_request(self) -> None:
+        self.server.limits.arm(self.connection)  # the next request (or the first) must arrive whole in time
+        super().handle_one_request()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         srv = self.server
         srv.app.ctx.log(f"{srv.listener_name} {self.address_string()} {format % args}")
@@ -325,14 +331,36 @@ class _Server(http.server.ThreadingHTTPServer):
         self.tls = context
         self.connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
+        self.limits = ConnectionLimits(lambda msg: app.ctx.log(f"{listener_name} {msg}"))
         super().__init__(addr, _Handler)
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        # in the accepting thread: a connection over the limits costs no thread, no handshake
+        if not self.limits.admit(client_address[0]):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.limits.release(client_address[0])
+
+    def service_actions(self) -> None:
+        self.limits.reap()  # serve_forever calls this every poll_interval
 
     def finish_request(self, request: socket.socket, client_address: Any) -> None:
         # The TLS handshake runs here, in the connection's own thread, so one slow client stalls nobody.
         request.settimeout(30)
+        tls = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        self.limits.arm(tls)  # the handshake counts against the first request's deadline
         try:
-            tls = self.tls.wrap_socket(request, server_side=True)
+            tls.do_handshake()
         except (ssl.SSLError, OSError) as e:
+            self.limits.disarm(tls)
+            with contextlib.suppress(OSError):
+                tls.close()
             self.app.ctx.log(f"{self.listener_name} {client_address[0]} TLS handshake failed: {e}")
             return
         with self._conn_lock:
@@ -343,6 +371,7 @@ class _Server(http.server.ThreadingHTTPServer):
         except (ssl.SSLError, OSError, ConnectionError):
             pass
         finally:
+            self.limits.disarm(tls)
             with self._conn_lock:
                 self.connections.discard(tls)
             with contextlib.suppress(OSError):

@@ -18,22 +18,27 @@ settings_mod = pytest.importorskip("onboard.sandbox.settings")
 
 from onboard import config as config_mod  # noqa: E402
 from onboard.orientation import join  # noqa: E402
-from onboard.sandbox import portal  # noqa: E402
+from onboard.sandbox import portal, seats  # noqa: E402
+from onboard.sandbox.context import SandboxContext  # noqa: E402
 from onboard.steps import obtain as step  # noqa: E402
 
 
-class MiniContext:
-    """What the portal routes use of the sandbox context."""
+class MiniContext(SandboxContext):
+    """The sandbox context the portal routes use, its log kept for the test."""
 
     def __init__(self, directory: Path):
-        self.dir = directory
-        self.settings = settings_mod.Settings(port_base=0, hostname="localhost")
-        self.mail_dir = directory / "mail"
-        self.ca = ca_mod.SandboxCA(directory / "ca")
+        super().__init__(directory, settings_mod.Settings(port_base=0, hostname="localhost"))
         self.logged: list[str] = []
 
     def log(self, message: str) -> None:
         self.logged.append(message)
+
+
+def seat_token(ctx, tmp_path: Path) -> Path:
+    """A seat made by the instructor; its token in the file `join` keeps it in."""
+    token_file = tmp_path / f"seat-token-{len(list(tmp_path.glob('seat-token-*')))}"
+    token_file.write_text(seats.make(ctx, 1)[0] + "\n")
+    return token_file
 
 
 def serve(directory: Path, tls_ca=None):
@@ -61,28 +66,31 @@ def _fp(ctx) -> str:
     return portal.fingerprint(ctx.ca.root.public_bytes(serialization.Encoding.DER))
 
 
-def _joined(url: str, fp: str, tmp_path: Path, make_ctx):
+def _joined(url: str, ctx, tmp_path: Path, make_ctx):
     """`onboard sandbox join` with the instructor's fingerprint, then an obtain context for the portal."""
-    said = " ".join(fp.split()[:4]).lower()  # the instructor reads the first four groups aloud
+    said = " ".join(_fp(ctx).split()[:4]).lower()  # the instructor reads the first four groups aloud
     joined = join.fetch(url, said)
+    token_file = seat_token(ctx, tmp_path)
+    join.claim_seat(joined, url, token_file.read_text(), "Tia Trainee", "tia@example.org")
     trust_dir = tmp_path / "data" / "sandbox" / "certificates"
     cfg_path = tmp_path / "xdg-config" / "onboard" / "config.toml"
     cfg_path.parent.mkdir(parents=True)
     cfg_path.write_text("# my old config\n")
     path, backup = join.install(joined, trust_dir=trust_dir, config_path=cfg_path,
                                 user={"given_name": "Tia", "family_name": "Trainee",
-                                      "email": "tia@example.org"})
+                                      "email": "tia@example.org"}, token_file=token_file)
     assert backup is not None and backup.read_text() == "# my old config\n"  # nothing lost
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     cfg = config_mod.load(path)
     assert cfg.ca.provider == "sandbox" and cfg.ca.portal_url.endswith("/portal")
-    assert cfg.trust.cert_dir == trust_dir
+    assert cfg.trust.cert_dir == trust_dir and cfg.ca.seat_token_file == token_file
     assert list(trust_dir.glob("*.0"))  # the sandbox CA, hash-linked, where onboard's HTTPS looks
     assert cfg.vos["sandbox"].url.endswith("/voms/sandbox") and cfg.user.email == "tia@example.org"
     pf = tmp_path / "pass"
     pf.write_text("trainee passphrase 7\n")
     c = make_ctx(provider="sandbox", portal_url=cfg.ca.portal_url, passphrase_file=pf)
     c.ctx.config.trust.cert_dir = trust_dir
+    c.ctx.config.ca.seat_token_file = token_file
     c.ctx.config.user.given_name, c.ctx.config.user.family_name = "Tia", "Trainee"
     c.ctx.config.user.email = "tia@example.org"
     return c
@@ -92,7 +100,7 @@ def test_join_then_the_portal_issues_the_certificate(sandbox, tmp_path, make_ctx
     ctx, url = sandbox
     fp = _fp(ctx)
     assert len(fp.split()) == 16
-    c = _joined(url, fp, tmp_path, make_ctx)
+    c = _joined(url, ctx, tmp_path, make_ctx)
     # the portal, over TLS verified against the installed trust anchor (hostname localhost checked)
     step.run(c.ctx)
     p12 = c.record.artifacts.p12
@@ -117,7 +125,7 @@ def test_a_portal_refusal_of_any_shape_is_one_error(tmp_path, make_ctx, onboard_
 
     ctx, listener = serve(tmp_path / "sandbox")
     try:
-        c = _joined(f"https://127.0.0.1:{listener.port}", _fp(ctx), tmp_path, make_ctx)
+        c = _joined(f"https://127.0.0.1:{listener.port}", ctx, tmp_path, make_ctx)
         inner = listener.app.dispatch
         listener.app.dispatch = lambda req: (
             web.Response(body, status, content_type="application/json")
@@ -148,7 +156,7 @@ def test_someone_else_answering_is_caught(tmp_path):
     impostor_ca = ca_mod.SandboxCA(tmp_path / "impostor-ca")
     ctx, listener = serve(tmp_path / "genuine", tls_ca=impostor_ca)
     try:
-        with pytest.raises(join.JoinError, match="not issued by the sandbox CA"):
+        with pytest.raises(join.JoinError, match="not a server certificate for 127.0.0.1 issued under"):
             join.fetch(f"https://127.0.0.1:{listener.port}", _fp(genuine))
     finally:
         listener.stop()
@@ -163,7 +171,8 @@ def test_portal_refuses_short_passphrase(sandbox):
     tls = ssl.create_default_context(cafile=str(ctx.ca.bundle_path))
     conn = http.client.HTTPSConnection("localhost", int(url.rsplit(":", 1)[1]), context=tls, timeout=10)
     body = json.dumps({"name": "X Y", "email": "x@y.org", "passphrase": "short"})
-    conn.request("POST", "/portal/issue", body=body, headers={"Content-Type": "application/json"})
+    conn.request("POST", "/portal/issue", body=body, headers={"Content-Type": "application/json",
+                                                              seats.HEADER: seats.make(ctx, 1)[0]})
     resp = conn.getresponse()
     assert resp.status == 400 and "12 characters" in json.loads(resp.read())["error"]
     conn.close()
@@ -184,8 +193,14 @@ def test_trainee_reports_to_the_board(sandbox, tmp_path):
 
     ctx, url = sandbox
     _, info = ctx.ca.ensure().issue_user("Rex Reporter", "rex@example.org", b"rex passphrase 123")
+    token_file = seat_token(ctx, tmp_path)
+    with ctx.db() as db:  # Rex's seat, claimed and issued
+        seat = seats.by_token(db, token_file.read_text())
+        seats.claim(db, seat, "Rex Reporter", "rex@example.org", 0)
+        seats.bind_subject(db, seat, info.subject, 0)
     portal_url = url.replace("127.0.0.1", "localhost") + "/portal"
-    cfg = Config.model_validate({"ca": {"provider": "sandbox", "portal_url": portal_url},
+    cfg = Config.model_validate({"ca": {"provider": "sandbox", "portal_url": portal_url,
+                                        "seat_token_file": str(token_file)},
                                  "user": {"email": "rex@example.org"},
                                  "trust": {"cert_dir": str(ctx.ca.trust_dir)}})
     rec = JourneyRecord(vo="sandbox", workflow="voms-admin", state="verify")
@@ -254,10 +269,11 @@ def test_a_server_answering_http_1_0_and_closing_is_still_checked(tmp_path):
     port = server.getsockname()[1]
 
     def answer_once() -> None:
-        raw, _ = server.accept()
-        with tls.wrap_socket(raw, server_side=True) as s:
-            s.recv(65536)
-            s.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)
+        for _ in range(2):  # join asks twice: to find the root, then verified against it
+            raw, _ = server.accept()
+            with tls.wrap_socket(raw, server_side=True) as s:
+                s.recv(65536)
+                s.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)
 
     t = threading.Thread(target=answer_once, daemon=True)
     t.start()

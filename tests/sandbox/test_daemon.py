@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -411,3 +412,23 @@ def test_authorize_and_ssh_with_the_printed_fingerprint(cli, sbdir, up, tmp_path
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(sbdir.resolve() / "submit" / "home" / "ann")
+
+
+@pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon
+def test_seats_are_made_at_up_and_later_shown_once(up, cli, sbdir):
+    from onboard.errors import Exit
+    from onboard.sandbox import seats
+
+    info = up("--seats", "2")
+    assert len(info["seats"]) == 2 and len(set(info["seats"])) == 2
+    more = cli("sandbox", "seats", "1", "--dir", str(sbdir), "--json")
+    assert more.returncode == 0, more.stderr
+    (token,) = json.loads(more.stdout)
+    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}", token)
+    import sqlite3
+
+    with sqlite3.connect(sbdir / "registration.sqlite") as db:  # kept as hashes only
+        stored = [r[0] for r in db.execute("SELECT token_sha256 FROM seat")]
+    assert len(stored) == 3 and token not in "".join(stored) and seats._digest(token) in stored
+    bad = cli("sandbox", "seats", "0", "--dir", str(sbdir))
+    assert bad.returncode == Exit.USAGE and "Traceback" not in bad.stderr

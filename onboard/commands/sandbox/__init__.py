@@ -35,6 +35,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "authorize": ("grid",
                   "let a trainee's SSH public key log in to the submit host (works while it runs)"),
     "board": ("orientation", "one line per trainee: stage, since when, what it waits for"),
+    "seats": ("orientation", "make N seats: a one-time join token per trainee (shown once, kept hashed)"),
     "join": ("orientation",
              "a trainee: join the instructor's sandbox (config and trust anchor, checked by fingerprint)"),
     "voms-add-member": ("voms",

@@ -85,6 +85,8 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--ssh-user", metavar="NAME", help="account for --ssh-key (default: your login name)"
     )
+    a.add_argument("--seats", type=int, metavar="N", default=0,
+                   help="make N seats and print their join tokens (also later: `onboard sandbox seats N`)")
     a.add_argument("--json", action="store_true", help="print the endpoints as JSON")
 
 
@@ -200,14 +202,25 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
             raise UsageError(
                 f"{key_file}: not a usable public key ({e}).", "Give an OpenSSH .pub file."
             ) from None
+    if args.seats:
+        from onboard.sandbox import seats
+
+        try:
+            tokens = seats.make(sb.ctx, args.seats)
+        except seats.SeatError as e:
+            raise UsageError(f"{e}.", "Ask for fewer seats (--seats N).") from None
+    else:
+        tokens = []
     pid = daemon.up(directory)
     sb = Sandbox(directory)  # with the ports it really listens on
     ep = sb.endpoints()
     if args.json:
-        print(json.dumps({"pid": pid, **ep}, indent=2))
+        print(json.dumps({"pid": pid, **ep, **({"seats": tokens} if tokens else {})}, indent=2))
         return Exit.OK
     print(f"onboard sandbox running (pid {pid}) in {directory}")
     _print_endpoints(ep)
+    if tokens:
+        print(f"  seat tokens (one per trainee, shown only now): {'  '.join(tokens)}")
     print(
         "\n# A ready-made onboard configuration (also: `onboard sandbox config --email ADDRESS --user NAME`):"
     )

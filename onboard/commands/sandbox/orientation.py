@@ -28,10 +28,37 @@ def _board(args: argparse.Namespace, directory: Path) -> int:
     return Exit.OK
 
 
+def _seats_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("count", type=int, help="how many seats (one per trainee)")
+    p.add_argument("--json", action="store_true", help="the tokens as a JSON list")
+
+
+def _seats(args: argparse.Namespace, directory: Path) -> int:
+    from onboard.commands.sandbox import load
+    from onboard.errors import Exit, UsageError
+    from onboard.sandbox import seats
+
+    sb = load(directory)
+    try:
+        tokens = seats.make(sb.ctx, args.count)
+    except seats.SeatError as e:
+        raise UsageError(f"{e}.", "Ask for fewer seats.") from None
+    if args.json:
+        print(json.dumps(tokens))
+        return Exit.OK
+    print(f"{len(tokens)} seat token(s): hand one to each trainee (they are shown only now):")
+    for t in tokens:
+        print(f"  {t}")
+    print("A trainee joins with: onboard sandbox join URL --fingerprint ... --token TOKEN")
+    return Exit.OK
+
+
 def _join_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="the sandbox's address the instructor shows, e.g. https://host:8444")
     p.add_argument("--fingerprint", required=True, metavar="HEX",
                    help="the sandbox CA's fingerprint the instructor reads aloud (at least 16 hex digits)")
+    p.add_argument("--token", metavar="SEAT",
+                   help="your seat's token, from the instructor (e.g. 7KQM-X2PD-9FHT; default: ask)")
     p.add_argument("--name", help="your full name (default: ask)")
     p.add_argument("--email", help="your e-mail address (default: ask)")
     p.add_argument("--trust-dir", metavar="DIR",
@@ -50,6 +77,8 @@ def _join(args: argparse.Namespace, directory: Path) -> int:
     ui.explain("The first contact with the sandbox cannot be checked by a CA you trust: it is checked by the "
                "fingerprint your instructor reads aloud instead.")
     joined = join.fetch(args.url, args.fingerprint)
+    token = args.token or ui.ask("Your seat token (from the instructor)", flag="--token")
+    join.check_token(token)
     ui.say(f"✓ the sandbox at {joined.server} has the fingerprint you typed, and its server certificate is "
            "issued under it.")
     name = args.name or ui.ask("Your full name", flag="--name")
@@ -68,11 +97,15 @@ def _join(args: argparse.Namespace, directory: Path) -> int:
         submit["user"] = ssh_user
         if identity is not None:
             submit["identity_file"] = str(identity)
-    path, backup = join.install(joined, trust_dir=trust_dir, config_path=target, user=user)
-    ui.say(f"✓ installed the sandbox's trust anchor in {trust_dir}")
+    join.claim_seat(joined, args.url, token, name.strip(), email)
+    ui.say("✓ your seat at the sandbox is yours")
     if submit:
-        join.register_ssh_key(args.url, trust_dir, ssh_user, public)
+        join.register_ssh_key(joined, args.url, ssh_user, public, token)
         ui.say(f"✓ the sandbox's submit host lets your SSH key in as {ssh_user}")
+    token_file = join.keep_token(token, trust_dir.parent / "seat-token")
+    path, backup = join.install(joined, trust_dir=trust_dir, config_path=target, user=user,
+                                token_file=token_file)
+    ui.say(f"✓ installed the sandbox's trust anchor in {trust_dir}")
     kept = f" (the old one is kept as {backup})" if backup else ""
     ui.say(f"✓ wrote your configuration to {path}{kept}")
     vo = joined.config.get("vo", "")
@@ -83,5 +116,6 @@ def _join(args: argparse.Namespace, directory: Path) -> int:
 # action -> (add its arguments, run it); onboard/commands/sandbox/__init__.py names the module of each action
 ACTIONS = {
     "board": (_board_arguments, _board),
+    "seats": (_seats_arguments, _seats),
     "join": (_join_arguments, _join),
 }

@@ -8,11 +8,14 @@
   and sh work as on a cluster's login node, and the scp protocol (`scp -O`, which runs `scp -t`) too;
 * `shell` runs /bin/sh without a terminal; the `sftp` subsystem serves files inside the home only.
 
-It is not a jail: commands run as the user who runs the sandbox. Keep it on loopback (the default) or
-on a classroom network.
+Each trainee is confined to their own home by bubblewrap (confine.py): commands, shells and SFTP
+(OpenSSH's sftp-server) see the system read-only, the public trust directory and their home, nothing of
+the sandbox's directory or of other homes. Without bubblewrap the host runs unconfined and listens on
+loopback only (a non-loopback address is refused, with the reason).
 
 Modules: homes (users, their homes and authorized keys: `Homes`), keys (host key, fingerprints,
-authorized_keys lines), server (`SubmitHost`: the SSH server, exec and shell), sftp (SFTP inside the home).
+authorized_keys lines), server (`SubmitHost`: the SSH server, exec and shell), confine (bubblewrap),
+sftp (paramiko's SFTP inside the home, used only unconfined on loopback).
 """
 
 from onboard.sandbox.submit_host.homes import USER_NAME_OK, Homes

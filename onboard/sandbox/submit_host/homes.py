@@ -4,6 +4,7 @@ portal's /portal/ssh-key); the server (server.py) is one of these with a listene
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -25,18 +26,49 @@ class Homes:
         return self.homes / user
 
     def authorize(self, user: str, public_key_line: str) -> Path:
-        """Add a public key (an authorized_keys line) for `user`, creating the home; returns the home."""
+        """Add a public key (an authorized_keys line) for `user`, creating the home; returns the home.
+
+        The home is the trainee's: every step opens the next name without following a link (O_NOFOLLOW),
+        so a `.ssh` the trainee made a link to another directory is refused, not written through."""
         home = self.home(user)
-        ssh = home / ".ssh"
-        home.mkdir(mode=0o755, exist_ok=True)
-        ssh.mkdir(mode=0o700, exist_ok=True)
-        ak = ssh / "authorized_keys"
         line = public_key_line.strip()
-        if not parse_key_lines(line):
+        if not parse_key_lines(line) or "\n" in line:
             raise ValueError("not an OpenSSH public key line")
-        existing = ak.read_text(encoding="utf-8") if ak.exists() else ""
-        if line not in existing.splitlines():
-            fd = os.open(ak, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+        with contextlib.suppress(FileExistsError):
+            home.mkdir(mode=0o700)
+        fds = []
+        try:
+            fds.append(_open_dir(str(home)))
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(".ssh", 0o700, dir_fd=fds[-1])
+            fds.append(_open_dir(".ssh", fds[-1]))
+            fd = os.open("authorized_keys", os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600,
+                         dir_fd=fds[-1])
+            with os.fdopen(fd, "r+", encoding="utf-8") as f:
+                if line not in f.read().splitlines():
+                    f.write(line + "\n")
+        except OSError as e:
+            raise ValueError(f"the home of {user} is not as the sandbox made it ({e.strerror})") from None
+        finally:
+            for fd in fds:
+                os.close(fd)
         return home
+
+    def authorized_keys(self, user: str) -> str:
+        """The text of `user`'s authorized_keys, read without following links ("" when there is none)."""
+        fds = []
+        try:
+            fds.append(_open_dir(str(self.home(user))))
+            fds.append(_open_dir(".ssh", fds[-1]))
+            fd = os.open("authorized_keys", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fds[-1])
+            with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
+                return f.read(1 << 20)
+        except (OSError, ValueError):
+            return ""
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def _open_dir(name: str, dir_fd: int | None = None) -> int:
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)

@@ -36,13 +36,6 @@ def load_or_make_host_key(path: Path) -> paramiko.PKey:
     return paramiko.Ed25519Key.from_private_key_file(str(path))
 
 
-def parse_authorized_keys(path: Path) -> list[tuple[str, bytes]]:
-    try:
-        return parse_key_lines(path.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return []
-
-
 def parse_key_lines(text: str) -> list[tuple[str, bytes]]:
     """(type, blob) of each key line; options before the key type are skipped, not honoured."""
     out = []

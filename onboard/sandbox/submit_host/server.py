@@ -14,8 +14,9 @@ from typing import Any
 import paramiko
 from paramiko.common import MSG_CHANNEL_REQUEST
 
+from onboard.sandbox.submit_host import confine
 from onboard.sandbox.submit_host.homes import Homes
-from onboard.sandbox.submit_host.keys import fingerprint, load_or_make_host_key, parse_authorized_keys
+from onboard.sandbox.submit_host.keys import fingerprint, load_or_make_host_key, parse_key_lines
 from onboard.sandbox.submit_host.sftp import HomeSFTP, HomeSFTPServer
 
 
@@ -39,10 +40,16 @@ class _Transport(paramiko.Transport):
 
 
 class SubmitHost(Homes):
-    def __init__(self, root: Path, bind: str = "127.0.0.1", port: int = 0, log=None):
+    def __init__(self, root: Path, bind: str = "127.0.0.1", port: int = 0, log=None,
+                 read_only: tuple[Path, ...] = ()):
+        confine.require_for(bind)
         super().__init__(root)
         self.bind = bind
         self.log = log or (lambda msg: None)
+        self.confined = confine.bwrap() is not None
+        self.read_only = list(read_only)  # what every trainee may read besides their home (the trust dir)
+        if not self.confined:
+            self.log("ssh: bubblewrap is missing: trainees' commands are NOT confined (loopback only)")
         self.host_key = load_or_make_host_key(self.root / "ssh_host_ed25519_key")
         self.fingerprint = fingerprint(self.host_key)
         self.sock = socket.create_server((bind, port), reuse_port=False)
@@ -140,10 +147,10 @@ class _Server(paramiko.ServerInterface):
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         try:
-            home = self.host.home(username)
+            self.host.home(username)
         except ValueError:
             return paramiko.AUTH_FAILED
-        for ktype, blob in parse_authorized_keys(home / ".ssh" / "authorized_keys"):
+        for ktype, blob in parse_key_lines(self.host.authorized_keys(username)):
             if blob == key.asbytes():
                 self.user = username
                 self.host.log(f"ssh: {username} logged in with {ktype} {fingerprint(key)}")
@@ -173,7 +180,16 @@ class _Server(paramiko.ServerInterface):
         self._run(channel, None)
         return True
 
-    def _run(self, channel, command: str | None) -> None:
+    def check_channel_subsystem_request(self, channel, name: str) -> bool:
+        if not self.host.confined:  # paramiko's in-process SFTP (sftp.py), loopback only
+            return super().check_channel_subsystem_request(channel, name)
+        server = confine.sftp_server()
+        if name != "sftp" or server is None:
+            return False
+        self._run(channel, None, [server])  # OpenSSH's own sftp-server, inside the trainee's confinement
+        return True
+
+    def _run(self, channel, command: str | None, program: list[str] | None = None) -> None:
         home = self.host.home(self.user)
         env = {
             "HOME": str(home),
@@ -183,7 +199,9 @@ class _Server(paramiko.ServerInterface):
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             **self.env,
         }
-        argv = ["/bin/sh", "-c", command] if command is not None else ["/bin/sh"]
+        argv = program or (["/bin/sh", "-c", command] if command is not None else ["/bin/sh"])
+        if self.host.confined:
+            argv = confine.wrap(home, argv, self.host.read_only)
         self.pending[channel.get_id()] = threading.Thread(
             target=_pump,
             args=(channel, argv, env, home, self.host, self.procs),
@@ -248,4 +266,4 @@ def _pump(channel, argv: list[str], env: dict[str, str], home: Path, host: Submi
         channel.send_exit_status(code)
         channel.shutdown_write()
         channel.close()
-    host.log(f"ssh exec {argv[-1]!r}: exit {code}")
+    host.log(f"ssh exec {argv[-1][:200]!r}: exit {code}")

@@ -1,5 +1,6 @@
 """SFTP on the submit host, limited to the user's home (absolute paths name the real file system, as with
-OpenSSH, but only inside the home)."""
+OpenSSH, but only inside the home). Used only when trainees cannot be confined (no bubblewrap, loopback
+only: confine.py); then links are not followed out of the home either."""
 
 from __future__ import annotations
 
@@ -64,6 +65,14 @@ class HomeSFTP(SFTPServerInterface):
             raise PermissionError(path)
         return str(real)
 
+    def _followed(self, path: str) -> str:
+        """For what follows a last-component link (stat): where it leads must be inside the home too."""
+        p = self._path(path)
+        target = Path(p).resolve()
+        if target != self.home and self.home not in target.parents:
+            raise PermissionError(path)
+        return p
+
     @staticmethod
     def _err(e: Exception) -> int:
         if isinstance(e, PermissionError):
@@ -92,7 +101,7 @@ class HomeSFTP(SFTPServerInterface):
 
     def stat(self, path: str):
         try:
-            return SFTPAttributes.from_stat(os.stat(self._path(path)))
+            return SFTPAttributes.from_stat(os.stat(self._followed(path)))
         except OSError as e:
             return self._err(e)
 
@@ -106,7 +115,8 @@ class HomeSFTP(SFTPServerInterface):
         try:
             p = self._path(path)
             mode = attr.st_mode & 0o7777 if attr is not None and attr.st_mode is not None else 0o666
-            fd = os.open(p, flags | getattr(os, "O_BINARY", 0), mode)  # the mode from the first byte
+            # the mode from the first byte; a link as the last component is not followed (out of the home)
+            fd = os.open(p, flags | os.O_NOFOLLOW | getattr(os, "O_BINARY", 0), mode)
         except OSError as e:
             return self._err(e)
         if flags & os.O_CREAT and attr is not None:

@@ -25,16 +25,27 @@ def _csrf_error() -> Response:
     return Response.html(error_page(500, "CSRF header guard missing from request!"), 500)
 
 
-def user_json(db: sqlite3.Connection, u: Any, full: bool) -> dict[str, Any]:
+def _not_authorized(what: str) -> Response:
+    """VOMS-Admin's answer to a caller without read permission: HTTP 200 and the exception as JSON
+    (JSONExceptionReportInterceptor). In the sandbox no certificate has that permission: the instructor
+    reads the members with `onboard sandbox requests` and the board, not over HTTPS, so a trainee never
+    reads another trainee's address or phone."""
+    return Response.json({
+        "exceptionClass": "org.glite.security.voms.admin.error.VOMSAuthorizationException",
+        "exceptionMessage": f"Insufficient privileges to {what}.",
+    })
+
+
+def user_json(db: sqlite3.Connection, u: Any) -> dict[str, Any]:
     certs = []
     for c in db.execute("SELECT * FROM certificate WHERE usr_id=? ORDER BY id", (u["id"],)):
-        cert: dict[str, Any] = {"subjectString": c["subject"], "issuerString": c["issuer"]}
-        if full:
-            cert.update(
-                creationTime=iso(c["creation_time"]),
-                suspended=bool(c["suspended"]),
-                suspensionReason=c["suspension_reason"],
-            )
+        cert: dict[str, Any] = {
+            "subjectString": c["subject"],
+            "issuerString": c["issuer"],
+            "creationTime": iso(c["creation_time"]),
+            "suspended": bool(c["suspended"]),
+            "suspensionReason": c["suspension_reason"],
+        }
         certs.append({k: v for k, v in cert.items() if v is not None})
     out: dict[str, Any] = {
         "id": u["id"],
@@ -82,27 +93,16 @@ def user_info(req: Request) -> Response:
         if u is None:
             return Response.html(error_page(404, "User not found"), 404)
         c = req.client
-        is_self = (
-            c is not None
-            and member(db, vo, c.dn, c.issuer) is not None
-            and member(db, vo, c.dn, c.issuer)["id"] == u["id"]
-        )
-        return Response.json(user_json(db, u, full=is_self))
+        me = member(db, vo, c.dn, c.issuer) if c is not None else None
+        if me is None or me["id"] != u["id"]:  # FindUserOperation: one's own record, or read permission
+            return _not_authorized("read another member's record")
+        return Response.json(user_json(db, u))
 
 
 def users(req: Request) -> Response:
     if not _csrf_ok(req):
         return _csrf_error()
-    vo = vo_of(req)
-    start_i = int(req.param("startIndex", "0") or 0)
-    size = int(req.param("pageSize", "100") or 100)
-    with req.app.ctx.db() as db:
-        count = db.execute("SELECT count(*) FROM usr WHERE vo=?", (vo,)).fetchone()[0]
-        rows = db.execute(
-            "SELECT * FROM usr WHERE vo=? ORDER BY id LIMIT ? OFFSET ?", (vo, size, start_i)
-        ).fetchall()
-        result = [user_json(db, u, full=False) for u in rows]
-    return Response.json({"count": count, "pageSize": size, "startIndex": start_i, "result": result})
+    return _not_authorized("list the VO's members")  # SearchUsersOperation needs read permission
 
 
 def user_stats(req: Request) -> Response:

@@ -115,6 +115,8 @@ def vo_of(url: str) -> str:
     return m.group(1) if m else ""
 
 
+RECORD_FIELDS = ("id", "certificates", "fqans")  # VOMSUserJSON: what a member's record always carries
+
 MAX_START_REDIRECTS = 3  # start.action to start.action again, e.g. a query added
 
 
@@ -372,8 +374,10 @@ class VomsAdmin:
             if "Authorization" in name:
                 return UserInfo(resp.status_code, refused=f"apiv2/user-info refused us ({name})")
             return UserInfo(resp.status_code)  # another error: no answer about membership
-        info = data.get("userInfo", data) if isinstance(data, dict) else None
-        return UserInfo(resp.status_code, info if isinstance(info, dict) else None)  # other shapes: no answer
+        # the record stands at the top level (UserInfoAction's JSON result has `userInfo` as its root);
+        # anything without a record's fields is no answer
+        record = isinstance(data, dict) and any(k in data for k in RECORD_FIELDS)
+        return UserInfo(resp.status_code, data if record else None)
 
 
 def format_errors(page: html.Page) -> str:

@@ -62,9 +62,13 @@ def check_voms_admin(client: VomsAdmin, method: str, dn: str, ca: str, scan: Sca
     if method == "api":
         info = client.user_info(dn, ca)
         if info.refused:  # never "approved" from a refusal, whatever its status line
-            return Verdict(
-                NOT_ALLOWED, info.refused + "; switching to the start page", method="api", switch_to="start"
+            why = (
+                f"{client.host} does not let a certificate that is not yet a member read where it stands "
+                f"({info.refused}; the VO removed read access for authenticated clients), so onboard asks "
+                "the start page from now on (it sends members to their home)"
+                + (" and reads the approval mail" if scan is not None else "")
             )
+            return Verdict(NOT_ALLOWED, why, method="api", switch_to="start")
         if info.user is not None:
             fqans = info.user.get("fqans")
             fqans = [str(f) for f in fqans] if isinstance(fqans, list) else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,18 @@ def user_json(db: sqlite3.Connection, u: Any, full: bool) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}  # excludeNullProperties
 
 
+def authorization_report(operation: str) -> Response:
+    """What VOMS-Admin's JSONExceptionReportInterceptor writes for a VOMSAuthorizationException: the
+    report as the body, the status left at 200 (it sets one only for other exceptions), no charset."""
+    report = {
+        "exceptionClass": "org.glite.security.voms.admin.error.VOMSAuthorizationException",
+        "exceptionMessage": f"Insufficient privileges to execute '{operation}'.",
+    }
+    return Response(json.dumps(report), 200, content_type="application/json")
+
+
 def user_info(req: Request) -> Response:
+    """The record itself at the top level (the JSON result's root is the action's `userInfo`)."""
     if not _csrf_ok(req):
         return _csrf_error()
     vo = vo_of(req)
@@ -79,14 +91,16 @@ def user_info(req: Request) -> Response:
             return Response.json(
                 {"errors": ["Please provide arguments: userId or the (dn, ca) couple!"]}, 400
             )
+        c = req.client
+        caller = member(db, vo, c.dn, c.issuer) if c is not None else None
+        is_self = caller is not None and u is not None and caller["id"] == u["id"]
+        # FindUserOperation: a member may always read itself; anyone else needs read permission, which
+        # the VO gave authenticated clients unless configured without it. The check comes before the
+        # lookup, so without it even an unknown user is a refusal, not a 404.
+        if not is_self and vo in req.app.ctx.settings.no_read_access_vos:
+            return authorization_report("FindUserOperation")
         if u is None:
             return Response.html(error_page(404, "User not found"), 404)
-        c = req.client
-        is_self = (
-            c is not None
-            and member(db, vo, c.dn, c.issuer) is not None
-            and member(db, vo, c.dn, c.issuer)["id"] == u["id"]
-        )
         return Response.json(user_json(db, u, full=is_self))
 
 
@@ -94,6 +108,8 @@ def users(req: Request) -> Response:
     if not _csrf_ok(req):
         return _csrf_error()
     vo = vo_of(req)
+    if vo in req.app.ctx.settings.no_read_access_vos:
+        return authorization_report("SearchUsersOperation")
     start_i = int(req.param("startIndex", "0") or 0)
     size = int(req.param("pageSize", "100") or 100)
     with req.app.ctx.db() as db:

@@ -321,7 +321,9 @@ class VomsAdmin:
         )
 
     def _select_manager(self, form: html.Form, choose: Any) -> tuple[list[tuple[str, str]], str]:
-        options = [(f.value, f.label or f.value) for f in form.choices("managerId")]
+        # the name the page shows: a label where there is one, else (upstream's selectManager.jsp) the
+        # first other cell of the radio button's row; the description (next cell) is shown, never matched
+        options = [(f.value, _shown(f)) for f in form.choices("managerId")]
         select = form.field("managerId")
         if select is not None and select.type == "select":
             options = select.options
@@ -338,7 +340,7 @@ class VomsAdmin:
                 + ", ".join(t for _, t in options)
                 + ".",
             )
-        label = next((t for v, t in options if v == value), value)
+        label = next((manager_name(t) for v, t in options if v == value), value)
         return data + [("managerId", value)], label
 
     def _request_attributes(
@@ -378,6 +380,17 @@ class VomsAdmin:
         # anything without a record's fields is no answer
         record = isinstance(data, dict) and any(k in data for k in RECORD_FIELDS)
         return UserInfo(resp.status_code, data if record else None)
+
+
+def _shown(f: html.Field) -> str:
+    name = f.label or (f.row[0] if f.row else "") or f.value
+    rest = [t for t in f.row if t != name][:1]
+    return f"{name} ({rest[0]})" if rest else name
+
+
+def manager_name(text: str) -> str:
+    """The name in what _shown made of a choice (its description cut off)."""
+    return text.split(" (", 1)[0]
 
 
 def format_errors(page: html.Page) -> str:

@@ -14,7 +14,7 @@ from onboard.errors import Outcome
 from onboard.registration import approval, flow, links, mails
 from onboard.registration.approval import APPROVED, NOT_ALLOWED, PENDING, REJECTED, UNCONFIRMED, Verdict
 from onboard.registration.registrar import Registrar
-from onboard.registration.voms_admin import Start, VomsAdmin, base_path
+from onboard.registration.voms_admin import Start, VomsAdmin, base_path, manager_name
 
 if TYPE_CHECKING:
     from email.message import Message
@@ -198,10 +198,14 @@ def _manager_chooser(ctx: StepContext, wanted: str):
     """The group manager to hand the request to: as configured, the only one, or the user's choice."""
 
     def choose(options: list[tuple[str, str]]) -> str | None:
-        if wanted:
-            low = wanted.lower()
-            for value, text in options:
-                if low == value.lower() or low in text.lower():
+        if wanted:  # by the visible name: the exact name first, then a part of one
+            low = wanted.strip().lower()
+            names = [(value, manager_name(text).lower()) for value, text in options]
+            for value, name in names:
+                if low in (value.lower(), name):
+                    return value
+            for value, name in names:
+                if low in name:
                     return value
         if len(options) == 1:
             return options[0][0]

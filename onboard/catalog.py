@@ -22,6 +22,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KINDS = ("voms-admin", "iam", "vomrs")
+# registration services retired upstream: what `onboard vos` says of any VO configured with one
+RETIRED_KINDS = {
+    "vomrs": "VOMRS is retired upstream (its VOs moved to VOMS-Admin, then IAM); onboard keeps it for the "
+    "sandbox and old instances only",
+}
 DATA = Path(__file__).resolve().parent / "data" / "vos.toml"
 _VOMSES_FIELD = re.compile(r'"([^"]*)"')
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")

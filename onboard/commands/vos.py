@@ -19,11 +19,6 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     )
 
 
-RETIRED_VOMRS = (
-    "VOMRS is retired upstream (its VOs moved to VOMS-Admin, then IAM); onboard keeps it for the sandbox "
-    "and old instances only"
-)
-
 
 def _cfg(args: argparse.Namespace):
     from onboard import app
@@ -53,14 +48,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.vo:
         width = max(len(e.name) for e in entries)
         for e in entries:
-            retired = "  (VOMRS: retired)" if e.kind == "vomrs" else ""
+            retired = f"  ({e.kind.upper()}: retired)" if e.kind in catalog.RETIRED_KINDS else ""
             print(f"{e.name:<{width}}  {e.grid or '-':<4}  {e.kind:<10}  {e.title or e.url}{retired}")
         print("\n`onboard vos VO` shows one in full; config [vos.VO] adds a VO or overrides any key.")
         return Exit.OK
     e = entries[0]
     print(f"{e.name}: {e.title}" if e.title else e.name)
     rows = [("grid", e.grid), ("registration", f"{e.kind} at {e.url}" if e.url else e.kind),
-            ("retired", RETIRED_VOMRS if e.kind == "vomrs" else ""),
+            ("retired", catalog.RETIRED_KINDS.get(e.kind, "")),
             ("you need", e.requirements), ("notes", e.notes), ("checked", e.checked),
             ("data from", e.data_from), ("from", e.source)]
     for label, value in rows:

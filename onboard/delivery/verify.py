@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-from onboard.delivery import scripts
+from onboard.delivery import host_voms, scripts
 from onboard.delivery.install import CERT, GLOBUS, KEY, P12, replace
 from onboard.delivery.local import cert_sha256_of_pem, key_spki_sha256
 from onboard.errors import Exit, OnboardError, SSHError
@@ -56,6 +56,9 @@ class Verification:
     voms: str = ""  # "ok", or why voms-proxy-init did not run
     output: str = ""  # voms-proxy-init + voms-proxy-info output (no secret in it)
     installed: list[str] = field(default_factory=list)
+    trust_from: str = ""  # whose vomses/LSC voms-proxy-init used: "host" (its own files) or "onboard"
+    disagreements: list[str] = field(default_factory=list)  # host files against onboard's catalog
+    stale: list[str] = field(default_factory=list)  # host files that failed where onboard's worked
 
     @property
     def files_ok(self) -> bool:
@@ -68,6 +71,9 @@ class Verification:
             "voms": self.voms,
             "fqans": self.fqans,
             "installed": self.installed,
+            "trust_from": self.trust_from,
+            "disagreements": self.disagreements,
+            "stale": self.stale,
         }
 
 
@@ -295,10 +301,11 @@ def parse_fqans(output: str) -> list[str]:
 
 
 def run_voms_proxy(
-    conn: Connection, vo: str, passphrase: str, vomses_path: str, cert_dir: str
+    conn: Connection, vo: str, passphrase: str, vomses_path: str, cert_dir: str, vomsdir: str = VOMSDIR
 ) -> tuple[bool, list[str], str]:
+    """voms-proxy-init with `vomses_path` and `vomsdir`; both empty: the host's own configuration."""
     try:
-        script = scripts.voms_proxy(vo, vomses_path, VOMSDIR, cert_dir)
+        script = scripts.voms_proxy(vo, vomses_path, vomsdir, cert_dir)
     except ValueError:
         raise VerifyError(
             f"the path {cert_dir!r} has characters onboard will not put into a remote command.",
@@ -354,18 +361,36 @@ def verify(
     if not probe.get("voms_proxy_init"):
         result.voms = "voms-proxy-init is not installed on the submit host"
         return result
+    cert_dir = cert_dir or probe.get("cert_dir", "")
+    # the host's own files first (sites keep them current): onboard installs its own only where they
+    # lack the VO, or where they fail and onboard's checked values work
+    host = host_voms.read(conn.sftp, vo, probe)
+    host_failure = ""
+    if host.covers:
+        result.disagreements = host_voms.disagreements(trust, host)
+        ok, result.fqans, result.output = run_voms_proxy(conn, vo, passphrase, "", cert_dir, vomsdir="")
+        if ok:
+            result.voms, result.trust_from = "ok", "host"
+            return result
+        host_failure = explain_failure(vo, result.output)[0]
     if trust is None or not trust.vomses:
+        if host_failure:
+            first, hint = explain_failure(vo, result.output)
+            raise VerifyError(f"voms-proxy-init -voms {vo} failed on {result.host} with its own files: "
+                              f"{first}", hint)
         raise VerifyError(
             f"onboard does not know where the VOMS server of VO {vo} is (no vomses line).",
             f"Add [vos.{vo}] vomses = [...] and lsc = {{...}} to the configuration (see `onboard vos`).",
             exit_code=Exit.CONFIG,
         )
     vomses_path, result.installed = install_vo_trust(conn, vo, trust, probe.get("glite_vomses", "none"), now)
-    ok, result.fqans, result.output = run_voms_proxy(
-        conn, vo, passphrase, vomses_path, cert_dir or probe.get("cert_dir", "")
-    )
+    ok, result.fqans, result.output = run_voms_proxy(conn, vo, passphrase, vomses_path, cert_dir)
     if not ok:
         first, hint = explain_failure(vo, result.output)
+        if host_failure:
+            first += f" (with the host's own files too: {host_failure})"
         raise VerifyError(f"voms-proxy-init -voms {vo} failed on {result.host}: {first}", hint)
-    result.voms = "ok"
+    result.voms, result.trust_from = "ok", "onboard"
+    if host_failure:  # the host's files failed where onboard's checked ones work: they are stale
+        result.stale = host_voms.stale_files(host, result.disagreements)
     return result

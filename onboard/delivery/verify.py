@@ -3,9 +3,13 @@
 1. the installed files: regular, owned by the user, not empty, modes that GCT and both voms-proxy-inits
    accept (key 0400/0600, cert at most 0644 without x, usercred.p12 exactly 0600), and the key (decrypted
    in memory here, never on disk) belongs to the certificate;
-2. when the host has voms-clients: the VO's vomses line(s) under ~/.glite/vomses and LSC files under
-   ~/.voms/vomsdir/<vo>/, then `voms-proxy-init -voms VO -pwstdin` (into a private temporary proxy) and
-   `voms-proxy-info -all`, whose FQANs must include the VO's.
+2. when the host has voms-clients: `voms-proxy-init -voms VO -pwstdin` (into a private temporary proxy)
+   and `voms-proxy-info -all`, whose FQANs must include the VO's. First with the host's own vomses and
+   vomsdir when they carry the VO (host_voms: sites keep them current), saying where they and onboard's
+   catalog differ; only where the host lacks the VO, or its files fail, with the VO's vomses line(s)
+   under ~/.glite/vomses and LSC files under ~/.voms/vomsdir/<vo>/ (host files that failed where these
+   work are named as stale). An AC that no LSC accepts is explained by the DN and CA that signed it
+   (ac_issuer).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-from onboard.delivery import host_voms, scripts
+from onboard.delivery import ac_issuer, host_voms, scripts
 from onboard.delivery.install import CERT, GLOBUS, KEY, P12, replace
 from onboard.delivery.local import cert_sha256_of_pem, key_spki_sha256
 from onboard.errors import Exit, OnboardError, SSHError
@@ -337,6 +341,16 @@ def explain_failure(vo: str, output: str) -> tuple[str, str]:
     return first, hint.replace("<vo>", vo)
 
 
+def _signed_by(conn: Connection, output: str, vo: str, used: list[tuple[str, list[str]]]) -> str:
+    said = ac_issuer.explain(conn, output, vo, used)
+    return f" ({said})" if said else ""
+
+
+def _hosts(trust: VOTrust, vo: str) -> set[str]:
+    parsed = (_parse_vomses(line) for line in trust.vomses if line.strip())
+    return {host for host, line_vo in parsed if line_vo == vo}
+
+
 def verify(
     conn: Connection,
     vo: str,
@@ -373,11 +387,15 @@ def verify(
             result.voms, result.trust_from = "ok", "host"
             return result
         host_failure = explain_failure(vo, result.output)[0]
+        host_used = [(path, dns) for path, dns in host.lsc.values()]
+        if ac_issuer.is_mismatch(host_failure):
+            host_failure += _signed_by(conn, result.output, vo, host_used)
     if trust is None or not trust.vomses:
         if host_failure:
-            first, hint = explain_failure(vo, result.output)
-            raise VerifyError(f"voms-proxy-init -voms {vo} failed on {result.host} with its own files: "
-                              f"{first}", hint)
+            hint = explain_failure(vo, result.output)[1]
+            raise VerifyError(
+                f"voms-proxy-init -voms {vo} failed on {result.host} with its own files: {host_failure}", hint
+            )
         raise VerifyError(
             f"onboard does not know where the VOMS server of VO {vo} is (no vomses line).",
             f"Add [vos.{vo}] vomses = [...] and lsc = {{...}} to the configuration (see `onboard vos`).",
@@ -387,6 +405,10 @@ def verify(
     ok, result.fqans, result.output = run_voms_proxy(conn, vo, passphrase, vomses_path, cert_dir)
     if not ok:
         first, hint = explain_failure(vo, result.output)
+        if ac_issuer.is_mismatch(first):
+            hosts = _hosts(trust, vo)
+            ours = [(f"~/{VOMSDIR}/{vo}/{h}.lsc", dns) for h, dns in trust.lsc.items() if h in hosts]
+            first += _signed_by(conn, result.output, vo, ours)
         if host_failure:
             first += f" (with the host's own files too: {host_failure})"
         raise VerifyError(f"voms-proxy-init -voms {vo} failed on {result.host}: {first}", hint)

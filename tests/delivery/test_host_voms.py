@@ -119,4 +119,28 @@ def test_both_wrong_is_an_error_that_says_both_were_tried(
     wrong = VOTrust([voms_server.vomses_line], {"localhost": [voms_server.host_dn, WRONG_CA]})
     with pytest.raises(VerifyError) as e:
         _run(sshd, client_key, tmp_path, package, pki, wrong)
-    assert "with the host's own files too" in e.value.message
+    message = e.value.message
+    assert "with the host's own files too" in message and "Cannot verify AC signature" in message
+    # what the AC really carried, against each LSC that was used
+    ca = voms_server.lsc["localhost"][1]
+    assert f"the AC was signed by DN {voms_server.host_dn} (CA {ca})" in message
+    assert f"~/.voms/vomsdir/testvo/localhost.lsc says DN {voms_server.host_dn} (CA {WRONG_CA})" in message
+    assert f"{host_etc}/vomsdir/testvo/localhost.lsc says DN {voms_server.host_dn} (CA {WRONG_CA})" in message
+
+
+def test_a_wrong_lsc_of_onboards_names_the_dn_and_ca_the_ac_carried(
+    sshd, client_key, known_hosts, package, pki, voms_server
+):
+    wrong = VOTrust([voms_server.vomses_line], {"localhost": [voms_server.host_dn, WRONG_CA]})
+    conn = connect(sshd, client_key, known_hosts)
+    try:
+        deliver(conn, load_package(package, PASSPHRASE), PASSPHRASE, ui=captured_ui())
+        with pytest.raises(VerifyError) as e:
+            verify(conn, "testvo", PASSPHRASE, trust=wrong, cert_dir=str(pki["trust"]), now=utcnow())
+    finally:
+        conn.close()
+    ca = voms_server.lsc["localhost"][1]
+    assert e.value.message.endswith(
+        f"Cannot verify AC signature! (the AC was signed by DN {voms_server.host_dn} (CA {ca}), but "
+        f"~/.voms/vomsdir/testvo/localhost.lsc says DN {voms_server.host_dn} (CA {WRONG_CA}))"
+    )

@@ -18,6 +18,9 @@ def valid(name: str) -> bool:
 def derive(email: str) -> str:
     """A valid username from an e-mail address's local part (Jane.Doe@x -> jane.doe), or "" if none can
     be made (e.g. a local part of digits and symbols only)."""
-    local = email.rsplit("@", 1)[0].lower()
+    import unicodedata
+
+    # accents dropped rather than letters (Élodie -> elodie), then what the rule does not allow
+    local = unicodedata.normalize("NFKD", email.rsplit("@", 1)[0]).encode("ascii", "ignore").decode().lower()
     name = _BAD_START.sub("", _NOT_KEPT.sub("", local))[:32]
     return name if valid(name) else ""

@@ -144,3 +144,31 @@ def test_a_wrong_lsc_of_onboards_names_the_dn_and_ca_the_ac_carried(
         f"Cannot verify AC signature! (the AC was signed by DN {voms_server.host_dn} (CA {ca}), but "
         f"~/.voms/vomsdir/testvo/localhost.lsc says DN {voms_server.host_dn} (CA {WRONG_CA}))"
     )
+
+
+def test_the_verify_step_tells_which_host_file_is_stale_and_whom_to_tell(
+    sshd_factory, client_key, tmp_path, package, pki, voms_server, host_etc, monkeypatch
+):
+    from onboard.state import JourneyRecord
+    from onboard.steps import deliver as deliver_step
+    from onboard.steps import verify as verify_step
+    from tests.lib.context import output
+
+    from .test_verify_voms import _ctx
+
+    _host_files(host_etc, voms_server.vomses_line, [voms_server.host_dn, WRONG_CA])
+    sshd = _sshd(sshd_factory, host_etc)
+    monkeypatch.setattr("onboard.adapters.ssh_target.SYSTEM_KNOWN_HOSTS", ())
+    record = JourneyRecord(vo="testvo", workflow="voms-admin", state="deliver")
+    ctx = _ctx(sshd, client_key, _known_hosts(tmp_path, sshd), package, pki, voms_server, record)
+    try:
+        deliver_step.run(ctx)
+        verify_step.run(ctx)
+    finally:
+        ctx.close()
+    said = output(ctx)
+    lsc = f"{host_etc}/vomsdir/testvo/localhost.lsc"
+    assert f"own VOMS files for VO testvo are stale ({lsc})" in said and "administrators" in said
+    assert f"and onboard's catalog differ: {lsc}" in said
+    verification = record.artifacts.extra["verification"]
+    assert verification["trust_from"] == "onboard" and verification["stale"] == [lsc]

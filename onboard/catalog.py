@@ -22,11 +22,18 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KINDS = ("voms-admin", "iam", "vomrs")
+# registration services retired upstream: what `onboard vos` says of any VO configured with one
+RETIRED_KINDS = {
+    "vomrs": "VOMRS is retired upstream (its VOs moved to VOMS-Admin, then IAM); onboard keeps it for the "
+    "sandbox and old instances only",
+}
 DATA = Path(__file__).resolve().parent / "data" / "vos.toml"
 _VOMSES_FIELD = re.compile(r'"([^"]*)"')
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _VO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DN = re.compile(r"^(/[A-Za-z][A-Za-z0-9.]*=[^/]*)+$")
+# slash form; a value may itself hold a '/' (KEK's ".../CN=host/voms.cc.kek.jp"), which voms-proxy-init
+# compares as text like the rest, so only the start is checked, and that no control character hides in it
+_DN = re.compile(r"^/[A-Za-z][A-Za-z0-9.]*=[^\x00-\x1f\x7f]*$")
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class VOEntry:
     grid: str = ""
     notes: str = ""
     checked: str = ""
+    data_from: str = ""  # where the vomses and LSC values came from (repository and files, or a vo-client)
     source: str = "catalog"  # catalog, config, or catalog+config
 
     def vomses_lines(self) -> list[VomsesLine]:
@@ -121,7 +129,7 @@ class VOEntry:
         return out
 
 
-_FIELDS = {"kind", "url", "vomses", "lsc", "requirements", "title", "grid", "notes", "checked"}
+_FIELDS = {"kind", "url", "vomses", "lsc", "requirements", "title", "grid", "notes", "checked", "data_from"}
 
 
 @lru_cache(maxsize=4)
@@ -129,8 +137,12 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
+UPDATED_KEYS = ("vomses", "lsc", "data_from", "checked")  # what `onboard vos --update` may lay over
+
+
 def shipped(path: Path | None = None) -> dict[str, VOEntry]:
-    """Every VO of the shipped catalog (or of `path`)."""
+    """Every VO of the shipped catalog (or of `path`); the shipped one with the vomses and LSC values of
+    `onboard vos --update` (the user's data directory) laid over it."""
     data = _load(path or DATA)
     out = {}
     for name, table in data.items():
@@ -138,7 +150,47 @@ def shipped(path: Path | None = None) -> dict[str, VOEntry]:
         if unknown:
             raise ValueError(f"{path or DATA}: [{name}]: unknown key {sorted(unknown)[0]}")
         out[name] = VOEntry(name=name, **{k: v for k, v in table.items()})
+    if path is None:
+        for name, table in overlay_tables().items():
+            if name in out and isinstance(table, dict):
+                for key in UPDATED_KEYS:
+                    if key in table:
+                        setattr(out[name], key, table[key])
     return out
+
+
+def overlay_file() -> Path:
+    from onboard import paths
+
+    return Path(paths.locate("data")) / "vos.toml"
+
+
+def overlay_tables(path: Path | None = None) -> dict[str, Any]:
+    """The tables `onboard vos --update` wrote, {} when it never ran."""
+    path = path or overlay_file()
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    return _load_overlay(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=4)
+def _load_overlay(path: Path, mtime_ns: int, size: int) -> dict[str, Any]:
+    from onboard.errors import ConfigError
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(
+            f"{path} (written by `onboard vos --update`) cannot be read: {e}.",
+            "Delete it to use the shipped catalog, or run `onboard vos --update` again.",
+        ) from None
+
+
+def forget() -> None:
+    """Drop what was read (after `onboard vos --update` wrote the overlay)."""
+    _load_overlay.cache_clear()
 
 
 def _overrides(cfg: Any, vo: str) -> dict[str, Any]:

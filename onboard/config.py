@@ -141,10 +141,10 @@ class Registration(Section):
     message: str = ""  # the free-text message sent with the VOMS-Admin form
     # how approval is watched: auto (apiv2 with mail, else the start page), api, start, or mail
     poll_method: Literal["auto", "api", "start", "mail"] = "auto"
-    group_manager: str = ""  # VOMS-Admin: the group manager to notify (name or e-mail), when asked
+    group_manager: str = ""  # VOMS-Admin: the group manager to notify (the name the page shows), when asked
     groups: list[str] = Field(default_factory=list)  # VOMS-Admin/VOMRS: groups to request after confirming
     representative: str = ""  # VOMRS phase II: the representative (name or e-mail)
-    username: str = ""  # IAM: the account name to ask for (default: from the e-mail address)
+    username: str = ""  # IAM: the account name to ask for, lower case (default: from the e-mail address)
     organisation: str = ""  # IAM: the organisation name in its mail subjects (default: the VO)
     voms_aa_url: str = ""  # IAM: the VOMS-AA's generate-ac URL (default: from the VO's vomses line)
     mail_from: str = ""  # only registration mails from this sender (or "@domain") count; empty: any sender

@@ -56,6 +56,7 @@ class Exit:
     SANDBOX = 41
     BROWSER = 42  # a browser's or mail client's certificate store: no primary password, pk12util failed
     TRUST = 43  # trust anchors: the needed CA is missing, or an IGTF tarball that does not verify
+    CATALOG = 44  # `onboard vos --update`: a source with a malformed vomses or LSC line, or unreadable
     WAITING = 75  # EX_TEMPFAIL: waiting on something outside our control; run `onboard resume` later
     INTERRUPTED = 130
 

@@ -58,6 +58,8 @@ echo "voms_proxy_info=$(command -v voms-proxy-info 2>/dev/null)";
 for d in "$X509_CERT_DIR" "$HOME/.globus/certificates" /etc/grid-security/certificates; do
   if [ -n "$d" ] && [ -d "$d" ]; then echo "cert_dir=$d"; break; fi;
 done;
+echo "voms_userconf=$VOMS_USERCONF";
+echo "voms_dir=${X509_VOMS_DIR:-/etc/grid-security/vomsdir}";
 if [ -d "$HOME/.glite/vomses" ]; then echo glite_vomses=dir;
 elif [ -e "$HOME/.glite/vomses" ]; then echo glite_vomses=file;
 else echo glite_vomses=none; fi
@@ -68,12 +70,18 @@ def voms_proxy(vo: str, vomses: str, vomsdir: str, cert_dir: str) -> str:
     """voms-proxy-init -voms VO into a private temporary file, voms-proxy-info -all on it, then remove it.
     The user's own proxy (/tmp/x509up_u<uid>) is left alone. Relative paths are relative to $HOME.
     As any user, voms-proxy-init finds ~/.globus by itself (which is what the check proves); as root it
-    would take the host credential instead, so there the installed files are named explicitly."""
+    would take the host credential instead, so there the installed files are named explicitly.
+    Empty `vomses` and `vomsdir`: the host's own configuration, as a plain voms-proxy-init there uses it."""
     for value in (vo, vomses, vomsdir, cert_dir):
         _check_safe(value)
-    vomsdir = vomsdir if vomsdir.startswith("/") else f"$HOME/{vomsdir}"
-    vomses = vomses if vomses.startswith("/") else f"$HOME/{vomses}"
-    env = f'X509_VOMS_DIR="{vomsdir}"; export X509_VOMS_DIR;'
+    env = ""
+    if vomsdir:
+        vomsdir = vomsdir if vomsdir.startswith("/") else f"$HOME/{vomsdir}"
+        env = f'X509_VOMS_DIR="{vomsdir}"; export X509_VOMS_DIR;'
+    option = ""
+    if vomses:
+        vomses = vomses if vomses.startswith("/") else f"$HOME/{vomses}"
+        option = f' -vomses "{vomses}"'
     if cert_dir:
         env += f' X509_CERT_DIR="{cert_dir}"; export X509_CERT_DIR;'
     script = f"""
@@ -85,7 +93,7 @@ set --;
 if [ "$(id -u)" = 0 ]; then set -- -cert "$HOME/.globus/usercert.pem" -key "$HOME/.globus/userkey.pem"; fi;
 P=$(mktemp "${{TMPDIR:-/tmp}}/onboard-verify.XXXXXX") || {{ echo result=no-tmp; exit 0; }};
 R=$(mktemp "${{TMPDIR:-/tmp}}/onboard-rand.XXXXXX") && RANDFILE="$R" && export RANDFILE;
-printf "%s\\n" "$PW" | voms-proxy-init -voms {vo} -pwstdin "$@" -vomses "{vomses}" -out "$P" 2>&1;
+printf "%s\\n" "$PW" | voms-proxy-init -voms {vo} -pwstdin "$@"{option} -out "$P" 2>&1;
 echo "init_status=$?";
 voms-proxy-info -all -file "$P" 2>&1;
 echo "info_status=$?";

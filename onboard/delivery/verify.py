@@ -3,9 +3,13 @@
 1. the installed files: regular, owned by the user, not empty, modes that GCT and both voms-proxy-inits
    accept (key 0400/0600, cert at most 0644 without x, usercred.p12 exactly 0600), and the key (decrypted
    in memory here, never on disk) belongs to the certificate;
-2. when the host has voms-clients: the VO's vomses line(s) under ~/.glite/vomses and LSC files under
-   ~/.voms/vomsdir/<vo>/, then `voms-proxy-init -voms VO -pwstdin` (into a private temporary proxy) and
-   `voms-proxy-info -all`, whose FQANs must include the VO's.
+2. when the host has voms-clients: `voms-proxy-init -voms VO -pwstdin` (into a private temporary proxy)
+   and `voms-proxy-info -all`, whose FQANs must include the VO's. First with the host's own vomses and
+   vomsdir when they carry the VO (host_voms: sites keep them current), saying where they and onboard's
+   catalog differ; only where the host lacks the VO, or its files fail, with the VO's vomses line(s)
+   under ~/.glite/vomses and LSC files under ~/.voms/vomsdir/<vo>/ (host files that failed where these
+   work are named as stale). An AC that no LSC accepts is explained by the DN and CA that signed it
+   (ac_issuer).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-from onboard.delivery import scripts
+from onboard.delivery import ac_issuer, host_voms, scripts
 from onboard.delivery.install import CERT, GLOBUS, KEY, P12, replace
 from onboard.delivery.local import cert_sha256_of_pem, key_spki_sha256
 from onboard.errors import Exit, OnboardError, SSHError
@@ -56,6 +60,9 @@ class Verification:
     voms: str = ""  # "ok", or why voms-proxy-init did not run
     output: str = ""  # voms-proxy-init + voms-proxy-info output (no secret in it)
     installed: list[str] = field(default_factory=list)
+    trust_from: str = ""  # whose vomses/LSC voms-proxy-init used: "host" (its own files) or "onboard"
+    disagreements: list[str] = field(default_factory=list)  # host files against onboard's catalog
+    stale: list[str] = field(default_factory=list)  # host files that failed where onboard's worked
 
     @property
     def files_ok(self) -> bool:
@@ -68,6 +75,9 @@ class Verification:
             "voms": self.voms,
             "fqans": self.fqans,
             "installed": self.installed,
+            "trust_from": self.trust_from,
+            "disagreements": self.disagreements,
+            "stale": self.stale,
         }
 
 
@@ -295,10 +305,11 @@ def parse_fqans(output: str) -> list[str]:
 
 
 def run_voms_proxy(
-    conn: Connection, vo: str, passphrase: str, vomses_path: str, cert_dir: str
+    conn: Connection, vo: str, passphrase: str, vomses_path: str, cert_dir: str, vomsdir: str = VOMSDIR
 ) -> tuple[bool, list[str], str]:
+    """voms-proxy-init with `vomses_path` and `vomsdir`; both empty: the host's own configuration."""
     try:
-        script = scripts.voms_proxy(vo, vomses_path, VOMSDIR, cert_dir)
+        script = scripts.voms_proxy(vo, vomses_path, vomsdir, cert_dir)
     except ValueError:
         raise VerifyError(
             f"the path {cert_dir!r} has characters onboard will not put into a remote command.",
@@ -330,6 +341,16 @@ def explain_failure(vo: str, output: str) -> tuple[str, str]:
     return first, hint.replace("<vo>", vo)
 
 
+def _signed_by(conn: Connection, output: str, vo: str, used: list[tuple[str, list[str]]]) -> str:
+    said = ac_issuer.explain(conn, output, vo, used)
+    return f" ({said})" if said else ""
+
+
+def _hosts(trust: VOTrust, vo: str) -> set[str]:
+    parsed = (_parse_vomses(line) for line in trust.vomses if line.strip())
+    return {host for host, line_vo in parsed if line_vo == vo}
+
+
 def verify(
     conn: Connection,
     vo: str,
@@ -354,18 +375,44 @@ def verify(
     if not probe.get("voms_proxy_init"):
         result.voms = "voms-proxy-init is not installed on the submit host"
         return result
+    cert_dir = cert_dir or probe.get("cert_dir", "")
+    # the host's own files first (sites keep them current): onboard installs its own only where they
+    # lack the VO, or where they fail and onboard's checked values work
+    host = host_voms.read(conn.sftp, vo, probe)
+    host_failure = ""
+    if host.covers:
+        result.disagreements = host_voms.disagreements(trust, host)
+        ok, result.fqans, result.output = run_voms_proxy(conn, vo, passphrase, "", cert_dir, vomsdir="")
+        if ok:
+            result.voms, result.trust_from = "ok", "host"
+            return result
+        host_failure = explain_failure(vo, result.output)[0]
+        host_used = [(path, dns) for path, dns in host.lsc.values()]
+        if ac_issuer.is_mismatch(host_failure):
+            host_failure += _signed_by(conn, result.output, vo, host_used)
     if trust is None or not trust.vomses:
+        if host_failure:
+            hint = explain_failure(vo, result.output)[1]
+            raise VerifyError(
+                f"voms-proxy-init -voms {vo} failed on {result.host} with its own files: {host_failure}", hint
+            )
         raise VerifyError(
             f"onboard does not know where the VOMS server of VO {vo} is (no vomses line).",
             f"Add [vos.{vo}] vomses = [...] and lsc = {{...}} to the configuration (see `onboard vos`).",
             exit_code=Exit.CONFIG,
         )
     vomses_path, result.installed = install_vo_trust(conn, vo, trust, probe.get("glite_vomses", "none"), now)
-    ok, result.fqans, result.output = run_voms_proxy(
-        conn, vo, passphrase, vomses_path, cert_dir or probe.get("cert_dir", "")
-    )
+    ok, result.fqans, result.output = run_voms_proxy(conn, vo, passphrase, vomses_path, cert_dir)
     if not ok:
         first, hint = explain_failure(vo, result.output)
+        if ac_issuer.is_mismatch(first):
+            hosts = _hosts(trust, vo)
+            ours = [(f"~/{VOMSDIR}/{vo}/{h}.lsc", dns) for h, dns in trust.lsc.items() if h in hosts]
+            first += _signed_by(conn, result.output, vo, ours)
+        if host_failure:
+            first += f" (with the host's own files too: {host_failure})"
         raise VerifyError(f"voms-proxy-init -voms {vo} failed on {result.host}: {first}", hint)
-    result.voms = "ok"
+    result.voms, result.trust_from = "ok", "onboard"
+    if host_failure:  # the host's files failed where onboard's checked ones work: they are stale
+        result.stale = host_voms.stale_files(host, result.disagreements)
     return result

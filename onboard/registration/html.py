@@ -19,6 +19,9 @@ class Field:
     label: str = ""
     options: list[tuple[str, str]] = field(default_factory=list)  # select: (value, text)
     id: str = ""
+    # in a table row: the visible text of the row's other cells (upstream JSPs put a radio button's name
+    # in the next bare <td>, with no <label>)
+    row: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -115,6 +118,7 @@ class _Parser(TolerantParser):
         self.in_title = False
         self.skip = 0  # inside <script>/<style>
         self.ids: dict[str, str] = {}  # element id -> field name (for errorFor / label for)
+        self.rows: list[tuple[list[list[str]], list[tuple[Field, int]]]] = []  # open <tr>: cells, fields
 
     def handle_starttag(self, tag: str, attrs_list: list[tuple[str, str | None]]) -> None:
         attrs = {k.lower(): (v or "") for k, v in attrs_list}
@@ -131,6 +135,10 @@ class _Parser(TolerantParser):
             self.capture.append(("error", target, [], len(self.stack)))
         elif any(c in _MESSAGE_CLASSES for c in classes):
             self.capture.append(("message", "", [], len(self.stack)))
+        if tag == "tr":
+            self.rows.append(([], []))
+        elif tag in ("td", "th") and self.rows:
+            self.rows[-1][0].append([])
         if tag == "a" and attrs.get("href"):
             self.page.links.append(attrs["href"])
         if tag == "form":
@@ -169,6 +177,15 @@ class _Parser(TolerantParser):
             f.label = self.labels.get(attrs["id"], "")
         if self.form is not None:
             self.form.fields.append(f)
+        if self.rows:
+            cells, fields = self.rows[-1]
+            fields.append((f, len(cells) - 1))
+
+    def _end_row(self) -> None:
+        cells, fields = self.rows.pop()
+        texts = [" ".join("".join(c).split()) for c in cells]
+        for f, at in fields:
+            f.row = [t for i, t in enumerate(texts) if i != at and t]
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style"):
@@ -189,6 +206,8 @@ class _Parser(TolerantParser):
             self.select = None
         elif tag == "form":
             self.form = None
+        elif tag in ("tr", "table") and self.rows:
+            self._end_row()
         elif tag == "label" and self.label_for is not None:
             target, parts = self.label_for
             self.labels[target] = " ".join("".join(parts).split())
@@ -224,6 +243,8 @@ class _Parser(TolerantParser):
             self.option[1].append(data)
         if self.label_for is not None:
             self.label_for[1].append(data)
+        if self.rows and self.rows[-1][0]:
+            self.rows[-1][0][-1].append(data)
         for _, _, parts, _ in self.capture:
             parts.append(data)
         self.text.append(data)
@@ -233,6 +254,8 @@ def parse(html: str) -> Page:
     p = _Parser()
     p.feed(html)
     p.close()
+    while p.rows:  # rows left open at the end
+        p._end_row()
     page = p.page
     page.title = " ".join(page.title.split())
     page.text = re.sub(r"\s+", " ", " ".join(p.text)).strip()

@@ -14,7 +14,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from onboard import catalog
 from onboard.errors import Exit, RegistrationError
-from onboard.registration import approval, flow, links, mails
+from onboard.registration import approval, flow, iam_username, links, mails
 from onboard.registration.answer import json_of
 from onboard.registration.registrar import Registrar
 from onboard.registration.voms_admin import FormError
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from onboard.steps.context import StepContext
 
 VERIFY_FAILED = ("Activation failed", "No registration request found")
-_USERNAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def _base_path(path: str) -> str:
@@ -46,12 +45,22 @@ def base_url(url: str) -> str:
 
 
 def username_for(ctx: StepContext) -> str:
-    reg = ctx.config.registration
-    if reg.username:
-        return reg.username
-    local = ctx.config.user.email.split("@", 1)[0]
-    name = _USERNAME.sub("", local)[:32]
-    return name if len(name) >= 2 else (name + "user")[:32]
+    """registration.username, else one derived from the e-mail address, else asked for; always checked
+    against IAM's rule first (IAM refuses the request otherwise)."""
+    name = ctx.config.registration.username or iam_username.derive(ctx.config.user.email)
+    if not name:
+        name = ctx.ui.ask(
+            f"No IAM username can be made from {ctx.config.user.email}; the username to ask for",
+            key="registration.username",
+        ).strip()
+    if not iam_username.valid(name):
+        raise FormError(
+            f"{name!r} is not a username IAM accepts (lower case letters, digits and _ @ . -, "
+            "starting with a letter or _, at most 32 characters).",
+            "Set registration.username to one that is, e.g. "
+            f"{iam_username.derive(name + '@x') or 'jdoe'!r}; then `onboard resume`.",
+        )
+    return name
 
 
 def _voms_error(text: str) -> tuple[str, str]:

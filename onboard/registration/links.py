@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from onboard.errors import Exit, OnboardError
+from onboard.errors import Exit, MailError, OnboardError
 from onboard.registration.html import TolerantParser
 
 UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -47,7 +47,7 @@ def extract_links(msg: Message) -> list[str]:
         ctype = part.get_content_type()
         if part.is_multipart() or ctype not in ("text/plain", "text/html"):
             continue
-        payload = part.get_payload(decode=True)
+        payload = part_bytes(part)
         if payload is None:
             continue
         text = decode(payload, part.get_content_charset())
@@ -57,6 +57,22 @@ def extract_links(msg: Message) -> list[str]:
             if u and u not in found:
                 found.append(u)
     return found
+
+
+TRANSFER_ENCODINGS = ("7bit", "8bit", "binary", "quoted-printable", "base64")  # RFC 2045; JavaMail's own
+
+
+def part_bytes(part: Message) -> bytes | None:
+    """A leaf part's body with its transfer encoding undone. An encoding no standard defines is an error
+    (Python would hand back the encoded text as if it were the body, and a link in it could be garbled)."""
+    cte = str(part.get("Content-Transfer-Encoding", "") or "7bit").strip().lower()
+    if cte not in TRANSFER_ENCODINGS:
+        raise MailError(
+            f"a mail has a part in the transfer encoding {cte[:40]!r}, which onboard cannot read.",
+            "onboard reads 7bit, 8bit, quoted-printable and base64; open the mail in a mail program and "
+            "give its link to `onboard confirm URL`.",
+        )
+    return part.get_payload(decode=True)
 
 
 def decode(payload: bytes, charset: str | None) -> str:

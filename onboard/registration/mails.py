@@ -30,7 +30,7 @@ def body_text(msg: Message) -> str:
     parts = []
     for part in msg.walk() if msg.is_multipart() else [msg]:
         if part.get_content_type() in ("text/plain", "text/html") and not part.is_multipart():
-            payload = part.get_payload(decode=True) or b""
+            payload = links.part_bytes(part) or b""
             text = links.decode(payload, part.get_content_charset())
             if part.get_content_type() == "text/html":
                 text = re.sub(r"<[^>]+>", " ", text)
@@ -69,7 +69,10 @@ def sender_ok(sender: str, wanted: str) -> bool:
 def reason_in(body: str) -> str:
     """The administrator's motivation, when the mail carries one."""
     for rx in (
-        r"following motivation[^:\n]*:\s*(.+?)(?:\n\s*\n|$)",
+        # IAM requestRejected.ftl: "...the following motivation in support of\nhis decision:"
+        r"following motivation[^:]{0,80}:\s*(.+?)(?:\n\s*\n|$)",
+        # VOMS-Admin RequestRejected.vm: "The reason behind the rejection is the following:\n\t\n\t..."
+        r"reason behind the rejection is the following:\s*(.+?)(?:\n\s*\n|$)",
         r"[Rr]eason:\s*(.+?)(?:\n\s*\n|$)",
         r"explanation[^:\n]*:\s*(.+?)(?:\n\s*\n|$)",
     ):

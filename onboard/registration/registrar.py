@@ -31,6 +31,7 @@ import abc
 import enum
 from typing import TYPE_CHECKING
 
+from onboard.errors import MailError
 from onboard.registration import flow, links, mails
 
 if TYPE_CHECKING:
@@ -127,13 +128,18 @@ class Registrar(abc.ABC):
         for mail in box.messages(since=after):
             if after and mail.received and mail.received < after:
                 continue
-            event = self.classify_mail(mail.message, ctx.vo, org)
-            if event is None or not mails.sender_ok(event.sender, ctx.config.registration.mail_from):
+            try:
+                event = self.classify_mail(mail.message, ctx.vo, org)
+                if event is None or not mails.sender_ok(event.sender, ctx.config.registration.mail_from):
+                    continue
+                good, refused = (
+                    self.find_confirmation(mail.message, url) if event.what == mails.CONFIRM else (None, [])
+                )
+            except MailError as e:  # anyone can send such a mail: say so, and read the others
+                scan.refused.append(f"{mails.subject_of(mail.message)[:80]!r}: {e.message}")
                 continue
             scan.events.append(event)
-            if event.what == mails.CONFIRM:
-                good, refused = self.find_confirmation(mail.message, url)
-                scan.refused += refused
-                if good is not None:
-                    scan.add(good)
+            scan.refused += refused
+            if good is not None:
+                scan.add(good)
         return scan

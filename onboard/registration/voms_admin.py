@@ -115,6 +115,8 @@ def vo_of(url: str) -> str:
     return m.group(1) if m else ""
 
 
+RECORD_FIELDS = ("id", "certificates", "fqans")  # VOMSUserJSON: what a member's record always carries
+
 MAX_START_REDIRECTS = 3  # start.action to start.action again, e.g. a query added
 
 
@@ -319,7 +321,9 @@ class VomsAdmin:
         )
 
     def _select_manager(self, form: html.Form, choose: Any) -> tuple[list[tuple[str, str]], str]:
-        options = [(f.value, f.label or f.value) for f in form.choices("managerId")]
+        # the name the page shows: a label where there is one, else (upstream's selectManager.jsp) the
+        # first other cell of the radio button's row; the description (next cell) is shown, never matched
+        options = [(f.value, _shown(f)) for f in form.choices("managerId")]
         select = form.field("managerId")
         if select is not None and select.type == "select":
             options = select.options
@@ -336,7 +340,7 @@ class VomsAdmin:
                 + ", ".join(t for _, t in options)
                 + ".",
             )
-        label = next((t for v, t in options if v == value), value)
+        label = next((manager_name(t) for v, t in options if v == value), value)
         return data + [("managerId", value)], label
 
     def _request_attributes(
@@ -372,8 +376,21 @@ class VomsAdmin:
             if "Authorization" in name:
                 return UserInfo(resp.status_code, refused=f"apiv2/user-info refused us ({name})")
             return UserInfo(resp.status_code)  # another error: no answer about membership
-        info = data.get("userInfo", data) if isinstance(data, dict) else None
-        return UserInfo(resp.status_code, info if isinstance(info, dict) else None)  # other shapes: no answer
+        # the record stands at the top level (UserInfoAction's JSON result has `userInfo` as its root);
+        # anything without a record's fields is no answer
+        record = isinstance(data, dict) and any(k in data for k in RECORD_FIELDS)
+        return UserInfo(resp.status_code, data if record else None)
+
+
+def _shown(f: html.Field) -> str:
+    name = f.label or (f.row[0] if f.row else "") or f.value
+    rest = [t for t in f.row if t != name][:1]
+    return f"{name} ({rest[0]})" if rest else name
+
+
+def manager_name(text: str) -> str:
+    """The name in what _shown made of a choice (its description cut off)."""
+    return text.split(" (", 1)[0]
 
 
 def format_errors(page: html.Page) -> str:

@@ -14,7 +14,7 @@ from onboard.errors import Outcome
 from onboard.registration import approval, flow, links, mails
 from onboard.registration.approval import APPROVED, NOT_ALLOWED, PENDING, REJECTED, UNCONFIRMED, Verdict
 from onboard.registration.registrar import Registrar
-from onboard.registration.voms_admin import Start, VomsAdmin, base_path
+from onboard.registration.voms_admin import Start, VomsAdmin, base_path, manager_name
 
 if TYPE_CHECKING:
     from email.message import Message
@@ -62,9 +62,13 @@ def check_voms_admin(client: VomsAdmin, method: str, dn: str, ca: str, scan: Sca
     if method == "api":
         info = client.user_info(dn, ca)
         if info.refused:  # never "approved" from a refusal, whatever its status line
-            return Verdict(
-                NOT_ALLOWED, info.refused + "; switching to the start page", method="api", switch_to="start"
+            why = (
+                f"{client.host} does not let a certificate that is not yet a member read where it stands "
+                f"({info.refused}; the VO removed read access for authenticated clients), so onboard asks "
+                "the start page from now on (it sends members to their home)"
+                + (" and reads the approval mail" if scan is not None else "")
             )
+            return Verdict(NOT_ALLOWED, why, method="api", switch_to="start")
         if info.user is not None:
             fqans = info.user.get("fqans")
             fqans = [str(f) for f in fqans] if isinstance(fqans, list) else []
@@ -194,10 +198,14 @@ def _manager_chooser(ctx: StepContext, wanted: str):
     """The group manager to hand the request to: as configured, the only one, or the user's choice."""
 
     def choose(options: list[tuple[str, str]]) -> str | None:
-        if wanted:
-            low = wanted.lower()
-            for value, text in options:
-                if low == value.lower() or low in text.lower():
+        if wanted:  # by the visible name: the exact name first, then a part of one
+            low = wanted.strip().lower()
+            names = [(value, manager_name(text).lower()) for value, text in options]
+            for value, name in names:
+                if low in (value.lower(), name):
+                    return value
+            for value, name in names:
+                if low in name:
                     return value
         if len(options) == 1:
             return options[0][0]

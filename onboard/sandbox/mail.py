@@ -46,7 +46,13 @@ class Mailer:
         msg["Date"] = email.utils.formatdate(localtime=False)
         msg["Message-ID"] = email.utils.make_msgid(domain=self.sender.rpartition("@")[2] or "sandbox")
         msg["X-Mailer"] = "onboard sandbox (VOMS-Admin emulation)"
-        msg.set_content(body)
+        # as JavaMail sends text: 7bit when it is ASCII in lines a transport takes (998 octets), else
+        # quoted-printable (mostly ASCII) -- never QP for an ASCII body, whose soft breaks cut links
+        ascii_text = body.isascii() and all(len(line) <= 998 for line in body.splitlines())
+        if ascii_text:
+            msg.set_content(body, charset="us-ascii", cte="7bit")
+        else:
+            msg.set_content(body, cte="quoted-printable")
         return msg
 
     def send(self, to: str, subject: str, body: str) -> EmailMessage:

@@ -22,6 +22,9 @@ class Settings:
     ports: dict[str, int] = field(default_factory=dict)  # actual ports once started (listener -> port)
     vos: list[str] = field(default_factory=lambda: ["sandbox"])
     disabled_vos: list[str] = field(default_factory=list)  # voms.registration.enabled = false
+    # VOs configured as by `voms-configure --disable-ro-access-for-authenticated-clients`: apiv2 then tells
+    # a certificate only about its own member record (VOMS-Admin's FindUserOperation), refuses the rest
+    no_read_access_vos: list[str] = field(default_factory=list)
     # voms.request.vo_membership.lifetime: VOMS-Admin's configure script default (7 days)
     request_lifetime: int = 604800
     warn_when_expired: bool = True
@@ -70,6 +73,9 @@ class Settings:
                 raise ValueError(f"'{vo}' is not a valid VO name")
         if not self.vos:
             raise ValueError("at least one VO is needed")
+        for vo in self.no_read_access_vos:
+            if vo not in self.vos:
+                raise ValueError(f"'{vo}' (without read access) is not one of the VOs served")
 
     @classmethod
     def load(cls, path: Path) -> Settings:

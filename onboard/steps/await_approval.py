@@ -55,6 +55,8 @@ def _conclude(ctx: StepContext, verdict: approval.Verdict, hint: str) -> None:
     if verdict.status == approval.UNCONFIRMED:
         what += " (the server still waits for the e-mail confirmation: open the link in its mail)"
     # PENDING, and NOT_ALLOWED (the server would not say; the registrar asks another way next time)
+    if verdict.status == approval.NOT_ALLOWED and verdict.reason:
+        ctx.ui.say(f"Not known yet whether you are a member: {verdict.reason}.")
     raise ctx.wait(
         what,
         after_seconds=ctx.backoff(),

@@ -72,5 +72,15 @@ def run(ctx: StepContext) -> None:
     ctx.checkpoint()
     if result.voms == "ok":
         ctx.ui.say(f"    voms-proxy-init -voms {ctx.vo} works on {result.host}: {', '.join(result.fqans)}")
+        if result.trust_from == "host":
+            ctx.ui.say(f"    (with {result.host}'s own vomses and LSC files; onboard installed none)")
+        for line in result.disagreements:
+            ctx.ui.warn(f"{result.host} and onboard's catalog differ: {line}.")
+        if result.stale:
+            ctx.ui.warn(
+                f"{result.host}'s own VOMS files for VO {ctx.vo} are stale ({', '.join(result.stale)}): "
+                "voms-proxy-init failed with them and works with onboard's, installed in your home. Tell "
+                f"{result.host}'s administrators (they install the vo-client package), or your VO's support."
+            )
     else:
         ctx.ui.warn(f"{result.voms}: the files are right, but the VO attributes could not be tried there.")

@@ -85,13 +85,25 @@ def test_iam_rejection_ends_with_reason(sandbox, user, clock):
 
 
 def test_iam_refused_form_shows_server_error(sandbox, user, clock):
-    ctx = _ctx(sandbox, user, clock, registration={"username": "x"})  # too short for IAM
+    ctx = _ctx(sandbox, user, clock)
+    ctx.config.user.given_name = "J"  # IAM wants 2 to 128 characters; onboard does not check this itself
     from onboard.registration.voms_admin import FormError
 
     with pytest.raises(FormError) as e:
         register.run(ctx)
-    assert "username" in e.value.message
+    assert "givenname" in e.value.message
     assert not ctx.record.artifacts.request_id
+    assert sandbox.count("POST", "/registration/create") == 1
+
+
+def test_a_username_iam_would_refuse_is_caught_before_sending(sandbox, user, clock):
+    from onboard.registration.voms_admin import FormError
+
+    ctx = _ctx(sandbox, user, clock, registration={"username": "Jane.Doe"})  # capitals: IAM refuses
+    with pytest.raises(FormError) as e:
+        register.run(ctx)
+    assert "'Jane.Doe' is not a username IAM accepts" in e.value.message and "'jane.doe'" in e.value.hint
+    assert sandbox.count("POST", "/registration/create") == 0
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from tests.lib.tools import require_tool, run_onboard
 
 NOT_ALLOWED_REPORT = (
     '{"exceptionClass": "org.glite.security.voms.admin.error.VOMSAuthorizationException", '
-    '"errorMessage": "Insufficient privileges to perform the requested operation"}'
+    '"exceptionMessage": "Insufficient privileges to execute \'FindUserOperation\'."}'
 )
 
 
@@ -132,8 +132,11 @@ def test_start_page_classification_and_api(sandbox, user, clock):
         ("[1, 2]", "pending", []),
         ('"member"', "pending", []),
         ('{"userInfo": [1]}', "pending", []),
-        ('{"userInfo": {"fqans": "/cms"}}', "approved", []),  # not a list: no FQANs claimed
-        ('{"userInfo": {"fqans": ["/cms", 7]}}', "approved", ["/cms", "7"]),
+        ('{"id": 3, "fqans": "/cms"}', "approved", []),  # not a list: no FQANs claimed
+        ('{"id": 3, "fqans": ["/cms", 7]}', "approved", ["/cms", "7"]),
+        # the record stands at the top level (UserInfoAction's JSON root); a wrapper is another shape
+        ('{"userInfo": {"id": 3, "fqans": ["/cms"]}}', "pending", []),
+        ('{"count": 0}', "pending", []),
         # an exception report is never a member's record, whatever the status line says
         (NOT_ALLOWED_REPORT, "not-allowed", []),
         ('{"exceptionClass": "org.glite.security.voms.admin.error.NoSuchUserException"}', "pending", []),

@@ -31,6 +31,14 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
         help="a VO to serve (repeat for several; default: sandbox)",
     )
     a.add_argument(
+        "--disable-ro-access-for-authenticated-clients",
+        dest="no_read_access",
+        action="append",
+        metavar="NAME",
+        help="serve VO NAME as voms-configure's option of that name does: apiv2/user-info then "
+        "answers a certificate only about its own membership (repeatable)",
+    )
+    a.add_argument(
         "--auto-approve-after",
         type=float,
         metavar="SECONDS",
@@ -163,6 +171,10 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.ports = {}
     if args.vo:
         settings.vos = list(dict.fromkeys(args.vo))
+    if args.no_read_access:
+        settings.no_read_access_vos = list(dict.fromkeys(args.no_read_access))
+    elif args.vo:  # a VO no longer served keeps no setting
+        settings.no_read_access_vos = [vo for vo in settings.no_read_access_vos if vo in settings.vos]
     if args.auto_approve_after is not None:
         settings.auto_approve_after = args.auto_approve_after
     if args.no_auto_approve:
@@ -184,7 +196,9 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
     try:
         settings.check()
     except ValueError as e:
-        raise UsageError(f"{e}.", "A VO name is letters, digits, '.', '-' and '_'.") from None
+        raise UsageError(
+            f"{e}.", "A VO name is letters, digits, '.', '-' and '_', and each VO named is served (--vo)."
+        ) from None
     if daemon.running_pid(directory) is not None:
         raise SandboxError(
             f"the sandbox in {directory} is already running.",

@@ -7,7 +7,7 @@ token), `POST /registration/verify` (token=...), states NEW -> CONFIRMED -> APPR
 account is deleted). Mails with IAM's subjects and links. After approval, the browser part: the
 password-reset link sets a password, `POST /login` logs in, `POST /iam/account-linking/X509` links the
 TLS client certificate of the session. The VOMS-AA: `GET /generate-ac` answers an AC-like XML for a linked
-certificate and `<error><code>NoSuchUser</code>` (403) otherwise.
+certificate and `<error><code>1001</code>` (403, iam-voms-aa's numeric code) otherwise.
 
 Instructor side (admin.py; `onboard sandbox iam-requests|iam-approve|iam-reject|iam-link`):
 `pending(ctx)`, `approve(ctx, uuid)`, `reject(ctx, uuid, motivation)`, `link_certificate(ctx, vo, username,

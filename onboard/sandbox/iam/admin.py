@@ -59,7 +59,8 @@ def reject(ctx: SandboxContext, rid: str, motivation: str = "", send_email: bool
     if send_email:
         vo = row["vo"]
         why = (
-            "\n\nThe administrator has provided the following motivation for the rejection:"
+            # requestRejected.ftl's wording, line break included
+            "\n\nThe administrator has provided the following motivation in support of\nhis decision:"
             f"\n\n{motivation}\n"
             if motivation
             else "\n"

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from onboard.sandbox.context import SandboxContext
     from onboard.sandbox.web import App
 
-_USERNAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9._-]{1,31}$")
+# UsernameValidator.java: lower case only, '_' or a letter first, at most 32 (a trailing '$' allowed)
+_USERNAME = re.compile(r"[a-z_](?:[a-z0-9_@.-]{0,31}|[a-z0-9_@.-]{0,30}\$)")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -96,7 +97,7 @@ def create(req: Request, vo: str) -> Response:
     given, family = str(data.get("givenname", "")).strip(), str(data.get("familyname", "")).strip()
     email = str(data.get("email", "")).strip()
     problems = []
-    if not _USERNAME.match(username):
+    if not _USERNAME.fullmatch(username):
         problems.append("username: invalid username")
     if not 2 <= len(given) <= 128:
         problems.append("givenname: must be between 2 and 128 characters")
@@ -227,6 +228,10 @@ def link_x509(req: Request, vo: str) -> Response:
     return Response.redirect(f"{base(req, vo)}/dashboard")
 
 
+# the VOMS error number for "not a member" (ERR_NOT_MEMBER), which iam-voms-aa writes as the <code>
+NO_SUCH_USER = "1001"
+
+
 def generate_ac(req: Request, vo: str) -> Response:
     """A stand-in for the IAM VOMS-AA: it answers only for a linked certificate of an active account."""
 
@@ -239,7 +244,7 @@ def generate_ac(req: Request, vo: str) -> Response:
         )
 
     if req.client is None:
-        return error("NoSuchUser", "No X.509 credential in the request", 403)
+        return error(NO_SUCH_USER, "No X.509 credential in the request", 403)
     with req.app.ctx.db() as db:
         row = db.execute(
             "SELECT r.username FROM iam_x509 x JOIN iam_request r ON r.vo=x.vo AND r.username=x.username "
@@ -247,7 +252,7 @@ def generate_ac(req: Request, vo: str) -> Response:
             (vo, req.client.dn, req.client.issuer),
         ).fetchone()
     if row is None:
-        return error("NoSuchUser", f"User unknown to this VO: {req.client.dn}")
+        return error(NO_SUCH_USER, f"User unknown to this VO: {req.client.dn}")
     ac = base64.b64encode(f"sandbox-ac vo={vo} holder={req.client.dn} fqan=/{vo}".encode()).decode()
     return Response(
         f"<?xml version='1.0' encoding='UTF-8'?><voms><ac>{ac}</ac></voms>", 200, content_type="text/xml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -23,17 +24,6 @@ def _csrf_ok(req: Request) -> bool:
 
 def _csrf_error() -> Response:
     return Response.html(error_page(500, "CSRF header guard missing from request!"), 500)
-
-
-def _not_authorized(what: str) -> Response:
-    """VOMS-Admin's answer to a caller without read permission: HTTP 200 and the exception as JSON
-    (JSONExceptionReportInterceptor). In the sandbox no certificate has that permission: the instructor
-    reads the members with `onboard sandbox requests` and the board, not over HTTPS, so a trainee never
-    reads another trainee's address or phone."""
-    return Response.json({
-        "exceptionClass": "org.glite.security.voms.admin.error.VOMSAuthorizationException",
-        "exceptionMessage": f"Insufficient privileges to {what}.",
-    })
 
 
 def user_json(db: sqlite3.Connection, u: Any) -> dict[str, Any]:
@@ -76,7 +66,18 @@ def user_json(db: sqlite3.Connection, u: Any) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}  # excludeNullProperties
 
 
+def authorization_report(operation: str) -> Response:
+    """What VOMS-Admin's JSONExceptionReportInterceptor writes for a VOMSAuthorizationException: the
+    report as the body, the status left at 200 (it sets one only for other exceptions), no charset."""
+    report = {
+        "exceptionClass": "org.glite.security.voms.admin.error.VOMSAuthorizationException",
+        "exceptionMessage": f"Insufficient privileges to execute '{operation}'.",
+    }
+    return Response(json.dumps(report), 200, content_type="application/json")
+
+
 def user_info(req: Request) -> Response:
+    """The record itself at the top level (the JSON result's root is the action's `userInfo`)."""
     if not _csrf_ok(req):
         return _csrf_error()
     vo = vo_of(req)
@@ -90,19 +91,32 @@ def user_info(req: Request) -> Response:
             return Response.json(
                 {"errors": ["Please provide arguments: userId or the (dn, ca) couple!"]}, 400
             )
-        if u is None:
-            return Response.html(error_page(404, "User not found"), 404)
         c = req.client
-        me = member(db, vo, c.dn, c.issuer) if c is not None else None
-        if me is None or me["id"] != u["id"]:  # FindUserOperation: one's own record, or read permission
-            return _not_authorized("read another member's record")
+        caller = member(db, vo, c.dn, c.issuer) if c is not None else None
+        is_self = caller is not None and u is not None and caller["id"] == u["id"]
+        # FindUserOperation: a member may always read itself; anyone else needs read permission, which
+        # the VO gave authenticated clients unless configured without it. The check comes before the
+        # lookup, so without it even an unknown user is a refusal, not a 404.
+        if not is_self and vo in req.app.ctx.settings.no_read_access_vos:
+            return authorization_report("FindUserOperation")
+        if not is_self:
+            # The sandbox gives no certificate read permission on others (a trainee must not learn who
+            # else is a member, nor their address): another's record, known or not, is refused as
+            # upstream refuses it. Asking about one's own certificate before it is a member is a 404,
+            # as on a VO that lets authenticated clients read.
+            own = c is not None and u is None and (dn, ca) == (c.dn, c.issuer)
+            if not own:
+                return authorization_report("FindUserOperation")
+            return Response.html(error_page(404, "User not found"), 404)
         return Response.json(user_json(db, u))
 
 
 def users(req: Request) -> Response:
     if not _csrf_ok(req):
         return _csrf_error()
-    return _not_authorized("list the VO's members")  # SearchUsersOperation needs read permission
+    # SearchUsersOperation needs read permission, which the sandbox gives no certificate: the instructor
+    # reads the members with `onboard sandbox requests` and the board, never a trainee over HTTPS
+    return authorization_report("SearchUsersOperation")
 
 
 def user_stats(req: Request) -> Response:

@@ -184,9 +184,9 @@ def select_manager_page(
     req: Request, vo: str, row: Any, cid: str, errors: list[str] | None = None
 ) -> Response:
     rows = "".join(
-        f'<tr><td width="5%"><input type="radio" name="managerId" value="{i}" id="manager{i}"/></td>'
-        f'<td><label for="manager{i}">{escape(m.get("name", ""))}</label></td>'
-        f"<td>{escape(m.get('description', ''))}</td></tr>\n"
+        # as selectManager.jsp renders it: the name in a bare cell, no <label>
+        f'<tr>\n<td width="5%">\n<input\ntype="radio"\nname="managerId"\nvalue="{i}"/>\n</td>\n'
+        f'<td>\n{escape(m.get("name", ""))}\n</td>\n<td>\n{escape(m.get("description", ""))}\n</td>\n</tr>\n'
         for i, m in enumerate(req.app.ctx.settings.group_managers, start=1)
     )
     return page(

@@ -64,18 +64,23 @@ def accepts(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def descendants(root: int) -> list[int]:
-    """Pids of every process below `root`, parents before children (from /proc)."""
-    children: dict[int, list[int]] = {}
+def proc_stats():
+    """(pid, the fields of /proc/PID/stat after the command name: state, ppid, pgrp, ...) of every process."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+            continue  # gone meanwhile
+        yield int(entry), stat.rsplit(")", 1)[1].split()
+
+
+def descendants(root: int) -> list[int]:
+    """Pids of every process below `root`, parents before children (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for pid, fields in proc_stats():
+        children.setdefault(int(fields[1]), []).append(pid)
     out: list[int] = []
     todo = [root]
     while todo:

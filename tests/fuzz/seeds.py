@@ -351,32 +351,18 @@ def tarball_seeds() -> list[bytes]:
     """A small trust bundle (a CA, its hash link, a policy file) in each compression, and odd ones."""
     import bz2
     import gzip
-    import io
     import lzma
-    import tarfile
 
     from onboard.pki import names
     from tests.lib.pki import CA
+    from tests.lib.tarballs import tar_bytes
 
     ca = CA()
     h = names.subject_hash(ca.cert.subject)
 
-    def tar(files: dict[str, bytes], links: dict[str, str]) -> bytes:
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tf:
-            for n, data in files.items():
-                ti = tarfile.TarInfo(f"certificates/{n}")
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-            for n, target in links.items():
-                ti = tarfile.TarInfo(f"certificates/{n}")
-                ti.type, ti.linkname = tarfile.SYMTYPE, target
-                tf.addfile(ti)
-        return buf.getvalue()
-
     policy = b"access_id_CA X509 '/CN=x'\n"
-    good = tar({"ca.pem": ca.signer.pem(), f"{h}.signing_policy": policy}, {f"{h}.0": "ca.pem"})
-    loop = tar({"ca.pem": ca.signer.pem()}, {"a.pem": "b.pem", "b.pem": "a.pem"})
+    good = tar_bytes({"ca.pem": ca.signer.pem(), f"{h}.signing_policy": policy}, {f"{h}.0": "ca.pem"})
+    loop = tar_bytes({"ca.pem": ca.signer.pem()}, {"a.pem": "b.pem", "b.pem": "a.pem"})
     return [good, gzip.compress(good), bz2.compress(good), lzma.compress(good), gzip.compress(loop)]
 
 

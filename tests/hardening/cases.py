@@ -26,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from onboard.errors import Exit
 from tests.lib.pki import NOW, PASSPHRASE, new_key
+from tests.lib.tarballs import bomb, write_bundle
 
 from .servers import HostileServer, server_context
 from .world import World, write_secret
@@ -647,35 +648,11 @@ def trust_case(make: Callable[[Path], Path]):
 
 
 def _tarball(tmp: Path, files: dict[str, bytes], links: dict[str, str]) -> Path:
-    import io
-    import tarfile
-
-    path = tmp / "bundle.tar.gz"
-    with tarfile.open(path, "w:gz") as tf:
-        for n, data in files.items():
-            ti = tarfile.TarInfo(f"certificates/{n}")
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-        for n, target in links.items():
-            ti = tarfile.TarInfo(f"certificates/{n}")
-            ti.type, ti.linkname = tarfile.SYMTYPE, target
-            tf.addfile(ti)
-    return path
+    return write_bundle(tmp / "bundle.tar.gz", files, links)
 
 
 def _bomb(tmp: Path) -> Path:
-    import tarfile
-    import zlib
-
-    path, co = tmp / "bomb.tgz", zlib.compressobj(9, zlib.DEFLATED, 31)
-    header = tarfile.TarInfo("certificates/abcdef01.0")
-    header.size = 1 << 30
-    with open(path, "wb") as f:
-        f.write(co.compress(header.tobuf()))
-        for _ in range(1 << 10):
-            f.write(co.compress(bytes(1 << 20)))
-        f.write(co.flush())
-    return path
+    return bomb(tmp / "bomb.tgz", 1 << 30)
 
 
 TRUST = [

@@ -4,12 +4,10 @@ from a tarball that the real `openssl verify -CApath` then uses."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import subprocess
 import sys
 import tarfile
-import zlib
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from onboard.errors import Exit
 from onboard.pki import bundle, names, trustdirs
 from onboard.pki import tarball as tarball_limits
 from tests.lib.pki import issue, name, pem
+from tests.lib.tarballs import bomb, write_bundle
 from tests.lib.tools import require_tool
 
 NAMES = [
@@ -67,18 +66,7 @@ def test_candidates_and_dir_in_use(tmp_path):
 
 def _bundle(tmp_path: Path, members: dict[str, bytes], links: dict[str, str] | None = None,
             top: str = "certificates") -> Path:
-    path = tmp_path / "bundle.tar.gz"
-    with tarfile.open(path, "w:gz") as tf:
-        for n, data in members.items():
-            ti = tarfile.TarInfo(f"{top}/{n}" if top else n)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-        for n, target in (links or {}).items():
-            ti = tarfile.TarInfo(f"{top}/{n}" if top else n)
-            ti.type = tarfile.SYMTYPE
-            ti.linkname = target
-            tf.addfile(ti)
-    return path
+    return write_bundle(tmp_path / "bundle.tar.gz", members, links, top)
 
 
 @pytest.fixture
@@ -168,23 +156,9 @@ def test_bad_bundles_are_refused_and_nothing_changes(pki, tmp_path, case):
     assert not (tmp_path / "home" / ".globus").exists()
 
 
-def _bomb(path: Path, inflated: int) -> Path:
-    """A gzip tarball of one member of `inflated` zero bytes, written without holding it in memory."""
-    co = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    header = tarfile.TarInfo("certificates/abcdef01.0")
-    header.size = inflated
-    with open(path, "wb") as f:
-        f.write(co.compress(header.tobuf()))
-        zeros = b"\0" * (1 << 20)
-        for _ in range(inflated >> 20):
-            f.write(co.compress(zeros))
-        f.write(co.flush())
-    return path
-
-
 def test_decompression_bomb_is_refused_within_bounded_memory(cli, onboard_env, tmp_path):
     """Reproduced: a 14 MB .tgz holding one 3 GiB member made `onboard trust --install` peak at 3.2 GB."""
-    tarball = _bomb(tmp_path / "bomb.tgz", 3 << 30)
+    tarball = bomb(tmp_path / "bomb.tgz", 3 << 30, level=1)
     assert tarball.stat().st_size < 16 << 20
     home = Path(onboard_env["HOME"])
     code = (

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from onboard.sandbox.processes import free_port
+from onboard.sandbox.processes import free_port, proc_stats
 from tests.lib import tiers
 from tests.lib.pki import issue, name
 
@@ -248,17 +248,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def group_alive(pgid: int) -> bool:
     """Is any process of group `pgid` still there (zombies excluded)?"""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+    return any(fields[0] != "Z" and int(fields[2]) == pgid for _pid, fields in proc_stats())
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 The one writer of "temporary file, then rename" in onboard: the file is created with its final mode from
 the first byte (O_EXCL, never through a link), written whole, fsynced, renamed over the target, and the
 directory fsynced so that the rename itself survives a power cut. Standard library only: `onboard status`
-imports it at start-up (through the store), and the sandbox may import only this, `onboard.errors` and
-`onboard.pki`.
+imports it at start-up (through the store), and the sandbox may use it (pyproject.toml's contract lists
+what the sandbox may import).
 """
 
 from __future__ import annotations

@@ -9,12 +9,12 @@ server beside it when Debian's packages are there, everything stopped afterwards
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
+from onboard.atomicfile import write_new
 from onboard.errors import SandboxError
 from onboard.sandbox import voms_server
 from onboard.sandbox.manager import Sandbox
@@ -54,15 +54,8 @@ class DemoSandbox:
         path = d / "id_ed25519"
         if not path.exists():
             key = ed25519.Ed25519PrivateKey.generate()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(
-                    key.private_bytes(
-                        serialization.Encoding.PEM,
-                        serialization.PrivateFormat.OpenSSH,
-                        serialization.NoEncryption(),
-                    )
-                )
+            pem = serialization.PrivateFormat.OpenSSH
+            write_new(path, key.private_bytes(serialization.Encoding.PEM, pem, serialization.NoEncryption()))
             pub = key.public_key().public_bytes(
                 serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
             )

@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from onboard.atomicfile import write_new
 from tests.lib import sandbox
 from tests.lib.clock import Clock
 from tests.lib.context import output, step_context  # noqa: F401  (output: re-exported for the tests)
@@ -114,15 +115,9 @@ def write_cred(d: Path, cert: Any, key: Any, chain: list, subject: str, issuer: 
     cert_path, key_path, chain_path = d / "usercert.pem", d / "userkey.pem", d / "chain.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     chain_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.BestAvailableEncryption(PASSPHRASE.encode()),
-            )
-        )
+    encrypted = serialization.BestAvailableEncryption(PASSPHRASE.encode())
+    write_new(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          encrypted))
     pf = d / "passphrase"
     fd = os.open(pf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from onboard.atomicfile import write_new
 from onboard.sandbox.ca import CAError, SandboxCA
 from tests.lib.tools import require_tool
 
@@ -153,15 +154,9 @@ def test_grid_proxy_init_accepts_the_personal_certificate(prepared, tmp_path):
     key, cert, _ = pkcs12.load_key_and_certificates(data, PASSPHRASE)
     certfile, keyfile = tmp_path / "usercert.pem", tmp_path / "userkey.pem"
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-    with os.fdopen(fd, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.BestAvailableEncryption(PASSPHRASE),
-            )
-        )
+    encrypted = serialization.BestAvailableEncryption(PASSPHRASE)
+    write_new(keyfile, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         encrypted), 0o400)
     proxy = tmp_path / "proxy"
     r = subprocess.run(
         [
@@ -192,15 +187,9 @@ def test_proxy_certificate_is_accepted_as_the_end_entity(sandbox, tmp_path, trai
     key, cert, _ = pkcs12.load_key_and_certificates(trainee.p12.read_bytes(), PASSPHRASE)
     certfile, keyfile = tmp_path / "usercert.pem", tmp_path / "userkey.pem"
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-    with os.fdopen(fd, "wb") as f:
-        f.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.BestAvailableEncryption(PASSPHRASE),
-            )
-        )
+    encrypted = serialization.BestAvailableEncryption(PASSPHRASE)
+    write_new(keyfile, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         encrypted), 0o400)
     proxy = tmp_path / "x509up"
     r = subprocess.run(
         [

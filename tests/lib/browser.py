@@ -7,6 +7,7 @@ artefacts go to ARTEFACTS (test-artefacts/ at the repository root, or $ONBOARD_T
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +20,15 @@ ARTEFACTS = Path(os.environ.get("ONBOARD_TEST_ARTEFACTS") or ROOT / "test-artefa
 
 
 @contextmanager
-def chromium(home: Path, *, width: int = 1600, height: int = 1000,
+def chromium(home: Path, *, width: int = 1600, height: int = 1000, client_cert_origins: tuple[str, ...] = (),
              extra_args: tuple[str, ...] = ()) -> Iterator[object]:
-    """A headless chromium (a selenium WebDriver) whose HOME is `home`; closed on leaving."""
+    """A headless chromium (a selenium WebDriver) whose HOME is `home`; closed on leaving.
+
+    Client certificates come from HOME's NSS database (import them as a user does, e.g. with
+    `onboard browser-import`). A headless browser cannot answer the "select a certificate" dialog, so for
+    each origin in client_cert_origins ("https://host:port") the profile auto-selects the certificate,
+    the content setting a person's "remember this decision" stores (without it the page load hangs).
+    """
     tiers.guard("chromium")  # a browser process: the servers tier
     binary = require_tool("chromium")
     driver_path = require_tool("chromedriver")
@@ -29,13 +36,19 @@ def chromium(home: Path, *, width: int = 1600, height: int = 1000,
     from selenium.webdriver.chrome.service import Service
 
     home.mkdir(parents=True, exist_ok=True)
+    profile = home / "chromium-profile"
+    if client_cert_origins:
+        (profile / "Default").mkdir(parents=True, exist_ok=True)
+        auto = {f"{origin},*": {"setting": {"filters": [{}]}} for origin in client_cert_origins}
+        prefs = {"profile": {"content_settings": {"exceptions": {"auto_select_certificate": auto}}}}
+        (profile / "Default" / "Preferences").write_text(json.dumps(prefs))
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox",  # root in CI: chromium's own sandbox needs a user
                 "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--disable-default-apps", "--password-store=basic",
-                f"--user-data-dir={home / 'chromium-profile'}", f"--window-size={width},{height}",
+                f"--user-data-dir={profile}", f"--window-size={width},{height}",
                 *extra_args):
         options.add_argument(arg)
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}

@@ -328,8 +328,7 @@ class Sandbox:
             "ca": {"provider": "sandbox", "sandbox_dir": str(self.dir)},
             "vos": {
                 v: {
-                    "kind": "voms-admin",
-                    "url": self.registration_url(v),
+                    **self._service(v),
                     "vomses": [self.vomses_line(v)],
                     "lsc": {host: self.lsc(v)},
                 }
@@ -350,6 +349,15 @@ class Sandbox:
             submit["identity_file"] = str(identity_file)
         cfg["submit_host"] = submit
         return cfg
+
+    def iam_url(self, vo: str) -> str:
+        return f"https://{self.settings.hostname}:{self._port('open')}/iam/{vo}"
+
+    def _service(self, vo: str) -> dict[str, str]:
+        """How a trainee registers with `vo`: VOMS-Admin, or an IAM wanting a login first (cern profile)."""
+        if vo in self.settings.cern_profile_vos:
+            return {"kind": "iam", "registration": "browser-login", "url": self.iam_url(vo)}
+        return {"kind": "voms-admin", "url": self.registration_url(vo)}
 
     def config_toml(self, **kw: Any) -> str:
         return to_toml(self.onboard_config(**kw))

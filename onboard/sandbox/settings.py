@@ -25,6 +25,10 @@ class Settings:
     # VOs configured as by `voms-configure --disable-ro-access-for-authenticated-clients`: apiv2 then tells
     # a certificate only about its own member record (VOMS-Admin's FindUserOperation), refuses the rest
     no_read_access_vos: list[str] = field(default_factory=list)
+    # IAM VOs served as CERN's IAM (iam-login-service's `cern` profile): registration only after a login
+    # (the "sandbox SSO — not CERN"), an anonymous POST /registration/create refused, the certificate
+    # linked from the logged-in session (onboard/sandbox/iam/cern_profile.py)
+    cern_profile_vos: list[str] = field(default_factory=list)
     # voms.request.vo_membership.lifetime: VOMS-Admin's configure script default (7 days)
     request_lifetime: int = 604800
     warn_when_expired: bool = True
@@ -76,6 +80,9 @@ class Settings:
         for vo in self.no_read_access_vos:
             if vo not in self.vos:
                 raise ValueError(f"'{vo}' (without read access) is not one of the VOs served")
+        for vo in self.cern_profile_vos:
+            if vo not in self.vos:
+                raise ValueError(f"'{vo}' (CERN profile) is not one of the VOs served")
 
     @classmethod
     def load(cls, path: Path) -> Settings:

@@ -39,6 +39,13 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
         "answers a certificate only about its own membership (repeatable)",
     )
     a.add_argument(
+        "--cern-profile",
+        action="append",
+        metavar="NAME",
+        help="serve VO NAME's IAM as CERN's (iam-login-service's `cern` profile): registration only after "
+        "a login (the \"sandbox SSO — not CERN\"), the certificate linked from that session (repeatable)",
+    )
+    a.add_argument(
         "--auto-approve-after",
         type=float,
         metavar="SECONDS",
@@ -175,6 +182,10 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.no_read_access_vos = list(dict.fromkeys(args.no_read_access))
     elif args.vo:  # a VO no longer served keeps no setting
         settings.no_read_access_vos = [vo for vo in settings.no_read_access_vos if vo in settings.vos]
+    if args.cern_profile:
+        settings.cern_profile_vos = list(dict.fromkeys(args.cern_profile))
+    elif args.vo:
+        settings.cern_profile_vos = [vo for vo in settings.cern_profile_vos if vo in settings.vos]
     if args.auto_approve_after is not None:
         settings.auto_approve_after = args.auto_approve_after
     if args.no_auto_approve:

@@ -336,6 +336,10 @@ class Sandbox:
             },
             "trust": {"cert_dir": str(self.trust_dir)},
         }
+        if vo in self.settings.cern_profile_vos:
+            # IAM's VOMS attribute authority answers REST (/generate-ac); Debian's voms daemon speaks only
+            # the legacy protocol, so the sandbox IAM's stand-in answers that question for it
+            cfg["registration"] = {"voms_aa_url": f"{self.iam_url(vo)}/generate-ac"}
         if email:
             cfg["mail"] = {"kind": "maildir", "maildir": str(self.maildir(email))}
         submit: dict[str, Any] = {

@@ -11,12 +11,12 @@ Two shapes the interface keeps room for, so that a new service needs a registrar
 * **Submits or guides** (`mode`). A registrar that *submits* sends the request itself (a form, a JSON
   API). A registrar that *guides* cannot: the service wants a browser login first (CERN's IAM: a CERN SSO
   account logs in, registers, confirms the mail, waits for approval, then links the certificate from the
-  logged-in browser session). None guides yet; one would be a registrar of its own in the table (e.g.
-  kind `iam-browser-login` beside `iam`) implementing the same methods its way: `register` shows the
-  browser steps and raises `ctx.wait(...)` until a public signal (IAM's `registration/email-available/
-  <address>` answering false) shows the request exists; `confirm` leaves the link to the browser session;
-  `check_approval` and `link_certificate` watch what can be seen without the session; the hints say what
-  to do in the browser. The steps call the same methods either way; a command that must act differently
+  logged-in browser session). `iam_browser.py` is that registrar (kind `iam-browser-login`, for an IAM
+  VO whose catalog entry says `registration = "browser-login"`): `register` shows the browser steps and
+  raises `ctx.wait(...)` until a public signal (IAM's `registration/email-available/<address>` answering
+  false) shows the request exists; `confirm` shows the link and leaves the click to the browser;
+  `check_approval` and `link_certificate` watch what can be seen without the session (the approval mail,
+  the VOMS-AA). The steps call the same methods either way; a command that must act differently
   (`onboard confirm URL` cannot confirm for a browser session) asks `registrar.mode`, never the name.
 * **"You may not ask"** (`approval.NOT_ALLOWED`). A server may refuse to say where a request stands (VOMS-
   Admin with read access removed: 401/403, or HTTP 200 carrying a JSON exception report

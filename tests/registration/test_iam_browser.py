@@ -102,3 +102,23 @@ def test_without_a_mailbox_the_mail_step_is_shown_and_nothing_claimed(tmp_path, 
     confirm_email.run(ctx)
     assert "Step 3 of 5" in output(ctx) and "cannot see that click" in output(ctx)
     assert flow.extra(ctx)["registration"] == "submitted"  # not "confirmed": onboard did not see it
+
+
+def test_onboard_start_vo_cms_on_a_fresh_configuration_shows_the_guided_journey(tmp_path, cli):
+    """`onboard start --vo cms` with nothing but the user in the configuration: the CMS journey is the
+    guided one from the first moment (said up front, in the checklist), and nothing went to CERN (the
+    certificate comes first: the journey waits at the CA portal without a request to any registration
+    server)."""
+    from onboard.errors import Exit
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[user]\ngiven_name = "Jane"\nfamily_name = "Doe"\nemail = "jane.doe@example.org"\n'
+                   'institution = "Example University"\n')
+    r = cli("--config", str(cfg), "start", "--vo", "cms", env={"ONBOARD_NO_BROWSER": "1"})
+    assert r.returncode == Exit.WAITING, r.stderr
+    assert "you register in your browser" in r.stdout and "never sends the registration" in r.stdout
+    st = cli("--config", str(cfg), "status", "--vo", "cms")
+    assert "IAM registration after a browser login (CERN SSO)" in st.stdout
+    assert "Log in to the VO's IAM in a browser (CERN SSO)" in st.stdout
+    assert "Send the registration request" not in st.stdout
+    assert "link it from the logged-in IAM session" in st.stdout

@@ -98,3 +98,32 @@ def test_sign_in_links_are_not_a_mail_cannon(cern):
                data={"_csrf": token, "givenname": "Eve", "familyname": "Attacker",
                      "email": "victim@example.org"})
     assert r.status_code == 429
+
+
+def test_sandbox_up_refuses_the_cern_profile_for_a_vo_it_does_not_serve(tmp_path):
+    from tests.lib.tools import run_onboard
+
+    r = run_onboard("sandbox", "up", "--dir", str(tmp_path / "sb"), "--vo", "alpha", "--cern-profile", "cms",
+                    timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "'cms' (CERN profile) is not one of the VOs served" in r.stderr
+    assert not (tmp_path / "sb" / "sandbox.json").exists()
+
+
+def test_the_trainees_configuration_names_the_guided_journey(tmp_path):
+    from tests.lib.sandbox import prepare_sandbox
+
+    sb = prepare_sandbox(tmp_path / "sb", vos=(VO, "plainvo"), cern_profile_vos=[VO])
+    cfg = sb.onboard_config(vo=VO, email="jane@example.org")
+    assert cfg["vos"][VO]["kind"] == "iam" and cfg["vos"][VO]["registration"] == "browser-login"
+    assert cfg["vos"][VO]["url"].endswith(f"/iam/{VO}")
+    assert cfg["registration"]["voms_aa_url"].endswith(f"/iam/{VO}/generate-ac")
+    assert cfg["vos"]["plainvo"]["kind"] == "voms-admin" and "registration" not in cfg["vos"]["plainvo"]
+    from onboard.config import Config
+
+    # what a trainee's onboard reads (the submit host is left out: nothing listens, its port is 0)
+    parsed = Config.model_validate({k: v for k, v in cfg.items() if k != "submit_host"})
+    from onboard.registration import flow
+
+    assert flow.registration_kind(parsed, VO) == "iam-browser-login"
+    assert flow.registration_kind(parsed, "plainvo") == "voms-admin"

@@ -122,3 +122,9 @@ def test_onboard_start_vo_cms_on_a_fresh_configuration_shows_the_guided_journey(
     assert "Log in to the VO's IAM in a browser (CERN SSO)" in st.stdout
     assert "Send the registration request" not in st.stdout
     assert "link it from the logged-in IAM session" in st.stdout
+
+
+def test_onboard_vos_says_cms_registers_after_a_login(cli):
+    r = cli("vos", "cms")
+    assert r.returncode == 0, r.stderr
+    assert "iam, log in first (in a browser; onboard guides) at https://cms-auth.cern.ch/" in r.stdout

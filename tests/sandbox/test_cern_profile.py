@@ -127,3 +127,16 @@ def test_the_trainees_configuration_names_the_guided_journey(tmp_path):
 
     assert flow.registration_kind(parsed, VO) == "iam-browser-login"
     assert flow.registration_kind(parsed, "plainvo") == "voms-admin"
+
+
+@pytest.mark.parametrize(
+    "address", ["a,b@example.org", "Eve <eve@example.org>", "x@example.org\nBcc: y@e.org"],
+    ids=["list", "display-name", "header"])
+def test_the_sso_mails_one_plain_address_only(cern, address):
+    s = _session(cern)
+    base = cern.iam_url(VO)
+    token = re.search(r'name="_csrf" value="([^"]+)"', s.get(f"{base}/sandbox-sso/login").text).group(1)
+    r = s.post(f"{base}/sandbox-sso/login",
+               data={"_csrf": token, "givenname": "Eve", "familyname": "Attacker", "email": address})
+    assert r.status_code == 400
+    assert not list((cern.dir / "mail").glob("*/new/*"))  # nothing was sent anywhere

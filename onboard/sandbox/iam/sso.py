@@ -28,7 +28,8 @@ NAME = "sandbox SSO — not CERN"
 MAIL_NAME = "sandbox SSO - not CERN"  # the mail subject stays 7bit ASCII, as the Java servers send it
 TOKEN_LIFETIME = 900
 MAX_LINKS = 3  # outstanding sign-in links per address: nobody floods another trainee's mailbox
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# one plain address (no list, no display name): the sign-in link goes to that mailbox and no other
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 NEXT = ("registration", "login")
 
 SCHEMA = """

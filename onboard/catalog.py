@@ -27,6 +27,7 @@ KINDS = ("voms-admin", "iam", "vomrs")
 # as CERN's `cern` profile does: onboard guides the browser steps and never posts the request itself)
 REGISTRATIONS = ("", "browser-login")
 GUIDED_KIND = "iam-browser-login"  # registrar and workflow of an IAM VO with registration = "browser-login"
+GUIDED = {("iam", "browser-login"): GUIDED_KIND}  # (kind, registration) -> the registrar that guides
 # registration services retired upstream: what `onboard vos` says of any VO configured with one
 RETIRED_KINDS = {
     "vomrs": "VOMRS is retired upstream (its VOs moved to VOMS-Admin, then IAM); onboard keeps it for the "
@@ -116,7 +117,7 @@ class VOEntry:
         if self.registration not in REGISTRATIONS:
             known = ", ".join(filter(None, REGISTRATIONS))
             out.append(f"registration '{self.registration}' is not one of {known}")
-        elif self.registration and self.kind != "iam":
+        elif self.registration and (self.kind, self.registration) not in GUIDED:
             out.append(f"registration '{self.registration}' is for IAM instances, not {self.kind}")
         if self.url and not self.url.startswith("https://"):
             out.append(f"url '{self.url}' is not an https:// address")
@@ -242,7 +243,7 @@ def lookup(vo: str, cfg: Any = None) -> VOEntry | None:
 
 def service_kind(kind: str, registration: str = "") -> str:
     """voms-admin, iam, vomrs, or GUIDED_KIND for an IAM instance that registers only after a login."""
-    return GUIDED_KIND if kind == "iam" and registration == "browser-login" else kind
+    return GUIDED.get((kind, registration), kind)
 
 
 def kind_from_url(url: str) -> str:

@@ -174,8 +174,8 @@ class IamBrowserRegistrar(iam.IamRegistrar):
         _step(ctx, 5, "your certificate in the browser, linked once to your account",
               "a. Put the certificate into your browser: `onboard browser-import`.",
               f"   {BROWSERS}",
-              f"b. Log in again at {_open(ctx, base + '/login')} (after the import: IAM keeps the "
-              "certificate the browser presented at the login, a session from before has none).",
+              f"b. Restart the browser and log in again at {_open(ctx, base + '/login')} (IAM keeps the "
+              "certificate the browser presented at the login: a session from before the import has none).",
               "c. On your dashboard, under 'X.509 certificates', press 'Link certificate': IAM links the "
               "certificate this browser presented.")
         ctx.ui.explain("onboard notices it by itself once the VOMS attribute authority answers for your "

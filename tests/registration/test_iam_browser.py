@@ -128,3 +128,26 @@ def test_onboard_vos_says_cms_registers_after_a_login(cli):
     r = cli("vos", "cms")
     assert r.returncode == 0, r.stderr
     assert "iam, log in first (in a browser; onboard guides) at https://cms-auth.cern.ch/" in r.stdout
+
+
+@pytest.mark.parametrize("display", [True, False], ids=["display", "terminal"])
+def test_the_registration_page_is_opened_or_printed(tmp_path, clock, monkeypatch, display):
+    import webbrowser
+
+    opened = []
+    monkeypatch.delenv("ONBOARD_NO_BROWSER", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    if display:
+        monkeypatch.setenv("DISPLAY", ":0")
+    else:
+        monkeypatch.delenv("DISPLAY", raising=False)
+        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(webbrowser, "open", lambda url, new=0: opened.append(url) or True)
+    ctx, _ = _cms(tmp_path, clock, "true")
+    with pytest.raises(Waiting):
+        register.run(ctx)
+    page = "https://cms-auth.cern.ch/start-registration"
+    if display:
+        assert opened == [page] and f"{page} (opened in your browser)" in output(ctx)
+    else:
+        assert opened == [] and f"{page} (open it in a browser with a display)" in output(ctx)

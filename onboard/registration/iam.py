@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from onboard import catalog
-from onboard.errors import Exit, RegistrationError
+from onboard.errors import ConfigError, Exit, RegistrationError
 from onboard.registration import approval, flow, iam_username, links, mails
 from onboard.registration.answer import json_of
 from onboard.registration.registrar import Registrar
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from onboard.steps.context import StepContext
 
 VERIFY_FAILED = ("Activation failed", "No registration request found")
+# CernHrDbRequestValidatorService's refusal of a request without an external login (400, ErrorDTO)
+NOT_AUTHENTICATED = "User is not authenticated"
 
 
 def _base_path(path: str) -> str:
@@ -118,11 +120,6 @@ class IamRegistrar(Registrar):
                 "IAM needs a given name, a family name and an e-mail address.",
                 "Set user.given_name, user.family_name and user.email.",
             )
-        if host.endswith(".cern.ch"):
-            ctx.ui.warn(
-                f"{host} registers only people logged in with CERN SSO who have a CERN HR record; "
-                "if the request is refused, register in a browser at " + base + "/start-registration."
-            )
         # idempotent: an address IAM already knows means an earlier run (or the user) registered already
         resp = http.get(
             f"{base}/registration/email-available/{quote(user.email, safe='@')}",
@@ -144,6 +141,14 @@ class IamRegistrar(Registrar):
         resp = http.post(
             f"{base}/registration/create", json=body, idempotent=False, headers={"Accept": "application/json"}
         )
+        if resp.status_code == 400 and _error(resp) == NOT_AUTHENTICATED:
+            # an IAM that registers only after a login (CERN's `cern` profile): nothing was registered
+            raise ConfigError(
+                f"{host} registers only people logged in with its single sign-on (it answered "
+                f"\"{NOT_AUTHENTICATED}\").",
+                f"Set vos.{ctx.vo}.registration = \"browser-login\": onboard then guides the browser "
+                "steps; `onboard reset` and `onboard start` again.",
+            )
         if resp.status_code == 400:
             raise FormError(
                 f"{host} refused the registration: {_error(resp)}.",

@@ -77,6 +77,8 @@ def trainee_config(app) -> dict[str, Any]:
             entry["lsc"] = {s.hostname: voms_admin.lsc(ctx, vo)}
         except Exception:  # noqa: BLE001 - no VOMS certificate yet: the verify step then skips the VO check
             pass
+        if vo in s.cern_profile_vos:  # CERN's IAM: a login first, the steps guided (iam/cern_profile.py)
+            entry.update(kind="iam", registration="browser-login", url=f"{app.base_url('open')}/iam/{vo}")
         vos[vo] = entry
     out: dict[str, Any] = {
         "vo": s.vos[0],
@@ -84,6 +86,8 @@ def trainee_config(app) -> dict[str, Any]:
         "ca": {"provider": "sandbox", "portal_url": f"{app.base_url('open')}/portal"},
         "vos": vos,
     }
+    if s.vos[0] in s.cern_profile_vos:  # the sandbox IAM's VOMS-AA stand-in (Debian's voms has no REST)
+        out["registration"] = {"voms_aa_url": f"{app.base_url('open')}/iam/{s.vos[0]}/generate-ac"}
     ssh_port = (s.ports or {}).get("ssh")
     if ssh_port:
         # the submit host runs on the instructor's machine: its grid tools trust the sandbox CA there

@@ -140,3 +140,25 @@ def test_the_sso_mails_one_plain_address_only(cern, address):
                data={"_csrf": token, "givenname": "Eve", "familyname": "Attacker", "email": address})
     assert r.status_code == 400
     assert not list((cern.dir / "mail").glob("*/new/*"))  # nothing was sent anywhere
+
+
+def test_a_joining_trainee_gets_the_guided_journey(tmp_path):
+    """`onboard sandbox join`'s configuration (portal.trainee_config) for a CERN-profile VO."""
+    from onboard.config import Config
+    from onboard.registration import flow
+    from onboard.sandbox import portal, web
+    from onboard.sandbox.context import SandboxContext
+    from onboard.sandbox.settings import Settings
+    from tests.lib.sandbox import seed_ca
+
+    ctx = SandboxContext(seed_ca(tmp_path / "sb"), Settings(port_base=0, vos=[VO, "plainvo"],
+                                                            cern_profile_vos=[VO]))
+    app = web.App(ctx)
+    app.ports.update(voms=18443, open=18444)
+    cfg = portal.trainee_config(app)
+    assert cfg["vos"][VO]["registration"] == "browser-login" and cfg["vos"][VO]["kind"] == "iam"
+    assert cfg["vos"][VO]["url"].endswith(f":18444/iam/{VO}")
+    assert cfg["registration"]["voms_aa_url"].endswith(f":18444/iam/{VO}/generate-ac")
+    assert cfg["vos"]["plainvo"]["kind"] == "voms-admin"
+    parsed = Config.model_validate({k: v for k, v in cfg.items() if k != "submit_host"})
+    assert flow.registration_kind(parsed, VO) == "iam-browser-login"

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from onboard import catalog
 from onboard.adapters import desktop
+from onboard.errors import Exit, RegistrationError
 from onboard.registration import approval, flow, iam
 from onboard.registration.registrar import Mode
 from onboard.registration.voms_admin import FormError
@@ -104,7 +105,15 @@ class IamBrowserRegistrar(iam.IamRegistrar):
         """IAM's registration/<what>-available/<value> answering false: IAM has an account with it."""
         resp = http.get(f"{base}/registration/{what}-available/{quote(value, safe='@')}",
                         headers={"Accept": "application/json"})
-        return resp.status_code == 200 and resp.text.strip().lower() == "false"
+        answer = resp.text.strip().lower() if resp.status_code == 200 else ""
+        if answer not in ("true", "false"):  # IAM answers a JSON boolean; anything else is another page
+            raise RegistrationError(
+                f"{urlsplit(base).hostname} answered registration/{what}-available with "
+                f"HTTP {resp.status_code} and not true or false.",
+                "Is vos.<vo>.url the IAM base URL (https://host)? `onboard resume` asks again.",
+                exit_code=Exit.SERVER,
+            )
+        return answer == "false"
 
     def _show_register_steps(self, ctx: StepContext, base: str, email: str) -> None:
         entry = catalog.lookup(ctx.vo, ctx.config)

@@ -151,3 +151,19 @@ def test_the_registration_page_is_opened_or_printed(tmp_path, clock, monkeypatch
         assert opened == [page] and f"{page} (opened in your browser)" in output(ctx)
     else:
         assert opened == [] and f"{page} (open it in a browser with a display)" in output(ctx)
+
+
+@pytest.mark.parametrize("page", [Page("<html>Sign in</html>", 200, "text/html"), Page("", 404)],
+                         ids=["another-page", "not-found"])
+def test_an_iam_answer_of_another_shape_is_one_error_and_changes_nothing(tmp_path, clock, monkeypatch, page):
+    from onboard.errors import Exit, RegistrationError
+
+    monkeypatch.setenv("ONBOARD_NO_BROWSER", "1")
+    ctx, adapter = _cms(tmp_path, clock, "true")
+    adapter.routes[:] = [("GET", f"/registration/email-available/{EMAIL}", page)]
+    before = dict(flow.extra(ctx))
+    with pytest.raises(RegistrationError) as e:
+        register.run(ctx)
+    assert e.value.exit_code == Exit.SERVER and "not true or false" in e.value.message
+    assert "\n" not in e.value.message and "vos.<vo>.url" in e.value.hint
+    assert flow.extra(ctx) == before

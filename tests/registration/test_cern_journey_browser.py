@@ -99,6 +99,10 @@ def _sso_login(driver, base: str, maildir: Path, nxt: str) -> None:
     driver.get(f"{base}/{'start-registration' if nxt == 'registration' else 'login'}")
     driver.find_element(By.ID, "sso-login").click()
     assert "sandbox SSO — not CERN" in driver.title
+    if nxt == "registration":
+        from tests.lib.browser import keep_screenshot
+
+        keep_screenshot(driver, "cern-iam-sandbox-sso")
     driver.find_element(By.ID, "givenname").send_keys("Dana")
     driver.find_element(By.ID, "familyname").send_keys("Demo")
     driver.find_element(By.ID, "email").send_keys("dana.demo@example.org")

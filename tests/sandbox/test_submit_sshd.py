@@ -1,0 +1,232 @@
+"""The submit host of a sandbox run as root (issue 14): Debian's OpenSSH sshd with a real Unix account per
+seat, exactly like a cluster's login node; `sandbox down` removes the accounts it made and nothing else.
+Used with the real OpenSSH client (ssh, sftp) and host-key checking on; the trainees' seats and keys go
+through the sandbox's portal as `onboard sandbox join` sends them."""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import signal
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from onboard.sandbox.submit_host.accounts import HOME_BASE
+from tests.lib.sandbox import start_sandbox
+from tests.sandbox.test_attacker import new_key, post, seated, ssh, ssh_opts
+
+pytestmark = [
+    pytest.mark.servers,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the real sshd submit host is the sandbox's as root"),
+]
+
+
+@pytest.fixture
+def sandbox(tmp_path, clock):
+    sb = start_sandbox(tmp_path / "sb", clock=clock, submit_host="sshd")
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+def sftp(sandbox, opts: list[str], user: str, batch: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    from tests.lib.tools import require_tool
+
+    f = tmp_path / "batch"
+    f.write_text(batch)
+    return subprocess.run([require_tool("sftp"), *opts, "-P", str(sandbox.ssh_port), "-b", str(f),
+                           f"{user}@127.0.0.1"], capture_output=True, timeout=60)
+
+
+def test_the_submit_host_is_openssh_with_a_key_only_account_per_seat(sandbox, tmp_path):
+    with socket.create_connection(("127.0.0.1", sandbox.ssh_port), timeout=10) as s:
+        banner = s.recv(256)
+    assert banner.startswith(b"SSH-2.0-OpenSSH_"), banner
+    pid = int((sandbox.dir / "submit" / "sshd.pid").read_text())
+    assert os.readlink(f"/proc/{pid}/exe").endswith("/sshd")
+    assert str(sandbox.dir / "submit" / "sshd_config").encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert sandbox.endpoints()["ssh"]["server"] == "openssh"
+    _, key = seated(sandbox, tmp_path, "alice")
+    pw = pwd.getpwnam("obx-alice")
+    home = Path(pw.pw_dir)
+    assert home == HOME_BASE / "obx-alice" == sandbox.ssh_home("alice")
+    st = home.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == pw.pw_uid
+    ak = home / ".ssh" / "authorized_keys"
+    assert ak.stat().st_uid == pw.pw_uid and stat.S_IMODE(ak.stat().st_mode) == 0o600
+    opts = ssh_opts(sandbox, tmp_path, key)
+    r = ssh(sandbox, opts, "obx-alice", "id -un; pwd; echo $X509_CERT_DIR")
+    assert r.returncode == 0, r.stderr
+    name, cwd, cert_dir = r.stdout.decode().split()
+    assert (name, cwd) == ("obx-alice", str(home))
+    assert sorted(os.listdir(cert_dir)) == sorted(os.listdir(sandbox.trust_dir))  # the public trust copy
+    # key-only: a password (or keyboard-interactive) login is not even offered
+    pw_opts = [("BatchMode=no" if o == "BatchMode=yes" else o) for o in opts] + [
+        "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive",
+        "-o", "NumberOfPasswordPrompts=1"]
+    r = subprocess.run(["ssh", *pw_opts, "-p", str(sandbox.ssh_port), "obx-alice@127.0.0.1", "true"],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+                       env={**os.environ, "SSH_AUTH_SOCK": "", "SSH_ASKPASS_REQUIRE": "force",
+                            "SSH_ASKPASS": "/bin/echo"})  # a password, were one asked for
+    # the server names the methods it would take: public keys only
+    assert r.returncode == 255 and b"Permission denied (publickey)" in r.stderr, r.stderr
+
+
+def test_one_trainee_cannot_read_anothers_home_by_ssh_or_sftp(sandbox, tmp_path):
+    _, alice_key = seated(sandbox, tmp_path, "alice")
+    _, bob_key = seated(sandbox, tmp_path, "bob")
+    alice = ssh_opts(sandbox, tmp_path, alice_key)
+    assert ssh(sandbox, alice, "obx-alice", "umask 022; echo alices-secret > notes.txt").returncode == 0
+    bob = ssh_opts(sandbox, tmp_path, bob_key)
+    home = sandbox.ssh_home("alice")
+    for attempt in (f"cat {home}/notes.txt", f"ls {home}", f"cat {home}/.ssh/authorized_keys"):
+        r = ssh(sandbox, bob, "obx-bob", attempt)
+        assert r.returncode != 0 and b"Permission denied" in r.stderr, (attempt, r.stderr)
+        assert b"alices-secret" not in r.stdout
+    got = tmp_path / "got"
+    r = sftp(sandbox, alice, "obx-alice", f"get {home}/notes.txt {got}\n", tmp_path)  # there, for alice
+    assert r.returncode == 0 and got.read_text() == "alices-secret\n"
+    got.unlink()
+    r = sftp(sandbox, bob, "obx-bob", f"get {home}/notes.txt {got}\n", tmp_path)
+    # sftp's glob reports the EACCES of alice's home as "not found"
+    assert r.returncode != 0 and not got.exists(), r.stderr
+    r = sftp(sandbox, bob, "obx-bob", f"ls {home}\n", tmp_path)
+    assert r.returncode != 0 and b"notes.txt" not in r.stdout
+    r = sftp(sandbox, bob, "obx-bob", f"put {bob_key}.pub {home}/planted\n", tmp_path)
+    assert r.returncode != 0 and not (home / "planted").exists()
+    # a link bob makes to alice's file leads nowhere either (the kernel, not the sandbox, says no)
+    assert ssh(sandbox, bob, "obx-bob", f"ln -s {home}/notes.txt esc").returncode == 0
+    r = sftp(sandbox, bob, "obx-bob", f"get esc {got}\n", tmp_path)
+    assert r.returncode != 0 and not got.exists()
+    # nor can bob log in as alice with his key
+    r = ssh(sandbox, bob, "obx-alice", "true")
+    assert r.returncode == 255 and b"Permission denied" in r.stderr
+
+
+def test_no_trainee_runs_as_the_instructor(sandbox, tmp_path):
+    _, key = seated(sandbox, tmp_path, "mallory")
+    opts = ssh_opts(sandbox, tmp_path, key)
+    root_key = sandbox.dir / "ca" / "private" / "root.key"
+    for attempt in (f"cat {root_key}", f"ls {sandbox.dir}", f"cat /proc/{os.getpid()}/environ",
+                    f"kill -0 {os.getpid()}", "sudo -n id", "su -c id root </dev/null", "cat /etc/shadow"):
+        r = ssh(sandbox, opts, "obx-mallory", attempt)
+        assert r.returncode != 0, attempt
+        assert b"BEGIN" not in r.stdout and b"uid=0" not in r.stdout and b"root:" not in r.stdout
+    assert ssh(sandbox, opts, "obx-mallory", "id -u").stdout.strip() != b"0"
+    # root, the instructor's login and an account the sandbox did not make: no login, whatever the key
+    for user in ("root", "instructor", pwd.getpwuid(0).pw_name):
+        r = ssh(sandbox, opts, user, "true")
+        assert r.returncode == 255, user
+    # the portal never hands out an existing account, nor one the instructor made (no seat owns it)
+    instructor = new_key(tmp_path / "instructor")
+    sandbox.authorize_ssh_key("instructor", instructor.with_suffix(".pub").read_text())
+    token = seats_token(sandbox)
+    r = post(sandbox, "/portal/ssh-key", {"user": "instructor", "public_key": key.with_suffix(".pub")
+                                          .read_text()}, token)
+    assert r.status_code == 403
+
+
+def seats_token(sandbox) -> str:
+    from onboard.sandbox import seats
+
+    return seats.make(sandbox.ctx, 1)[0]
+
+
+def _useradd(name: str) -> None:
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, capture_output=True)
+
+
+def _userdel(name: str) -> None:
+    subprocess.run(["userdel", "--remove", name], capture_output=True)
+
+
+def test_sandbox_down_removes_the_accounts_it_made_and_nothing_else(cli, tmp_path):
+    from tests.lib.sandbox import VO, seed_ca
+
+    bystander = "obx-bystander"  # the sandbox's prefix, not the sandbox's account
+    _userdel(bystander)
+    _useradd(bystander)
+    try:
+        sbdir = seed_ca(tmp_path / "sb")
+        key = new_key(tmp_path / "inst")
+        up = cli("sandbox", "up", "--dir", str(sbdir), "--port-base", "0", "--vo", VO, "--json",
+                 "--ssh-key", f"{key}.pub", "--ssh-user", "teacher", "--seats", "2")
+        assert up.returncode == 0, up.stderr
+        info = json.loads(up.stdout)
+        assert info["ssh"]["server"] == "openssh"
+
+        class Running:  # enough of a Sandbox for the helpers (the daemon's ports)
+            settings = type("S", (), {"ports": {"open": int(info["open"].rsplit(":", 1)[1])}})
+            ca = type("C", (), {"bundle_path": sbdir / "ca" / "ca-bundle.pem"})
+
+        public = key.with_suffix(".pub").read_text()
+        r = post(Running, "/portal/ssh-key", {"user": "zoe", "public_key": public}, info["seats"][0])
+        assert r.status_code == 200 and r.json()["user"] == "obx-zoe"
+        # the trainee's seat cannot take the pre-existing account with the sandbox's prefix
+        r = post(Running, "/portal/ssh-key", {"user": "bystander", "public_key": public}, info["seats"][1])
+        assert r.status_code == 403
+        made = {"obx-teacher", "obx-zoe"}
+        for name in made:
+            assert Path(pwd.getpwnam(name).pw_dir).is_dir()
+        ledger = json.loads((sbdir / "submit" / "accounts.json").read_text())
+        assert set(ledger["accounts"]) == made
+        group = next(iter(ledger["groups"]))
+        assert set(grp.getgrnam(group).gr_mem) == made
+        down = cli("sandbox", "down", "--dir", str(sbdir))
+        assert down.returncode == 0, down.stderr
+        for name in made:
+            with pytest.raises(KeyError):
+                pwd.getpwnam(name)
+            assert not (HOME_BASE / name).exists()
+        with pytest.raises(KeyError):
+            grp.getgrnam(group)
+        assert pwd.getpwnam(bystander).pw_dir == str(HOME_BASE / bystander)
+        assert (HOME_BASE / bystander).is_dir()
+    finally:
+        cli("sandbox", "down", "--dir", str(tmp_path / "sb"))
+        _userdel(bystander)
+
+
+def gone(pid: int) -> bool:
+    for _ in range(50):
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True  # dead, not yet reaped (the container's init may be slow to)
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_killed_sandboxs_sshd_and_accounts_are_cleaned_up(cli, tmp_path):
+    from tests.lib.sandbox import VO, seed_ca
+
+    sbdir = seed_ca(tmp_path / "sb")
+    key = new_key(tmp_path / "inst")
+    up = cli("sandbox", "up", "--dir", str(sbdir), "--port-base", "0", "--vo", VO, "--json",
+             "--ssh-key", f"{key}.pub", "--ssh-user", "crashy")
+    assert up.returncode == 0, up.stderr
+    info = json.loads(up.stdout)
+    sshd_pid = int((sbdir / "submit" / "sshd.pid").read_text())
+    try:
+        os.kill(int(info["pid"]), signal.SIGKILL)  # the sandbox dies; its sshd and the account stay
+        time.sleep(0.5)
+        assert pwd.getpwnam("obx-crashy")
+        os.kill(sshd_pid, 0)
+        # the next start clears them before anything else
+        again = cli("sandbox", "up", "--dir", str(sbdir), "--port-base", "0", "--vo", VO, "--json")
+        assert again.returncode == 0, again.stderr
+        with pytest.raises(KeyError):
+            pwd.getpwnam("obx-crashy")
+        assert gone(sshd_pid)
+    finally:
+        cli("sandbox", "down", "--dir", str(sbdir))
+        _userdel("obx-crashy")

@@ -93,6 +93,10 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--ssh-user", metavar="NAME", help="account for --ssh-key (default: your login name)"
     )
+    a.add_argument("--submit-host", choices=("auto", "sshd", "paramiko"),
+                   help="the SSH submit host: sshd = Debian's OpenSSH with a Unix account per seat (needs "
+                        "root), paramiko = the sandbox's own, each trainee confined by bubblewrap "
+                        "(default auto: sshd when run as root)")
     a.add_argument("--seats", type=int, metavar="N", default=0,
                    help="make N seats and print their join tokens (also later: `onboard sandbox seats N`)")
     a.add_argument("--json", action="store_true", help="print the endpoints as JSON")
@@ -193,6 +197,8 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.groups = list(dict.fromkeys(args.group))
     if args.attribute_requests:
         settings.enable_attribute_requests = True
+    if args.submit_host:
+        settings.submit_host = args.submit_host
     try:
         settings.check()
     except ValueError as e:

@@ -111,8 +111,8 @@ class SSHDHost(AccountHomes):
             "PermitUserRC no",
             "PrintMotd no",
             "Subsystem sftp internal-sftp",
-            f"SetEnv X509_CERT_DIR={self.public}/certificates VOMS_USERCONF={self.public}/vomses "
-            f"X509_VOMS_DIR={self.public}/vomsdir",
+            f"SetEnv PATH={_session_path()} X509_CERT_DIR={self.public}/certificates "
+            f"VOMS_USERCONF={self.public}/vomses X509_VOMS_DIR={self.public}/vomsdir",
             "LoginGraceTime 30",
             "MaxAuthTries 6",
             "MaxSessions 10",
@@ -188,6 +188,14 @@ class SSHDHost(AccountHomes):
         removed = self.accounts.remove_all()
         self.log(f"ssh: sshd stopped; accounts removed: {' '.join(removed) or 'none'}")
         shutil.rmtree(self.public, ignore_errors=True)
+
+
+def _session_path() -> str:
+    """The sandbox's PATH for the sessions too, as the paramiko host gives it (absolute entries that need
+    no quoting; sshd's default otherwise)."""
+    keep = [p for p in os.environ.get("PATH", "").split(":")
+            if p.startswith("/") and not set(p) & set(' \t"\'\\')]
+    return ":".join(dict.fromkeys(keep)) or "/usr/local/bin:/usr/bin:/bin"
 
 
 def clean_up(sandbox_dir: Path) -> list[str]:

@@ -230,3 +230,49 @@ def test_a_killed_sandboxs_sshd_and_accounts_are_cleaned_up(cli, tmp_path):
     finally:
         cli("sandbox", "down", "--dir", str(sbdir))
         _userdel("obx-crashy")
+
+
+def test_join_configures_the_seats_account_and_the_journeys_ssh_gets_in(cli, tmp_path):
+    """`onboard sandbox join` writes the login the sandbox answers (obx-<user>) and the trust directory the
+    sessions can read; onboard's own SSH connection (the journey's) then logs in with that configuration."""
+    import tomllib
+
+    from onboard.adapters import ssh as ssh_adapter
+    from onboard.config import Config
+    from tests.lib.sandbox import VO, seed_ca
+
+    sbdir = seed_ca(tmp_path / "sb")
+    up = cli("sandbox", "up", "--dir", str(sbdir), "--port-base", "0", "--vo", VO, "--json", "--seats", "1")
+    assert up.returncode == 0, up.stderr
+    info = json.loads(up.stdout)
+    try:
+        url = info["open"].replace(f"//{info['hostname']}:", "//localhost:")
+        said = " ".join(info["root_sha256"].split()[:4])
+        joined = cli("sandbox", "join", url, "--fingerprint", said, "--token", info["seats"][0],
+                     "--name", "Ola Nordmann", "--email", "ola.n@example.org")
+        assert joined.returncode == 0, joined.stderr
+        assert "lets your SSH key in as obx-ola.n" in joined.stdout
+        path = tmp_path / "xdg-config" / "onboard" / "config.toml"
+        cfg = Config.model_validate(tomllib.loads(path.read_text()))
+        assert cfg.submit_host.user == "obx-ola.n" and pwd.getpwnam("obx-ola.n")
+        cert_dir = Path(str(cfg.submit_host.x509_cert_dir))
+        assert cert_dir.parent.parent == Path("/run/onboard-sandbox") and list(cert_dir.glob("*.0"))
+        assert stat.S_IMODE(cert_dir.parent.stat().st_mode) == 0o755  # every seat reads it
+        conn = ssh_adapter.connect_configured(cfg, None)
+        try:
+            r = conn.run("id -un; test -r \"$X509_CERT_DIR\" && echo trust-readable")
+            assert r.out.split() == ["obx-ola.n", "trust-readable"]
+        finally:
+            conn.close()
+    finally:
+        cli("sandbox", "down", "--dir", str(sbdir))
+    with pytest.raises(KeyError):
+        pwd.getpwnam("obx-ola.n")
+
+
+def test_long_user_names_map_to_distinct_accounts_useradd_takes():
+    from onboard.sandbox.submit_host.accounts import MAX_NAME, account_name
+
+    a, b = account_name("a" * 30 + "x"), account_name("a" * 30 + "y")
+    assert a != b and len(a) == len(b) == MAX_NAME and a.startswith("obx-")
+    assert account_name("trainee01") == "obx-trainee01"

@@ -92,23 +92,32 @@ class Sandbox:
             if real_sshd:
                 from onboard.sandbox.submit_host.sshd import SSHDHost
 
-                self.ssh = SSHDHost(self.dir / "submit", self.dir, self.settings.bind, self._port("ssh"),
-                                    log=self.ctx.log, trust_dir=self.ctx.ca.trust_dir)
-                self.ssh.start(self._host_voms())
+                host = SSHDHost(self.dir / "submit", self.dir, self.settings.bind, self._port("ssh"),
+                                log=self.ctx.log, trust_dir=self.ctx.ca.trust_dir)
+                started.append(host)
+                host.start(self._host_voms())
+                self.ssh = host
             elif ssh:
                 self.ssh = SubmitHost(
                     self.dir / "submit", self.settings.bind, self._port("ssh"), log=self.ctx.log,
                     read_only=(self.ctx.ca.trust_dir,),
                 )
                 started.append(self.ssh)
-        except OSError as e:
-            for part in started:  # bound, not yet serving: close their sockets
+        except Exception as e:
+            for part in started:  # bound, not yet serving: close their sockets (sshd: stopped, cleaned up)
                 with contextlib.suppress(Exception):
-                    part.server.server_close() if hasattr(part, "server") else part.sock.close()
+                    if hasattr(part, "server"):
+                        part.server.server_close()
+                    elif hasattr(part, "sock"):
+                        part.sock.close()
+                    else:
+                        part.stop()
             self.listeners.clear()
             self.ssh = None
             from onboard.errors import SandboxError
 
+            if not isinstance(e, OSError):
+                raise
             raise SandboxError(
                 f"the sandbox cannot listen on {self.settings.bind}: {e.strerror or e}",
                 "Another program (or sandbox) uses the port: choose others with --port-base N, "

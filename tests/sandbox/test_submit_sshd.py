@@ -276,3 +276,18 @@ def test_long_user_names_map_to_distinct_accounts_useradd_takes():
     a, b = account_name("a" * 30 + "x"), account_name("a" * 30 + "y")
     assert a != b and len(a) == len(b) == MAX_NAME and a.startswith("obx-")
     assert account_name("trainee01") == "obx-trainee01"
+
+
+def test_a_port_taken_is_one_error_and_leaves_no_group_nor_public_files(tmp_path):
+    from onboard.errors import SandboxError
+    from onboard.sandbox.submit_host.accounts import group_name
+    from onboard.sandbox.submit_host.sshd import public_dir
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        with pytest.raises(SandboxError, match="cannot listen") as e:
+            start_sandbox(tmp_path / "sb", submit_host="sshd", ports={"ssh": port})
+    assert "sshd did not start" in e.value.message
+    with pytest.raises(KeyError):
+        grp.getgrnam(group_name((tmp_path / "sb").resolve()))
+    assert not public_dir((tmp_path / "sb").resolve()).exists()

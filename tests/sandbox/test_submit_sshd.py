@@ -291,3 +291,25 @@ def test_a_port_taken_is_one_error_and_leaves_no_group_nor_public_files(tmp_path
     with pytest.raises(KeyError):
         grp.getgrnam(group_name((tmp_path / "sb").resolve()))
     assert not public_dir((tmp_path / "sb").resolve()).exists()
+
+
+def test_sshds_effective_configuration_is_a_login_nodes_for_a_room(tmp_path):
+    """What sshd itself says it will do (`sshd -T`), for a classroom address: key-only, no root, only the
+    sandbox's accounts, no forwarding, per-source limits (not listening: -T only reads the file)."""
+    from onboard.sandbox.processes import tool
+    from onboard.sandbox.submit_host.sshd import SSHDHost
+
+    host = SSHDHost(tmp_path / "sb" / "submit", tmp_path / "sb", "0.0.0.0", 2222)
+    out = subprocess.run([tool("sshd"), "-T", "-f", str(host.write_config())], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    said = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in out.stdout.splitlines() if " " in line}
+    assert said["passwordauthentication"] == "no" and said["kbdinteractiveauthentication"] == "no"
+    assert said["pubkeyauthentication"] == "yes" and said["permitrootlogin"] == "no"
+    assert said["allowgroups"] == host.group and said["strictmodes"] == "yes"
+    assert said["disableforwarding"] == "yes" and said["permituserrc"] == "no"
+    assert said["permittunnel"] == "no" and said["permituserenvironment"] == "no"
+    assert said["subsystem"].split() == ["sftp", "internal-sftp"]
+    assert said["maxstartups"] == "100:30:300" and said["persourcemaxstartups"] == "10"
+    assert said["authorizedkeysfile"] == ".ssh/authorized_keys"
+    assert "listenaddress" in said and said["port"] == "2222"

@@ -121,8 +121,12 @@ class SSHDHost(AccountHomes):
             "ClientAliveCountMax 3",
             "LogLevel VERBOSE",
         ]
-        if not loopback:  # on loopback every trainee has the same address (a bench, the tests)
+        # per source address: on loopback every trainee has the same one (a bench, the tests), so no limit
+        # there; elsewhere a stranger's flood or password guessing slows only that stranger
+        if not loopback:
             lines.append("PerSourceMaxStartups 10")
+        if _version() >= (9, 8):  # PerSourcePenalties came with OpenSSH 9.8 (on by default there)
+            lines.append("PerSourcePenalties no" if loopback else "PerSourcePenalties yes")
         self.config_path.write_text("\n".join(lines) + "\n")
         os.chmod(self.config_path, 0o600)
         return self.config_path
@@ -188,6 +192,15 @@ class SSHDHost(AccountHomes):
         removed = self.accounts.remove_all()
         self.log(f"ssh: sshd stopped; accounts removed: {' '.join(removed) or 'none'}")
         shutil.rmtree(self.public, ignore_errors=True)
+
+
+def _version() -> tuple[int, int]:
+    """OpenSSH's version, from `sshd -V` ("OpenSSH_9.2p1 Debian-2, OpenSSL ..."); (0, 0) if unknown."""
+    import re
+
+    r = subprocess.run([tool("sshd") or "/usr/sbin/sshd", "-V"], capture_output=True, text=True, timeout=30)
+    m = re.search(r"OpenSSH_(\d+)\.(\d+)", r.stdout + r.stderr)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
 def _session_path() -> str:

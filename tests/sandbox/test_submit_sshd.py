@@ -227,9 +227,22 @@ def test_a_killed_sandboxs_sshd_and_accounts_are_cleaned_up(cli, tmp_path):
         with pytest.raises(KeyError):
             pwd.getpwnam("obx-crashy")
         assert gone(sshd_pid)
+        # killed again: `sandbox down` then clears what it left
+        again = json.loads(again.stdout)
+        r = cli("sandbox", "authorize", "--dir", str(sbdir), "--user", "crashy2", f"{key}.pub")
+        assert r.returncode == 0 and pwd.getpwnam("obx-crashy2"), r.stderr
+        sshd_pid = int((sbdir / "submit" / "sshd.pid").read_text())
+        os.kill(int(again["pid"]), signal.SIGKILL)
+        assert gone(int(again["pid"]))
+        down = cli("sandbox", "down", "--dir", str(sbdir))
+        assert down.returncode == 0, down.stderr
+        with pytest.raises(KeyError):
+            pwd.getpwnam("obx-crashy2")
+        assert gone(sshd_pid)
     finally:
         cli("sandbox", "down", "--dir", str(sbdir))
         _userdel("obx-crashy")
+        _userdel("obx-crashy2")
 
 
 def test_join_configures_the_seats_account_and_the_journeys_ssh_gets_in(cli, tmp_path):
@@ -313,3 +326,16 @@ def test_sshds_effective_configuration_is_a_login_nodes_for_a_room(tmp_path):
     assert said["maxstartups"] == "100:30:300" and said["persourcemaxstartups"] == "10"
     assert said["authorizedkeysfile"] == ".ssh/authorized_keys"
     assert "listenaddress" in said and said["port"] == "2222"
+
+
+def test_no_forwarding_of_any_kind(sandbox, tmp_path):
+    """The submit host is no stepping stone: a trainee's -W and -R forwarding is refused by sshd."""
+    _, key = seated(sandbox, tmp_path, "fwd")
+    opts = ssh_opts(sandbox, tmp_path, key)
+    target = f"127.0.0.1:{sandbox.settings.ports['open']}"
+    r = subprocess.run(["ssh", *opts, "-W", target, "-p", str(sandbox.ssh_port), "obx-fwd@127.0.0.1"],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0 and b"administratively prohibited" in r.stderr, r.stderr
+    r = subprocess.run(["ssh", *opts, "-o", "ExitOnForwardFailure=yes", "-R", "0:" + target, "-p",
+                        str(sandbox.ssh_port), "obx-fwd@127.0.0.1", "true"], capture_output=True, timeout=60)
+    assert r.returncode != 0 and b"forwarding failed" in r.stderr.lower(), r.stderr

@@ -73,7 +73,10 @@ class DemoSandbox:
             identity_file=identity,
         )
         # the submit host runs on this machine: voms-proxy-init there trusts the sandbox CA directly
-        cfg["submit_host"]["x509_cert_dir"] = str(self.sandbox.trust_dir)
+        from onboard.sandbox.submit_host import cert_dir
+
+        sb = self.sandbox
+        cfg["submit_host"]["x509_cert_dir"] = cert_dir(sb.dir, sb.settings, sb.trust_dir)
         cfg["submit_host"]["known_hosts"] = str(Path(work) / "ssh" / "known_hosts")
         return cfg
 
@@ -116,6 +119,7 @@ class DemoVOMS:
         sb = sandbox.sandbox
         port = free_port()
         sb.settings.voms_port_base = port - sb.settings.vos.index(self.vo)  # the vomses line names this port
+        sb.refresh_host_voms()  # the submit host's own vomses too
         ready = self.directory / "ready"
         db_dir = self.directory / "db"
         # the approval waits (in the sandbox) until the server is up: the journey itself need not wait

@@ -91,8 +91,10 @@ def trainee_config(app) -> dict[str, Any]:
     ssh_port = (s.ports or {}).get("ssh")
     if ssh_port:
         # the submit host runs on the instructor's machine: its grid tools trust the sandbox CA there
+        from onboard.sandbox.submit_host import cert_dir
+
         submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port,
-                                  "x509_cert_dir": str(ctx.ca.trust_dir)}
+                                  "x509_cert_dir": cert_dir(ctx.dir, s, ctx.ca.trust_dir)}
         try:
             from onboard.sandbox.submit_host import fingerprint as ssh_fp
             from onboard.sandbox.submit_host import load_or_make_host_key
@@ -199,23 +201,23 @@ def ssh_key(req):
     user, line = data.get("user", ""), data.get("public_key", "")
     if not isinstance(user, str) or not isinstance(line, str) or len(line) > 16384:
         return Response.json({"error": "user and public_key must be strings"}, status=400)
-    from onboard.sandbox.submit_host import Homes
+    from onboard.sandbox.submit_host import homes_for
 
-    homes = Homes(req.app.ctx.dir / "submit")
+    homes = homes_for(req.app.ctx.dir, req.app.ctx.settings)
     try:
-        home = homes.home(user)
+        account = homes.account(user)
         with req.app.ctx.db() as db:
             owner = seats.owner_of_user(db, user)
-            if owner is None and home.exists():
-                raise seats.SeatError(f"the account {user} is not a trainee's")
+            if owner is None and homes.exists(user):
+                raise seats.SeatError(f"the account {account} is not a trainee's")
             seats.bind_user(db, seat, user)
             homes.authorize(user, line)
     except ValueError as e:
         return Response.json({"error": str(e)}, status=400)
     except seats.SeatError as e:
         return Response.json({"error": str(e)}, status=403)
-    req.app.ctx.log(f"portal: SSH key authorized for {user} (seat {seat['id']})")
-    return Response.json({"user": user})
+    req.app.ctx.log(f"portal: SSH key authorized for {account} (seat {seat['id']})")
+    return Response.json({"user": account})  # the login name (obx-<user> on the real sshd)
 
 
 def join_info(req):

@@ -54,6 +54,9 @@ class Settings:
     groups: list[str] = field(default_factory=list)
     enable_attribute_requests: bool = False
     ssh_users: list[str] = field(default_factory=list)
+    # the submit host: "auto" = OpenSSH's sshd with a Unix account per seat when run as root (a classroom
+    # VM), else paramiko with bubblewrap; "sshd" or "paramiko" to choose
+    submit_host: str = "auto"
 
     def port_for(self, listener: str) -> int:
         if listener in self.ports:
@@ -77,6 +80,8 @@ class Settings:
                 raise ValueError(f"'{vo}' is not a valid VO name")
         if not self.vos:
             raise ValueError("at least one VO is needed")
+        if self.submit_host not in ("auto", "sshd", "paramiko"):
+            raise ValueError(f"'{self.submit_host}' is not a submit host (auto, sshd or paramiko)")
         for vo in self.no_read_access_vos:
             if vo not in self.vos:
                 raise ValueError(f"'{vo}' (without read access) is not one of the VOs served")

@@ -100,6 +100,10 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--ssh-user", metavar="NAME", help="account for --ssh-key (default: your login name)"
     )
+    a.add_argument("--submit-host", choices=("auto", "sshd", "paramiko"),
+                   help="the SSH submit host: sshd = Debian's OpenSSH with a Unix account per seat (needs "
+                        "root), paramiko = the sandbox's own, each trainee confined by bubblewrap "
+                        "(default auto: sshd when run as root)")
     a.add_argument("--seats", type=int, metavar="N", default=0,
                    help="make N seats and print their join tokens (also later: `onboard sandbox seats N`)")
     a.add_argument("--json", action="store_true", help="print the endpoints as JSON")
@@ -204,6 +208,8 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.groups = list(dict.fromkeys(args.group))
     if args.attribute_requests:
         settings.enable_attribute_requests = True
+    if args.submit_host:
+        settings.submit_host = args.submit_host
     try:
         settings.check()
     except ValueError as e:
@@ -218,11 +224,15 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
     settings.save(path)
     sb = Sandbox(directory, settings).prepare()  # the slow part (keys) here, in the foreground
     user = args.ssh_user or getpass.getuser()
+    from onboard.sandbox.submit_host.keys import parse_key_lines
+
+    keys = []
     for key_file in args.ssh_key or []:
         try:
-            sb.authorize_ssh_key(
-                user, key_file.expanduser().read_text(encoding="utf-8").strip().splitlines()[0]
-            )
+            keys.append(key_file.expanduser().read_text(encoding="utf-8").strip().splitlines()[0])
+            if not parse_key_lines(keys[-1]):
+                raise ValueError("no OpenSSH key in it")
+            sb.ssh_home(user)  # a valid user name
         except (OSError, IndexError, ValueError) as e:
             raise UsageError(
                 f"{key_file}: not a usable public key ({e}).", "Give an OpenSSH .pub file."
@@ -238,6 +248,12 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         tokens = []
     pid = daemon.up(directory)
     sb = Sandbox(directory)  # with the ports it really listens on
+    for line in keys:  # once it runs: with root, the account is made now (a started sandbox clears leftovers)
+        try:
+            sb.authorize_ssh_key(user, line)
+        except ValueError as e:
+            raise SandboxError(f"the submit host did not take your key: {e}.",
+                               "Choose another account with --ssh-user NAME.") from None
     ep = sb.endpoints()
     if args.json:
         print(json.dumps({"pid": pid, **ep, **({"seats": tokens} if tokens else {})}, indent=2))
@@ -395,8 +411,9 @@ def _authorize(args: argparse.Namespace, directory: Path) -> int:
         raise UsageError(
             f"{args.key}: not a usable public key or user name ({e}).", "Give an OpenSSH .pub file."
         ) from None
-    print(f"{args.user} may now log in to the submit host with {args.key}; home {home}")
-    print(f"  ssh -p {sb.ssh_port} {args.user}@{sb.settings.hostname}   (host key {sb.ssh_fingerprint})")
+    login = sb.ssh_account(args.user)
+    print(f"{login} may now log in to the submit host with {args.key}; home {home}")
+    print(f"  ssh -p {sb.ssh_port} {login}@{sb.settings.hostname}   (host key {sb.ssh_fingerprint})")
     return Exit.OK
 
 

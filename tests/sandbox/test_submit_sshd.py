@@ -9,6 +9,7 @@ import grp
 import json
 import os
 import pwd
+import resource
 import signal
 import socket
 import stat
@@ -132,6 +133,34 @@ def test_no_trainee_runs_as_the_instructor(sandbox, tmp_path):
     r = post(sandbox, "/portal/ssh-key", {"user": "instructor", "public_key": key.with_suffix(".pub")
                                           .read_text()}, token)
     assert r.status_code == 403
+
+
+def test_one_seats_fork_bomb_stops_at_its_own_ceiling(sandbox, tmp_path):
+    from onboard.sandbox.submit_host.sshd import SEAT_LIMITS
+
+    ceiling = SEAT_LIMITS[resource.RLIMIT_NPROC]
+    _, mallory_key = seated(sandbox, tmp_path, "mallory")
+    _, bob_key = seated(sandbox, tmp_path, "bob")
+    mallory = ssh_opts(sandbox, tmp_path, mallory_key)
+    limits = ssh(sandbox, mallory, "obx-mallory", "cat /proc/self/limits").stdout.decode()
+    soft = {line[:26].strip(): line[26:].split()[0] for line in limits.splitlines()[1:]}
+    assert (soft["Max processes"], soft["Max file size"], soft["Max core file size"]) == (
+        str(ceiling), str(SEAT_LIMITS[resource.RLIMIT_FSIZE]), "0")
+    # more sleepers than the ceiling: the fork fails for mallory's uid, and only for it
+    bomb = (f"n=0; i=0; while [ $i -lt {ceiling + 50} ]; do sleep 20 2>/dev/null & "
+            "[ $? -eq 0 ] && n=$((n+1)); i=$((i+1)); done; echo started; sleep 1")
+    proc = subprocess.Popen(["ssh", *mallory, "-p", str(sandbox.ssh_port), "obx-mallory@127.0.0.1", bomb],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        out, err = proc.communicate(timeout=120)
+        assert b"fork" in err.lower() or b"resource temporarily unavailable" in err.lower(), err[-500:]
+        running = int(subprocess.run(["pgrep", "-c", "-u", "obx-mallory"], capture_output=True).stdout or 0)
+        assert running <= ceiling
+        # the room carries on: another seat logs in and runs commands while mallory's sleepers live
+        r = ssh(sandbox, ssh_opts(sandbox, tmp_path, bob_key), "obx-bob", "echo still-here")
+        assert r.returncode == 0 and r.stdout.strip() == b"still-here", r.stderr
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", "obx-mallory"], capture_output=True)
 
 
 def seats_token(sandbox) -> str:

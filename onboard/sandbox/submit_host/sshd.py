@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -145,6 +146,7 @@ class SSHDHost(AccountHomes):
             raise SandboxError(f"sshd refuses the sandbox's configuration: {check.stderr.strip()[:300]}",
                                f"See {self.config_path}.")
         self.proc = spawn([sshd, "-D", "-e", "-f", str(self.config_path)], self.root / "sshd.log")
+        limit_seats(self.proc.pid)
         try:
             ok = wait_ready(self.proc, self._greets, START_TIMEOUT, "sshd", self._log_tail, interval=0.05)
         except RuntimeError as e:
@@ -192,6 +194,22 @@ class SSHDHost(AccountHomes):
         removed = self.accounts.remove_all()
         self.log(f"ssh: sshd stopped; accounts removed: {' '.join(removed) or 'none'}")
         shutil.rmtree(self.public, ignore_errors=True)
+
+
+# What one seat may take of the classroom's machine. The limits are set on sshd and inherited by every
+# session; RLIMIT_NPROC counts the processes of a seat's own uid (sshd itself, root, is exempt), so a
+# trainee's fork bomb stops at its own ceiling while the other seats and the instructor carry on.
+SEAT_LIMITS = {
+    resource.RLIMIT_NPROC: 256,  # processes per seat account (a login node allows a few hundred)
+    resource.RLIMIT_FSIZE: 1 << 30,  # one file at most 1 GiB: no disk filled by one `cat /dev/zero > x`
+    resource.RLIMIT_CORE: 0,  # no core files of the seats' processes in their homes
+}
+
+
+def limit_seats(pid: int) -> None:
+    """Put SEAT_LIMITS on the running sshd (before any trainee connects: it has just started)."""
+    for which, value in SEAT_LIMITS.items():
+        resource.prlimit(pid, which, (value, value))
 
 
 def _version() -> tuple[int, int]:

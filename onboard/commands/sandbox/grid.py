@@ -125,6 +125,9 @@ def _issue_arguments(a: argparse.ArgumentParser) -> None:
         "--passphrase-file", type=Path, metavar="F", help="file whose first line is the passphrase"
     )
     a.add_argument("--key-size", type=int, choices=(2048, 3072, 4096), default=2048)
+    a.add_argument("--days", type=int, default=None, metavar="N",
+                   help="valid for N days (default: a year): a short one lets a session rehearse the "
+                   "certificate's end (`onboard check`, `onboard renew`)")
 
 
 def _authorize_arguments(a: argparse.ArgumentParser) -> None:
@@ -358,11 +361,14 @@ def _issue(args: argparse.Namespace, directory: Path) -> int:
         raise UsageError(
             f"{out} exists already.", "Choose another --out; onboard never overwrites a credential."
         )
+    if args.days is not None and not 1 <= args.days <= 3650:
+        raise UsageError(f"--days {args.days} is out of range.", "Give 1 to 3650 days.")
     passphrase = _read_passphrase(args)
     sb = Sandbox(directory)
     try:
         _, info = sb.issue_user_p12(
-            args.name, args.email, passphrase, legacy=args.legacy, out=out, key_size=args.key_size
+            args.name, args.email, passphrase, legacy=args.legacy, out=out, key_size=args.key_size,
+            **({"days": args.days} if args.days else {}),
         )
     except CAError as e:
         raise SandboxError(f"the sandbox CA refused: {e}.", "Check --name and --passphrase-file.") from None

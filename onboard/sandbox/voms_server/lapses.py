@@ -20,6 +20,8 @@ columns they name, and rows written the version-2 way keep working.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -73,3 +75,11 @@ SELECT COUNT(*) FROM usr u JOIN ca c ON u.ca = c.cid
     out = mariadb_client(socket_path, database, sql, **client)  # type: ignore[arg-type]
     if out.strip().splitlines()[-1:] in ([], ["0"]):
         raise RuntimeError(f"{dn} (issued by {ca_dn}) is not in {database}")
+
+
+def status_hook_command(socket_path: str | Path, database: str, vo: str) -> str:
+    """The sandbox's status-change command (settings.on_status_change): `onboard sandbox voms-set-status`
+    with this interpreter; the certificate and its new state come in the hook's environment."""
+    argv = [sys.executable, "-m", "onboard", "sandbox", "voms-set-status", "--socket", str(socket_path),
+            "--database", database, "--vo", vo]
+    return shlex.join(argv)

@@ -1,0 +1,122 @@
+"""What the VO's service tells a member about itself: the membership's end, a suspension, the AUP.
+
+VOMS-Admin: apiv2/user-info for one's own certificate (italiangrid/voms-admin-server UserInfoAction,
+VOMSUserJSON; a member may always read its own record, FindUserOperation) carries endTime, suspended,
+suspensionReasonCode/suspensionReason, aupAcceptanceRecords (valid, daysBeforeExpiration) and
+pendingSignAUPTask (expirationDate). A VO may refuse even that (an HTTP 200 whose body reports a
+VOMSAuthorizationException, or 401/403): then the state is unknown, never fine.
+
+IAM (indigo-iam/iam): the account's state and the AUP signature (GET /scim/Me, GET /iam/aup/signature)
+are given only to a logged-in session or an OAuth token (ROLE_USER), not to a client certificate
+alone; onboard holds neither, so it says unknown and where to look. VOMRS: retired, no such interface.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from onboard.errors import MissingInput, OnboardError
+from onboard.lapse import LAPSED, LAPSING, OK, SKIPPED, UNKNOWN, Item, by_date
+
+VO_ADMINS = "Ask the VO's administrators"
+
+
+def _date(text: Any) -> datetime | None:
+    """Struts JSON dates (yyyy-MM-dd'T'HH:mm:ss, the server's zone: taken as UTC)."""
+    if not isinstance(text, str):
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    return None
+
+
+def from_user_info(vo: str, info: dict[str, Any], now: datetime, warn_days: int) -> list[Item]:
+    """The items of one VOMSUserJSON record (one's own)."""
+    items: list[Item] = []
+    if info.get("suspended") is True:
+        reason = str(info.get("suspensionReason") or info.get("suspensionReasonCode") or "no reason given")
+        code = str(info.get("suspensionReasonCode") or "")
+        todo = ("Sign the AUP again on the VO's VOMS-Admin page (the sign-aup link in its mail): that "
+                "restores the membership." if code == "FAILED_TO_SIGN_AUP"
+                else f"{VO_ADMINS} to restore it (`onboard explain` on voms-proxy-init's message says more).")
+        items.append(Item(f"membership of {vo}", LAPSED, f"suspended: {reason}", todo, vo=vo))
+    elif "suspended" in info:
+        items.append(Item(f"membership of {vo}", OK, "active", vo=vo))
+    else:
+        items.append(Item(f"membership of {vo}", UNKNOWN, "the record does not say whether it is suspended",
+                          "", vo=vo))
+    end = _date(info.get("endTime"))
+    if end is not None:
+        items.append(by_date(f"membership end ({vo})", end, now, warn_days, vo=vo,
+                             lapsed_todo=f"{VO_ADMINS} to extend it; VOMS-Admin suspends an ended membership "
+                             "after a grace period (7 days by default).",
+                             lapsing_todo=f"{VO_ADMINS} to extend it before it ends."))
+    task = info.get("pendingSignAUPTask")
+    records = info.get("aupAcceptanceRecords")
+    if isinstance(task, dict):
+        due = _date(task.get("expirationDate"))
+        when = f"by {due:%Y-%m-%d}" if due else "soon"
+        state = LAPSED if due is not None and due <= now else LAPSING
+        items.append(Item(f"AUP of {vo}", state, f"the VO asks you to sign its AUP again, {when}",
+                          "Sign it on the VO's VOMS-Admin page (the link is in the \"Request to sign\" "
+                          "mail); otherwise the membership is suspended then.", due, vo))
+    elif isinstance(records, list) and records:
+        valid = [r for r in records if isinstance(r, dict) and r.get("valid") is True]
+        if not valid:
+            items.append(Item(f"AUP of {vo}", LAPSED, "no valid AUP signature", "Sign the VO's AUP again.",
+                              vo=vo))
+        else:
+            days = max(int(r.get("daysBeforeExpiration") or 0) for r in valid)
+            due = now + timedelta(days=days)
+            items.append(by_date(f"AUP signature ({vo})", due, now, warn_days, vo=vo, noun="valid until",
+                                 lapsed_todo="Sign the VO's AUP again.",
+                                 lapsing_todo="The VO will ask you to sign its AUP again then (by mail)."))
+    return items
+
+
+def voms_admin(ctx, now: datetime, warn_days: int) -> list[Item]:
+    """One request to the VO's apiv2/user-info for one's own certificate, with the client certificate."""
+    from onboard.registration import flow
+    from onboard.registration.voms_admin import VomsAdmin
+
+    vo = ctx.vo
+    what = f"membership of {vo}"
+    try:
+        url = flow.server_url(ctx)
+        ident = flow.identity(ctx)
+        client = VomsAdmin(flow.http(ctx, url), url)
+        info = client.user_info(ident.subject, ident.issuer)
+    except MissingInput:
+        return [Item(what, SKIPPED, "needs the passphrase of your key, and there is no terminal to ask on",
+                     "Set credentials.passphrase_command (or passphrase_file) for cron, or run it in a "
+                     "terminal; `onboard check --offline` does the local checks alone.", vo=vo)]
+    except OnboardError as e:
+        return [Item(what, UNKNOWN, f"could not ask {vo}'s VOMS-Admin: {e.message}", e.hint, vo=vo)]
+    if info.refused:
+        return [Item(what, UNKNOWN, f"{vo}'s VOMS-Admin does not tell ({info.refused})",
+                     "The VO removed read access; its VOMS-Admin home page (in a browser with your "
+                     "certificate) shows your membership.", vo=vo)]
+    if info.status == 404:
+        return [Item(what, LAPSED, f"{vo}'s VOMS-Admin does not know this certificate",
+                     "If you were a member with another certificate, ask the VO to add this one "
+                     "(`onboard renew`); else register (`onboard start`).", vo=vo)]
+    if info.user is None:
+        return [Item(what, UNKNOWN, f"{vo}'s VOMS-Admin answered without a member record "
+                     f"(HTTP {info.status})", "", vo=vo)]
+    return from_user_info(vo, info.user, now, warn_days)
+
+
+def not_exposed(vo: str, kind: str) -> Item:
+    if kind == "iam":
+        return Item(f"membership of {vo}", UNKNOWN,
+                    "IAM shows the account's state and AUP signature only to a logged-in session "
+                    "(/scim/Me, /iam/aup/signature), not to a certificate alone",
+                    "Log in to the VO's IAM dashboard to see them; IAM asks you there when the AUP is due.",
+                    vo=vo)
+    return Item(f"membership of {vo}", UNKNOWN, f"{kind} tells a member nothing over an interface onboard "
+                "can read", "Ask the VO's administrators when your membership ends.", vo=vo)
+

@@ -1,0 +1,90 @@
+"""`onboard check`'s local items through the CLI, as cron runs it (stdin not a terminal, no secret):
+the certificate's end, CMS's CRAB rule, the trust anchors' CRLs; each exit code; the JSON parsed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from onboard.errors import Exit
+from onboard.state import JourneyRecord
+from onboard.store import Store
+from tests.lib.pki import CA, name
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return CA()
+
+
+def _setup(tmp_path: Path, ca: CA, *, cert_days: int, crl_next: dt.timedelta | None = dt.timedelta(days=5)):
+    globus = tmp_path / "globus"
+    globus.mkdir()
+    user = ca.issue(name(("DC", "org"), ("DC", "onboard-test"), ("OU", "People"), ("CN", "Jane Doe")),
+                    days=cert_days)
+    (globus / "usercert.pem").write_bytes(user.pem())
+    trust = ca.trust_dir(tmp_path / "certificates")
+    if crl_next is not None:
+        now = dt.datetime.now(dt.timezone.utc)
+        crl = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+               .last_update(now - dt.timedelta(days=1)).next_update(now + crl_next)
+               .sign(ca.key, hashes.SHA256()))
+        h = next(p.stem for p in trust.glob("*.0"))
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        (trust / f"{h}.r0").write_bytes(crl.public_bytes(Encoding.PEM))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[credentials]\ndir = "{globus}"\n\n[trust]\ncert_dir = "{trust}"\n')
+    return config
+
+
+def _check(cli, config, *extra):
+    return cli("--config", str(config), "check", "--json", *extra)
+
+
+def test_all_fine_is_exit_0_and_the_json_says_why(cli, tmp_path, ca):
+    r = _check(cli, _setup(tmp_path, ca, cert_days=200), "--warn-days", "10")
+    assert r.returncode == Exit.OK, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["exit_code"] == 0 and out["warn_days"] == 10
+    states = {i["what"].split(" ")[0]: i["state"] for i in out["items"]}
+    assert states["certificate"] == "ok" and states["CRLs"] == "ok"
+    cert = next(i for i in out["items"] if i["what"].startswith("certificate"))
+    end = dt.datetime.fromisoformat(cert["when"])
+    assert 198 <= (end - dt.datetime.now(dt.timezone.utc)).days <= 200
+
+
+def test_a_certificate_ending_within_the_warning_is_exit_50_with_what_to_do(cli, tmp_path, ca):
+    r = cli("--config", str(_setup(tmp_path, ca, cert_days=20)), "check", "--warn-days", "30")
+    assert r.returncode == Exit.LAPSING, r.stdout + r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("LAPSING"))
+    assert "certificate" in line and re.search(r"in 1[89] days", line) and "onboard renew" in line
+    assert r.stderr == ""
+
+
+def test_a_stale_crl_is_exit_51(cli, tmp_path, ca):
+    r = _check(cli, _setup(tmp_path, ca, cert_days=200, crl_next=dt.timedelta(hours=-2)), "--warn-days", "10")
+    assert r.returncode == Exit.LAPSED
+    crl = next(i for i in json.loads(r.stdout)["items"] if i["what"] == "CRLs")
+    assert crl["state"] == "lapsed" and "fetch-crl" in crl["todo"]
+
+
+def test_crab_refuses_a_cms_certificate_30_days_before_its_end(cli, tmp_path, ca, onboard_env):
+    config = _setup(tmp_path, ca, cert_days=25)
+    Store(Path(onboard_env["ONBOARD_STATE_DIR"])).save(JourneyRecord(vo="cms", workflow="iam", state="done"))
+    r = _check(cli, config, "--warn-days", "10", "--offline")
+    assert r.returncode == Exit.LAPSED  # the certificate still has 24 days, CRAB already refuses it
+    items = {i["what"]: i for i in json.loads(r.stdout)["items"]}
+    assert items["CRAB (CMS) accepts the certificate"]["state"] == "lapsed"
+    assert next(i for w, i in items.items() if w.startswith("certificate"))["state"] == "ok"
+
+
+def test_bad_warn_days_is_a_usage_error(cli, tmp_path, ca):
+    r = _check(cli, _setup(tmp_path, ca, cert_days=200), "--warn-days", "-1")
+    assert r.returncode == Exit.USAGE and "out of range" in r.stderr and "Traceback" not in r.stderr

@@ -102,3 +102,52 @@ def test_the_verify_step_names_an_ended_membership_and_whom_to_ask(
     # restored: the same certificate works again (nothing else was changed)
     voms_server.set_status(user.dn, suspended=False)
     assert _deliver_and_verify(sshd, client_key, known_hosts, tmp_path, voms_server, user).voms == "ok"
+
+
+def test_the_sandbox_carries_a_suspension_into_the_real_voms_server(tmp_path, voms_server, grid_pki):
+    """The instructor suspends a member in the sandbox's VOMS-Admin; its status-change hook (`onboard
+    sandbox voms-set-status`, a child process) marks the certificate in the voms-server's database, and
+    voms-proxy-init is refused with VOMS-Admin's reason; restoring lets it through again."""
+    from onboard.sandbox.voms_admin import lapses
+    from tests.lib.sandbox import prepare_sandbox
+
+    pki = grid_pki
+    user = pki["ca"].user("Hal Hooked")
+    voms_server.add_member(user.dn)  # what the on-approval hook did
+    sb = prepare_sandbox(tmp_path / "sb", vos=[voms_server.vo])
+    sb.settings.on_status_change = voms_server.status_hook()
+    with sb.ctx.db() as db:
+        uid = db.execute("INSERT INTO usr (vo, name, surname, email, creation_time, end_time) "
+                         "VALUES (?, 'Hal', 'Hooked', 'hal@example.org', 0, 1)", (voms_server.vo,)).lastrowid
+        db.execute("INSERT INTO certificate (usr_id, subject, issuer, creation_time) VALUES (?,?,?,0)",
+                   (uid, user.dn, pki["ca"].dn))
+    lapses.check_due(sb.ctx)  # the membership ended in 1970: suspended for MEMBERSHIP_EXPIRATION
+    (tmp_path / "s").mkdir()
+    refused = _proxy_init(tmp_path / "s", voms_server, pki, user)
+    out = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "Suspension reason: User membership has expired." in out
+    from onboard.commands.explain import explain_message
+
+    assert explain_message(out)[0].key == "voms-suspended-expired"
+    lapses.restore(sb.ctx, uid)
+    (tmp_path / "r").mkdir()
+    again = _proxy_init(tmp_path / "r", voms_server, pki, user)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_a_failing_status_hook_leaves_the_member_as_it_was(tmp_path):
+    from onboard.sandbox.voms_admin import lapses
+    from onboard.sandbox.voms_admin.hook import HookFailed
+    from tests.lib.sandbox import prepare_sandbox
+
+    sb = prepare_sandbox(tmp_path / "sb", vos=["testvo"])
+    sb.settings.on_status_change = "sh -c 'echo database down >&2; exit 3'"
+    with sb.ctx.db() as db:
+        uid = db.execute("INSERT INTO usr (vo, email, creation_time) VALUES ('testvo', 'x@example.org', 0)"
+                         ).lastrowid
+        db.execute("INSERT INTO certificate (usr_id, subject, issuer, creation_time) VALUES (?, '/CN=X', "
+                   "'/CN=CA', 0)", (uid,))
+    with pytest.raises(HookFailed, match="database down"):
+        lapses.suspend(sb.ctx, uid, "OTHER")
+    with sb.ctx.db() as db:
+        assert db.execute("SELECT suspended FROM usr WHERE id=?", (uid,)).fetchone()[0] == 0

@@ -88,3 +88,28 @@ def test_unknown_member_and_reason_are_refused(sandbox):
         lapses.suspend(sandbox.ctx, 99)
     with pytest.raises(SandboxError, match="no suspension reason"):
         lapses.suspend(sandbox.ctx, 1, "BORED")
+
+
+def test_the_member_signs_again_on_the_mails_page_and_is_restored(trainee, sandbox, clock):
+    from .conftest import token_of
+
+    uid = _member(trainee, sandbox)
+    lapses.request_aup_signature(sandbox.ctx, uid, days=1)
+    clock.advance(2 * 86400)
+    sandbox.tick()
+    assert trainee.user_info().json()["suspended"] is True
+    link = next(m for m in trainee.mails() if m["Subject"].startswith("Request to sign")).get_content()
+    url = next(w for w in link.split() if w.endswith("/sign-aup"))
+    assert url == sandbox.registration_url(VO) + "/sign-aup"  # the mail's link works as it stands
+    form = trainee.session.get(url, timeout=30)
+    assert "I declare I have read and agree with the AUP terms" in form.text
+    token = token_of(form.text)
+    refused = trainee.post(VO, "aup/sign.action", {"struts.token.name": "token", "token": token})
+    assert "You have to accept the terms of the AUP to proceed!" in refused.text
+    assert trainee.user_info().json()["suspended"] is True
+    done = trainee.post(VO, "aup/sign.action", {"struts.token.name": "token", "token": token_of(refused.text),
+                                                "aupAccepted": "true"}, allow_redirects=False)
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/voms/{VO}/home/login.action")
+    info = trainee.user_info().json()
+    assert info["suspended"] is False and info["aupAcceptanceRecords"][0]["valid"] is True
+    assert "pendingSignAUPTask" not in info

@@ -55,6 +55,13 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
         "voms-add-member --socket S --vo NAME` feeding a real voms-server (onboard.sandbox.voms_server)",
     )
     a.add_argument(
+        "--on-status-change",
+        metavar="CMD",
+        help="command run for each certificate of a member suspended or restored (ONBOARD_DN, "
+        "ONBOARD_CA_DN, ONBOARD_VO, ONBOARD_SANDBOX_SUSPENDED=1|0, _SUSPENSION_REASON in its environment), "
+        "e.g. `onboard sandbox voms-set-status --socket S --vo NAME` for a real voms-server",
+    )
+    a.add_argument(
         "--request-lifetime",
         type=int,
         metavar="SECONDS",
@@ -184,6 +191,8 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.auto_approve_after = None
     if args.on_approval is not None:
         settings.on_approval = args.on_approval
+    if args.on_status_change is not None:
+        settings.on_status_change = args.on_status_change
     if args.request_lifetime is not None:
         settings.request_lifetime = args.request_lifetime
     if args.link_port is not None:

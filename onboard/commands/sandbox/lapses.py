@@ -39,6 +39,7 @@ def _members(args: argparse.Namespace, directory: Path) -> int:
             rows.append({
                 "id": u["id"], "vo": u["vo"], "email": u["email"], "end_time": u["end_time"],
                 "suspended": bool(u["suspended"]), "suspension_reason": u["suspension_reason"],
+                "suspension_code": lapses.suspension_code(db, u["id"]),
                 "aup": lapses.aup_records(db, u["id"], now), "pending_task": lapses.pending_task(db, u["id"]),
                 "certificates": certs,
             })
@@ -50,7 +51,7 @@ def _members(args: argparse.Namespace, directory: Path) -> int:
         return Exit.OK
     print(f"{'ID':>4}  {'VO':<12} {'ENDS':<16}  {'STATE':<34} {'AUP':<22} SUBJECT")
     for r in rows:
-        state = f"suspended: {r['suspension_reason']}" if r["suspended"] else "active"
+        state = f"suspended ({r['suspension_code'] or 'OTHER'})" if r["suspended"] else "active"
         aup = "; ".join(("valid" if a["valid"] else "invalid") + f", {a['daysBeforeExpiration']} d left"
                         for a in r["aup"]) or "not signed"
         if r["pending_task"]:

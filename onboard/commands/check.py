@@ -86,6 +86,7 @@ def _local(cfg, records, now, warn_days):
 
 
 def _network(cfg, records, now, args, warn_days):
+    from onboard import registration
     from onboard.lapse import certificate, hosts, membership
     from onboard.registration.flow import registration_kind
     from onboard.secrets import Secrets
@@ -104,14 +105,11 @@ def _network(cfg, records, now, args, warn_days):
     for record in records:
         if not record.artifacts.extra.get("registration") and not record.artifacts.registration_url:
             continue  # never registered: nothing to ask the VO about yet
-        kind = registration_kind(cfg, record.vo, record.workflow)
-        if kind != "voms-admin":
-            items.append(membership.not_exposed(record.vo, kind))
-            continue
+        registrar = registration.get(registration_kind(cfg, record.vo, record.workflow))
         ctx = StepContext(record=record, config=cfg, ui=ui, secrets=secrets, checkpoint=lambda: None,
                           now=lambda: now)
         try:
-            items += membership.voms_admin(ctx, now, warn_days)
+            items += membership.check(ctx, registrar, now, warn_days)
         finally:
             ctx.close()  # read-only: the record is never saved
     return items

@@ -6,9 +6,10 @@ suspensionReasonCode/suspensionReason, aupAcceptanceRecords (valid, daysBeforeEx
 pendingSignAUPTask (expirationDate). A VO may refuse even that (an HTTP 200 whose body reports a
 VOMSAuthorizationException, or 401/403): then the state is unknown, never fine.
 
-IAM (indigo-iam/iam): the account's state and the AUP signature (GET /scim/Me, GET /iam/aup/signature)
-are given only to a logged-in session or an OAuth token (ROLE_USER), not to a client certificate
-alone; onboard holds neither, so it says unknown and where to look. VOMRS: retired, no such interface.
+The registrar of the journey's service reads it (Registrar.member_record): VOMS-Admin's from user-info;
+IAM (indigo-iam/iam) gives the account's state and the AUP signature (GET /scim/Me, GET
+/iam/aup/signature) only to a logged-in session or an OAuth token (IamApiSecurityConfig: the X.509
+filter sits in the login chain only), so its registrar says why there is no record; VOMRS likewise.
 """
 
 from __future__ import annotations
@@ -78,45 +79,18 @@ def from_user_info(vo: str, info: dict[str, Any], now: datetime, warn_days: int)
     return items
 
 
-def voms_admin(ctx, now: datetime, warn_days: int) -> list[Item]:
-    """One request to the VO's apiv2/user-info for one's own certificate, with the client certificate."""
-    from onboard.registration import flow
-    from onboard.registration.voms_admin import VomsAdmin
-
+def check(ctx, registrar, now: datetime, warn_days: int) -> list[Item]:
+    """Ask the journey's registration service (registrar.member_record) with the client certificate."""
     vo = ctx.vo
     what = f"membership of {vo}"
     try:
-        url = flow.server_url(ctx)
-        ident = flow.identity(ctx)
-        client = VomsAdmin(flow.http(ctx, url), url)
-        info = client.user_info(ident.subject, ident.issuer)
+        found = registrar.member_record(ctx)
     except MissingInput:
         return [Item(what, SKIPPED, "needs the passphrase of your key, and there is no terminal to ask on",
                      "Set credentials.passphrase_command (or passphrase_file) for cron, or run it in a "
                      "terminal; `onboard check --offline` does the local checks alone.", vo=vo)]
     except OnboardError as e:
-        return [Item(what, UNKNOWN, f"could not ask {vo}'s VOMS-Admin: {e.message}", e.hint, vo=vo)]
-    if info.refused:
-        return [Item(what, UNKNOWN, f"{vo}'s VOMS-Admin does not tell ({info.refused})",
-                     "The VO removed read access; its VOMS-Admin home page (in a browser with your "
-                     "certificate) shows your membership.", vo=vo)]
-    if info.status == 404:
-        return [Item(what, LAPSED, f"{vo}'s VOMS-Admin does not know this certificate",
-                     "If you were a member with another certificate, ask the VO to add this one "
-                     "(`onboard renew`); else register (`onboard start`).", vo=vo)]
-    if info.user is None:
-        return [Item(what, UNKNOWN, f"{vo}'s VOMS-Admin answered without a member record "
-                     f"(HTTP {info.status})", "", vo=vo)]
-    return from_user_info(vo, info.user, now, warn_days)
-
-
-def not_exposed(vo: str, kind: str) -> Item:
-    if kind == "iam":
-        return Item(f"membership of {vo}", UNKNOWN,
-                    "IAM shows the account's state and AUP signature only to a logged-in session "
-                    "(/scim/Me, /iam/aup/signature), not to a certificate alone",
-                    "Log in to the VO's IAM dashboard to see them; IAM asks you there when the AUP is due.",
-                    vo=vo)
-    return Item(f"membership of {vo}", UNKNOWN, f"{kind} tells a member nothing over an interface onboard "
-                "can read", "Ask the VO's administrators when your membership ends.", vo=vo)
-
+        return [Item(what, UNKNOWN, f"could not ask {vo}'s registration service: {e.message}", e.hint, vo=vo)]
+    if found.record is not None:
+        return from_user_info(vo, found.record, now, warn_days)
+    return [Item(what, LAPSED if found.absent else UNKNOWN, found.why, found.todo, vo=vo)]

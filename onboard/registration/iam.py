@@ -16,7 +16,7 @@ from onboard import catalog
 from onboard.errors import Exit, RegistrationError
 from onboard.registration import approval, flow, iam_username, links, mails
 from onboard.registration.answer import json_of
-from onboard.registration.registrar import Registrar
+from onboard.registration.registrar import MemberRecord, Registrar
 from onboard.registration.voms_admin import FormError
 
 if TYPE_CHECKING:
@@ -103,6 +103,14 @@ class IamRegistrar(Registrar):
     kind = "iam"
     link_rule = LINKS
     system_roots = True
+
+    def member_record(self, ctx: StepContext) -> MemberRecord:
+        """IAM tells the account's state and AUP signature (GET /scim/Me, GET /iam/aup/signature) only to
+        a logged-in session or an OAuth token (ROLE_USER), not to a client certificate alone."""
+        return MemberRecord(why="IAM shows the account's state and AUP signature only to a logged-in session "
+                            "(/scim/Me, /iam/aup/signature), not to a certificate alone",
+                            todo="Log in to the VO's IAM dashboard to see them; IAM asks you there when the "
+                            "AUP is due.")
 
     def register(self, ctx: StepContext, url: str) -> None:
         extra = flow.extra(ctx)

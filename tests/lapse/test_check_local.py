@@ -88,3 +88,18 @@ def test_crab_refuses_a_cms_certificate_30_days_before_its_end(cli, tmp_path, ca
 def test_bad_warn_days_is_a_usage_error(cli, tmp_path, ca):
     r = _check(cli, _setup(tmp_path, ca, cert_days=200), "--warn-days", "-1")
     assert r.returncode == Exit.USAGE and "out of range" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_iam_membership_is_unknown_with_where_to_look(cli, tmp_path, ca, onboard_env):
+    """IAM answers /scim/Me and /iam/aup/signature only to a logged-in session or a token, never to the
+    certificate alone (indigo-iam/iam IamApiSecurityConfig): unknown, never fine, and no request made."""
+    config = _setup(tmp_path, ca, cert_days=200)
+    record = JourneyRecord(vo="atlas", workflow="iam", state="done")
+    record.artifacts.registration_url = "https://atlas-auth.example.org"
+    record.artifacts.extra["registration"] = "member"
+    Store(Path(onboard_env["ONBOARD_STATE_DIR"])).save(record)
+    r = _check(cli, config, "--warn-days", "10")
+    assert r.returncode == Exit.CHECK_UNKNOWN, r.stdout + r.stderr
+    item = next(i for i in json.loads(r.stdout)["items"] if i["what"] == "membership of atlas")
+    assert item["state"] == "unknown" and "logged-in session" in item["detail"]
+    assert "IAM dashboard" in item["todo"]

@@ -112,4 +112,16 @@ def _network(cfg, records, now, args, warn_days):
             items += membership.check(ctx, registrar, now, warn_days)
         finally:
             ctx.close()  # read-only: the record is never saved
-    return items
+    return items + _mails(cfg, secrets, records, items, now)
+
+
+def _mails(cfg, secrets, records, items, now):
+    """The AUP and suspension mails, for the VOs whose service told nothing itself (IAM, a VO refusing
+    user-info): where it did, its record is newer than any mail."""
+    from onboard.lapse import SKIPPED, UNKNOWN, mail
+
+    told = {i.vo for i in items if i.what.startswith("membership of") and i.state not in (UNKNOWN, SKIPPED)}
+    untold = [r.vo for r in records if r.vo not in told]
+    if not untold:
+        return []
+    return [m for m in mail.check(cfg, secrets, [r.vo for r in records], now) if m.vo in untold or not m.vo]

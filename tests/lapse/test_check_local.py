@@ -103,3 +103,37 @@ def test_an_iam_membership_is_unknown_with_where_to_look(cli, tmp_path, ca, onbo
     item = next(i for i in json.loads(r.stdout)["items"] if i["what"] == "membership of atlas")
     assert item["state"] == "unknown" and "logged-in session" in item["detail"]
     assert "IAM dashboard" in item["todo"]
+
+
+def _maildir(tmp_path: Path, *subjects: str) -> Path:
+    import mailbox
+    from email.message import EmailMessage
+    from email.utils import format_datetime
+
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for subject in subjects:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "iam@example.org", "jane@example.org", subject
+        msg["Date"] = format_datetime(dt.datetime.now(dt.timezone.utc))
+        msg.set_content("Dear jane,\n\nwe kindly remind you to sign the Acceptable Usage Policy (AUP).\n")
+        box.add(msg)
+    return tmp_path / "Maildir"
+
+
+@pytest.mark.parametrize("subject, state, code", [
+    ("[atlas IAM] AUP signature reminder", "lapsing", Exit.LAPSING),
+    ("[atlas IAM] AUP signature expiration", "lapsed", Exit.LAPSED),
+])
+def test_iam_aup_mails_are_the_signal_where_iam_tells_nothing(cli, tmp_path, ca, onboard_env, subject, state,
+                                                             code):
+    config = _setup(tmp_path, ca, cert_days=200)
+    maildir = _maildir(tmp_path, subject, "Unrelated newsletter")
+    config.write_text(config.read_text() + f'\n[mail]\nkind = "maildir"\nmaildir = "{maildir}"\n')
+    record = JourneyRecord(vo="atlas", workflow="iam", state="done")
+    record.artifacts.registration_url = "https://atlas-auth.example.org"
+    Store(Path(onboard_env["ONBOARD_STATE_DIR"])).save(record)
+    r = _check(cli, config, "--warn-days", "10")
+    assert r.returncode == code, r.stdout + r.stderr
+    (item,) = [i for i in json.loads(r.stdout)["items"] if i["what"].startswith("mail")]
+    assert item["state"] == state and item["vo"] == "atlas" and subject in item["detail"]
+    assert "Sign the AUP" in item["todo"]

@@ -2,8 +2,8 @@
 
 Each module gives Items: certificate (the local certificate's end, CMS's CRAB rule), trust (the trust
 anchors' CRLs and CA certificates, the directory's age), hosts (the certificate each submit host holds:
-the same one?), membership (what the VO's service tells a member about itself: end, suspension, AUP), mail (the AUP and
-suspension mails, where the service itself tells nothing).
+the same one?), membership (what the VO's service tells a member about itself: end, suspension, AUP),
+mail (the AUP and suspension mails, where the service itself tells nothing).
 The command (onboard/commands/check.py) prints one line per item and turns the worst state into the
 exit code. Local checks need no secret; network checks use the client certificate as the journey does
 and never prompt when standard input is not a terminal.

@@ -12,7 +12,7 @@ import hashlib
 from datetime import datetime
 
 from onboard.errors import OnboardError
-from onboard.lapse import LAPSED, LAPSING, OK, UNKNOWN, Item
+from onboard.lapse import LAPSED, LAPSING, UNKNOWN, Item, by_date
 
 REMOTE_CERT = ".globus/usercert.pem"
 
@@ -48,9 +48,10 @@ def check(config, ui, local_sha256: str | None, now: datetime, warn_days: int) -
     end = cert.not_valid_after_utc
     ended = end <= now
     if local_sha256 and sha == local_sha256:
-        state = LAPSED if ended else (LAPSING if (end - now).days < warn_days else OK)
-        return Item(what, state, f"the same certificate as here, ends {end:%Y-%m-%d}",
-                    "Renew it (`onboard renew`)." if state != OK else "", end)
+        item = by_date(what, end, now, warn_days, lapsed_todo="Renew it (`onboard renew`).",
+                       lapsing_todo="Renew it (`onboard renew`); it is delivered here again.")
+        item.detail = f"the same certificate as here, {item.detail}"
+        return item
     if local_sha256 is None:
         return Item(what, UNKNOWN, f"a certificate ending {end:%Y-%m-%d}; none here to compare with", "", end)
     return Item(what, LAPSED if ended else LAPSING,

@@ -33,7 +33,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from onboard import app, lapse
-    from onboard.errors import UsageError
+    from onboard.errors import UsageError, one_line
     from onboard.state import utcnow
 
     if not 0 <= args.warn_days <= 3650:
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"checked_at": now.isoformat(timespec="seconds"), "warn_days": args.warn_days,
                           "exit_code": code, "items": [i.as_json() for i in items]}, indent=2))
         return code
-    for i in items:
+    for i in items:  # one line each, whatever a server or a mail put in the texts (one_line escapes)
         line = f"{STATE_LABEL[i.state]:<8} {i.what}: {i.detail}"
-        print(line + (f" -> {i.todo}" if i.todo else ""))
+        print(one_line(line + (f" -> {i.todo}" if i.todo else "")))
     worst = {50: f"something lapses within {args.warn_days} days", 51: "something has lapsed",
              52: "some items could not be checked"}.get(code, "all fine")
     print(f"({worst}; exit {code})")

@@ -35,6 +35,13 @@ def _date(text: Any) -> datetime | None:
     return None
 
 
+def _int(value: Any) -> int | None:
+    """A day count from the server: a number within reason, else None (a broken or hostile record)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return int(max(0, min(value, 36500)))
+
+
 def from_user_info(vo: str, info: dict[str, Any], now: datetime, warn_days: int) -> list[Item]:
     """The items of one VOMSUserJSON record (one's own)."""
     items: list[Item] = []
@@ -45,7 +52,7 @@ def from_user_info(vo: str, info: dict[str, Any], now: datetime, warn_days: int)
                 "restores the membership." if code == "FAILED_TO_SIGN_AUP"
                 else f"{VO_ADMINS} to restore it (`onboard explain` on voms-proxy-init's message says more).")
         items.append(Item(f"membership of {vo}", LAPSED, f"suspended: {reason}", todo, vo=vo))
-    elif "suspended" in info:
+    elif info.get("suspended") is False:
         items.append(Item(f"membership of {vo}", OK, "active", vo=vo))
     else:
         items.append(Item(f"membership of {vo}", UNKNOWN, "the record does not say whether it is suspended",
@@ -70,8 +77,11 @@ def from_user_info(vo: str, info: dict[str, Any], now: datetime, warn_days: int)
         if not valid:
             items.append(Item(f"AUP of {vo}", LAPSED, "no valid AUP signature", "Sign the VO's AUP again.",
                               vo=vo))
+        elif any(_int(r.get("daysBeforeExpiration")) is None for r in valid):
+            items.append(Item(f"AUP of {vo}", UNKNOWN, "the record's AUP signature has no readable end", "",
+                              vo=vo))
         else:
-            days = max(int(r.get("daysBeforeExpiration") or 0) for r in valid)
+            days = max(_int(r.get("daysBeforeExpiration")) or 0 for r in valid)
             due = now + timedelta(days=days)
             items.append(by_date(f"AUP signature ({vo})", due, now, warn_days, vo=vo, noun="valid until",
                                  lapsed_todo="Sign the VO's AUP again.",

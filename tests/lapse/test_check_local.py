@@ -137,3 +137,19 @@ def test_iam_aup_mails_are_the_signal_where_iam_tells_nothing(cli, tmp_path, ca,
     (item,) = [i for i in json.loads(r.stdout)["items"] if i["what"].startswith("mail")]
     assert item["state"] == state and item["vo"] == "atlas" and subject in item["detail"]
     assert "Sign the AUP" in item["todo"]
+
+
+def test_a_broken_or_hostile_record_gives_lines_not_a_crash():
+    from onboard.lapse.membership import from_user_info
+
+    now = dt.datetime.now(dt.timezone.utc)
+    items = from_user_info("x", {
+        "suspended": True, "suspensionReason": "evil\x1b[2J\nsecond line", "endTime": 12345,
+        "aupAcceptanceRecords": [{"valid": True, "daysBeforeExpiration": "many"}, "junk"],
+        "pendingSignAUPTask": ["not", "a", "task"],
+    }, now, 30)
+    states = {i.what: i.state for i in items}
+    assert states == {"membership of x": "lapsed", "AUP of x": "unknown"}  # "many" days: not a date
+    from onboard.errors import one_line
+
+    assert "\n" not in one_line(items[0].detail) and "\x1b" not in one_line(items[0].detail)

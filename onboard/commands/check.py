@@ -103,8 +103,8 @@ def _network(cfg, records, now, args, warn_days):
         found = certificate.end_of(_cert_path(cfg, records))
         items.append(hosts.check(cfg, ui, found[1] if found else None, now, warn_days))
     for record in records:
-        if not record.artifacts.extra.get("registration") and not record.artifacts.registration_url:
-            continue  # never registered: nothing to ask the VO about yet
+        if record.artifacts.extra.get("registration") != "member":
+            continue  # not a member yet: the first year's journey (`onboard status`) says where it stands
         registrar = registration.get(registration_kind(cfg, record.vo, record.workflow))
         ctx = StepContext(record=record, config=cfg, ui=ui, secrets=secrets, checkpoint=lambda: None,
                           now=lambda: now)

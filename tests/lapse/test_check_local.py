@@ -153,3 +153,14 @@ def test_a_broken_or_hostile_record_gives_lines_not_a_crash():
     from onboard.errors import one_line
 
     assert "\n" not in one_line(items[0].detail) and "\x1b" not in one_line(items[0].detail)
+
+
+def test_a_registration_still_waiting_is_not_a_lapse_and_not_asked(cli, tmp_path, ca, onboard_env):
+    config = _setup(tmp_path, ca, cert_days=200)
+    record = JourneyRecord(vo="testvo", workflow="voms-admin", state="await_approval")
+    record.artifacts.registration_url = "https://127.0.0.1:1/voms/testvo"  # nothing listens: never asked
+    record.artifacts.extra["registration"] = "confirmed"
+    Store(Path(onboard_env["ONBOARD_STATE_DIR"])).save(record)
+    r = _check(cli, config, "--warn-days", "10")
+    assert r.returncode == Exit.OK, r.stdout + r.stderr
+    assert not [i for i in json.loads(r.stdout)["items"] if i["vo"] == "testvo"]

@@ -119,6 +119,7 @@ def test_a_vo_that_refuses_to_tell_is_unknown_never_fine(cli, sandbox, trainee, 
     url = sandbox.registration_url(VO)
     record = JourneyRecord(vo=VO, workflow="voms-admin", state="done")
     record.artifacts.registration_url = url
+    record.artifacts.extra["registration"] = "member"  # once; the VO no longer tells (or knows) it
     Store(Path(onboard_env["ONBOARD_STATE_DIR"])).save(record)
     config = tmp_path / "config.toml"
     config.write_text(f'[credentials]\ndir = "{globus}"\n\n[trust]\ncert_dir = "{sandbox.trust_dir}"\n\n'

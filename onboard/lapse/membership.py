@@ -17,8 +17,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from onboard.delivery import lapse_messages
 from onboard.errors import MissingInput, OnboardError
-from onboard.lapse import LAPSED, LAPSING, OK, SKIPPED, UNKNOWN, Item, by_date
+from onboard.lapse import INFO, LAPSED, LAPSING, OK, SKIPPED, UNKNOWN, Item, by_date
 
 VO_ADMINS = "Ask the VO's administrators"
 
@@ -102,5 +103,13 @@ def check(ctx, registrar, now: datetime, warn_days: int) -> list[Item]:
     except OnboardError as e:
         return [Item(what, UNKNOWN, f"could not ask {vo}'s registration service: {e.message}", e.hint, vo=vo)]
     if found.record is not None:
-        return from_user_info(vo, found.record, now, warn_days)
+        items = from_user_info(vo, found.record, now, warn_days)
+        if found.why:  # what the record cannot show (IAM: when the AUP signature lapses)
+            items.append(Item(f"AUP of {vo}", INFO, found.why, found.todo, vo=vo))
+        return items
+    if found.refusal:  # the service refuses the member: its words, mapped to cause and whom to ask
+        lapse = lapse_messages.find(found.refusal)
+        if lapse is not None:
+            return [Item(what, LAPSED, f"{lapse.title} ({found.refusal})",
+                         f"{lapse.todo} Whom to ask: {lapse.whom}.", vo=vo)]
     return [Item(what, LAPSED if found.absent else UNKNOWN, found.why, found.todo, vo=vo)]

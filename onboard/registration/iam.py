@@ -105,12 +105,19 @@ class IamRegistrar(Registrar):
     system_roots = True
 
     def member_record(self, ctx: StepContext) -> MemberRecord:
-        """IAM tells the account's state and AUP signature (GET /scim/Me, GET /iam/aup/signature) only to
-        a logged-in session or an OAuth token (ROLE_USER), not to a client certificate alone."""
-        return MemberRecord(why="IAM shows the account's state and AUP signature only to a logged-in session "
-                            "(/scim/Me, /iam/aup/signature), not to a certificate alone",
-                            todo="Log in to the VO's IAM dashboard to see them; IAM asks you there when the "
-                            "AUP is due.")
+        """IAM shows the account's state and AUP signature (GET /scim/Me, /iam/aup/signature) only to a
+        logged-in session or an OAuth token (IamApiSecurityConfig), but its VOMS-AA answers the certificate
+        itself: attributes for an active member, else its refusal ("... is not active.", "... needs to
+        sign AUP ..."). When the AUP signature lapses is not shown; IAM mails a reminder."""
+        state, detail = self.aa_status(ctx)
+        if state == "linked":
+            return MemberRecord({"suspended": False}, why="IAM does not show a certificate when the AUP "
+                                "signature lapses", todo="IAM mails a reminder before; onboard reads it when "
+                                "[mail] is configured.")
+        if state == "unknown-user":
+            return MemberRecord(absent=True, why=f"IAM's VOMS-AA does not know this certificate ({detail})",
+                                todo="Link it to your account on the IAM dashboard (X.509 certificates).")
+        return MemberRecord(refusal=detail, why=f"IAM's VOMS-AA refuses: {detail}")
 
     def register(self, ctx: StepContext, url: str) -> None:
         extra = flow.extra(ctx)

@@ -53,12 +53,14 @@ class Mode(enum.Enum):
 @dataclass
 class MemberRecord:
     """A member's own record as the service shows it (VOMSUserJSON's fields), or why there is none:
-    `absent` when the service does not know the certificate at all (HTTP 404)."""
+    `absent` when the service does not know the certificate at all (HTTP 404), `refusal` when it refuses
+    the member in its own words."""
 
     record: dict[str, Any] | None = None
     why: str = ""
     todo: str = ""
     absent: bool = False
+    refusal: str = ""  # the service's own words refusing the member (a VOMS-AA's error message)
 
 
 class Registrar(abc.ABC):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 
@@ -29,6 +30,9 @@ def _setup(tmp_path: Path, ca: CA, *, cert_days: int, crl_next: dt.timedelta | N
     user = ca.issue(name(("DC", "org"), ("DC", "onboard-test"), ("OU", "People"), ("CN", "Jane Doe")),
                     days=cert_days)
     (globus / "usercert.pem").write_bytes(user.pem())
+    fd = os.open(globus / "userkey.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(user.key_pem("key passphrase 1234"))
     trust = ca.trust_dir(tmp_path / "certificates")
     if crl_next is not None:
         now = dt.datetime.now(dt.timezone.utc)
@@ -90,19 +94,18 @@ def test_bad_warn_days_is_a_usage_error(cli, tmp_path, ca):
     assert r.returncode == Exit.USAGE and "out of range" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_an_iam_membership_is_unknown_with_where_to_look(cli, tmp_path, ca, onboard_env):
-    """IAM answers /scim/Me and /iam/aup/signature only to a logged-in session or a token, never to the
-    certificate alone (indigo-iam/iam IamApiSecurityConfig): unknown, never fine, and no request made."""
+def test_an_iam_membership_asked_without_a_terminal_or_passphrase_is_skipped(cli, tmp_path, ca, onboard_env):
+    """IAM's VOMS-AA answers the certificate itself, so the check needs the key: without a terminal and
+    without a passphrase source it is skipped, never prompted for (and nothing is sent: 127.0.0.1:1)."""
     config = _setup(tmp_path, ca, cert_days=200)
-    record = JourneyRecord(vo="atlas", workflow="iam", state="done")
-    record.artifacts.registration_url = "https://atlas-auth.example.org"
+    record = JourneyRecord(vo="labvo", workflow="iam", state="done")
+    record.artifacts.registration_url = "https://127.0.0.1:1"
     record.artifacts.extra["registration"] = "member"
     Store(Path(onboard_env["ONBOARD_STATE_DIR"])).save(record)
     r = _check(cli, config, "--warn-days", "10")
     assert r.returncode == Exit.CHECK_UNKNOWN, r.stdout + r.stderr
-    item = next(i for i in json.loads(r.stdout)["items"] if i["what"] == "membership of atlas")
-    assert item["state"] == "unknown" and "logged-in session" in item["detail"]
-    assert "IAM dashboard" in item["todo"]
+    item = next(i for i in json.loads(r.stdout)["items"] if i["what"] == "membership of labvo")
+    assert item["state"] == "skipped" and "passphrase" in item["detail"]
 
 
 def _maildir(tmp_path: Path, *subjects: str) -> Path:

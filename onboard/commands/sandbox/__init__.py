@@ -8,8 +8,9 @@ time. Errors are raised (onboard.errors), never printed here: onboard.cli report
     requests.py          requests, approve, reject (VOMS-Admin); iam-* and vomrs-* (the IAM and VOMRS
                          imitations' administrators)
     voms.py              voms-add-member, voms-set-status (the hooks feeding a real voms-server)
-    lapses.py            members, member-end, aup-resign, aup-sign, suspend, restore, lapses-due (the
-                         second year: what the instructor sets, and what comes due)
+    lapses.py            members, member-end, aup-resign, aup-sign, suspend, restore, lapses-due,
+                         iam-suspend, iam-restore, iam-aup-lapse (the second year: what the instructor
+                         sets, and what comes due)
     orientation.py       board (the instructor's board), join (a trainee joins the instructor's sandbox)
 """
 
@@ -54,6 +55,9 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "suspend": ("lapses", "suspend a member (each certificate; a real voms-server then refuses it)"),
     "restore": ("lapses", "lift a member's suspension"),
     "lapses-due": ("lapses", "run the membership check now: what came due is re-sign tasks or suspensions"),
+    "iam-suspend": ("lapses", "suspend an IAM account (its VOMS-AA then answers \"... is not active.\")"),
+    "iam-restore": ("lapses", "make a suspended IAM account active again"),
+    "iam-aup-lapse": ("lapses", "let an IAM account's AUP signature lapse (--signed: signed again)"),
     "iam-requests": ("requests", "IAM registration requests waiting for the administrator"),
     "iam-approve": ("requests", "approve an IAM registration request (the account becomes active)"),
     "iam-reject": ("requests", "reject an IAM registration request (the account is deleted)"),

@@ -1,4 +1,5 @@
-"""`onboard sandbox members|member-end|aup-resign|aup-sign|suspend|restore|lapses-due`: the second year,
+"""`onboard sandbox members|member-end|aup-resign|aup-sign|suspend|restore|lapses-due` and
+`iam-suspend|iam-restore|iam-aup-lapse`: the second year,
 played in a session. The instructor sets what lapses (an end date, an AUP to sign again, a suspension)
 or lets it come due; the sandbox's VOMS-Admin shows it in `user-info` as upstream does, and a real
 voms-server behind the sandbox refuses a suspended member (onboard/sandbox/voms_admin/lapses.py)."""
@@ -162,6 +163,35 @@ def _nothing(a: argparse.ArgumentParser) -> None:
     pass
 
 
+def _iam_arguments(a: argparse.ArgumentParser) -> None:
+    a.add_argument("vo", help="the VO (its IAM)")
+    a.add_argument("username", help="the IAM account")
+
+
+def _iam_aup_arguments(a: argparse.ArgumentParser) -> None:
+    _iam_arguments(a)
+    a.add_argument("--signed", action="store_true", help="signed again: the VOMS-AA answers once more")
+
+
+def _iam(action: str):
+    def run(args: argparse.Namespace, directory: Path) -> int:
+        from onboard.sandbox.iam import lapses as iam
+
+        ctx = load(directory).ctx
+        if action == "suspend":
+            iam.suspend(ctx, args.vo, args.username)
+        elif action == "restore":
+            iam.restore(ctx, args.vo, args.username)
+        else:
+            iam.aup_lapsed(ctx, args.vo, args.username, lapsed=not args.signed)
+        said = {"suspend": "suspended (the VOMS-AA: not active)", "restore": "active again",
+                "aup": "AUP signed" if getattr(args, "signed", False) else "AUP signature lapsed"}[action]
+        print(f"IAM account {args.username} of {args.vo}: {said}")
+        return Exit.OK
+
+    return run
+
+
 ACTIONS = {
     "members": (_members_arguments, _members),
     "member-end": (_end_arguments, _end),
@@ -170,4 +200,7 @@ ACTIONS = {
     "suspend": (_suspend_arguments, _suspend),
     "restore": (_id, _restore),
     "lapses-due": (_nothing, _due),
+    "iam-suspend": (_iam_arguments, _iam("suspend")),
+    "iam-restore": (_iam_arguments, _iam("restore")),
+    "iam-aup-lapse": (_iam_aup_arguments, _iam("aup")),
 }

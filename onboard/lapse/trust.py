@@ -63,7 +63,9 @@ def check(trust_dir: Path, now: datetime, warn_days: int) -> list[Item]:
                        lapsed_todo="Update the IGTF distribution (`onboard trust --install TGZ`, or the "
                        "ca-policy-egi packages).", lapsing_todo="Update the IGTF distribution in time.")
         items.append(item)
-    newest = max((p.stat().st_mtime for p in trust_dir.iterdir()), default=None)
+    # the distribution's own files (CRLs change daily with fetch-crl and say nothing of the release)
+    newest = max((p.stat().st_mtime for p in trust_dir.iterdir() if not p.suffix.startswith(".r")),
+                 default=None)
     if newest is not None:
         age = (now - datetime.fromtimestamp(newest, timezone.utc)).days
         state = LAPSING if age > STALE_DAYS else OK

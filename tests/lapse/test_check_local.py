@@ -167,3 +167,16 @@ def test_a_registration_still_waiting_is_not_a_lapse_and_not_asked(cli, tmp_path
     r = _check(cli, config, "--warn-days", "10")
     assert r.returncode == Exit.OK, r.stdout + r.stderr
     assert not [i for i in json.loads(r.stdout)["items"] if i["vo"] == "testvo"]
+
+
+def test_a_trust_directory_untouched_for_months_is_lapsing_even_with_fresh_crls(cli, tmp_path, ca):
+    config = _setup(tmp_path, ca, cert_days=200)
+    trust = tmp_path / "certificates"
+    old = dt.datetime.now(dt.timezone.utc).timestamp() - 120 * 86400
+    for p in trust.iterdir():
+        if not p.suffix.startswith(".r"):
+            os.utime(p, (old, old))  # the CRL keeps today's time, as fetch-crl leaves it
+    r = _check(cli, config, "--warn-days", "10")
+    assert r.returncode == Exit.LAPSING, r.stdout
+    item = next(i for i in json.loads(r.stdout)["items"] if i["what"] == "trust anchors' age")
+    assert item["state"] == "lapsing" and "120 days" in item["detail"] and "IGTF" in item["todo"]

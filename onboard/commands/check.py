@@ -116,11 +116,11 @@ def _network(cfg, records, now, args, warn_days):
 
 
 def _mails(cfg, secrets, records, items, now):
-    """The AUP and suspension mails, for the VOs whose service told nothing itself (IAM, a VO refusing
-    user-info): where it did, its record is newer than any mail."""
-    from onboard.lapse import SKIPPED, UNKNOWN, mail
+    """The AUP and suspension mails, for the VOs whose service did not tell the AUP's state itself (IAM, a
+    VO refusing user-info): where it did, its record is newer than any mail."""
+    from onboard.lapse import INFO, SKIPPED, UNKNOWN, mail
 
-    told = {i.vo for i in items if i.what.startswith("membership of") and i.state not in (UNKNOWN, SKIPPED)}
+    told = {i.vo for i in items if i.what.startswith("AUP") and i.state not in (INFO, UNKNOWN, SKIPPED)}
     untold = [r.vo for r in records if r.vo not in told]
     if not untold:
         return []

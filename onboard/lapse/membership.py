@@ -9,7 +9,9 @@ VOMSAuthorizationException, or 401/403): then the state is unknown, never fine.
 The registrar of the journey's service reads it (Registrar.member_record): VOMS-Admin's from user-info;
 IAM (indigo-iam/iam) gives the account's state and the AUP signature (GET /scim/Me, GET
 /iam/aup/signature) only to a logged-in session or an OAuth token (IamApiSecurityConfig: the X.509
-filter sits in the login chain only), so its registrar says why there is no record; VOMRS likewise.
+filter sits in the login chain only), so its registrar asks the VOMS-AA instead, which answers the
+certificate: attributes, or a refusal in IAM's words (mapped by delivery/lapse_messages); VOMRS tells
+nothing.
 """
 
 from __future__ import annotations

@@ -130,3 +130,21 @@ def test_a_vo_that_refuses_to_tell_is_unknown_never_fine(cli, sandbox, trainee, 
     assert r.returncode == Exit.CHECK_UNKNOWN, r.stdout + r.stderr
     item = _membership(out)[f"membership of {VO}"]
     assert item["state"] == "unknown" and "VOMSAuthorizationException" in item["detail"]
+
+
+def test_a_sign_aup_mail_is_not_repeated_where_user_info_tells_the_aup(cli, sandbox, member, tmp_path):
+    """Signed since the mail came: user-info says the signature is valid, and it is newer than any mail."""
+    import mailbox
+    from email.message import EmailMessage
+    from email.utils import formatdate
+
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    msg = EmailMessage()
+    msg["Subject"], msg["Date"] = f"Request to sign VO {VO} acceptable usage policy (AUP).", formatdate()
+    msg.set_content("you are requested to sign the VO AUP")
+    box.add(msg)
+    cfg = member["config"]
+    cfg.write_text(cfg.read_text() + f'\n[mail]\nkind = "maildir"\nmaildir = "{tmp_path / "Maildir"}"\n')
+    r, out = _check(cli, member, "--passphrase-file", str(member["passphrase"]))
+    assert r.returncode == Exit.OK, r.stdout + r.stderr
+    assert not [i for i in out["items"] if i["what"].startswith("mail")]

@@ -12,6 +12,10 @@ The texts are the servers' own:
   answer at all: "Server Answer was incorrectly formatted." (met with VOMS servers whose refusal it does
   not parse, IAM's among them: the refusal itself is then not shown).
 
+The Java voms-proxy-init (italiangrid/voms-clients, ProxyInitListenerHelper) prints "VOMS server
+<host>:<port> returned the following errors:" and then the server's own message, which the same
+patterns find.
+
 Used by `onboard explain` (commands/explain.py) and by the verify step (delivery/verify.py), so both
 name the same cause and the same person to ask.
 """

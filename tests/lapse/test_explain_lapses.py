@@ -24,6 +24,9 @@ C_UNREADABLE = ("Error: Server Answer was incorrectly formatted.\n"
     (IAM_SUSPENDED, "iam-not-active", "secretariat"),
     (IAM_AUP, "iam-aup", "you sign it yourself"),
     (C_UNREADABLE, "voms-answer-unreadable", "administrators"),
+    # the Java voms-proxy-init: its own line, then the server's message (voms-clients ProxyInitListenerHelper)
+    ("VOMS server voms-cms-auth.cern.ch:443 returned the following errors:\n"
+     "User jdoe needs to sign AUP for this organization in order to proceed.", "iam-aup", "yourself"),
     ("Error: User is currently suspended!\nSuspension reason: OrgDB: CERN HR db validation failed",
      "voms-suspended-hr", "secretariat"),
     ("Error: User is currently suspended!\nSuspension reason: Reason unknown", "voms-suspended",

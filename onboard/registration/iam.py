@@ -16,7 +16,7 @@ from onboard import catalog
 from onboard.errors import ConfigError, Exit, RegistrationError
 from onboard.registration import approval, flow, iam_username, links, mails
 from onboard.registration.answer import json_of
-from onboard.registration.registrar import Registrar
+from onboard.registration.registrar import MemberRecord, Registrar
 from onboard.registration.voms_admin import FormError
 
 if TYPE_CHECKING:
@@ -105,6 +105,21 @@ class IamRegistrar(Registrar):
     kind = "iam"
     link_rule = LINKS
     system_roots = True
+
+    def member_record(self, ctx: StepContext) -> MemberRecord:
+        """IAM shows the account's state and AUP signature (GET /scim/Me, /iam/aup/signature) only to a
+        logged-in session or an OAuth token (IamApiSecurityConfig), but its VOMS-AA answers the certificate
+        itself: attributes for an active member, else its refusal ("... is not active.", "... needs to
+        sign AUP ..."). When the AUP signature lapses is not shown; IAM mails a reminder."""
+        state, detail = self.aa_status(ctx)
+        if state == "linked":
+            return MemberRecord({"suspended": False}, why="IAM does not show a certificate when the AUP "
+                                "signature lapses", todo="IAM mails a reminder before; onboard reads it when "
+                                "[mail] is configured.")
+        if state == "unknown-user":
+            return MemberRecord(absent=True, why=f"IAM's VOMS-AA does not know this certificate ({detail})",
+                                todo="Link it to your account on the IAM dashboard (X.509 certificates).")
+        return MemberRecord(refusal=detail, why=f"IAM's VOMS-AA refuses: {detail}")
 
     def register(self, ctx: StepContext, url: str) -> None:
         extra = flow.extra(ctx)

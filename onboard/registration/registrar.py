@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import abc
 import enum
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from onboard.errors import MailError
 from onboard.registration import flow, links, mails
@@ -47,6 +48,19 @@ if TYPE_CHECKING:
 class Mode(enum.Enum):
     SUBMITS = "submits"  # onboard sends the request itself
     GUIDES = "guides"  # the person registers in a browser; onboard shows the way and watches public signals
+
+
+@dataclass
+class MemberRecord:
+    """A member's own record as the service shows it (VOMSUserJSON's fields), or why there is none:
+    `absent` when the service does not know the certificate at all (HTTP 404), `refusal` when it refuses
+    the member in its own words."""
+
+    record: dict[str, Any] | None = None
+    why: str = ""
+    todo: str = ""
+    absent: bool = False
+    refusal: str = ""  # the service's own words refusing the member (a VOMS-AA's error message)
 
 
 class Registrar(abc.ABC):
@@ -116,6 +130,14 @@ class Registrar(abc.ABC):
         """Return once the certificate is tied to the membership; raise ctx.wait(...) until then.
         Services that register the certificate itself are done at approval."""
         return None
+
+    # -- the second year (onboard check) ---------------------------------------------------------
+    def member_record(self, ctx: StepContext) -> MemberRecord:
+        """What the service tells a member about itself (end, suspension, AUP), read with the client
+        certificate: a record shaped like VOMS-Admin's VOMSUserJSON, or why there is none. By default the
+        service tells nothing onboard can read."""
+        return MemberRecord(why=f"{self.kind} tells a member nothing about its membership that onboard can "
+                            "read", todo="Ask the VO's administrators when your membership ends.")
 
     # -- the mailbox ------------------------------------------------------------------------------
     def scan_mail(self, ctx: StepContext, box: Mailbox) -> Scan:

@@ -20,6 +20,7 @@ from onboard.sandbox import voms_server
 from onboard.sandbox.manager import Sandbox
 from onboard.sandbox.processes import free_port
 from onboard.sandbox.settings import Settings
+from onboard.sandbox.voms_server.lapses import status_hook_command
 
 TRAINEE = {"given_name": "Dana", "family_name": "Demo", "email": "dana.demo@example.org", "ssh_user": "dana"}
 
@@ -125,6 +126,9 @@ class DemoVOMS:
         # the approval waits (in the sandbox) until the server is up: the journey itself need not wait
         sb.settings.on_approval = voms_server.hook_command(
             voms_server.MariaDB(db_dir).socket, voms_server.database_name(self.vo), self.vo, wait_for=ready
+        )
+        sb.settings.on_status_change = status_hook_command(  # suspensions reach the real server too
+            voms_server.MariaDB(db_dir).socket, voms_server.database_name(self.vo), self.vo
         )
         cert, key = sb.ca.host_credential("voms", [sb.settings.hostname])
         voms_dn, root_dn, trust = sb.ca.voms_dn([sb.settings.hostname]), sb.ca.root_dn, sb.trust_dir

@@ -148,6 +148,7 @@ class Sandbox:
 
     def _tick(self) -> None:
         from onboard.sandbox import voms_admin
+        from onboard.sandbox.voms_admin import lapses
 
         wake = self.ctx.wake
         assert wake is not None
@@ -159,15 +160,18 @@ class Sandbox:
             try:
                 voms_admin.purge_expired(self.ctx, self.app)
                 voms_admin.auto_approve(self.ctx)
+                lapses.check_due(self.ctx)  # memberships and AUP signatures that came due
             except Exception as e:  # keep ticking; the log says what went wrong
                 self.ctx.log(f"ticker: {type(e).__name__}: {e}")
 
     def tick(self) -> None:
-        """Run expiry and auto-approval now (tests, and the fast-forward clock of the demo)."""
+        """Run expiry, auto-approval and the membership check now (tests, the demo's fast-forward clock)."""
         from onboard.sandbox import voms_admin
+        from onboard.sandbox.voms_admin import lapses
 
         voms_admin.purge_expired(self.ctx, self.app)
         voms_admin.auto_approve(self.ctx)
+        lapses.check_due(self.ctx)
 
     def stop(self) -> None:
         self._stop.set()
@@ -260,9 +264,10 @@ class Sandbox:
         legacy: bool = False,
         out: Path | None = None,
         key_size: int = 2048,
+        **kw: Any,  # days: a lifetime other than the CA's default (a session rehearsing the second year)
     ):
         return self.ctx.ca.ensure().issue_user(
-            name, email, passphrase, out=out, legacy=legacy, key_size=key_size
+            name, email, passphrase, out=out, legacy=legacy, key_size=key_size, **kw
         )
 
     def requests(self, vo: str | None = None) -> list[dict[str, Any]]:

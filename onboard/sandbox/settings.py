@@ -35,6 +35,9 @@ class Settings:
     required_fields: list[str] = field(default_factory=lambda: ["institution", "address", "phoneNumber"])
     auto_approve_after: float | None = None  # seconds after confirmation; None: the instructor approves
     on_approval: str = ""  # command run on approval; gets DN, CA, e-mail, VO (environment and {placeholders})
+    # command run for each certificate of a member suspended or restored (voms_admin/lapses.py): DN, CA, VO
+    # and the new state in its environment; `onboard sandbox voms-set-status` feeds a real voms-server
+    on_status_change: str = ""
     # Port that e-mail links name. VOMS-Admin hard-codes 8443; None = the port the server listens on
     # (the links then work whatever port_base is); 8443 with another port_base reproduces the real server's
     # mismatch, which a client must map back to the server it registered with.

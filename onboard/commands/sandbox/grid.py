@@ -62,6 +62,13 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
         "voms-add-member --socket S --vo NAME` feeding a real voms-server (onboard.sandbox.voms_server)",
     )
     a.add_argument(
+        "--on-status-change",
+        metavar="CMD",
+        help="command run for each certificate of a member suspended or restored (ONBOARD_DN, "
+        "ONBOARD_CA_DN, ONBOARD_VO, ONBOARD_SANDBOX_SUSPENDED=1|0, _SUSPENSION_REASON in its environment), "
+        "e.g. `onboard sandbox voms-set-status --socket S --vo NAME` for a real voms-server",
+    )
+    a.add_argument(
         "--request-lifetime",
         type=int,
         metavar="SECONDS",
@@ -136,6 +143,9 @@ def _issue_arguments(a: argparse.ArgumentParser) -> None:
         "--passphrase-file", type=Path, metavar="F", help="file whose first line is the passphrase"
     )
     a.add_argument("--key-size", type=int, choices=(2048, 3072, 4096), default=2048)
+    a.add_argument("--days", type=int, default=None, metavar="N",
+                   help="valid for N days (default: a year): a short one lets a session rehearse the "
+                   "certificate's end (`onboard check`, `onboard renew`)")
 
 
 def _authorize_arguments(a: argparse.ArgumentParser) -> None:
@@ -196,6 +206,8 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.auto_approve_after = None
     if args.on_approval is not None:
         settings.on_approval = args.on_approval
+    if args.on_status_change is not None:
+        settings.on_status_change = args.on_status_change
     if args.request_lifetime is not None:
         settings.request_lifetime = args.request_lifetime
     if args.link_port is not None:
@@ -385,11 +397,14 @@ def _issue(args: argparse.Namespace, directory: Path) -> int:
         raise UsageError(
             f"{out} exists already.", "Choose another --out; onboard never overwrites a credential."
         )
+    if args.days is not None and not 1 <= args.days <= 3650:
+        raise UsageError(f"--days {args.days} is out of range.", "Give 1 to 3650 days.")
     passphrase = _read_passphrase(args)
     sb = Sandbox(directory)
     try:
         _, info = sb.issue_user_p12(
-            args.name, args.email, passphrase, legacy=args.legacy, out=out, key_size=args.key_size
+            args.name, args.email, passphrase, legacy=args.legacy, out=out, key_size=args.key_size,
+            **({"days": args.days} if args.days else {}),
         )
     except CAError as e:
         raise SandboxError(f"the sandbox CA refused: {e}.", "Check --name and --passphrase-file.") from None

@@ -11,7 +11,7 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from onboard.sandbox.iam import cern_profile
+from onboard.sandbox.iam import cern_profile, lapses
 from onboard.sandbox.iam.model import SCHEMA, dto, link_certificate
 from onboard.sandbox.web import Request, Response
 
@@ -261,6 +261,9 @@ def generate_ac(req: Request, vo: str) -> Response:
         ).fetchone()
     if row is None:
         return error(NO_SUCH_USER, f"User unknown to this VO: {req.client.dn}")
+    refused = lapses.refusal(req.app.ctx, vo, row["username"], req.client.dn, req.client.issuer)
+    if refused is not None:  # the second year: upstream's controller leaves these at HTTP 200
+        return error(*refused, status=200)
     ac = base64.b64encode(f"sandbox-ac vo={vo} holder={req.client.dn} fqan=/{vo}".encode()).decode()
     return Response(
         f"<?xml version='1.0' encoding='UTF-8'?><voms><ac>{ac}</ac></voms>", 200, content_type="text/xml"

@@ -7,6 +7,7 @@ time. Errors are raised (onboard.errors), never printed here: onboard.cli report
     grid.py              up, down, status, serve (the background process), issue, config, authorize
     requests.py          requests, approve, reject (VOMS-Admin); iam-* and vomrs-* (the IAM and VOMRS
                          imitations' administrators)
+    second_year.py       cert-requests, cert-approve, cert-reject (a member's new certificate), ca-switch
     voms.py              voms-add-member (the on-approval hook feeding a real voms-server)
     orientation.py       board (the instructor's board), join (a trainee joins the instructor's sandbox)
 """
@@ -42,6 +43,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
                         "make a certificate a member of a VO in a real voms-server's database (the "
                         "on-approval hook for a real voms-server; values from arguments or the hook's "
                         "environment)"),
+    "cert-requests": ("second_year", "members' requests to add a new certificate (VOMS-Admin)"),
+    "cert-approve": ("second_year", "approve a certificate request: the certificate joins the membership"),
+    "cert-reject": ("second_year", "reject a certificate request (the member is told)"),
+    "ca-switch": ("second_year", "a second sandbox CA (\"the new TCS\") issues from now on; --back undoes"),
     "iam-requests": ("requests", "IAM registration requests waiting for the administrator"),
     "iam-approve": ("requests", "approve an IAM registration request (the account becomes active)"),
     "iam-reject": ("requests", "reject an IAM registration request (the account is deleted)"),

@@ -115,6 +115,8 @@ def test_b_c_a_new_ca_is_told_through_the_certificate_request(world, translitera
     (uid,) = world.members()
     certs = {(m["subject"], m["issuer"]) for m in world.sb.members(VO) if m["id"] == uid}
     assert certs == {(old["subject_dn"], old["issuer_dn"]), (new["subject_dn"], new["issuer_dn"])}
-    rows = world.server.db.sql("SELECT usr.dn FROM usr JOIN m ON m.userid = usr.userid", world.server.database)
-    assert new["subject_dn"].rsplit("CN=", 1)[1] in rows  # the real voms-server knows the new certificate
+    # the real voms-server's database knows the new certificate (subject and issuer) as a member
+    rows = world.server.db.sql("SELECT ca.ca FROM usr JOIN ca ON ca.cid = usr.ca "
+                               "JOIN m ON m.userid = usr.userid", world.server.database)
+    assert new["issuer_dn"] in rows.splitlines()
     assert status["artifacts"]["extra"]["verification"]["voms"] == "ok"

@@ -79,7 +79,7 @@ def _shared_p12(st, vo: str) -> Path | None:
 
 def _renew_one(args: argparse.Namespace, st, vo: str) -> int:
     from onboard import steps, workflow
-    from onboard.commands.journey import _drive
+    from onboard.app import drive as _drive
     from onboard.state import utcnow
     from onboard.ui import UI
 

@@ -19,12 +19,13 @@ import re
 from html import unescape
 from typing import TYPE_CHECKING
 
-from onboard.errors import RegistrationError
-from onboard.registration import html
+from onboard.errors import Outcome, RegistrationError
+from onboard.registration import flow, html
 from onboard.registration.voms_admin import _check_status, base_url, format_errors
 
 if TYPE_CHECKING:
     from onboard.adapters.https import HTTPS
+    from onboard.steps.context import StepContext
 
 BOUND, PENDING, NONE = "bound", "pending", "none"
 _DIV = r'<div\s+class="{cls}"[^>]*>(.*?)</div>'
@@ -96,3 +97,33 @@ class CertificateRequests:
             raise RegistrationError(f"{self.http.host} took the certificate request but does not list it.",
                                     "Look at your VOMS-Admin home page; `onboard renew` asks again.")
         return now
+
+
+def ask(ctx: StepContext, session: HTTPS) -> str:
+    """The registrar's add_certificate: the home page first (a request is never sent twice), then the
+    request with the certificate file. "known" when the membership has the certificate already."""
+    from pathlib import Path
+
+    url = flow.server_url(ctx)
+    new = ctx.record.artifacts.certificate
+    client = CertificateRequests(session, url)
+    status = client.status(new.subject_dn, new.issuer_dn)
+    if status == NONE:
+        status = client.submit(Path(ctx.record.artifacts.cert).read_bytes(), new.subject_dn, new.issuer_dn)
+        ctx.ui.say(f"Sent VOMS-Admin's certificate request for {new.subject_dn} (with your previous "
+                   "certificate); the VO's administrators approve it.")
+    return "known" if status == BOUND else "requested"
+
+
+def decided(ctx: StepContext, session: HTTPS) -> str:
+    """The registrar's certificate_added: one look at the home page per due time."""
+    new = ctx.record.artifacts.certificate
+    status = CertificateRequests(session, flow.server_url(ctx)).status(new.subject_dn, new.issuer_dn)
+    if status == PENDING:
+        raise ctx.wait(f"the administrators of VO {ctx.vo} to approve adding your new certificate",
+                       after_seconds=ctx.backoff(),
+                       hint="`onboard renew` (or `onboard resume`) looks again; `--wait` keeps looking.")
+    if status != BOUND:
+        raise Outcome("rejected", f"VO {ctx.vo} did not add {new.subject_dn} to your membership (the "
+                                  "certificate request was rejected or has expired)")
+    return "known"

@@ -85,3 +85,55 @@ def test_status_shows_the_renewal(cli, tmp_path):
     assert shown["workflow"] == "renew-voms-admin" and shown["state"] == "obtain"
     text = cli("status", "--vo", VO).stdout
     assert "Renewal" in text and "new personal certificate" in text
+
+
+def test_a_renewal_csr_with_the_old_key_where_the_ca_allows_it(tmp_path, onboard_env):
+    """ca.csr + ca.renew_with_old_key: the renewal's CSR carries the previous key's public key, the key file
+    is not rewritten, and the issued certificate is packed with it; without the option, a new key."""
+    import pytest
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    from onboard.config import Config
+    from onboard.errors import Waiting
+    from onboard.steps import obtain
+    from tests.lib.context import step_context
+    from tests.lib.pki import issue, name, pem
+
+    pw = "a long enough passphrase"
+    pf = tmp_path / "pass"
+    pf.write_text(pw + "\n")
+    old_key = tmp_path / "key-old.pem"
+    key = rsa.generate_private_key(65537, 2048)
+    old_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.BestAvailableEncryption(pw.encode())))
+    before = old_key.read_bytes()
+    dl = tmp_path / "Downloads"
+    dl.mkdir()
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    for reuse in (True, False):
+        rec = JourneyRecord(vo=VO, workflow="voms-admin", state="done")
+        rec.artifacts.key = old_key
+        begin(rec, workflow.load("renew-voms-admin"), datetime.now(timezone.utc))
+        cfg = Config.model_validate({"user": {"given_name": "Jane", "family_name": "Doe"},
+                                     "ca": {"provider": "other", "csr": True, "renew_with_old_key": reuse,
+                                            "download_dir": str(dl), "open_browser": False}})
+        ctx = step_context(record=rec, config=cfg, passphrase_file=pf, state="obtain",
+                           options={"passphrase_file": pf})
+        with pytest.raises(Waiting):
+            obtain.run(ctx)
+        csr = x509.load_pem_x509_csr(rec.artifacts.csr.read_bytes())
+        same = csr.public_key().public_bytes(serialization.Encoding.DER, spki) == \
+            key.public_key().public_bytes(serialization.Encoding.DER, spki)
+        assert same == reuse
+        assert (rec.artifacts.key == old_key) == reuse and old_key.read_bytes() == before
+        if reuse:
+            root_ca = issue(name(("DC", "org"), ("CN", "New CA")), ca=True)
+            mine = issue(name(("DC", "org"), ("CN", "Jane Doe")), root_ca, public_key=csr.public_key()).cert
+            (dl / "jane.crt").write_bytes(pem(mine) + pem(root_ca.cert))
+            obtain.run(ctx)
+            k, cert, _ = pkcs12.load_key_and_certificates(rec.artifacts.p12.read_bytes(), pw.encode())
+            assert cert == mine and k.public_key().public_numbers() == key.public_key().public_numbers()
+            (dl / "jane.crt").unlink()

@@ -62,6 +62,23 @@ def previous_files(ctx: StepContext) -> tuple[Path, Path, Path | None]:
         exit_code=Exit.CREDENTIAL)
 
 
+def _still_valid(ctx: StepContext) -> None:
+    """The VO's server takes only a valid certificate: an expired previous one cannot ask for the new one."""
+    from datetime import datetime
+
+    prev = renewal(ctx)["previous"]["certificate"]
+    end = prev.get("not_after")
+    end = datetime.fromisoformat(end) if isinstance(end, str) else end
+    if end and end <= ctx.now():
+        new = ctx.record.artifacts.certificate
+        raise CredentialError(
+            f"your previous certificate expired on {end:%Y-%m-%d}, so it cannot ask VO {ctx.vo} to add the "
+            "new one.",
+            f"Ask the VO's administrators to add subject {new.subject_dn} (issuer {new.issuer_dn}) to your "
+            "membership; never register a second time. Renew before the old certificate ends next year.",
+            exit_code=Exit.VALIDITY)
+
+
 def previous_session(ctx: StepContext, url: str):
     """The run's HTTPS session to the server of `url` with the previous certificate (the one the VO knows)."""
     from urllib.parse import urlsplit
@@ -71,6 +88,7 @@ def previous_session(ctx: StepContext, url: str):
     netloc = urlsplit(url).netloc.lower()
 
     def make():
+        _still_valid(ctx)
         cert, key, chain = previous_files(ctx)
         ident = https.ClientIdentity(cert=cert, key=key, passphrase=lambda: ctx.secrets.passphrase(),
                                      chain=chain)

@@ -119,3 +119,20 @@ def test_the_previous_credential_gone_is_one_line_and_nothing_is_sent(sandbox, t
     assert "previous certificate" in e.value.message and e.value.hint
     assert len(sandbox.requests) == before
     assert "vo_change" not in ctx.record.artifacts.extra["renewal"]
+
+
+def test_an_expired_previous_certificate_cannot_ask_and_says_whom_to_ask(sandbox, tmp_path, clock):
+    from datetime import timedelta
+
+    from onboard.errors import Exit
+
+    ctx, old = _voms_admin_member(sandbox, tmp_path, clock)
+    new = _renewal(ctx, sandbox, tmp_path)
+    prev = ctx.record.artifacts.extra["renewal"]["previous"]["certificate"]
+    prev["not_after"] = (clock() - timedelta(days=1)).isoformat()
+    before = len(sandbox.requests)
+    with pytest.raises(CredentialError) as e:
+        add_certificate.run(ctx)
+    assert e.value.exit_code == Exit.VALIDITY and "expired" in e.value.message
+    assert new.subject in e.value.hint and "never register a second time" in e.value.hint
+    assert len(sandbox.requests) == before

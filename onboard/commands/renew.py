@@ -34,12 +34,14 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 
 def renewal_workflow(record) -> str:
-    """renew-<kind> for the VO's first journey's workflow (voms-admin, iam)."""
-    base = record.workflow.removeprefix(PREFIX)
-    if base not in ("voms-admin", "iam"):
-        raise UsageError(f"renewing a {base} journey is not implemented.",
+    """renew-<name> for the VO's first journey's workflow, when onboard ships one (voms-admin, iam)."""
+    from onboard import workflow
+
+    name = PREFIX + record.workflow.removeprefix(PREFIX)
+    if name not in workflow.available():
+        raise UsageError(f"renewing a {record.workflow} journey is not implemented.",
                          f"Ask the administrators of VO {record.vo} to add your new certificate by hand.")
-    return PREFIX + base
+    return name
 
 
 def begin(record, workflow, now) -> None:

@@ -149,3 +149,17 @@ def test_the_ca_switch_issues_from_a_second_trusted_ca(trainee, sandbox, tmp_pat
     assert cli.main(["sandbox", "ca-switch", "--dir", str(sandbox.dir), "--back"]) == Exit.OK
     again = make_trainee(sandbox, tmp_path / "again", name="Jürgen Müller", email="j2@example.org")
     assert again.issuer == sandbox.ca.personal_dn and "Juergen" not in again.subject
+
+
+def test_registration_disabled_takes_no_certificate_request(trainee, sandbox, tmp_path):
+    _member(trainee, sandbox)
+    page = _form(trainee)
+    sandbox.ctx.settings.disabled_vos.append(VO)
+    try:
+        new = make_trainee(sandbox, tmp_path / "new", name="Jane T Doe", email=trainee.email)
+        r = _post(trainee, page, _cert_pem(new))
+        assert "Registration disabled" in r.text
+        assert "Add an additional certificate" not in trainee.get(VO, "user/home.action").text
+        assert cert_requests.pending(sandbox.ctx, VO) == []
+    finally:
+        sandbox.ctx.settings.disabled_vos.remove(VO)

@@ -31,7 +31,7 @@ from onboard.errors import SandboxError
 from onboard.sandbox.voms_admin.links import base_url, vo_of
 from onboard.sandbox.voms_admin.mails import send
 from onboard.sandbox.voms_admin.model import member
-from onboard.sandbox.voms_admin.pages import INVALID_TOKEN, error_list, no_client, page
+from onboard.sandbox.voms_admin.pages import INVALID_TOKEN, disabled_page, error_list, no_client, page
 from onboard.sandbox.web import Request, Response
 
 if TYPE_CHECKING:
@@ -128,6 +128,8 @@ def _requester(req: Request, vo: str) -> tuple[Any, Response | None]:
         u = member(db, vo, req.client.dn, req.client.issuer)
     if u is None:
         return None, Response.redirect(f"/voms/{vo}/register/start.action")
+    if vo in req.app.ctx.settings.disabled_vos:  # execute(): registration disabled, no request taken
+        return None, disabled_page(vo)
     return u, None
 
 
@@ -204,12 +206,12 @@ def certificates_pane(ctx: SandboxContext, vo: str, uid: int) -> str:
     rows += "".join(f'<tr class="tableRow"><td><div class="waitingForApproval" style="float: right">(Waiting '
                     f'for approval)</div><div class="requestedDN">{escape(r["subject"])}</div>'
                     f'<div class="requestedCA">{escape(r["issuer"])}</div></td></tr>' for r in pending)
+    button = "" if vo in ctx.settings.disabled_vos else (  # <s:if test="#attr.registrationEnabled">
+        f'<form id="request-certificate" action="/voms/{escape(vo)}/user/request-certificate.action" '
+        f'method="POST"><input type="hidden" name="userId" value="{uid}"/>'
+        f'<input type="submit" name="method:input" value="Add an additional certificate"/></form>')
     return (f'<div class="info-tab"><h2><span>Certificates</span></h2><div class="reloadable">'
-            f'<table><tr><th colspan="2">Certificate</th></tr>{rows}</table>'
-            f'<form id="request-certificate" action="/voms/{escape(vo)}/user/request-certificate.action" '
-            f'method="POST"><input type="hidden" name="userId" value="{uid}"/>'
-            f'<input type="submit" name="method:input" value="Add an additional certificate"/></form>'
-            "</div></div>")
+            f'<table><tr><th colspan="2">Certificate</th></tr>{rows}</table>{button}</div></div>')
 
 
 # -- the administrator's side ------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def test_a_member_asks_for_a_new_certificate_and_the_administrator_approves(trai
     home = trainee.get(VO, "user/home.action").text
     assert WAITING in home and f'<div class="requestedDN">{new.subject}</div>' in home
     admin = [m for m in read_maildir(sandbox.maildir(sandbox.settings.admin))
-             if m["Subject"] == f"A certificate request for VO {VO} requires your approval."]
+             if m["Subject"] == f"[VOMS Admin] A certificate request for VO {VO} requires your approval."]
     assert len(admin) == 1 and new.subject in admin[0].get_content()
     # the same request again: upstream's message, nothing new
     r = _post(trainee, _form(trainee), _cert_pem(new))
@@ -79,7 +79,7 @@ def test_a_member_asks_for_a_new_certificate_and_the_administrator_approves(trai
     info = trainee.user_info().json()
     assert [c["subjectString"] for c in info["certificates"]] == [trainee.subject, new.subject]
     approved = [m for m in read_maildir(sandbox.maildir(trainee.email))
-                if m["Subject"] == f"Your certificate request for VO {VO} has been approved."]
+                if m["Subject"] == f"[VOMS Admin] Your certificate request for VO {VO} has been approved."]
     assert len(approved) == 1
     body = approved[0].get_content()
     assert f"subject: {new.subject}" in body and "is now active for your VOMS membership" in body
@@ -126,7 +126,7 @@ def test_rejection_and_the_instructors_commands(trainee, sandbox, tmp_path, caps
     err = capsys.readouterr().err
     assert "REJECTED" in err and "Traceback" not in err
     assert new.user_info().status_code == 404
-    assert any(m["Subject"] == f"Your certificate request for VO {VO} has been rejected."
+    assert any(m["Subject"] == f"[VOMS Admin] Your certificate request for VO {VO} has been rejected."
                for m in read_maildir(sandbox.maildir(trainee.email)))
     assert WAITING not in trainee.get(VO, "user/home.action").text
 

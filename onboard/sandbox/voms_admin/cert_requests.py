@@ -9,14 +9,15 @@ requestCertificate.jsp`, `certificateRequest.jsp`, `operations/requests/HandleCe
     POST /voms/<vo>/user/request-certificate.action         multipart: struts.token.name, token, userId,
          certificateFile (a PEM certificate) or subject + caSubject; checked as upstream ("Certificate
          already bound!", "You already have a pending request for this certificate!", ...), then a
-         SUBMITTED request, the "A certificate request for VO <vo> requires your approval." mail to the
+         SUBMITTED request, the "[VOMS Admin] A certificate request for VO <vo> requires your approval." mail to the
          VO administrators and a redirect to user/home.action, whose certificate pane lists it
          "(Waiting for approval)".
 
 The administrator (`onboard sandbox cert-approve ID`) approves: the on-approval command runs first (a
 real voms-server learns the certificate), the certificate is added to the member (never a second member),
-and "Your certificate request for VO <vo> has been approved." goes to the member; or rejects ("... has
-been rejected."). Ids are this table's own (upstream shares one sequence with membership requests).
+and "[VOMS Admin] Your certificate request for VO <vo> has been approved." goes to the member; or rejects
+("... has been rejected.", RequestRejected.vm's body). Certificate requests never expire (upstream's purger
+takes membership requests only). Ids are this table's own (upstream shares one sequence with membership requests).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ NEITHER = ("Please specify a Subject, CA couple or choose a certificate file tha
            "server!")
 BOUND = "Certificate already bound!"
 PENDING = "You already have a pending request for this certificate!"
+PREFIX = "[VOMS Admin]"  # AbstractVelocityNotification's subject prefix
 
 
 def ensure(ctx: SandboxContext) -> None:
@@ -259,7 +261,7 @@ def approve(ctx: SandboxContext, request_id: int, approver: str = "instructor") 
                    (row["usr_id"], row["subject"], row["issuer"], now))
         ctx.event(db, "certificate-approved", row["vo"], request_id, f"{row['subject']} by {approver}")
     vo = row["vo"]
-    send(ctx, row["email"], f"Your certificate request for VO {vo} has been approved.",
+    send(ctx, row["email"], f"{PREFIX} Your certificate request for VO {vo} has been approved.",
          f"Dear {row['email']}, \n\nyour certificate request for VO {vo}\nhas been approved.\n\n"
          f"The following certificate:\n\nsubject: {row['subject']}\nissuer: {row['issuer']}\n\n"
          f"is now active for your VOMS membership.\n\nYour sincerely,\n"
@@ -274,23 +276,29 @@ def reject(ctx: SandboxContext, request_id: int, approver: str = "instructor") -
                    (ctx.now(), approver, request_id))
         ctx.event(db, "certificate-rejected", row["vo"], request_id, f"{row['subject']} by {approver}")
     vo = row["vo"]
-    send(ctx, row["email"], f"Your certificate request for VO {vo} has been rejected.",
-         f"Dear {row['email']}, \n\nyour certificate request for VO {vo}\nhas been rejected.\n\n"
-         f"Your sincerely,\nThe Voms-Admin registration service for VO {vo}")
+    send(ctx, row["email"], f"{PREFIX} Your certificate request for VO {vo} has been rejected.",
+         f"Dear {row['email']}, \n\n\nyour certificate request for certificate:\n\n\tSubject: {row['subject']}"
+         f"\n\tIssuer: {row['issuer']}\n\nhas been REJECTED by the VO administrators.\n\n \n\n"
+         f"Your sincerely,\nVoms-Admin registration service for VO {vo}")
     return row | {"status": "REJECTED"}
 
 
 def _mail_handle(ctx: SandboxContext, row: Any, u: Any, client: Any, app: App | None) -> None:
+    """HandleRequest.vm for a CertificateRequest, to the VO administrators."""
     vo = row["vo"]
+    personal = "".join(f"\t{label}: {u[key]}\n" for label, key in (
+        ("Name", "name"), ("Family name", "surname"), ("Institution", "institution"), ("Address", "address"),
+        ("Phone number", "phone")) if u[key])
     body = (f"Dear VO Admin,\n\nas VO administrator of VO {vo}, your authorization is requested for the\n"
             f"following certificate request issued by the following user:\n\nUser Certificate information:\n\n"
-            f"\tSubject: {client.dn}\n\tIssuer:  {client.issuer}\n\nPersonal information:\n\n"
-            f"\tName: {u['name'] or ''} {u['surname'] or ''}\n\tEmail: {u['email']}\n\n"
-            f"Requested certificate:\n\n\tSubject: {row['subject']}\n\tIssuer:  {row['issuer']}\n\n"
-            f"You can handle the request at:\n{base_url(ctx, vo, app)}/home/login.action\n"
+            f"\tSubject: {client.dn}\n\tIssuer:  {client.issuer}\n\t\nPersonal information:\n\n{personal}\n"
+            f"\tEmail: {u['email']}\n\n\nThe above user has requested that the certificate:\n\n"
+            f"\tSubject: {row['subject']}\n\tIssuer: {row['issuer']}\n\t\n"
+            f"is added to the list of valid certificates for the user.\n\nIn order to handle this request, point "
+            f"your browser\nto the following URL:\n\n{base_url(ctx, vo, app)}/home/login.action\n"
             f"(in the sandbox: `onboard sandbox cert-approve {row['request_id']}`)\n\nYour sincerely,\n"
-            f"Voms-Admin registration service for VO {vo}\n")
-    send(ctx, ctx.settings.admin, f"A certificate request for VO {vo} requires your approval.", body)
+            f"The Voms-Admin registration service for VO {vo}")
+    send(ctx, ctx.settings.admin, f"{PREFIX} A certificate request for VO {vo} requires your approval.", body)
 
 
 def install(app: App) -> None:

@@ -90,6 +90,47 @@ def make_key_and_csr(common_name: str, passphrase: str, dest_dir: Path) -> tuple
     return key_path, csr_path, csr_pem
 
 
+def _renewal_key(ctx) -> Path | None:
+    """The previous certificate's key, in a renewal configured to keep it (ca.renew_with_old_key)."""
+    if not ctx.config.ca.renew_with_old_key:
+        return None
+    prev = ctx.record.artifacts.extra.get("renewal", {}).get("previous", {})
+    key = Path(prev["key"]) if prev.get("key") else None
+    if key is None or not key.is_file():
+        raise CredentialError("ca.renew_with_old_key is set but the previous key is not there"
+                              + (f" ({key})." if key else "."),
+                              "Put it back, or set ca.renew_with_old_key = false for a new key.",
+                              exit_code=Exit.CREDENTIAL)
+    return key
+
+
+def csr_for_key(key_path: Path, common_name: str, passphrase: str,
+                dest_dir: Path) -> tuple[Path, Path, bytes]:
+    """A CSR for an existing (encrypted) key; the key file stays where it is and is not rewritten."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from cryptography.x509.oid import NameOID
+
+    from onboard.paths import ensure_private_dir
+
+    try:
+        key = load_pem_private_key(key_path.read_bytes(), passphrase.encode())
+    except (ValueError, TypeError):
+        raise CredentialError(f"the passphrase does not open {key_path}.",
+                              "Give the passphrase of your present key.",
+                              exit_code=Exit.WRONG_PASSPHRASE) from None
+    ensure_private_dir(dest_dir)
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+           .sign(key, hashes.SHA256()))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    csr_path = dest_dir / f"request-{stamp}.pem"
+    csr_pem = csr.public_bytes(serialization.Encoding.PEM)
+    _write_new(csr_path, csr_pem, 0o644)
+    return key_path, csr_path, csr_pem
+
+
 def load_certs(data: bytes) -> list:
     from cryptography import x509
 
@@ -131,8 +172,14 @@ def _csr_flow(ctx, portal: str) -> None:
                    "certificate request (CSR), which holds your public key and your name.")
         ui.explain("The key is encrypted with a passphrase (12 characters or more) so that a copy of the "
                    "file alone is useless to anyone else.")
-        passphrase = _passphrase(ctx, new=True)
-        key_path, csr_path, csr_pem = make_key_and_csr(name, passphrase, paths.data_dir() / "keys")
+        old_key = _renewal_key(ctx)
+        if old_key is not None:  # a renewal, and the CA renews for the same key: no new key
+            ui.say(f"The request is made with your present key ({old_key}), as ca.renew_with_old_key asks.")
+            key_path, csr_path, csr_pem = csr_for_key(old_key, name, ctx.secrets.passphrase(),
+                                                      paths.data_dir() / "keys")
+        else:
+            passphrase = _passphrase(ctx, new=True)
+            key_path, csr_path, csr_pem = make_key_and_csr(name, passphrase, paths.data_dir() / "keys")
         arts.key, arts.csr = key_path, csr_path
         watcher = DownloadWatcher(download_dir, suffixes=CERT_SUFFIXES)
         state.update(provider="other", mode="csr", portal=portal, download_dir=str(download_dir),

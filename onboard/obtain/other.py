@@ -8,10 +8,10 @@ onboard's directory so the rest of the journey is the same as for a downloaded .
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from onboard.atomicfile import write_new
 from onboard.errors import CredentialError, Exit
 from onboard.obtain import Provider
 
@@ -57,13 +57,14 @@ def _passphrase(ctx, new: bool) -> str:
     return value
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _fresh_stamp(dest_dir: Path) -> str:
+    """A time stamp naming no key or request in dest_dir yet (two CSRs within a second get -2, -3...)."""
+    base = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1, 1000):
+        stamp = base if n == 1 else f"{base}-{n}"
+        if not any((dest_dir / f"{kind}-{stamp}.pem").exists() for kind in ("key", "request")):
+            return stamp
+    raise FileExistsError(f"no free name for a new request in {dest_dir}")
 
 
 def make_key_and_csr(common_name: str, passphrase: str, dest_dir: Path) -> tuple[Path, Path, bytes]:
@@ -80,13 +81,13 @@ def make_key_and_csr(common_name: str, passphrase: str, dest_dir: Path) -> tuple
     csr = (x509.CertificateSigningRequestBuilder()
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
            .sign(key, hashes.SHA256()))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = _fresh_stamp(dest_dir)
     key_path, csr_path = dest_dir / f"key-{stamp}.pem", dest_dir / f"request-{stamp}.pem"
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.BestAvailableEncryption(passphrase.encode()))
     csr_pem = csr.public_bytes(serialization.Encoding.PEM)
-    _write_new(key_path, key_pem, 0o600)
-    _write_new(csr_path, csr_pem, 0o644)
+    write_new(key_path, key_pem, 0o600)
+    write_new(csr_path, csr_pem, 0o644)
     return key_path, csr_path, csr_pem
 
 
@@ -124,10 +125,9 @@ def csr_for_key(key_path: Path, common_name: str, passphrase: str,
     csr = (x509.CertificateSigningRequestBuilder()
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
            .sign(key, hashes.SHA256()))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    csr_path = dest_dir / f"request-{stamp}.pem"
+    csr_path = dest_dir / f"request-{_fresh_stamp(dest_dir)}.pem"
     csr_pem = csr.public_bytes(serialization.Encoding.PEM)
-    _write_new(csr_path, csr_pem, 0o644)
+    write_new(csr_path, csr_pem, 0o644)
     return key_path, csr_path, csr_pem
 
 
@@ -229,7 +229,7 @@ def _csr_flow(ctx, portal: str) -> None:
     dest_dir = paths.ensure_private_dir(paths.data_dir() / "obtained")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     p12 = dest_dir / f"{stamp}-issued.p12"
-    _write_new(p12, blob, 0o600)
+    write_new(p12, blob, 0o600)
     state["issued_cert"] = str(path)
     arts.p12 = p12
     ctx.checkpoint()

@@ -137,3 +137,31 @@ def test_a_renewal_csr_with_the_old_key_where_the_ca_allows_it(tmp_path, onboard
             k, cert, _ = pkcs12.load_key_and_certificates(rec.artifacts.p12.read_bytes(), pw.encode())
             assert cert == mine and k.public_key().public_numbers() == key.public_key().public_numbers()
             (dl / "jane.crt").unlink()
+
+
+def test_a_second_request_within_the_same_second_gets_its_own_files(tmp_path):
+    """Two CSRs a second apart or less (a renewal with the old key, then one with a new key) never collide:
+    the earlier request and key stay as they are."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from onboard.obtain.other import csr_for_key
+
+    pw = "a long enough passphrase"
+    key = tmp_path / "key-old.pem"
+    key.write_bytes(rsa.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(pw.encode())))
+    out = tmp_path / "requests"
+    out.mkdir(mode=0o700)
+    now = datetime.now(timezone.utc)
+    taken = {}
+    for s in range(3):  # this second and the next two are taken already
+        p = out / f"request-{(now + timedelta(seconds=s)).strftime('%Y%m%dT%H%M%SZ')}.pem"
+        p.write_text(f"earlier {s}")
+        taken[p] = p.read_text()
+    _, csr_path, pem = csr_for_key(key, "Jane Doe", pw, out)
+    assert csr_path not in taken and csr_path.read_bytes() == pem
+    assert all(p.read_text() == text for p, text in taken.items())

@@ -56,5 +56,6 @@ def run(ctx: StepContext) -> None:
         "delivered_at": ctx.now().isoformat(timespec="seconds"),
     }
     ctx.checkpoint()
+    ctx.finished.add("deliver")
     for line in report.steps or ["already installed there; nothing to do"]:
         ctx.ui.say(f"    {line}")

@@ -219,7 +219,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_path() -> Path:
-    return paths.config_dir() / "config.toml"
+    return paths.config_file()
 
 
 def load(

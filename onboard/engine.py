@@ -9,18 +9,30 @@ step); a step that raises leaves the state as it was. Restoring uses the saved s
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from transitions.extensions.nesting import HierarchicalMachine, NestedState
 
 from onboard.errors import Interrupted, OnboardError, Outcome, WorkflowError
 from onboard.state import JourneyRecord, LastError, Wait, utcnow
 from onboard.steps.context import StepContext
 from onboard.store import Store
 from onboard.workflow import SEP, Workflow
+
+# transitions.extensions' __init__ imports its asyncio machines and with them asyncio, a tenth of what
+# `onboard start` imports; the engine uses none of them. A None in sys.modules makes that one import fail,
+# which transitions expects (it catches the ImportError); the entry goes again right after.
+_BLOCKED = "transitions.extensions.asyncio"
+_block = _BLOCKED not in sys.modules
+if _block:
+    sys.modules[_BLOCKED] = None  # type: ignore[assignment]
+try:
+    from transitions.extensions.nesting import HierarchicalMachine, NestedState
+finally:
+    if _block:
+        del sys.modules[_BLOCKED]
 
 
 class _State(NestedState):

@@ -49,6 +49,12 @@ def config_dir() -> Path:
     return _path("config")
 
 
+def config_file() -> Path:
+    """Where onboard reads its configuration unless told otherwise (here, not in onboard.config: a command
+    that only writes the file, `sandbox join`, has no need of the models and their pydantic)."""
+    return config_dir() / "config.toml"
+
+
 def state_dir() -> Path:
     """Journey records, their history and locks. Never a secret here."""
     return _path("state")

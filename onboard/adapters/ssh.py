@@ -31,6 +31,7 @@ from onboard.adapters.backoff import DEFAULT as DEFAULT_BACKOFF
 from onboard.adapters.backoff import Backoff
 from onboard.adapters.known_hosts import ConfirmOrReject, fingerprint, read_known_hosts, refuse_revoked
 from onboard.adapters.ssh_busy import TransientSSHError, transient
+from onboard.adapters.ssh_ciphers import aead_first
 from onboard.adapters.ssh_target import Target, home, resolve
 from onboard.errors import Exit, SSHError
 
@@ -374,6 +375,7 @@ def _login(
             banner_timeout=CONNECT_TIMEOUT,
             auth_timeout=CONNECT_TIMEOUT,
             auth_strategy=auth,
+            transport_factory=aead_first,
         )
         return client
     except paramiko.BadHostKeyException as e:

@@ -62,8 +62,6 @@ def spki_sha256(public_key) -> str:
 
 
 def load_package(path: Path, passphrase: str) -> Package:
-    from cryptography.hazmat.primitives import serialization
-
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -72,6 +70,18 @@ def load_package(path: Path, passphrase: str) -> Package:
             "The convert step makes this package; run it again if the file is gone.",
         ) from None
     key, cert, _ = _load(path, data, passphrase)
+    return _described(Path(path), data, key, cert)
+
+
+def made_package(path: Path, key, cert) -> Package:
+    """The package the convert step has just written from this key and certificate, described without
+    opening it again: opening checks the RSA key (tens of milliseconds), which the convert step did."""
+    return _described(Path(path), Path(path).read_bytes(), key, cert)
+
+
+def _described(path: Path, data: bytes, key, cert) -> Package:
+    from cryptography.hazmat.primitives import serialization
+
     der = cert.public_bytes(serialization.Encoding.DER)
     if spki_sha256(key.public_key()) != spki_sha256(cert.public_key()):
         raise CredentialError(
@@ -80,7 +90,7 @@ def load_package(path: Path, passphrase: str) -> Package:
             exit_code=Exit.KEY_MISMATCH,
         )
     return Package(
-        path=Path(path),
+        path=path,
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         cert_der=der,

@@ -25,7 +25,6 @@ class Sandbox(Provider):
     def obtain(self, ctx) -> bool:
         from onboard import paths
         from onboard.obtain.other import _passphrase
-        from onboard.sandbox.ca import CAError, SandboxCA
 
         cfg, ui, arts = ctx.config, ctx.ui, ctx.record.artifacts
         directory = cfg.ca.sandbox_dir or (Path(os.environ["ONBOARD_SANDBOX_DIR"])
@@ -61,6 +60,8 @@ class Sandbox(Provider):
                        "same kind of file.")
             passphrase = _passphrase(ctx, new=True)
             if ca_dir is not None:
+                from onboard.sandbox.ca import CAError, SandboxCA  # the CA's own code: only when it is here
+
                 try:
                     data, info = SandboxCA(ca_dir).ensure().issue_user(name, email, passphrase.encode())
                 except CAError as e:

@@ -29,6 +29,9 @@ class StepContext:
     state: str = ""  # the state whose work the step does
     options: dict[str, Any] = field(default_factory=dict)  # flags of this run (--p12, --trust-host-key, ...)
     resources: dict[str, Any] = field(default_factory=dict)  # shared across the steps of one run
+    # steps that finished in this run: what they checked a moment ago a later step need not check again
+    finished: set[str] = field(default_factory=set)
+    made: dict[str, Any] = field(default_factory=dict)  # what a step made in this run, for a later one
 
     @property
     def vo(self) -> str:

@@ -74,6 +74,11 @@ def run(ctx: StepContext) -> None:
     c.subject_dn, c.issuer_dn, c.serial = cred.subject_dn, cred.issuer_dn, cred.serial_hex
     c.not_before, c.not_after, c.sha256 = cred.not_before, cred.not_after, cred.sha256
     ctx.checkpoint()
+    if not result.unchanged:  # written now, under key_pw: the deliver step of this run need not open it
+        from onboard.delivery.local import made_package
+        from onboard.steps.deliver import passphrase_digest
+
+        ctx.made["package"] = (made_package(result.package, cred.key, cred.cert), passphrase_digest(key_pw))
     if result.unchanged:
         ctx.ui.say(f"credential already installed: {result.cert}")
     else:

@@ -20,9 +20,29 @@ def connection(ctx: StepContext):
     return ctx.resource("ssh", lambda: connect_configured(ctx.config, ctx.ui, ctx.options))
 
 
+def passphrase_digest(passphrase: str) -> bytes:
+    """What the convert step keeps of the passphrase it wrote the package under (never the passphrase)."""
+    import hashlib
+
+    return hashlib.sha256(passphrase.encode("utf-8")).digest()
+
+
+def package(ctx: StepContext):
+    """The package to deliver: as the convert step of this run made it (when ours is the passphrase it was
+    written under), else read from disk and opened with our passphrase."""
+    import hmac
+
+    from onboard.delivery.local import load_package
+
+    path, passphrase = Path(ctx.record.artifacts.package), ctx.secrets.passphrase()
+    made, digest = ctx.made.get("package", (None, b""))
+    if made is not None and made.path == path and hmac.compare_digest(digest, passphrase_digest(passphrase)):
+        return made
+    return load_package(path, passphrase)
+
+
 def run(ctx: StepContext) -> None:
     from onboard.delivery import deliver
-    from onboard.delivery.local import load_package
 
     art = ctx.record.artifacts
     if not art.package:
@@ -31,7 +51,7 @@ def run(ctx: StepContext) -> None:
             "Run `onboard resume`; the convert step comes first.",
             exit_code=Exit.CREDENTIAL,
         )
-    package = load_package(Path(art.package), ctx.secrets.passphrase())
+    pkg = package(ctx)
     conn = connection(ctx)
     ctx.ui.explain(
         f"Copying your credential to {conn.target.display} over one SSH connection; the PEM files "
@@ -47,7 +67,7 @@ def run(ctx: StepContext) -> None:
     # idempotent, so what was done already is only checked
     report = conn.retrying(
         lambda: deliver(
-            conn, package, ctx.secrets.passphrase(), ui=ctx.ui, now=ctx.now(), on_progress=progress
+            conn, pkg, ctx.secrets.passphrase(), ui=ctx.ui, now=ctx.now(), on_progress=progress
         )
     )
     art.remote = {
@@ -56,5 +76,6 @@ def run(ctx: StepContext) -> None:
         "delivered_at": ctx.now().isoformat(timespec="seconds"),
     }
     ctx.checkpoint()
+    ctx.finished.add("deliver")
     for line in report.steps or ["already installed there; nothing to do"]:
         ctx.ui.say(f"    {line}")

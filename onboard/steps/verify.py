@@ -34,9 +34,10 @@ def run(ctx: StepContext) -> None:
 
     conn = connection(ctx)
     art = ctx.record.artifacts
-    if art.package:
+    if art.package and "deliver" not in ctx.finished:
         # days may have passed since the delivery: put right whatever changed on the host meanwhile
-        # (idempotent: nothing is sent when the installed files are still the ones delivered)
+        # (idempotent: nothing is sent when the installed files are still the ones delivered). Delivered
+        # in this very run, its last phase has just found every file as installed: no second look.
         from pathlib import Path
 
         from onboard.delivery import deliver

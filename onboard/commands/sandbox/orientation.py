@@ -68,7 +68,7 @@ def _join_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _join(args: argparse.Namespace, directory: Path) -> int:
-    from onboard import config, paths
+    from onboard import paths
     from onboard.errors import Exit
     from onboard.orientation import join
     from onboard.ui import UI
@@ -89,7 +89,7 @@ def _join(args: argparse.Namespace, directory: Path) -> int:
     trust_dir = (Path(args.trust_dir).expanduser() if args.trust_dir
                  else paths.data_dir() / f"sandbox-{host}" / "certificates")
     target = Path(args.config_file).expanduser() if args.config_file else (
-        Path(args.config).expanduser() if getattr(args, "config", None) else config.default_path())
+        Path(args.config).expanduser() if getattr(args, "config", None) else paths.config_file())
     submit = joined.config.get("submit_host")
     if submit:
         identity, public = join.ensure_ssh_key(Path.home(), paths.data_dir())

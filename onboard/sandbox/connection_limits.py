@@ -6,6 +6,12 @@ over either is closed at once, with a log line, at most one a minute per address
 deadline: the TLS handshake, the request line, the headers and the body must all arrive within
 REQUEST_SECONDS of the connection (or of the previous answer, on a kept-alive connection), else the
 connection is shut. The watch runs from the listener's own loop (web._Server.service_actions).
+
+A connection kept alive between requests is the client's to reuse, not a claim on a place: when an
+address (a room behind one NAT, or every trainee on loopback) is at its limit, its longest-idle kept-alive
+connection is shut to make room, as web servers do with idle keep-alives under load; an HTTP client sees a
+closed idle connection before reusing it and opens a new one. A connection that has sent nothing yet is
+never idle in this sense: a stranger's silent connections still count until the deadline ends them.
 """
 
 from __future__ import annotations
@@ -31,15 +37,32 @@ class ConnectionLimits:
         self._count = 0
         self._deadlines: dict[socket.socket, float] = {}
         self._logged: dict[str, float] = {}
+        self._idle: dict[socket.socket, str] = {}  # kept alive after an answer; oldest first
 
     def admit(self, address: str) -> bool:
-        """Count a new connection from `address`, or say no (the caller closes it)."""
+        """Count a new connection from `address`, or say no (the caller closes it). At a limit, an idle
+        kept-alive connection (of the same address, at its own limit) is shut to make room."""
+        evict = None
         with self._lock:
             held = self._by_address.get(address, 0)
-            if held < self.per_address and self._count < self.total:
+            if held >= self.per_address or self._count >= self.total:
+                same = held >= self.per_address
+                evict = next((s for s, a in self._idle.items() if a == address or not same), None)
+                if evict is not None:
+                    del self._idle[evict]  # its thread releases its place when the shut read returns
+                    self._deadlines.pop(evict, None)
+            if evict is not None or (held < self.per_address and self._count < self.total):
                 self._by_address[address] = held + 1
                 self._count += 1
-                return True
+                admitted = True
+            else:
+                admitted = False
+        if evict is not None:
+            with contextlib.suppress(OSError):
+                evict.shutdown(socket.SHUT_RDWR)
+        if admitted:
+            return True
+        with self._lock:
             why = (f"{held} connections from this address already" if held >= self.per_address
                    else f"{self._count} connections in all already")
             now = time.monotonic()
@@ -62,15 +85,19 @@ class ConnectionLimits:
                 self._by_address.pop(address, None)
             self._count -= 1
 
-    def arm(self, sock: socket.socket) -> None:
-        """The clock of a request starts: it must be read whole within request_seconds."""
+    def arm(self, sock: socket.socket, idle_from: str | None = None) -> None:
+        """The clock of a request starts: it must be read whole within request_seconds. `idle_from`: the
+        connection's address when it is kept alive after an answer (so it may make room, see admit)."""
         with self._lock:
             self._deadlines[sock] = time.monotonic() + self.request_seconds
+            if idle_from is not None:
+                self._idle[sock] = idle_from
 
     def disarm(self, sock: socket.socket) -> None:
         """The request is read (the handler's own time is not limited here), or the connection is done."""
         with self._lock:
             self._deadlines.pop(sock, None)
+            self._idle.pop(sock, None)
 
     def reap(self) -> None:
         """Shut every connection whose request is late: its blocked read returns at once."""

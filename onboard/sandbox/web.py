@@ -311,8 +311,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _handle
 
     def handle_one_request(self) -> None:
-        self.server.limits.arm(self.connection)  # the next request (or the first) must arrive whole in time
+        # the next request (or the first) must arrive whole in time; after an answer the connection is
+        # idle, kept alive for the client's next request, and may make room for a new one (see limits)
+        answered = getattr(self, "_answered", False)
+        self.server.limits.arm(self.connection, idle_from=self.client_address[0] if answered else None)
         super().handle_one_request()
+        self._answered = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         srv = self.server

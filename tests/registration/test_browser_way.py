@@ -62,7 +62,8 @@ def certificate_from_portal(sb, trainee) -> str:
 
 
 def into_the_browser(trainee, p12: str) -> None:
-    """`onboard browser-import` into HOME's Chromium database (it refuses one without a primary password)."""
+    """`onboard browser-import` into HOME's Chromium database (it refuses one without a primary password):
+    the certificate with its key, and the CA of the VO's registration site trusted for web sites."""
     certutil = require_tool("certutil")
     nssdb = trainee.home / ".pki" / "nssdb"
     nssdb.mkdir(parents=True)
@@ -73,26 +74,17 @@ def into_the_browser(trainee, p12: str) -> None:
     r = trainee.onboard("browser-import", "--p12", p12, "--passphrase-file", str(trainee.passphrase_file),
                         "--db-password-file", str(pw))
     assert r.returncode == 0, r.stdout + r.stderr
-    listed = subprocess.run([certutil, "-L", "-d", f"sql:{nssdb}"], capture_output=True, text=True, check=True)
-    assert re.search(r"u,u,u\s*$", listed.stdout, re.M), listed.stdout  # a certificate with its key
+    listed = subprocess.run([certutil, "-L", "-d", f"sql:{nssdb}"], capture_output=True, text=True,
+                            check=True).stdout
+    assert re.search(r"u,u,u\s*$", listed, re.M), listed  # a certificate with its key
+    # pk12util brings the CAs of the .p12 without trust; browser-import trusts the site's root for web sites
+    assert re.search(r"^Onboard Sandbox Root CA[^\n]*\s+C,,\s*$", listed, re.M), listed + r.stdout
     # A headless browser cannot answer the "password for the security device" prompt (nor the chooser):
     # for the test only, the database's password is taken off again after the import.
     empty = trainee.home / "empty"
     empty.write_text("\n")
     subprocess.run([certutil, "-W", "-d", f"sql:{nssdb}", "-f", str(pw), "-@", str(empty)], check=True,
                    capture_output=True)
-
-
-def trust_for_web_sites(trainee, sb) -> None:
-    """The guide's 'Installing Certifying Authority certificates into a web browser' (trust for web sites)."""
-    certutil = require_tool("certutil")
-    pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----",
-                      sb.ca.bundle_path.read_text(), re.S)
-    for i, pem in enumerate(pems):
-        path = trainee.home / f"ca-{i}.pem"
-        path.write_text(pem + "\n")
-        subprocess.run([certutil, "-A", "-d", f"sql:{trainee.home / '.pki' / 'nssdb'}", "-n", f"sandbox CA {i}",
-                        "-t", "C,,", "-i", str(path)], check=True, capture_output=True)
 
 
 def register_in_the_browser(driver, sb, trainee) -> None:
@@ -122,30 +114,43 @@ def confirm_in_the_browser(driver, sb, trainee) -> None:
     assert "error" not in driver.title.lower(), driver.page_source[-2000:]
 
 
-def test_register_and_confirm_in_the_browser_then_onboard_goes_on_from_there(tmp_path, grid):
+@pytest.mark.parametrize("done_in_browser", ["registered", "confirmed", "member"])
+def test_the_browser_way_then_onboard_goes_on_from_there(tmp_path, grid, done_in_browser):
+    """Registered (not confirmed) in the browser: onboard confirms from the mail. Confirmed: onboard waits
+    for the approval. A member already: onboard delivers and verifies. Never a second request."""
     sb = grid
     trainee = join(sb, tmp_path, "Bea Browser", "bea@example.org")
     p12 = certificate_from_portal(sb, trainee)
     into_the_browser(trainee, p12)
-    trust_for_web_sites(trainee, sb)
     origin = f"https://localhost:{sb.app.ports['voms']}"
     with chromium(trainee.home, client_cert_origins=(origin,)) as driver:
         register_in_the_browser(driver, sb, trainee)
         keep_screenshot(driver, "voms-admin-registered-in-browser")
-        confirm_in_the_browser(driver, sb, trainee)
+        if done_in_browser != "registered":
+            confirm_in_the_browser(driver, sb, trainee)
     (req,) = sb.requests(VO)
-    assert req["status"] == "CONFIRMED" and "Bea Browser" in req["subject"]
+    assert "Bea Browser" in req["subject"]
+    assert req["status"] == ("SUBMITTED" if done_in_browser == "registered" else "CONFIRMED")
+    if done_in_browser == "member":
+        sb.approve(req["request_id"])
 
-    # the journey, started afterwards, finds the confirmed request instead of sending another
+    # the journey, started afterwards, goes on from what the browser did instead of sending another
     r = trainee.onboard("start", "--vo", VO, "--p12", p12, "--passphrase-file", str(trainee.passphrase_file),
                         timeout=300)
-    assert r.returncode == Exit.WAITING, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "already has your confirmed request" in r.stdout + r.stderr
-    assert len(sb.requests(VO)) == 1
-    sb.approve(req["request_id"])
-    r = trainee.onboard("resume", "--vo", VO, "--wait", "--timeout", "120",
-                        "--passphrase-file", str(trainee.passphrase_file), timeout=300)
-    assert r.returncode == Exit.OK, r.stdout[-3000:] + r.stderr[-3000:]
+    said = r.stdout + r.stderr
+    if done_in_browser == "member":
+        assert r.returncode == Exit.OK, said[-3000:]
+        assert "already a member" in said
+    else:
+        assert r.returncode == Exit.WAITING, said[-3000:]
+        assert ("already has your request" in said and "confirmed" in said.lower()
+                if done_in_browser == "registered" else "already has your confirmed request" in said), said
+        (req,) = sb.requests(VO)
+        assert req["status"] == "CONFIRMED"
+        sb.approve(req["request_id"])
+        r = trainee.onboard("resume", "--vo", VO, "--wait", "--timeout", "120",
+                            "--passphrase-file", str(trainee.passphrase_file), timeout=300)
+        assert r.returncode == Exit.OK, r.stdout[-3000:] + r.stderr[-3000:]
     status = json.loads(trainee.onboard("status", "--vo", VO, "--json").stdout)
     assert status["state"] == "done", status
     assert f"/{VO}/Role=NULL/Capability=NULL" in status["artifacts"]["fqans"]

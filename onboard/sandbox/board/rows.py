@@ -52,8 +52,12 @@ class Row:
 
 
 def _cn(subject: str) -> str:
+    """The name in a DN, its letters as they are (OpenSSL's form writes Ñ as \\xC3\\x91); a control
+    character that decodes is escaped again where it is shown (render's one_line; the page's text)."""
+    from onboard.pki.names import readable
+
     m = re.search(r"/CN=([^/]*)$", subject)
-    return m.group(1) if m else subject
+    return readable(m.group(1)) if m else subject
 
 
 def _issued(directory: Path) -> list[dict]:

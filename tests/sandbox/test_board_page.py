@@ -165,3 +165,28 @@ def test_the_board_page_in_a_real_browser(session):
         assert driver.execute_script("return window.notReloaded === true")
         assert driver.execute_script("return window.pwned === undefined")
         keep_screenshot(driver, "board-page")
+
+
+def test_an_iam_registration_is_decided_from_the_board(session):
+    from onboard.sandbox import iam
+
+    sb, _, _ = session
+    base, ca = open_url(sb), str(sb.ctx.ca.bundle_path)
+    r = requests.post(f"{base}/iam/{VO}/registration/create", verify=ca, timeout=30,
+                      json={"username": "ivy", "givenname": "Ivy", "familyname": "Iam",
+                            "email": "ivy@example.org"})
+    assert r.status_code == 200, r.text
+    uuid = r.json()["uuid"]
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = ca
+    assert s.post(f"{base}/board/login", json={"token": board_link(sb).split("#", 1)[1]}, timeout=30).ok
+    state = s.get(f"{base}/board/state.json", timeout=30).json()
+    assert [q["id"] for q in state["iam"]] == [uuid]
+    r = s.post(f"{base}/board/decide", json={"action": "approve", "kind": "iam", "id": uuid}, timeout=30,
+               headers={"X-Board-CSRF": state["csrf"]})
+    assert r.status_code == 200, r.text
+    assert iam.pending(sb.ctx) == [] and s.get(f"{base}/board/state.json", timeout=30).json()["iam"] == []
+    again = s.post(f"{base}/board/decide", json={"action": "reject", "kind": "iam", "id": uuid}, timeout=30,
+                   headers={"X-Board-CSRF": state["csrf"]})
+    assert again.status_code == 409 and "no pending IAM request" in again.json()["error"]

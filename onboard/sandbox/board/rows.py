@@ -96,20 +96,55 @@ def _requests(directory: Path) -> tuple[list[sqlite3.Row], dict[int, list[sqlite
         conn.close()
 
 
+# (path, mtime_ns, size) -> subject: the board page asks every 2 s, and a room's worth of certificates
+# parsed each time was most of its cost (bench/orientation); a changed file is read again
+_SUBJECTS: dict[tuple[str, int, int], str] = {}
+
+
+def _seat_users(directory: Path) -> dict[str, str] | None:
+    """account on the submit host -> the DN of the seat that owns it; None when the session has no seats."""
+    db_path = directory / "registration.sqlite"
+    if not db_path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        got = conn.execute("SELECT user, subject FROM seat").fetchall()
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        conn.close()
+    return {user: subject for user, subject in got if user} if got else None
+
+
 def _delivered(directory: Path) -> dict[str, float]:
-    """subject DN -> when its usercert.pem appeared on the sandbox submit host."""
+    """subject DN -> when its usercert.pem appeared in a home on the sandbox submit host. With seats, only
+    the certificate of the seat that owns the home counts: a trainee who puts another's (public)
+    certificate in their own ~/.globus does not move that trainee on the board."""
     out: dict[str, float] = {}
-    root = directory / "submit"
-    if not root.is_dir():
+    homes = directory / "submit" / "home"
+    if not homes.is_dir():
         return out
     from onboard.pki.names import oneline
     from onboard.pki.trustdirs import load_cert
 
-    for cert in root.glob("**/.globus/usercert.pem"):
+    owners = _seat_users(directory)
+    for cert in homes.glob("*/.globus/usercert.pem"):
         try:
-            out[oneline(load_cert(cert).subject)] = cert.stat().st_mtime
+            st = cert.lstat()  # a link is the trainee's own doing, not a delivery: not followed
+            if not cert.is_file() or cert.is_symlink():
+                continue
+            key = (str(cert), st.st_mtime_ns, st.st_size)
+            subject = _SUBJECTS.get(key)
+            if subject is None:
+                subject = oneline(load_cert(cert).subject)
+                if len(_SUBJECTS) > 4096:
+                    _SUBJECTS.clear()
+                _SUBJECTS[key] = subject
         except (OSError, ValueError):
             continue
+        if owners is not None and owners.get(cert.parent.parent.name) != subject:
+            continue
+        out[subject] = st.st_mtime
     return out
 
 

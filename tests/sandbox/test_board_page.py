@@ -116,6 +116,7 @@ def _rows(driver) -> dict[str, dict]:
         "const out = {}; for (const tr of document.querySelectorAll('#trainees tbody tr')) {"
         " out[tr.querySelector('td.name').textContent] = {stage: tr.dataset.stage,"
         " error: tr.querySelector('td.err').textContent,"
+        " waiting: tr.querySelector('td.waiting').textContent,"
         " imgs: tr.querySelectorAll('img').length}; } return out;")
 
 
@@ -156,6 +157,7 @@ def test_the_board_page_in_a_real_browser(session):
         assert r.returncode == 0, r.stderr
         _wait(lambda: _rows(driver)["Ada Lovelace"]["stage"] in ("approved", "delivered"),
               what="Ada advancing")
+        assert "approval" not in _rows(driver)["Ada Lovelace"]["waiting"]  # her report from before is stale
         # and approves Zoë with the page's own button
         zoe_id = next(r["request_id"] for r in sb.requests() if r["email"] == zoe.email)
         driver.find_element("css selector", f'tr[data-request="{zoe_id}"] button.approve').click()

@@ -210,6 +210,8 @@ def rows(directory: Path, now: float | None = None) -> list[Row]:
     for subject, when in _delivered(directory).items():
         row = by_subject.get(subject)
         if row is not None and STAGES[row.stage][0] < STAGES["delivered"][0] and row.stage == "approved":
+            # delivery runs beside registration: "delivered" (after approval) begins at the later of the two
+            when = max(when, row.since or 0)
             row.stage, row.since, row.waiting_for = "delivered", when, STAGES["delivered"][1]
             row.entered["delivered"] = when
     by_email = {r.email: r for r in by_subject.values() if r.email}
@@ -223,7 +225,11 @@ def rows(directory: Path, now: float | None = None) -> list[Row]:
             if row.since is not None:
                 row.entered["done"] = row.since
             continue
-        elif rep.get("waiting_for") and row.stage in ("certificate", "approved", "delivered"):
+        # the trainee's words for the wait, unless the stage began after they said them (an approval the
+        # trainee's onboard has not seen yet: "waiting for approval" would be stale)
+        elif rep.get("waiting_for") and row.stage in ("certificate", "approved", "delivered") and (
+                row.since is None or not isinstance(rep.get("received"), (int, float))
+                or rep["received"] >= row.since):
             row.waiting_for = str(rep["waiting_for"])
         row.last_error = str(rep.get("last_error") or "") or row.last_error
     return sorted(by_subject.values(), key=lambda r: (STAGES[r.stage][0], r.since or 0, r.name))

@@ -84,12 +84,21 @@ def session(ctx: Any, cookie_header: str | None) -> sqlite3.Row | None:
     sid = cookie_value(cookie_header)
     if not sid or len(sid) > 200:
         return None
-    with ctx.db() as db:
-        ensure_schema(db)
-        return db.execute(
+    # read-only, outside ctx.db()'s write transaction: the page asks every 2 s, while a room registers
+    try:
+        conn = sqlite3.connect(f"file:{ctx.db_path}?mode=ro", uri=True, timeout=30)
+    except sqlite3.OperationalError:  # no database yet
+        return None
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(
             "SELECT s.* FROM board_session s JOIN board_access a ON a.id = 1 "
             "AND a.token_sha256 = s.token_sha256 WHERE s.sid_sha256 = ? AND s.created > ?",
             (_digest(sid), ctx.now() - SESSION_SECONDS)).fetchone()
+    except sqlite3.OperationalError:  # no board table yet: no instructor token was ever made
+        return None
+    finally:
+        conn.close()
 
 
 def logout(ctx: Any, cookie_header: str | None) -> None:

@@ -164,9 +164,17 @@ def test_the_board_page_in_a_real_browser(session):
         _wait(lambda: _rows(driver)["Zoë Müller"]["stage"] in ("approved", "delivered"),
               what="Zoë approved from the page")
         assert next(r for r in sb.requests() if r["request_id"] == zoe_id)["status"] == "APPROVED"
+        keep_screenshot(driver, "board-page")
+        # and rejects Grace, with a reason the page asks for
+        grace_id = next(r["request_id"] for r in sb.requests() if r["email"] == grace.email)
+        driver.find_element("css selector", f'tr[data-request="{grace_id}"] button.reject').click()
+        prompt = driver.switch_to.alert
+        prompt.send_keys("not in this school")
+        prompt.accept()
+        _wait(lambda: _rows(driver)["Grace Hopper"]["stage"] == "rejected", what="Grace rejected")
+        assert not [r for r in sb.requests() if r["email"] == grace.email]  # VOMS-Admin deletes it
         assert driver.execute_script("return window.notReloaded === true")
         assert driver.execute_script("return window.pwned === undefined")
-        keep_screenshot(driver, "board-page")
 
 
 def test_an_iam_registration_is_decided_from_the_board(session):

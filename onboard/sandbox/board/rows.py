@@ -161,6 +161,23 @@ def _reports(directory: Path) -> dict[str, dict]:
     return out
 
 
+def _rejected(by_subject: dict[str, Row], events: dict[int, list[sqlite3.Row]]) -> None:
+    """VOMS-Admin deletes a rejected request: the event log alone remembers it ("<DN> by <who>: <reason>").
+    A trainee with no request now and a rejection in the log stands at "rejected", with the reason."""
+    for evs in events.values():
+        for ev in evs:
+            if ev["kind"] != "rejected" or not ev["detail"]:
+                continue
+            subject, _, rest = ev["detail"].partition(" by ")
+            row = by_subject.get(subject)
+            if row is None or row.request_id is not None:
+                continue
+            reason = rest.partition(": ")[2]
+            row.stage, row.since, row.waiting_for = "rejected", ev["time"], STAGES["rejected"][1]
+            row.entered["rejected"] = ev["time"]
+            row.last_error = f"rejected: {reason}" if reason else "rejected"
+
+
 def rows(directory: Path, now: float | None = None) -> list[Row]:
     now = time.time() if now is None else now
     by_subject: dict[str, Row] = {}
@@ -207,6 +224,7 @@ def rows(directory: Path, now: float | None = None) -> list[Row]:
         if req["hook_error"]:
             row.last_error = f"on-approval hook: {req['hook_error']}"
         by_subject[subject] = row
+    _rejected(by_subject, events)
     for subject, when in _delivered(directory).items():
         row = by_subject.get(subject)
         if row is not None and STAGES[row.stage][0] < STAGES["delivered"][0] and row.stage == "approved":

@@ -270,21 +270,42 @@ def site_cas(url: str, trust_dir: Path, timeout: float = 15.0) -> list[Any]:
     return chain
 
 
+def _decided(profile: Profile) -> set[bytes]:
+    """The certificates (DER) in the profile that carry the user's own web-site trust decision: trusted
+    (C, T) or distrusted (p). A CA a .p12 brought along has none (",,"); 'u' only says a key is there."""
+    import re
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    out: set[bytes] = set()
+    for line in _run([tool("certutil"), "-L", "-d", profile.db]).stdout.splitlines():
+        parts = line.rstrip().rsplit(None, 1)
+        if len(parts) != 2 or parts[1].count(",") != 2 or not parts[1].split(",")[0].strip("u"):
+            continue
+        pem = _run([tool("certutil"), "-L", "-d", profile.db, "-n", parts[0].strip(), "-a"]).stdout
+        for block in re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem, re.S):
+            try:
+                out.add(x509.load_pem_x509_certificate(block.encode()).public_bytes(serialization.Encoding.DER))
+            except ValueError:
+                continue
+    return out
+
+
 def trust_cas(profile: Profile, cas: list[Any], db_password: str) -> list[str]:
     """Add `cas` to the profile: the root trusted for web sites, the others as known intermediates.
-    Returns the nicknames added (a CA already there keeps the trust the user gave it)."""
+    Returns the nicknames added (a CA the user trusted or distrusted already keeps that decision)."""
     import tempfile
 
     from cryptography.hazmat.primitives import serialization
 
     from onboard.pki.names import oneline
 
-    listing = _run([tool("certutil"), "-L", "-d", profile.db]).stdout.splitlines()
-    have = {line.rstrip().rsplit(None, 1)[0].strip() for line in listing if line.rstrip().count(",") >= 2}
+    decided = _decided(profile)
     added = []
     for ca in cas:
         nickname = oneline(ca.subject).rsplit("CN=", 1)[-1] or oneline(ca.subject)
-        if nickname in have:
+        if ca.public_bytes(serialization.Encoding.DER) in decided:
             continue
         root = ca.subject == ca.issuer
         with tempfile.NamedTemporaryFile(suffix=".pem") as f:  # a public certificate: no secret on disk

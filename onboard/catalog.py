@@ -22,6 +22,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KINDS = ("voms-admin", "iam", "vomrs")
+# how a person registers with an IAM instance: "" (onboard sends the request, POST /registration/create) or
+# "browser-login" (the instance registers only people logged in through an external identity provider,
+# as CERN's `cern` profile does: onboard guides the browser steps and never posts the request itself)
+REGISTRATIONS = ("", "browser-login")
+GUIDED_KIND = "iam-browser-login"  # registrar and workflow of an IAM VO with registration = "browser-login"
+GUIDED = {("iam", "browser-login"): GUIDED_KIND}  # (kind, registration) -> the registrar that guides
 # registration services retired upstream: what `onboard vos` says of any VO configured with one
 RETIRED_KINDS = {
     "vomrs": "VOMRS is retired upstream (its VOs moved to VOMS-Admin, then IAM); onboard keeps it for the "
@@ -82,6 +88,7 @@ class VOEntry:
     name: str
     kind: str = "voms-admin"
     url: str = ""
+    registration: str = ""  # REGISTRATIONS: "browser-login" for IAM instances that want a login first
     vomses: list[str] = field(default_factory=list)
     lsc: dict[str, list[str]] = field(default_factory=dict)
     requirements: str = ""
@@ -91,6 +98,11 @@ class VOEntry:
     checked: str = ""
     data_from: str = ""  # where the vomses and LSC values came from (repository and files, or a vo-client)
     source: str = "catalog"  # catalog, config, or catalog+config
+
+    @property
+    def service(self) -> str:
+        """The registrar and workflow this VO needs: its kind, or GUIDED_KIND for a login-first IAM."""
+        return service_kind(self.kind, self.registration)
 
     def vomses_lines(self) -> list[VomsesLine]:
         return [parse_vomses(v) for v in self.vomses]
@@ -102,6 +114,11 @@ class VOEntry:
         out = []
         if self.kind not in KINDS:
             out.append(f"kind '{self.kind}' is not one of {', '.join(KINDS)}")
+        if self.registration not in REGISTRATIONS:
+            known = ", ".join(filter(None, REGISTRATIONS))
+            out.append(f"registration '{self.registration}' is not one of {known}")
+        elif self.registration and (self.kind, self.registration) not in GUIDED:
+            out.append(f"registration '{self.registration}' is for IAM instances, not {self.kind}")
         if self.url and not self.url.startswith("https://"):
             out.append(f"url '{self.url}' is not an https:// address")
         hosts = set()
@@ -129,7 +146,8 @@ class VOEntry:
         return out
 
 
-_FIELDS = {"kind", "url", "vomses", "lsc", "requirements", "title", "grid", "notes", "checked", "data_from"}
+_FIELDS = {"kind", "url", "registration", "vomses", "lsc", "requirements", "title", "grid", "notes",
+           "checked", "data_from"}
 
 
 @lru_cache(maxsize=4)
@@ -221,6 +239,11 @@ def lookup(vo: str, cfg: Any = None) -> VOEntry | None:
         # another server than the catalog's (a sandbox, a test instance): its address tells its kind
         entry.kind = kind_from_url(over["url"]) or entry.kind
     return entry
+
+
+def service_kind(kind: str, registration: str = "") -> str:
+    """voms-admin, iam, vomrs, or GUIDED_KIND for an IAM instance that registers only after a login."""
+    return GUIDED.get((kind, registration), kind)
 
 
 def kind_from_url(url: str) -> str:

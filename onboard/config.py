@@ -73,6 +73,8 @@ class VOEntry(Section):
     """A VO not in the shipped catalog, or an override of one that is."""
 
     kind: Literal["voms-admin", "iam", "vomrs"] = "voms-admin"
+    # IAM: "browser-login" when the instance registers only after a login (CERN SSO): onboard guides
+    registration: Literal["", "browser-login"] = ""
     url: str = ""  # e.g. https://voms2.cern.ch:8443/voms/cms
     vomses: list[str] = Field(default_factory=list)
     lsc: dict[str, list[str]] = Field(default_factory=dict)  # host -> [host DN, CA DN]

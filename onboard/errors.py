@@ -57,6 +57,10 @@ class Exit:
     BROWSER = 42  # a browser's or mail client's certificate store: no primary password, pk12util failed
     TRUST = 43  # trust anchors: the needed CA is missing, or an IGTF tarball that does not verify
     CATALOG = 44  # `onboard vos --update`: a source with a malformed vomses or LSC line, or unreadable
+    # the second year (`onboard check`, and a VOMS server refusing a lapsed membership)
+    LAPSING = 50  # something lapses within the warning period (`onboard check --warn-days`)
+    LAPSED = 51  # something has lapsed: certificate ended, membership suspended or ended, AUP overdue
+    CHECK_UNKNOWN = 52  # `onboard check` could not tell for some item (and nothing lapsed or lapses)
     WAITING = 75  # EX_TEMPFAIL: waiting on something outside our control; run `onboard resume` later
     INTERRUPTED = 130
 

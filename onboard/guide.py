@@ -48,6 +48,10 @@ def before_start(args: argparse.Namespace, cfg: Any) -> Any:
     entry = catalog.lookup(args.vo, cfg)
     if entry is not None and entry.requirements:
         ui.say(f"Before you begin — VO {args.vo} needs: {entry.requirements}")
+    if entry is not None and entry.service == catalog.GUIDED_KIND:
+        ui.say(f"VO {args.vo}'s IAM registers only people logged in with its single sign-on, so you register "
+               "in your browser: onboard shows each step and notices it by itself (it never sends the "
+               "registration for you).")
     elif entry is None and getattr(args, "workflow", None):  # an expert's choice: the address may come later
         ui.explain(f"VO {args.vo} is not in onboard's catalog (`onboard vos`); its address comes from "
                    f"[vos.{args.vo}] in the configuration.")

@@ -135,7 +135,7 @@ def name_for(cfg, vo: str, explicit: str | None) -> str:
         from onboard import catalog
 
         entry = catalog.lookup(vo, cfg)  # config [vos.<vo>] over the shipped catalog
-        name = entry.kind if entry else "voms-admin"
+        name = entry.service if entry else "voms-admin"
     if name not in available():
         from onboard.errors import UsageError
 

@@ -49,13 +49,15 @@ def run(args: argparse.Namespace) -> int:
                 return Exit.OK
             ctx.state = "confirm_email"
             registrar.confirm(ctx, args.url)
+            # a guiding registrar only shows the link: the click in the browser is not seen
+            by_hand = "confirm-link-shown" if registrar.mode.value == "guides" else "confirm-by-hand"
             st.save(record)
             st.append_history(
                 vo,
                 **{
                     "from": "confirm_email",
                     "to": "confirm_email",
-                    "trigger": "confirm-by-hand",
+                    "trigger": by_hand,
                     "outcome": "ok",
                     "error": None,
                 },

@@ -2,7 +2,8 @@
 
 The messages are the real ones: the GÉANT TCS guide's portal errors, and the credential errors of
 OpenSSL, GCT (grid-proxy-init), both voms-proxy-inits, macOS Keychain and the OSG tools
-(reference/credentials.md §6), plus the VOMS-Admin pages onboard meets. Paste the message as it came,
+(reference/credentials.md §6), plus the VOMS-Admin pages onboard meets and the VOMS servers' refusals of
+a lapsed membership (onboard/delivery/lapse_messages.py). Paste the message as it came,
 or pipe it in (`... 2>&1 | onboard explain -`).
 """
 
@@ -286,6 +287,16 @@ KNOWN: list[Known] = [
           "Read the field errors shown; correct the config (user.*) and `onboard resume`.",
           VO_ADMIN, "VOMS-Admin pluginValidationError"),
 ]
+
+
+def _second_year() -> list[Known]:
+    """The refusals of a lapsed membership (delivery/lapse_messages.py: the verify step maps them too)."""
+    from onboard.delivery.lapse_messages import LAPSES
+
+    return [Known(m.key, m.pattern, m.title, m.meaning, m.todo, m.whom, m.source) for m in LAPSES]
+
+
+KNOWN[:0] = _second_year()  # first: more specific than the credential errors below
 
 
 def explain_message(text: str) -> list[Known]:

@@ -54,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         return Exit.OK
     e = entries[0]
     print(f"{e.name}: {e.title}" if e.title else e.name)
-    rows = [("grid", e.grid), ("registration", f"{e.kind} at {e.url}" if e.url else e.kind),
+    how = f"{e.kind}, log in first (in a browser; onboard guides)" if e.registration else e.kind
+    rows = [("grid", e.grid), ("registration", f"{how} at {e.url}" if e.url else how),
             ("retired", catalog.RETIRED_KINDS.get(e.kind, "")),
             ("you need", e.requirements), ("notes", e.notes), ("checked", e.checked),
             ("data from", e.data_from), ("from", e.source)]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
-from onboard.delivery import ac_issuer, host_voms, scripts
+from onboard.delivery import ac_issuer, host_voms, lapse_messages, scripts
 from onboard.delivery.install import CERT, GLOBUS, KEY, P12, replace
 from onboard.delivery.local import cert_sha256_of_pem, key_spki_sha256
 from onboard.errors import Exit, OnboardError, SSHError
@@ -325,6 +325,10 @@ def run_voms_proxy(
 
 
 def explain_failure(vo: str, output: str) -> tuple[str, str]:
+    lapse = lapse_messages.find(output)
+    if lapse is not None:  # the second year: a membership suspended, ended or waiting for the AUP
+        said = lapse_messages.reason_line(output)
+        return f"{lapse.title}" + (f" ({said})" if said else ""), f"{lapse.todo} Whom to ask: {lapse.whom}."
     lines = [
         ln.strip()
         for ln in output.splitlines()
@@ -394,7 +398,9 @@ def verify(
         if host_failure:
             hint = explain_failure(vo, result.output)[1]
             raise VerifyError(
-                f"voms-proxy-init -voms {vo} failed on {result.host} with its own files: {host_failure}", hint
+                f"voms-proxy-init -voms {vo} failed on {result.host} with its own files: {host_failure}",
+                hint,
+                exit_code=Exit.LAPSED if lapse_messages.find(result.output) else None,
             )
         raise VerifyError(
             f"onboard does not know where the VOMS server of VO {vo} is (no vomses line).",
@@ -411,7 +417,9 @@ def verify(
             first += _signed_by(conn, result.output, vo, ours)
         if host_failure:
             first += f" (with the host's own files too: {host_failure})"
-        raise VerifyError(f"voms-proxy-init -voms {vo} failed on {result.host}: {first}", hint)
+        lapsed = lapse_messages.find(result.output) is not None
+        raise VerifyError(f"voms-proxy-init -voms {vo} failed on {result.host}: {first}", hint,
+                          exit_code=Exit.LAPSED if lapsed else None)
     result.voms, result.trust_from = "ok", "onboard"
     if host_failure:  # the host's files failed where onboard's checked ones work: they are stale
         result.stale = host_voms.stale_files(host, result.disagreements)

@@ -439,12 +439,21 @@ def claim_seat(joined: Joined, url: str, token: str, name: str, email: str, time
 
 
 def register_ssh_key(joined: Joined, url: str, user: str, public_key: str, token: str,
-                     timeout: float = 30) -> None:
-    """Ask the sandbox to let this key in for the seat's account `user`."""
+                     timeout: float = 30) -> str:
+    """Ask the sandbox to let this key in for the seat's account `user`; returns the login name the
+    sandbox answers (a sandbox run as root names a real account, obx-<user>), else `user`."""
     status, why = _post(joined, url, token, "/portal/ssh-key", {"user": user, "public_key": public_key},
                         "could not register your SSH key with the sandbox", timeout)
     if status != 200:
         raise JoinError(f"the sandbox refused your SSH key: {why}.", "Tell the instructor.")
+    try:
+        answered = json.loads(why).get("user")
+    except (ValueError, AttributeError):
+        answered = None
+    # only a plain login name is taken from the server (it goes into the configuration)
+    if isinstance(answered, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}", answered):
+        return answered
+    return user
 
 
 def _render(config: dict[str, Any], render_config) -> str:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 REGISTRARS: dict[str, str] = {
     "voms-admin": "voms_admin_registrar",
     "iam": "iam",
+    "iam-browser-login": "iam_browser",  # IAM that registers only after a login (CERN): onboard guides
     "vomrs": "vomrs",  # retired upstream; kept working against the sandbox's emulation
 }
 

@@ -60,16 +60,23 @@ def registration_url(cfg: Config, vo: str) -> str:
 
 
 def registration_kind(cfg: Config, vo: str, workflow: str = "") -> str:
-    """voms-admin, iam or vomrs: the workflow's name wins, then config, then the catalog."""
-    if workflow in catalog.KINDS:
+    """voms-admin, iam, iam-browser-login or vomrs: the workflow's name wins, then config, then the catalog
+    (an IAM VO whose `registration` is "browser-login" is guided: catalog.service_kind)."""
+    if workflow in catalog.KINDS or workflow == catalog.GUIDED_KIND:
         return workflow
     entry = cfg.vos.get(vo)
-    if entry is not None and "kind" in entry.model_fields_set:
-        return entry.kind
     shipped = _shipped(vo)
-    if shipped is not None and shipped.kind in catalog.KINDS:
-        return shipped.kind
-    return entry.kind if entry else "voms-admin"
+    if entry is not None and "kind" in entry.model_fields_set:
+        kind_ = entry.kind
+    elif shipped is not None and shipped.kind in catalog.KINDS:
+        kind_ = shipped.kind
+    else:
+        kind_ = entry.kind if entry else "voms-admin"
+    if entry is not None and "registration" in entry.model_fields_set:
+        how = entry.registration
+    else:
+        how = shipped.registration if shipped is not None else ""
+    return catalog.service_kind(kind_, how)
 
 
 def kind(ctx: StepContext) -> str:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from onboard import catalog
-from onboard.errors import Exit, RegistrationError
+from onboard.errors import ConfigError, Exit, RegistrationError
 from onboard.registration import approval, flow, iam_username, links, mails
 from onboard.registration.answer import json_of
-from onboard.registration.registrar import Registrar
+from onboard.registration.registrar import MemberRecord, Registrar
 from onboard.registration.voms_admin import FormError
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from onboard.steps.context import StepContext
 
 VERIFY_FAILED = ("Activation failed", "No registration request found")
+# CernHrDbRequestValidatorService's refusal of a request without an external login (400, ErrorDTO)
+NOT_AUTHENTICATED = "User is not authenticated"
 
 
 def _base_path(path: str) -> str:
@@ -104,6 +106,21 @@ class IamRegistrar(Registrar):
     link_rule = LINKS
     system_roots = True
 
+    def member_record(self, ctx: StepContext) -> MemberRecord:
+        """IAM shows the account's state and AUP signature (GET /scim/Me, /iam/aup/signature) only to a
+        logged-in session or an OAuth token (IamApiSecurityConfig), but its VOMS-AA answers the certificate
+        itself: attributes for an active member, else its refusal ("... is not active.", "... needs to
+        sign AUP ..."). When the AUP signature lapses is not shown; IAM mails a reminder."""
+        state, detail = self.aa_status(ctx)
+        if state == "linked":
+            return MemberRecord({"suspended": False}, why="IAM does not show a certificate when the AUP "
+                                "signature lapses", todo="IAM mails a reminder before; onboard reads it when "
+                                "[mail] is configured.")
+        if state == "unknown-user":
+            return MemberRecord(absent=True, why=f"IAM's VOMS-AA does not know this certificate ({detail})",
+                                todo="Link it to your account on the IAM dashboard (X.509 certificates).")
+        return MemberRecord(refusal=detail, why=f"IAM's VOMS-AA refuses: {detail}")
+
     def register(self, ctx: StepContext, url: str) -> None:
         extra = flow.extra(ctx)
         if ctx.record.artifacts.request_id:
@@ -117,11 +134,6 @@ class IamRegistrar(Registrar):
             raise FormError(
                 "IAM needs a given name, a family name and an e-mail address.",
                 "Set user.given_name, user.family_name and user.email.",
-            )
-        if host.endswith(".cern.ch"):
-            ctx.ui.warn(
-                f"{host} registers only people logged in with CERN SSO who have a CERN HR record; "
-                "if the request is refused, register in a browser at " + base + "/start-registration."
             )
         # idempotent: an address IAM already knows means an earlier run (or the user) registered already
         resp = http.get(
@@ -144,6 +156,14 @@ class IamRegistrar(Registrar):
         resp = http.post(
             f"{base}/registration/create", json=body, idempotent=False, headers={"Accept": "application/json"}
         )
+        if resp.status_code == 400 and _error(resp) == NOT_AUTHENTICATED:
+            # an IAM that registers only after a login (CERN's `cern` profile): nothing was registered
+            raise ConfigError(
+                f"{host} registers only people logged in with its single sign-on (it answered "
+                f"\"{NOT_AUTHENTICATED}\").",
+                f"Set vos.{ctx.vo}.registration = \"browser-login\": onboard then guides the browser "
+                "steps; `onboard reset` and `onboard start` again.",
+            )
         if resp.status_code == 400:
             raise FormError(
                 f"{host} refused the registration: {_error(resp)}.",

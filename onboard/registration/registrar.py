@@ -11,12 +11,12 @@ Two shapes the interface keeps room for, so that a new service needs a registrar
 * **Submits or guides** (`mode`). A registrar that *submits* sends the request itself (a form, a JSON
   API). A registrar that *guides* cannot: the service wants a browser login first (CERN's IAM: a CERN SSO
   account logs in, registers, confirms the mail, waits for approval, then links the certificate from the
-  logged-in browser session). None guides yet; one would be a registrar of its own in the table (e.g.
-  kind `iam-browser-login` beside `iam`) implementing the same methods its way: `register` shows the
-  browser steps and raises `ctx.wait(...)` until a public signal (IAM's `registration/email-available/
-  <address>` answering false) shows the request exists; `confirm` leaves the link to the browser session;
-  `check_approval` and `link_certificate` watch what can be seen without the session; the hints say what
-  to do in the browser. The steps call the same methods either way; a command that must act differently
+  logged-in browser session). `iam_browser.py` is that registrar (kind `iam-browser-login`, for an IAM
+  VO whose catalog entry says `registration = "browser-login"`): `register` shows the browser steps and
+  raises `ctx.wait(...)` until a public signal (IAM's `registration/email-available/<address>` answering
+  false) shows the request exists; `confirm` shows the link and leaves the click to the browser;
+  `check_approval` and `link_certificate` watch what can be seen without the session (the approval mail,
+  the VOMS-AA). The steps call the same methods either way; a command that must act differently
   (`onboard confirm URL` cannot confirm for a browser session) asks `registrar.mode`, never the name.
 * **"You may not ask"** (`approval.NOT_ALLOWED`). A server may refuse to say where a request stands (VOMS-
   Admin with read access removed: 401/403, or HTTP 200 carrying a JSON exception report
@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import abc
 import enum
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from onboard.errors import MailError
 from onboard.registration import flow, links, mails
@@ -47,6 +48,19 @@ if TYPE_CHECKING:
 class Mode(enum.Enum):
     SUBMITS = "submits"  # onboard sends the request itself
     GUIDES = "guides"  # the person registers in a browser; onboard shows the way and watches public signals
+
+
+@dataclass
+class MemberRecord:
+    """A member's own record as the service shows it (VOMSUserJSON's fields), or why there is none:
+    `absent` when the service does not know the certificate at all (HTTP 404), `refusal` when it refuses
+    the member in its own words."""
+
+    record: dict[str, Any] | None = None
+    why: str = ""
+    todo: str = ""
+    absent: bool = False
+    refusal: str = ""  # the service's own words refusing the member (a VOMS-AA's error message)
 
 
 class Registrar(abc.ABC):
@@ -116,6 +130,14 @@ class Registrar(abc.ABC):
         """Return once the certificate is tied to the membership; raise ctx.wait(...) until then.
         Services that register the certificate itself are done at approval."""
         return None
+
+    # -- the second year (onboard check) ---------------------------------------------------------
+    def member_record(self, ctx: StepContext) -> MemberRecord:
+        """What the service tells a member about itself (end, suspension, AUP), read with the client
+        certificate: a record shaped like VOMS-Admin's VOMSUserJSON, or why there is none. By default the
+        service tells nothing onboard can read."""
+        return MemberRecord(why=f"{self.kind} tells a member nothing about its membership that onboard can "
+                            "read", todo="Ask the VO's administrators when your membership ends.")
 
     # -- the mailbox ------------------------------------------------------------------------------
     def scan_mail(self, ctx: StepContext, box: Mailbox) -> Scan:

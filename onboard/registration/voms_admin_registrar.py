@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from onboard.errors import Outcome
 from onboard.registration import approval, flow, links, mails
 from onboard.registration.approval import APPROVED, NOT_ALLOWED, PENDING, REJECTED, UNCONFIRMED, Verdict
-from onboard.registration.registrar import Registrar
+from onboard.registration.registrar import MemberRecord, Registrar
 from onboard.registration.voms_admin import Start, VomsAdmin, base_path, manager_name
 
 if TYPE_CHECKING:
@@ -89,6 +89,24 @@ def check_voms_admin(client: VomsAdmin, method: str, dn: str, ca: str, scan: Sca
 class VomsAdminRegistrar(Registrar):
     kind = "voms-admin"
     link_rule = LINKS
+
+    def member_record(self, ctx: StepContext) -> MemberRecord:
+        """apiv2/user-info for one's own certificate: a member may always read itself (FindUserOperation),
+        but a VO may still refuse (read access removed): then there is no record, and why."""
+        ident = flow.identity(ctx)
+        info = self.client(ctx).user_info(ident.subject, ident.issuer)
+        if info.refused:
+            return MemberRecord(why=f"{self.client(ctx).host} does not tell ({info.refused})",
+                                todo="Its VOMS-Admin home page, in a browser with your certificate, shows "
+                                "your membership.")
+        if info.status == 404:
+            return MemberRecord(absent=True, why=f"{self.client(ctx).host} does not know this certificate",
+                                todo="If you were a member with another certificate, ask the VO to add this "
+                                "one (`onboard renew`); else register (`onboard start`).")
+        if info.user is None:
+            return MemberRecord(why=f"{self.client(ctx).host} answered without a member record "
+                                f"(HTTP {info.status})")
+        return MemberRecord(info.user)
 
     def client(self, ctx: StepContext, url: str | None = None) -> VomsAdmin:
         url = url or flow.server_url(ctx)

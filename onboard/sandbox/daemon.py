@@ -126,11 +126,15 @@ def up(directory: Path, *, timeout: float = START_TIMEOUT) -> int:
 
 
 def down(directory: Path, *, timeout: float = STOP_TIMEOUT) -> int | None:
-    """Stop the sandbox of `directory`; returns the pid it stopped, or None if none ran."""
+    """Stop the sandbox of `directory`; returns the pid it stopped, or None if none ran. The submit host's
+    accounts (with root) are removed by the sandbox as it stops, or here if it was killed."""
+    from onboard.sandbox.submit_host.sshd import clean_up
+
     directory = directory.expanduser().resolve()
     pid = running_pid(directory)
     if pid is None:
         (directory / PID_FILE).unlink(missing_ok=True)
+        clean_up(directory)
         return None
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -144,6 +148,7 @@ def down(directory: Path, *, timeout: float = STOP_TIMEOUT) -> int | None:
             _reap(pid)
             time.sleep(0.02)
     (directory / PID_FILE).unlink(missing_ok=True)
+    clean_up(directory)
     return pid
 
 

@@ -20,6 +20,7 @@ from onboard.sandbox import voms_server
 from onboard.sandbox.manager import Sandbox
 from onboard.sandbox.processes import free_port
 from onboard.sandbox.settings import Settings
+from onboard.sandbox.voms_server.lapses import status_hook_command
 
 TRAINEE = {"given_name": "Dana", "family_name": "Demo", "email": "dana.demo@example.org", "ssh_user": "dana"}
 
@@ -73,7 +74,10 @@ class DemoSandbox:
             identity_file=identity,
         )
         # the submit host runs on this machine: voms-proxy-init there trusts the sandbox CA directly
-        cfg["submit_host"]["x509_cert_dir"] = str(self.sandbox.trust_dir)
+        from onboard.sandbox.submit_host import cert_dir
+
+        sb = self.sandbox
+        cfg["submit_host"]["x509_cert_dir"] = cert_dir(sb.dir, sb.settings, sb.trust_dir)
         cfg["submit_host"]["known_hosts"] = str(Path(work) / "ssh" / "known_hosts")
         return cfg
 
@@ -116,11 +120,15 @@ class DemoVOMS:
         sb = sandbox.sandbox
         port = free_port()
         sb.settings.voms_port_base = port - sb.settings.vos.index(self.vo)  # the vomses line names this port
+        sb.refresh_host_voms()  # the submit host's own vomses too
         ready = self.directory / "ready"
         db_dir = self.directory / "db"
         # the approval waits (in the sandbox) until the server is up: the journey itself need not wait
         sb.settings.on_approval = voms_server.hook_command(
             voms_server.MariaDB(db_dir).socket, voms_server.database_name(self.vo), self.vo, wait_for=ready
+        )
+        sb.settings.on_status_change = status_hook_command(  # suspensions reach the real server too
+            voms_server.MariaDB(db_dir).socket, voms_server.database_name(self.vo), self.vo
         )
         cert, key = sb.ca.host_credential("voms", [sb.settings.hostname])
         voms_dn, root_dn, trust = sb.ca.voms_dn([sb.settings.hostname]), sb.ca.root_dn, sb.trust_dir

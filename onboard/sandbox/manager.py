@@ -63,10 +63,11 @@ class Sandbox:
         return self.settings.ports.get(name) or self.settings.port_for(name)
 
     def start(self, *, ssh: bool = True) -> Sandbox:
-        from onboard.sandbox.submit_host import SubmitHost
+        from onboard.sandbox.submit_host import SubmitHost, uses_sshd
         from onboard.sandbox.web import App, Listener, server_context
 
-        if ssh:
+        real_sshd = ssh and uses_sshd(self.settings)
+        if ssh and not real_sshd:
             from onboard.sandbox.submit_host import confine
 
             confine.require_for(self.settings.bind)  # before any port is taken
@@ -88,19 +89,35 @@ class Sandbox:
                 started.append(lst)
                 self.listeners[name] = lst
                 app.ports[name] = lst.port
-            if ssh:
+            if real_sshd:
+                from onboard.sandbox.submit_host.sshd import SSHDHost
+
+                host = SSHDHost(self.dir / "submit", self.dir, self.settings.bind, self._port("ssh"),
+                                log=self.ctx.log, trust_dir=self.ctx.ca.trust_dir)
+                started.append(host)
+                host.start(self._host_voms())
+                self.ssh = host
+            elif ssh:
                 self.ssh = SubmitHost(
                     self.dir / "submit", self.settings.bind, self._port("ssh"), log=self.ctx.log,
                     read_only=(self.ctx.ca.trust_dir,),
                 )
                 started.append(self.ssh)
-        except OSError as e:
-            for part in started:  # bound, not yet serving: close their sockets
+        except Exception as e:
+            for part in started:  # bound, not yet serving: close their sockets (sshd: stopped, cleaned up)
                 with contextlib.suppress(Exception):
-                    part.server.server_close() if hasattr(part, "server") else part.sock.close()
+                    if hasattr(part, "server"):
+                        part.server.server_close()
+                    elif hasattr(part, "sock"):
+                        part.sock.close()
+                    else:
+                        part.stop()
             self.listeners.clear()
+            self.ssh = None
             from onboard.errors import SandboxError
 
+            if not isinstance(e, OSError):
+                raise
             raise SandboxError(
                 f"the sandbox cannot listen on {self.settings.bind}: {e.strerror or e}",
                 "Another program (or sandbox) uses the port: choose others with --port-base N, "
@@ -108,7 +125,7 @@ class Sandbox:
             ) from None
         for lst in self.listeners.values():
             lst.start()
-        if self.ssh is not None:
+        if self.ssh is not None and not real_sshd:
             self.ssh.start()
         self.settings.ports = {**app.ports, **({"ssh": self.ssh.port} if self.ssh else {})}
         self.settings.save(self.dir / "sandbox.json")
@@ -119,8 +136,19 @@ class Sandbox:
         self.ctx.log(f"sandbox started: {json.dumps(self.endpoints())}")
         return self
 
+    def _host_voms(self) -> dict[str, tuple[str, dict[str, list[str]]]]:
+        """Each VO's vomses line and LSC, for the submit host's own VOMS files (sshd.py)."""
+        host = self.settings.hostname
+        return {vo: (self.vomses_line(vo), {host: self.lsc(vo)}) for vo in self.settings.vos}
+
+    def refresh_host_voms(self) -> None:
+        """The submit host's VOMS files again (the VOMS server's port was chosen after the start)."""
+        if self.ssh is not None and hasattr(self.ssh, "publish"):
+            self.ssh.publish(self._host_voms())
+
     def _tick(self) -> None:
         from onboard.sandbox import voms_admin
+        from onboard.sandbox.voms_admin import lapses
 
         wake = self.ctx.wake
         assert wake is not None
@@ -132,15 +160,18 @@ class Sandbox:
             try:
                 voms_admin.purge_expired(self.ctx, self.app)
                 voms_admin.auto_approve(self.ctx)
+                lapses.check_due(self.ctx)  # memberships and AUP signatures that came due
             except Exception as e:  # keep ticking; the log says what went wrong
                 self.ctx.log(f"ticker: {type(e).__name__}: {e}")
 
     def tick(self) -> None:
-        """Run expiry and auto-approval now (tests, and the fast-forward clock of the demo)."""
+        """Run expiry, auto-approval and the membership check now (tests, the demo's fast-forward clock)."""
         from onboard.sandbox import voms_admin
+        from onboard.sandbox.voms_admin import lapses
 
         voms_admin.purge_expired(self.ctx, self.app)
         voms_admin.auto_approve(self.ctx)
+        lapses.check_due(self.ctx)
 
     def stop(self) -> None:
         self._stop.set()
@@ -198,11 +229,15 @@ class Sandbox:
     host_key_fingerprint = ssh_fingerprint
 
     def ssh_home(self, user: str) -> Path:
-        from onboard.sandbox.submit_host import USER_NAME_OK
+        from onboard.sandbox.submit_host import homes_for
 
-        if not user or set(user) - USER_NAME_OK or user.startswith("."):
-            raise ValueError(f"{user!r} is not a user name")
-        return self.dir / "submit" / "home" / user
+        return homes_for(self.dir, self.settings).home(user)
+
+    def ssh_account(self, user: str) -> str:
+        """The login name of `user` on the submit host (obx-<user> for the real sshd's accounts)."""
+        from onboard.sandbox.submit_host import homes_for
+
+        return homes_for(self.dir, self.settings).account(user)
 
     def ssh_known_hosts_line(self, host: str = "127.0.0.1") -> str:
         from onboard.sandbox.submit_host import load_or_make_host_key
@@ -211,11 +246,11 @@ class Sandbox:
         return f"[{host}]:{self.ssh_port} {key.get_name()} {key.get_base64()}"
 
     def authorize_ssh_key(self, user: str, public_key_line: str) -> Path:
-        from onboard.sandbox.submit_host import Homes
+        from onboard.sandbox.submit_host import homes_for
 
         if self.ssh is not None:
             return self.ssh.authorize(user, public_key_line)
-        return Homes(self.dir / "submit").authorize(user, public_key_line)
+        return homes_for(self.dir, self.settings).authorize(user, public_key_line)
 
     def registration_url(self, vo: str) -> str:
         return f"https://{self.settings.hostname}:{self.port}/voms/{vo}"
@@ -229,9 +264,10 @@ class Sandbox:
         legacy: bool = False,
         out: Path | None = None,
         key_size: int = 2048,
+        **kw: Any,  # days: a lifetime other than the CA's default (a session rehearsing the second year)
     ):
         return self.ctx.ca.ensure().issue_user(
-            name, email, passphrase, out=out, legacy=legacy, key_size=key_size
+            name, email, passphrase, out=out, legacy=legacy, key_size=key_size, **kw
         )
 
     def requests(self, vo: str | None = None) -> list[dict[str, Any]]:
@@ -290,11 +326,15 @@ class Sandbox:
 
             out["root_sha256"] = fingerprint(self.ca.root.public_bytes(Encoding.DER))
         if "ssh" in s.ports:
+            from onboard.sandbox.submit_host import uses_sshd
+
+            real = uses_sshd(s)
             out["ssh"] = {
                 "host": s.hostname,
                 "port": s.ports["ssh"],
                 "fingerprint": self.ssh_fingerprint,
-                "homes": str(self.dir / "submit" / "home"),
+                "server": "openssh" if real else "paramiko",
+                "homes": "/home/obx-*" if real else str(self.dir / "submit" / "home"),
             }
         return out
 
@@ -328,8 +368,7 @@ class Sandbox:
             "ca": {"provider": "sandbox", "sandbox_dir": str(self.dir)},
             "vos": {
                 v: {
-                    "kind": "voms-admin",
-                    "url": self.registration_url(v),
+                    **self._service(v),
                     "vomses": [self.vomses_line(v)],
                     "lsc": {host: self.lsc(v)},
                 }
@@ -337,6 +376,10 @@ class Sandbox:
             },
             "trust": {"cert_dir": str(self.trust_dir)},
         }
+        if vo in self.settings.cern_profile_vos:
+            # IAM's VOMS attribute authority answers REST (/generate-ac); Debian's voms daemon speaks only
+            # the legacy protocol, so the sandbox IAM's stand-in answers that question for it
+            cfg["registration"] = {"voms_aa_url": f"{self.iam_url(vo)}/generate-ac"}
         if email:
             cfg["mail"] = {"kind": "maildir", "maildir": str(self.maildir(email))}
         submit: dict[str, Any] = {
@@ -345,11 +388,20 @@ class Sandbox:
             "trust_host_key": self.ssh_fingerprint,
         }
         if ssh_user:
-            submit["user"] = ssh_user
+            submit["user"] = self.ssh_account(ssh_user)
         if identity_file:
             submit["identity_file"] = str(identity_file)
         cfg["submit_host"] = submit
         return cfg
+
+    def iam_url(self, vo: str) -> str:
+        return f"https://{self.settings.hostname}:{self._port('open')}/iam/{vo}"
+
+    def _service(self, vo: str) -> dict[str, str]:
+        """How a trainee registers with `vo`: VOMS-Admin, or an IAM wanting a login first (cern profile)."""
+        if vo in self.settings.cern_profile_vos:
+            return {"kind": "iam", "registration": "browser-login", "url": self.iam_url(vo)}
+        return {"kind": "voms-admin", "url": self.registration_url(vo)}
 
     def config_toml(self, **kw: Any) -> str:
         return to_toml(self.onboard_config(**kw))

@@ -77,6 +77,8 @@ def trainee_config(app) -> dict[str, Any]:
             entry["lsc"] = {s.hostname: voms_admin.lsc(ctx, vo)}
         except Exception:  # noqa: BLE001 - no VOMS certificate yet: the verify step then skips the VO check
             pass
+        if vo in s.cern_profile_vos:  # CERN's IAM: a login first, the steps guided (iam/cern_profile.py)
+            entry.update(kind="iam", registration="browser-login", url=f"{app.base_url('open')}/iam/{vo}")
         vos[vo] = entry
     out: dict[str, Any] = {
         "vo": s.vos[0],
@@ -84,11 +86,15 @@ def trainee_config(app) -> dict[str, Any]:
         "ca": {"provider": "sandbox", "portal_url": f"{app.base_url('open')}/portal"},
         "vos": vos,
     }
+    if s.vos[0] in s.cern_profile_vos:  # the sandbox IAM's VOMS-AA stand-in (Debian's voms has no REST)
+        out["registration"] = {"voms_aa_url": f"{app.base_url('open')}/iam/{s.vos[0]}/generate-ac"}
     ssh_port = (s.ports or {}).get("ssh")
     if ssh_port:
         # the submit host runs on the instructor's machine: its grid tools trust the sandbox CA there
+        from onboard.sandbox.submit_host import cert_dir
+
         submit: dict[str, Any] = {"host": s.hostname, "port": ssh_port,
-                                  "x509_cert_dir": str(ctx.ca.trust_dir)}
+                                  "x509_cert_dir": cert_dir(ctx.dir, s, ctx.ca.trust_dir)}
         try:
             from onboard.sandbox.submit_host import fingerprint as ssh_fp
             from onboard.sandbox.submit_host import load_or_make_host_key
@@ -195,23 +201,23 @@ def ssh_key(req):
     user, line = data.get("user", ""), data.get("public_key", "")
     if not isinstance(user, str) or not isinstance(line, str) or len(line) > 16384:
         return Response.json({"error": "user and public_key must be strings"}, status=400)
-    from onboard.sandbox.submit_host import Homes
+    from onboard.sandbox.submit_host import homes_for
 
-    homes = Homes(req.app.ctx.dir / "submit")
+    homes = homes_for(req.app.ctx.dir, req.app.ctx.settings)
     try:
-        home = homes.home(user)
+        account = homes.account(user)
         with req.app.ctx.db() as db:
             owner = seats.owner_of_user(db, user)
-            if owner is None and home.exists():
-                raise seats.SeatError(f"the account {user} is not a trainee's")
+            if owner is None and homes.exists(user):
+                raise seats.SeatError(f"the account {account} is not a trainee's")
             seats.bind_user(db, seat, user)
             homes.authorize(user, line)
     except ValueError as e:
         return Response.json({"error": str(e)}, status=400)
     except seats.SeatError as e:
         return Response.json({"error": str(e)}, status=403)
-    req.app.ctx.log(f"portal: SSH key authorized for {user} (seat {seat['id']})")
-    return Response.json({"user": user})
+    req.app.ctx.log(f"portal: SSH key authorized for {account} (seat {seat['id']})")
+    return Response.json({"user": account})  # the login name (obx-<user> on the real sshd)
 
 
 def join_info(req):

@@ -25,12 +25,19 @@ class Settings:
     # VOs configured as by `voms-configure --disable-ro-access-for-authenticated-clients`: apiv2 then tells
     # a certificate only about its own member record (VOMS-Admin's FindUserOperation), refuses the rest
     no_read_access_vos: list[str] = field(default_factory=list)
+    # IAM VOs served as CERN's IAM (iam-login-service's `cern` profile): registration only after a login
+    # (the "sandbox SSO — not CERN"), an anonymous POST /registration/create refused, the certificate
+    # linked from the logged-in session (onboard/sandbox/iam/cern_profile.py)
+    cern_profile_vos: list[str] = field(default_factory=list)
     # voms.request.vo_membership.lifetime: VOMS-Admin's configure script default (7 days)
     request_lifetime: int = 604800
     warn_when_expired: bool = True
     required_fields: list[str] = field(default_factory=lambda: ["institution", "address", "phoneNumber"])
     auto_approve_after: float | None = None  # seconds after confirmation; None: the instructor approves
     on_approval: str = ""  # command run on approval; gets DN, CA, e-mail, VO (environment and {placeholders})
+    # command run for each certificate of a member suspended or restored (voms_admin/lapses.py): DN, CA, VO
+    # and the new state in its environment; `onboard sandbox voms-set-status` feeds a real voms-server
+    on_status_change: str = ""
     # Port that e-mail links name. VOMS-Admin hard-codes 8443; None = the port the server listens on
     # (the links then work whatever port_base is); 8443 with another port_base reproduces the real server's
     # mismatch, which a client must map back to the server it registered with.
@@ -50,6 +57,9 @@ class Settings:
     groups: list[str] = field(default_factory=list)
     enable_attribute_requests: bool = False
     ssh_users: list[str] = field(default_factory=list)
+    # the submit host: "auto" = OpenSSH's sshd with a Unix account per seat when run as root (a classroom
+    # VM), else paramiko with bubblewrap; "sshd" or "paramiko" to choose
+    submit_host: str = "auto"
 
     def port_for(self, listener: str) -> int:
         if listener in self.ports:
@@ -73,9 +83,14 @@ class Settings:
                 raise ValueError(f"'{vo}' is not a valid VO name")
         if not self.vos:
             raise ValueError("at least one VO is needed")
+        if self.submit_host not in ("auto", "sshd", "paramiko"):
+            raise ValueError(f"'{self.submit_host}' is not a submit host (auto, sshd or paramiko)")
         for vo in self.no_read_access_vos:
             if vo not in self.vos:
                 raise ValueError(f"'{vo}' (without read access) is not one of the VOs served")
+        for vo in self.cern_profile_vos:
+            if vo not in self.vos:
+                raise ValueError(f"'{vo}' (CERN profile) is not one of the VOs served")
 
     @classmethod
     def load(cls, path: Path) -> Settings:

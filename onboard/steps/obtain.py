@@ -25,22 +25,11 @@ def _home(path: Path | str) -> str:
     return "~" + text[len(home):] if text == home or text.startswith(home + os.sep) else text
 
 
-def has_display() -> bool:
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def open_portal(ctx: StepContext, url: str) -> bool:
     """Open the portal in the user's browser when there is a display; never a text browser on a terminal."""
-    if not url or not ctx.config.ca.open_browser or not has_display() or os.environ.get("ONBOARD_NO_BROWSER"):
-        return False
-    import webbrowser
+    from onboard.adapters import desktop
 
-    try:
-        return bool(webbrowser.open(url, new=2))
-    except Exception:  # a broken browser setup must not stop the journey
-        return False
+    return desktop.open_page(url, allowed=ctx.config.ca.open_browser)
 
 
 def _private_dir() -> Path:

@@ -140,8 +140,11 @@ class Grid:
         from tests.lib.sandbox import start_sandbox
 
         # the administrator is the harness (it approves between two runs): no approval racing the journey
+        # the paramiko submit host: its homes are in the harness's directory, compared run by run (the real
+        # sshd's accounts, with root, are test_submit_sshd's and the demo's business)
         self.sandbox = start_sandbox(
-            self.dir / "sandbox", vos=[VO], auto_approve_after=None, log_file=self.dir / "sandbox.log"
+            self.dir / "sandbox", vos=[VO], auto_approve_after=None, log_file=self.dir / "sandbox.log",
+            submit_host="paramiko",
         )
         if self.want_voms:
             self.voms = DemoVOMS(self.dir / "voms", VO)  # the demo's runner: MariaDB + voms, fed on approval

@@ -74,7 +74,9 @@ def test_first_start_asks_writes_config_and_shows_plan(onboard_env, tmp_path):
     # requirements up front, then the plan, and nothing started
     assert "CERN computing account" in out
     assert out.index("CERN computing account") < out.index("The plan")
-    assert "Send the registration request" in out and "virtual organisation" in out
+    # cms: the guided CERN IAM journey (onboard never sends that registration itself)
+    assert "Log in to the VO's IAM in a browser (CERN SSO)" in out and "virtual organisation" in out
+    assert "Send the registration request" not in out
     assert "Not started" in out
     assert not list(Path(onboard_env["ONBOARD_STATE_DIR"]).glob("*.json")) if \
         Path(onboard_env["ONBOARD_STATE_DIR"]).exists() else True

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from onboard.errors import Exit, MailError
-from onboard.registration import approval, links, mails
+from onboard.registration import approval, flow, links, mails
 from onboard.registration.iam import REGISTRAR as IAM
 from onboard.registration.iam import _voms_error
 from onboard.registration.voms_admin import VomsAdmin
@@ -175,3 +175,25 @@ def test_the_voms_aa_refusal_with_its_numeric_code_means_not_linked_yet(recorded
     ctx = make_ctx(make_config(recorded, kind="iam"), make_record(user, workflow="iam"), user, clock)
     recorded.answer(ctx, [("GET", "generate-ac", Page(body, 403, "text/xml"))])
     assert IAM.aa_status(ctx) == ("unknown-user", "1001")
+
+
+# -- IAM with CERN's profile: the refusal of a registration without a login ---------------------------
+
+
+def test_the_cern_refusal_of_an_anonymous_registration_says_log_in_first(recorded, clock):
+    """A CERN-like IAM configured as a plain one (vos.<vo>.registration left out) answers onboard's JSON
+    request as upstream does; onboard says the fix (the guided journey), not "fix your [user] values"."""
+    from onboard.errors import ConfigError
+    from onboard.steps import register
+
+    body = text("iam/registration-create-not-authenticated.json")
+    user = recorded.user()
+    ctx = make_ctx(make_config(recorded, kind="iam"), make_record(user, workflow="iam"), user, clock)
+    recorded.answer(ctx, [("GET", "email-available", Page("true")),
+                          ("POST", "/registration/create", Page(body, 400))])
+    with pytest.raises(ConfigError) as e:
+        register.run(ctx)
+    assert e.value.exit_code == Exit.CONFIG
+    assert "registers only people logged in with its single sign-on" in e.value.message
+    assert 'registration = "browser-login"' in e.value.hint
+    assert not ctx.record.artifacts.request_id and flow.extra(ctx).get("registration") is None

@@ -20,13 +20,16 @@ ONBOARD = Path(registration.__file__).resolve().parents[1]
 def test_each_service_has_its_registrar(kind):
     registrar = registration.get(kind)
     assert isinstance(registrar, Registrar) and registrar.kind == kind
-    assert registrar.mode is Mode.SUBMITS  # every service of today: onboard sends the request itself
+    # onboard sends the request itself, except where the service wants a browser login first
+    assert registrar.mode is (Mode.GUIDES if kind in catalog.GUIDED.values() else Mode.SUBMITS)
     assert registrar.link_rule.reportable  # a refused look-alike of its confirmation link is reported
 
 
 def test_the_services_are_named_alike_in_catalog_config_and_table():
-    assert set(registration.REGISTRARS) == set(catalog.KINDS)
-    assert set(registration.REGISTRARS) == set(get_args(config.VOEntry.model_fields["kind"].annotation))
+    assert set(registration.REGISTRARS) == set(catalog.KINDS) | set(catalog.GUIDED.values())
+    assert set(catalog.KINDS) == set(get_args(config.VOEntry.model_fields["kind"].annotation))
+    assert set(catalog.REGISTRATIONS) == set(get_args(config.VOEntry.model_fields["registration"].annotation))
+    assert {kind for kind, _ in catalog.GUIDED} <= set(catalog.KINDS)
 
 
 def test_an_unknown_service_is_a_config_error():

@@ -21,6 +21,21 @@ PASS = "a long passphrase 1"
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
+@pytest.fixture(params=["paramiko", "sshd"])
+def host_sandbox(request, tmp_path, clock):
+    """The sandbox with either submit host: paramiko with bubblewrap (without root), the real sshd with
+    an account per seat (with root)."""
+    from tests.lib.sandbox import start_sandbox
+
+    if request.param == "sshd" and os.geteuid() != 0:
+        pytest.skip("the real sshd submit host is the sandbox's as root")
+    sb = start_sandbox(tmp_path / "sb", clock=clock, submit_host=request.param)
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
 def open_url(sandbox, path: str) -> str:
     return f"https://localhost:{sandbox.settings.ports['open']}{path}"
 
@@ -63,7 +78,8 @@ def ssh(sandbox, opts: list[str], user: str, command: str) -> subprocess.Complet
 
 
 # -- finding 1: anyone gets a shell as the instructor --------------------------------------------------------
-def test_finding1_ssh_key_needs_a_seat_and_never_opens_the_instructors_account(sandbox, tmp_path):
+def test_finding1_ssh_key_needs_a_seat_and_never_opens_the_instructors_account(host_sandbox, tmp_path):
+    sandbox = host_sandbox
     instructor = new_key(tmp_path / "instructor")
     sandbox.authorize_ssh_key("instructor", instructor.with_suffix(".pub").read_text())
     attacker = new_key(tmp_path / "attacker").with_suffix(".pub").read_text()
@@ -83,47 +99,55 @@ def test_finding1_ssh_key_needs_a_seat_and_never_opens_the_instructors_account(s
                                                             "authorized_keys").read_text()
 
 
-def test_finding1_a_trainees_shell_reaches_neither_the_ca_key_nor_other_homes(sandbox, tmp_path):
+def test_finding1_a_trainees_shell_reaches_neither_the_ca_key_nor_other_homes(host_sandbox, tmp_path):
+    sandbox = host_sandbox
     _, key = seated(sandbox, tmp_path, "mallory")
     seated(sandbox, tmp_path, "alice")
     (sandbox.ssh_home("alice") / "secret.txt").write_text("alice's own\n")
     opts = ssh_opts(sandbox, tmp_path, key)
-    ok = ssh(sandbox, opts, "mallory", "echo hello > mine.txt && cat mine.txt && pwd")
+    mallory = sandbox.ssh_account("mallory")
+    ok = ssh(sandbox, opts, mallory, "echo hello > mine.txt && cat mine.txt && pwd")
     assert ok.returncode == 0 and ok.stdout.decode().split() == ["hello", str(sandbox.ssh_home("mallory"))]
     root_key = sandbox.dir / "ca" / "private" / "root.key"
     assert root_key.read_bytes().startswith(b"-----BEGIN")
     for attempt in (f"cat {root_key}", f"cat {sandbox.ssh_home('alice')}/secret.txt",
                     f"cat {sandbox.dir / 'registration.sqlite'}", f"ls {sandbox.dir / 'ca' / 'private'}"):
-        r = ssh(sandbox, opts, "mallory", attempt)
+        r = ssh(sandbox, opts, mallory, attempt)
         assert r.returncode != 0, attempt
         assert b"BEGIN" not in r.stdout and b"alice's own" not in r.stdout and b"SQLite" not in r.stdout
     # what is there of the sandbox's directory: the public trust directory and the trainee's own home
-    listing = f"ls -A {sandbox.dir} {sandbox.dir / 'submit' / 'home'}"
-    seen = ssh(sandbox, opts, "mallory", listing).stdout.split()
-    assert b"registration.sqlite" not in seen and b"alice" not in seen and b"mallory" in seen
+    homes = sandbox.ssh_home("mallory").parent
+    seen = ssh(sandbox, opts, mallory, f"ls -A {sandbox.dir}").stdout.split()
+    assert b"registration.sqlite" not in seen and b"sandbox.json" not in seen
+    seen = ssh(sandbox, opts, mallory, f"ls -A {homes}/*").stdout.split()  # every home it can list
+    assert b"secret.txt" not in seen and b"mine.txt" in seen
 
 
-def test_finding1_sftp_does_not_follow_a_link_out_of_the_home(sandbox, tmp_path):
+def test_finding1_sftp_does_not_follow_a_link_out_of_the_home(host_sandbox, tmp_path):
+    sandbox = host_sandbox
     _, key = seated(sandbox, tmp_path, "mallory")
     opts = ssh_opts(sandbox, tmp_path, key)
     root_key = sandbox.dir / "ca" / "private" / "root.key"
-    assert ssh(sandbox, opts, "mallory", f"ln -s {root_key} esc").returncode == 0
+    mallory = sandbox.ssh_account("mallory")
+    assert ssh(sandbox, opts, mallory, f"ln -s {root_key} esc").returncode == 0
     stolen = tmp_path / "stolen"
     batch = tmp_path / "batch"
     batch.write_text(f"get esc {stolen}\n")
     r = subprocess.run([require_tool("sftp"), *opts, "-P", str(sandbox.ssh_port), "-b", str(batch),
-                        "mallory@127.0.0.1"], capture_output=True, timeout=60)
+                        f"{mallory}@127.0.0.1"], capture_output=True, timeout=60)
     assert r.returncode != 0
     assert not stolen.exists() or b"BEGIN" not in stolen.read_bytes()
 
 
-def test_finding1_a_link_in_the_home_does_not_lead_the_sandbox_out_of_it(sandbox, tmp_path):
+def test_finding1_a_link_in_the_home_does_not_lead_the_sandbox_out_of_it(host_sandbox, tmp_path):
     """The sandbox itself writes authorized_keys in the trainee's home: a `.ssh` the trainee turned into a
     link (to root's ~/.ssh, say) must not be written through."""
+    sandbox = host_sandbox
     token, key = seated(sandbox, tmp_path, "mallory")
     victim = tmp_path / "victim-ssh"
     victim.mkdir()
-    r = ssh(sandbox, ssh_opts(sandbox, tmp_path, key), "mallory", f"rm -rf .ssh && ln -s {victim} .ssh")
+    mallory = sandbox.ssh_account("mallory")
+    r = ssh(sandbox, ssh_opts(sandbox, tmp_path, key), mallory, f"rm -rf .ssh && ln -s {victim} .ssh")
     assert r.returncode == 0, r.stderr
     other = new_key(tmp_path / "second").with_suffix(".pub").read_text()
     r = post(sandbox, "/portal/ssh-key", {"user": "mallory", "public_key": other}, token)

@@ -18,7 +18,10 @@ PASS = b"a passphrase 123"
 
 
 def _ctx(tmp_path: Path) -> SandboxContext:
-    return SandboxContext(seed_ca(tmp_path / "sb"), Settings(port_base=0))
+    settings = Settings(port_base=0, submit_host="paramiko")  # homes under DIR/submit/home, root or not
+    directory = seed_ca(tmp_path / "sb")
+    settings.save(directory / "sandbox.json")
+    return SandboxContext(directory, settings)
 
 
 def _seat(ctx, name: str, user: str) -> tuple[str, bytes]:
@@ -53,6 +56,16 @@ def test_a_delivery_counts_only_in_the_home_of_its_own_seat(tmp_path):
         ctx.dir / "submit" / "home" / "mallory" / ".globus" / "usercert.pem")
     assert rows._delivered(ctx.dir) == {}  # a link is not a delivery
     assert mallory not in rows._delivered(ctx.dir)
+    # a FIFO would block the board's reader for ever, a huge file fill its memory: neither is read
+    import os
+
+    planted = ctx.dir / "submit" / "home" / "ada" / ".globus" / "usercert.pem"
+    planted.unlink()
+    os.mkfifo(planted)
+    assert rows._delivered(ctx.dir) == {}
+    planted.unlink()
+    planted.write_bytes(ada_pem + b"#" * (rows.MAX_CERT_BYTES + 1))
+    assert rows._delivered(ctx.dir) == {}
 
 
 def test_the_room_times_each_stage_from_the_trainees_who_left_it():

@@ -193,7 +193,8 @@ def test_up_prints_endpoints_and_a_valid_onboard_config(cli, sbdir):
         assert (
             cfg2.mail.kind == "maildir" and cfg2.mail.maildir == sbdir.resolve() / "mail" / "ann@example.org"
         )
-        assert cfg2.submit_host.user == "ann"
+        # as root the submit host is OpenSSH's sshd and ann's login a real account of the sandbox's
+        assert cfg2.submit_host.user == ("obx-ann" if os.geteuid() == 0 else "ann")
     finally:
         cli("sandbox", "down", "--dir", str(sbdir))
     assert _pids_with(sbdir) == []
@@ -373,6 +374,9 @@ def test_authorize_and_ssh_with_the_printed_fingerprint(cli, sbdir, up, tmp_path
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=30)
     r = cli("sandbox", "authorize", "--dir", str(sbdir), "--user", "ann", str(key) + ".pub")
     assert r.returncode == 0 and printed in r.stdout, r.stderr
+    login = r.stdout.split()[0]  # as root: ann's own Unix account on OpenSSH's sshd
+    real = info["ssh"]["server"] == "openssh"
+    assert real == (os.geteuid() == 0) and login == ("obx-ann" if real else "ann")
     scan = subprocess.run(
         ["ssh-keyscan", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
         capture_output=True,
@@ -402,7 +406,7 @@ def test_authorize_and_ssh_with_the_printed_fingerprint(cli, sbdir, up, tmp_path
             str(key),
             "-p",
             str(port),
-            "ann@127.0.0.1",
+            f"{login}@127.0.0.1",
             "echo $HOME",
         ],
         capture_output=True,
@@ -411,7 +415,7 @@ def test_authorize_and_ssh_with_the_printed_fingerprint(cli, sbdir, up, tmp_path
         env={**os.environ, "SSH_AUTH_SOCK": ""},
     )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == str(sbdir.resolve() / "submit" / "home" / "ann")
+    assert r.stdout.strip() == ("/home/obx-ann" if real else str(sbdir.resolve() / "submit" / "home" / "ann"))
 
 
 @pytest.mark.servers  # `onboard sandbox up`: the sandbox daemon

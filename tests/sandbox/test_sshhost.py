@@ -1,4 +1,6 @@
-"""The submit host, used with the real OpenSSH client (ssh, scp, sftp) and host-key checking on."""
+"""The submit host without root (paramiko, each trainee confined by bubblewrap), used with the real OpenSSH
+client (ssh, scp, sftp) and host-key checking on. With root the sandbox's submit host is OpenSSH's sshd
+instead: test_submit_sshd.py."""
 
 from __future__ import annotations
 
@@ -14,6 +16,17 @@ import pytest
 from tests.lib.tools import require_tool
 
 USER = "trainee"
+
+
+@pytest.fixture
+def sandbox(tmp_path, clock):
+    from tests.lib.sandbox import start_sandbox
+
+    sb = start_sandbox(tmp_path / "sb", clock=clock, submit_host="paramiko")
+    try:
+        yield sb
+    finally:
+        sb.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,10 @@ time. Errors are raised (onboard.errors), never printed here: onboard.cli report
     grid.py              up, down, status, serve (the background process), issue, config, authorize
     requests.py          requests, approve, reject (VOMS-Admin); iam-* and vomrs-* (the IAM and VOMRS
                          imitations' administrators)
-    voms.py              voms-add-member (the on-approval hook feeding a real voms-server)
+    voms.py              voms-add-member, voms-set-status (the hooks feeding a real voms-server)
+    lapses.py            members, member-end, aup-resign, aup-sign, suspend, restore, lapses-due,
+                         iam-suspend, iam-restore, iam-aup-lapse (the second year: what the instructor
+                         sets, and what comes due)
     orientation.py       board (the instructor's board), join (a trainee joins the instructor's sandbox)
 """
 
@@ -42,6 +45,19 @@ ACTIONS: dict[str, tuple[str, str]] = {
                         "make a certificate a member of a VO in a real voms-server's database (the "
                         "on-approval hook for a real voms-server; values from arguments or the hook's "
                         "environment)"),
+    "voms-set-status": ("voms",
+                        "suspend or restore a certificate in a real voms-server's database, as VOMS-Admin "
+                        "marks it (the status-change hook; values from arguments or the hook's environment)"),
+    "members": ("lapses", "the VO members: end of membership, suspension, AUP state, pending AUP task"),
+    "member-end": ("lapses", "set when a membership ends (the membership check suspends it 7 days later)"),
+    "aup-resign": ("lapses", "ask members to sign the AUP again (a task due in 15 days, and the mail)"),
+    "aup-sign": ("lapses", "sign the AUP again for a member (as the member does on the sign-aup page)"),
+    "suspend": ("lapses", "suspend a member (each certificate; a real voms-server then refuses it)"),
+    "restore": ("lapses", "lift a member's suspension"),
+    "lapses-due": ("lapses", "run the membership check now: what came due is re-sign tasks or suspensions"),
+    "iam-suspend": ("lapses", "suspend an IAM account (its VOMS-AA then answers \"... is not active.\")"),
+    "iam-restore": ("lapses", "make a suspended IAM account active again"),
+    "iam-aup-lapse": ("lapses", "let an IAM account's AUP signature lapse (--signed: signed again)"),
     "iam-requests": ("requests", "IAM registration requests waiting for the administrator"),
     "iam-approve": ("requests", "approve an IAM registration request (the account becomes active)"),
     "iam-reject": ("requests", "reject an IAM registration request (the account is deleted)"),

@@ -39,6 +39,13 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
         "answers a certificate only about its own membership (repeatable)",
     )
     a.add_argument(
+        "--cern-profile",
+        action="append",
+        metavar="NAME",
+        help="serve VO NAME's IAM as CERN's (iam-login-service's `cern` profile): registration only after "
+        "a login (the \"sandbox SSO — not CERN\"), the certificate linked from that session (repeatable)",
+    )
+    a.add_argument(
         "--auto-approve-after",
         type=float,
         metavar="SECONDS",
@@ -53,6 +60,13 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
         help="command run on approval with ONBOARD_SANDBOX_DN/_CA/_EMAIL/_VO in its "
         "environment ({dn} {ca} {email} {vo} in its arguments), e.g. `onboard sandbox "
         "voms-add-member --socket S --vo NAME` feeding a real voms-server (onboard.sandbox.voms_server)",
+    )
+    a.add_argument(
+        "--on-status-change",
+        metavar="CMD",
+        help="command run for each certificate of a member suspended or restored (ONBOARD_DN, "
+        "ONBOARD_CA_DN, ONBOARD_VO, ONBOARD_SANDBOX_SUSPENDED=1|0, _SUSPENSION_REASON in its environment), "
+        "e.g. `onboard sandbox voms-set-status --socket S --vo NAME` for a real voms-server",
     )
     a.add_argument(
         "--request-lifetime",
@@ -93,6 +107,10 @@ def _up_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument(
         "--ssh-user", metavar="NAME", help="account for --ssh-key (default: your login name)"
     )
+    a.add_argument("--submit-host", choices=("auto", "sshd", "paramiko"),
+                   help="the SSH submit host: sshd = Debian's OpenSSH with a Unix account per seat (needs "
+                        "root), paramiko = the sandbox's own, each trainee confined by bubblewrap "
+                        "(default auto: sshd when run as root)")
     a.add_argument("--seats", type=int, metavar="N", default=0,
                    help="make N seats and print their join tokens (also later: `onboard sandbox seats N`)")
     a.add_argument("--json", action="store_true", help="print the endpoints as JSON")
@@ -125,6 +143,9 @@ def _issue_arguments(a: argparse.ArgumentParser) -> None:
         "--passphrase-file", type=Path, metavar="F", help="file whose first line is the passphrase"
     )
     a.add_argument("--key-size", type=int, choices=(2048, 3072, 4096), default=2048)
+    a.add_argument("--days", type=int, default=None, metavar="N",
+                   help="valid for N days (default: a year): a short one lets a session rehearse the "
+                   "certificate's end (`onboard check`, `onboard renew`)")
 
 
 def _authorize_arguments(a: argparse.ArgumentParser) -> None:
@@ -175,12 +196,18 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.no_read_access_vos = list(dict.fromkeys(args.no_read_access))
     elif args.vo:  # a VO no longer served keeps no setting
         settings.no_read_access_vos = [vo for vo in settings.no_read_access_vos if vo in settings.vos]
+    if args.cern_profile:
+        settings.cern_profile_vos = list(dict.fromkeys(args.cern_profile))
+    elif args.vo:
+        settings.cern_profile_vos = [vo for vo in settings.cern_profile_vos if vo in settings.vos]
     if args.auto_approve_after is not None:
         settings.auto_approve_after = args.auto_approve_after
     if args.no_auto_approve:
         settings.auto_approve_after = None
     if args.on_approval is not None:
         settings.on_approval = args.on_approval
+    if args.on_status_change is not None:
+        settings.on_status_change = args.on_status_change
     if args.request_lifetime is not None:
         settings.request_lifetime = args.request_lifetime
     if args.link_port is not None:
@@ -193,6 +220,8 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         settings.groups = list(dict.fromkeys(args.group))
     if args.attribute_requests:
         settings.enable_attribute_requests = True
+    if args.submit_host:
+        settings.submit_host = args.submit_host
     try:
         settings.check()
     except ValueError as e:
@@ -207,11 +236,15 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
     settings.save(path)
     sb = Sandbox(directory, settings).prepare()  # the slow part (keys) here, in the foreground
     user = args.ssh_user or getpass.getuser()
+    from onboard.sandbox.submit_host.keys import parse_key_lines
+
+    keys = []
     for key_file in args.ssh_key or []:
         try:
-            sb.authorize_ssh_key(
-                user, key_file.expanduser().read_text(encoding="utf-8").strip().splitlines()[0]
-            )
+            keys.append(key_file.expanduser().read_text(encoding="utf-8").strip().splitlines()[0])
+            if not parse_key_lines(keys[-1]):
+                raise ValueError("no OpenSSH key in it")
+            sb.ssh_home(user)  # a valid user name
         except (OSError, IndexError, ValueError) as e:
             raise UsageError(
                 f"{key_file}: not a usable public key ({e}).", "Give an OpenSSH .pub file."
@@ -227,6 +260,12 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         tokens = []
     pid = daemon.up(directory)
     sb = Sandbox(directory)  # with the ports it really listens on
+    for line in keys:  # once it runs: with root, the account is made now (a started sandbox clears leftovers)
+        try:
+            sb.authorize_ssh_key(user, line)
+        except ValueError as e:
+            raise SandboxError(f"the submit host did not take your key: {e}.",
+                               "Choose another account with --ssh-user NAME.") from None
     ep = sb.endpoints()
     if args.json:
         print(json.dumps({"pid": pid, **ep, **({"seats": tokens} if tokens else {})}, indent=2))
@@ -359,11 +398,14 @@ def _issue(args: argparse.Namespace, directory: Path) -> int:
         raise UsageError(
             f"{out} exists already.", "Choose another --out; onboard never overwrites a credential."
         )
+    if args.days is not None and not 1 <= args.days <= 3650:
+        raise UsageError(f"--days {args.days} is out of range.", "Give 1 to 3650 days.")
     passphrase = _read_passphrase(args)
     sb = Sandbox(directory)
     try:
         _, info = sb.issue_user_p12(
-            args.name, args.email, passphrase, legacy=args.legacy, out=out, key_size=args.key_size
+            args.name, args.email, passphrase, legacy=args.legacy, out=out, key_size=args.key_size,
+            **({"days": args.days} if args.days else {}),
         )
     except CAError as e:
         raise SandboxError(f"the sandbox CA refused: {e}.", "Check --name and --passphrase-file.") from None
@@ -385,8 +427,9 @@ def _authorize(args: argparse.Namespace, directory: Path) -> int:
         raise UsageError(
             f"{args.key}: not a usable public key or user name ({e}).", "Give an OpenSSH .pub file."
         ) from None
-    print(f"{args.user} may now log in to the submit host with {args.key}; home {home}")
-    print(f"  ssh -p {sb.ssh_port} {args.user}@{sb.settings.hostname}   (host key {sb.ssh_fingerprint})")
+    login = sb.ssh_account(args.user)
+    print(f"{login} may now log in to the submit host with {args.key}; home {home}")
+    print(f"  ssh -p {sb.ssh_port} {login}@{sb.settings.hostname}   (host key {sb.ssh_fingerprint})")
     return Exit.OK
 
 

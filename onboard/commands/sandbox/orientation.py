@@ -123,7 +123,7 @@ def _join(args: argparse.Namespace, directory: Path) -> int:
     join.claim_seat(joined, args.url, token, name.strip(), email)
     ui.say("✓ your seat at the sandbox is yours")
     if submit:
-        join.register_ssh_key(joined, args.url, ssh_user, public, token)
+        ssh_user = submit["user"] = join.register_ssh_key(joined, args.url, ssh_user, public, token)
         ui.say(f"✓ the sandbox's submit host lets your SSH key in as {ssh_user}")
     token_file = join.keep_token(token, trust_dir.parent / "seat-token")
     path, backup = join.install(joined, trust_dir=trust_dir, config_path=target, user=user,

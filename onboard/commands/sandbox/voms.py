@@ -1,4 +1,5 @@
-"""`onboard sandbox voms-add-member`: the sandbox's on-approval hook for a real voms-server.
+"""`onboard sandbox voms-add-member` and `voms-set-status`: the sandbox's on-approval and status-change
+hooks for a real voms-server.
 
 It makes the approved certificate a member of the VO's root group in the voms-server's MariaDB
 (onboard/sandbox/voms_server). Its values come from its arguments or from the environment the sandbox
@@ -93,6 +94,52 @@ def _run(a: argparse.Namespace, directory: Path) -> int:
     return Exit.OK
 
 
+def _status_arguments(p: argparse.ArgumentParser) -> None:
+    _arguments(p)
+    env = os.environ
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--suspend", dest="suspended", action="store_true",
+                       help="suspend the certificate (default: as ONBOARD_SANDBOX_SUSPENDED=1|0 says)")
+    state.add_argument("--restore", dest="suspended", action="store_false", help="make it active again")
+    p.set_defaults(suspended=env.get("ONBOARD_SANDBOX_SUSPENDED") == "1")  # the sandbox's hook environment
+    p.add_argument("--reason", default=env.get("ONBOARD_SANDBOX_SUSPENSION_REASON", ""),
+                   help="the reason voms-server tells the member (ONBOARD_SANDBOX_SUSPENSION_REASON)")
+    p.add_argument("--reason-code", default=env.get("ONBOARD_SANDBOX_SUSPENSION_CODE", ""),
+                   help="VOMS-Admin's reason code (ONBOARD_SANDBOX_SUSPENSION_CODE)")
+
+
+def _status_run(a: argparse.Namespace, directory: Path) -> int:
+    """Exit 0 when the certificate's state is set, 2 for missing values, 1 otherwise."""
+    from onboard.sandbox.voms_server import database_name
+    from onboard.sandbox.voms_server.lapses import set_status
+
+    if not a.database and a.vo:
+        a.database = database_name(a.vo)
+    lacking = [n for n in ("database", "dn", "ca") if not getattr(a, n)]
+    if not a.socket and not a.host:
+        lacking.insert(0, "socket")
+    if lacking:
+        raise UsageError(
+            f"missing {', '.join('--' + m for m in lacking)}.",
+            "Give them as options, or in the environment the sandbox gives its status-change hook.",
+        )
+    client: dict[str, object] = {"user": a.user, "password": os.environ.get("VOMS_DB_PASSWORD") or None}
+    if a.password_file:
+        try:
+            client["password"] = Path(a.password_file).expanduser().read_text().splitlines()[0]
+        except (OSError, IndexError) as e:
+            raise _Failed(f"cannot read the password file {a.password_file}: {e}") from None
+    if not a.socket:
+        client.update(host=a.host, port=a.port)
+    try:
+        set_status(a.dn, a.ca, suspended=a.suspended, reason=a.reason or "Reason unknown",
+                   reason_code=a.reason_code, socket_path=a.socket, database=a.database, **client)
+    except Exception as e:  # one line for the sandbox's log (no password in it: never in argv)
+        raise _Failed(str(e)) from None
+    print(f"voms-set-status: {a.dn} {'suspended' if a.suspended else 'active'} in {a.vo or a.database}")
+    return Exit.OK
+
+
 class _Failed(SandboxError):
     """The member could not be added: exit 1, as hooks expect of a failure. No hint: the sandbox quotes
     the hook's last line of stderr, which is then this message."""
@@ -101,4 +148,4 @@ class _Failed(SandboxError):
     default_hint = ""
 
 
-ACTIONS = {"voms-add-member": (_arguments, _run)}
+ACTIONS = {"voms-add-member": (_arguments, _run), "voms-set-status": (_status_arguments, _status_run)}

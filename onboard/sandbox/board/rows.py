@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,35 +117,75 @@ def _seat_users(directory: Path) -> dict[str, str] | None:
     return {user: subject for user, subject in got if user} if got else None
 
 
+MAX_CERT_BYTES = 64 * 1024  # a usercert.pem is a few KiB; a trainee's huge file is not read
+
+
+def _homes(directory: Path):
+    """The submit host's homes (a seat's Unix account under /home with the real sshd, DIR/submit/home
+    otherwise), as the sandbox's settings choose them; None when they cannot be told."""
+    try:
+        from onboard.sandbox.settings import Settings
+        from onboard.sandbox.submit_host import homes_for
+
+        path = directory / "sandbox.json"
+        return homes_for(directory, Settings.load(path) if path.exists() else Settings())
+    except Exception:  # noqa: BLE001 - an unreadable setting costs the board its "delivered" column only
+        return None
+
+
+def _subject_of(cert: Path) -> str | None:
+    """The DN of a home's usercert.pem: a regular file of sane size, not followed through a link (the
+    trainee owns the home and may plant a link, a FIFO or a huge file there)."""
+    from onboard.pki.names import oneline
+    from onboard.pki.trustdirs import load_cert
+
+    try:
+        st = cert.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CERT_BYTES:
+        return None
+    key = (str(cert), st.st_mtime_ns, st.st_size)
+    subject = _SUBJECTS.get(key)
+    if subject is None:
+        try:
+            subject = oneline(load_cert(cert).subject)
+        except (OSError, ValueError):
+            return None
+        if len(_SUBJECTS) > 4096:
+            _SUBJECTS.clear()
+        _SUBJECTS[key] = subject
+    return subject
+
+
 def _delivered(directory: Path) -> dict[str, float]:
     """subject DN -> when its usercert.pem appeared in a home on the sandbox submit host. With seats, only
     the certificate of the seat that owns the home counts: a trainee who puts another's (public)
     certificate in their own ~/.globus does not move that trainee on the board."""
     out: dict[str, float] = {}
-    homes = directory / "submit" / "home"
-    if not homes.is_dir():
+    homes = _homes(directory)
+    if homes is None:
         return out
-    from onboard.pki.names import oneline
-    from onboard.pki.trustdirs import load_cert
-
     owners = _seat_users(directory)
-    for cert in homes.glob("*/.globus/usercert.pem"):
-        try:
-            st = cert.lstat()  # a link is the trainee's own doing, not a delivery: not followed
-            if not cert.is_file() or cert.is_symlink():
+    if owners is None:  # no seats (the demo, the tests' own sandboxes): every home under the sandbox's
+        found = [(None, c) for c in (directory / "submit" / "home").glob("*/.globus/usercert.pem")]
+    else:
+        found = []
+        for user, subject in owners.items():
+            if not subject:  # no certificate issued to the seat yet: nothing of its can be delivered
                 continue
-            key = (str(cert), st.st_mtime_ns, st.st_size)
-            subject = _SUBJECTS.get(key)
-            if subject is None:
-                subject = oneline(load_cert(cert).subject)
-                if len(_SUBJECTS) > 4096:
-                    _SUBJECTS.clear()
-                _SUBJECTS[key] = subject
-        except (OSError, ValueError):
+            try:
+                found.append((subject, homes.home(user) / ".globus" / "usercert.pem"))
+            except ValueError:  # not a user name the submit host takes
+                continue
+    for owner, cert in found:
+        subject = _subject_of(cert)
+        if subject is None or (owner is not None and subject != owner):
             continue
-        if owners is not None and owners.get(cert.parent.parent.name) != subject:
+        try:
+            out[subject] = cert.lstat().st_mtime
+        except OSError:
             continue
-        out[subject] = st.st_mtime
     return out
 
 

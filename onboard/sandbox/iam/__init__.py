@@ -9,6 +9,10 @@ password-reset link sets a password, `POST /login` logs in, `POST /iam/account-l
 TLS client certificate of the session. The VOMS-AA: `GET /generate-ac` answers an AC-like XML for a linked
 certificate and `<error><code>1001</code>` (403, iam-voms-aa's numeric code) otherwise.
 
+With `onboard sandbox up --cern-profile VO` (settings.cern_profile_vos) the VO's IAM behaves as CERN's
+(cern_profile.py): an anonymous `POST /registration/create` refused as upstream refuses it, registration
+only after the "sandbox SSO — not CERN" login (sso.py), the certificate linked from the logged-in session.
+
 Instructor side (admin.py; `onboard sandbox iam-requests|iam-approve|iam-reject|iam-link`):
 `pending(ctx)`, `approve(ctx, uuid)`, `reject(ctx, uuid, motivation)`, `link_certificate(ctx, vo, username,
 subject, issuer)`.

@@ -11,6 +11,7 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from onboard.sandbox.iam import cern_profile, lapses
 from onboard.sandbox.iam.model import SCHEMA, dto, link_certificate
 from onboard.sandbox.web import Request, Response
 
@@ -25,6 +26,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 def install(app: App) -> None:
     app.ctx.create_tables(SCHEMA)
+    cern_profile.install(app)
     for method in ("GET", "POST"):
         app.route(method, "/iam/", handle, listener="open", prefix=True)
 
@@ -46,6 +48,10 @@ def handle(req: Request) -> Response:
     if vo not in req.app.ctx.settings.vos:
         return _page("Not found", "<p>No such organisation.</p>", 404)
     rest = "/" + rest
+    if vo in req.app.ctx.settings.cern_profile_vos:  # CERN's IAM: a login first (cern_profile.py)
+        answer = cern_profile.handle(req, vo, rest, base(req, vo), create)
+        if answer is not None:
+            return answer
     m = req.method
     if m == "GET" and rest in ("/", "/start-registration"):
         return _page(
@@ -87,12 +93,14 @@ def _exists(ctx: SandboxContext, vo: str, column: str, value: str) -> bool:
     return row is not None
 
 
-def create(req: Request, vo: str) -> Response:
+def create(req: Request, vo: str, data: dict | None = None) -> Response:
+    """A registration request from the JSON body (or from `data`, what the cern profile's form gave)."""
     ctx = req.app.ctx
-    try:
-        data = req.json() or {}
-    except ValueError:
-        return Response.json({"error": "Invalid registration request: malformed JSON"}, 400)
+    if data is None:
+        try:
+            data = req.json() or {}
+        except ValueError:
+            return Response.json({"error": "Invalid registration request: malformed JSON"}, 400)
     username = str(data.get("username", ""))
     given, family = str(data.get("givenname", "")).strip(), str(data.get("familyname", "")).strip()
     email = str(data.get("email", "")).strip()
@@ -253,6 +261,9 @@ def generate_ac(req: Request, vo: str) -> Response:
         ).fetchone()
     if row is None:
         return error(NO_SUCH_USER, f"User unknown to this VO: {req.client.dn}")
+    refused = lapses.refusal(req.app.ctx, vo, row["username"], req.client.dn, req.client.issuer)
+    if refused is not None:  # the second year: upstream's controller leaves these at HTTP 200
+        return error(*refused, status=200)
     ac = base64.b64encode(f"sandbox-ac vo={vo} holder={req.client.dn} fqan=/{vo}".encode()).decode()
     return Response(
         f"<?xml version='1.0' encoding='UTF-8'?><voms><ac>{ac}</ac></voms>", 200, content_type="text/xml"

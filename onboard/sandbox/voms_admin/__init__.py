@@ -12,6 +12,7 @@ Routes (listener "voms": client certificate required in the TLS handshake), rela
     apiv2/user-info.action?dn=&ca= | userId=  (header X-VOMS-CSRF-GUARD; 404 "User not found")
     apiv2/users.action, apiv2/user-stats.action
     configuration/configuration.action      the VO's vomses line and LSC
+    sign-aup -> aup/sign.action     a member signs the AUP again (the "Request to sign" mail's link)
 
 Requests: SUBMITTED -> CONFIRMED -> APPROVED, or REJECTED (the row is then deleted); SUBMITTED requests
 past their expiration date are deleted (with the "expired" e-mail). The instructor's side is the
@@ -20,7 +21,8 @@ functions (admin.py) `requests()`, `approve()`, `reject()`, `purge_expired()`, `
 
 Modules: pages (templates), form (the form's checks), model (the SQL model), links (e-mail links, vomses,
 LSC), mails, routes (request handlers and the route table), api (apiv2 JSON), admin (the instructor's
-actions), hook (the on-approval command).
+actions), hook (the on-approval command), lapses (the second year: end dates, AUP re-sign tasks,
+suspensions, the membership check; the status-change command), sign_aup (the member's AUP page).
 """
 
 from __future__ import annotations

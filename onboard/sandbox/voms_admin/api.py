@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from onboard.sandbox.voms_admin import lapses
 from onboard.sandbox.voms_admin.links import vo_of
 from onboard.sandbox.voms_admin.model import member
 from onboard.sandbox.web import Request, Response, error_page
@@ -26,7 +28,8 @@ def _csrf_error() -> Response:
     return Response.html(error_page(500, "CSRF header guard missing from request!"), 500)
 
 
-def user_json(db: sqlite3.Connection, u: Any) -> dict[str, Any]:
+def user_json(db: sqlite3.Connection, u: Any, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
     certs = []
     for c in db.execute("SELECT * FROM certificate WHERE usr_id=? ORDER BY id", (u["id"],)):
         cert: dict[str, Any] = {
@@ -48,20 +51,14 @@ def user_json(db: sqlite3.Connection, u: Any) -> dict[str, Any]:
         "creationTime": iso(u["creation_time"]),
         "endTime": iso(u["end_time"]),
         "suspended": bool(u["suspended"]),
+        "suspensionReasonCode": lapses.suspension_code(db, u["id"]),
         "suspensionReason": u["suspension_reason"],
         "certificates": certs,
         "fqans": [
             r["fqan"] for r in db.execute("SELECT fqan FROM fqan WHERE usr_id=? ORDER BY rowid", (u["id"],))
         ],
-        "aupAcceptanceRecords": [
-            {
-                "aupVersion": r["aup_version"],
-                "lastAcceptanceDate": iso(r["acceptance_date"]),
-                "valid": True,
-                "daysBeforeExpiration": 364,
-            }
-            for r in db.execute("SELECT * FROM aup_acceptance WHERE usr_id=?", (u["id"],))
-        ],
+        "aupAcceptanceRecords": lapses.aup_records(db, u["id"], now),
+        "pendingSignAUPTask": lapses.pending_task(db, u["id"]),
     }
     return {k: v for k, v in out.items() if v is not None}  # excludeNullProperties
 
@@ -108,7 +105,7 @@ def user_info(req: Request) -> Response:
             if not own:
                 return authorization_report("FindUserOperation")
             return Response.html(error_page(404, "User not found"), 404)
-        return Response.json(user_json(db, u))
+        return Response.json(user_json(db, u, req.app.ctx.now()))
 
 
 def users(req: Request) -> Response:

@@ -7,7 +7,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from onboard.errors import SandboxError
-from onboard.sandbox.voms_admin import api, mails
+from onboard.sandbox.voms_admin import api, mails, sign_aup
 from onboard.sandbox.voms_admin.admin import approve, purge_expired
 from onboard.sandbox.voms_admin.form import validate
 from onboard.sandbox.voms_admin.links import base_url, lsc, vo_of, vomses_line
@@ -331,3 +331,4 @@ def install(app: App) -> None:
             app.route("GET", f"{b}/apiv2/users{suffix}", api.users)
             app.route("GET", f"{b}/apiv2/user-stats{suffix}", api.user_stats)
         app.route("GET", b + "/configuration/configuration.action", configuration)
+        sign_aup.install(app, b)  # the AUP signed again (the second year)

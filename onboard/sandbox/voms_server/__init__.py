@@ -17,8 +17,9 @@ The hook is `onboard sandbox voms-add-member ...` (onboard/commands/sandbox/voms
 approved certificate a member of the VO's root group.
 
 Modules: debian (where the packages put things), mariadb (the private database server and its client),
-server (the voms daemon), members (membership rows, the hook's command line). The process helpers are
-onboard/sandbox/processes.py.
+server (the voms daemon), members (membership rows, the hook's command line), lapses (VOMS-Admin's
+suspension columns, which voms-mysql-plugin honours at schema version 3; the status-change hook's line).
+The process helpers are onboard/sandbox/processes.py.
 """
 
 from onboard.sandbox.voms_server.debian import missing

@@ -12,6 +12,7 @@ from pathlib import Path
 from onboard.sandbox import processes
 from onboard.sandbox.processes import descendants, free_port
 from onboard.sandbox.voms_server.debian import PLUGIN, SCHEMA, required
+from onboard.sandbox.voms_server.lapses import ADMIN_SCHEMA, set_status, status_hook_command
 from onboard.sandbox.voms_server.mariadb import MariaDB, sql_quote
 from onboard.sandbox.voms_server.members import add_member, database_name, hook_command
 
@@ -66,6 +67,7 @@ class VOMSServer:
             f"{grants}FLUSH PRIVILEGES;\n",
             db,
         )
+        self.db.sql(ADMIN_SCHEMA, db)  # suspension as VOMS-Admin marks it, honoured by the plugin (lapses.py)
         passfile = self.workdir / "voms.pass"
         with contextlib.suppress(FileNotFoundError):
             passfile.unlink()
@@ -110,6 +112,14 @@ class VOMSServer:
     def add_member(self, dn: str, ca_dn: str | None = None) -> None:
         add_member(dn, ca_dn or self.ca_dn, socket_path=self.db.socket, database=self.database, vo=self.vo)
         self.members.append(dn)
+
+    def set_status(self, dn: str, ca_dn: str | None = None, **status) -> None:
+        """Suspend (suspended=True, reason=...) or restore a member's certificate (lapses.set_status)."""
+        set_status(dn, ca_dn or self.ca_dn, socket_path=self.db.socket, database=self.database, **status)
+
+    def status_hook(self) -> str:
+        """The sandbox's status-change command that suspends and restores members here."""
+        return status_hook_command(self.db.socket, self.database, self.vo)
 
     def hook(self, wait_for: Path | None = None) -> str:
         """The sandbox's on-approval command that makes approved requesters members here."""

@@ -79,3 +79,88 @@ def new_record(vo: str, workflow_name: str, initial: str):
     from onboard.state import JourneyRecord
 
     return JourneyRecord(vo=vo, workflow=workflow_name, state=initial)
+
+
+def _options(args: argparse.Namespace) -> dict:
+    return {"p12": Path(args.p12) if args.p12 else None,
+            "passphrase_file": Path(args.passphrase_file) if args.passphrase_file else None,
+            "passphrase_stdin": args.passphrase_stdin, "trust_host_key": args.trust_host_key,
+            "wait": bool(getattr(args, "wait", False))}  # steps may block on IMAP IDLE only with --wait
+
+
+def drive(args: argparse.Namespace, st, cfg, record) -> int:
+    """Run the journey's engine as far as it goes (with --wait: through the waits, up to --timeout); 0 at
+    `done`, the Waiting error (exit 75) at a wait, an error naming the end reached otherwise. What `start`,
+    `resume` and `renew` share."""
+    import time
+
+    from onboard.errors import Waiting
+    from onboard.ui import UI
+
+    ui = UI(quiet=args.quiet)
+    run = Run(cfg, st, ui, record, _options(args))
+    engine = run.engine()
+    deadline = time.monotonic() + args.timeout if args.wait and args.timeout else None
+    try:
+        while True:
+            result = engine.run()
+            if result.finished:
+                return _finish(ui, record)
+            due = result.next_check_after
+            what = "; ".join(result.waiting_for or ["the outside world"])
+            if not args.wait:
+                raise Waiting(what, due)
+            pause = max(0.0, (due - engine.ctx.now()).total_seconds()) if due else 2.0
+            if deadline is not None and time.monotonic() + pause > deadline:
+                remaining = max(0.0, deadline - time.monotonic())
+                _sleep_showing(ui, what, due, remaining)
+                raise Waiting(what, due, "Gave up waiting (--timeout); `onboard resume --wait` goes on.")
+            _sleep_showing(ui, what, due, pause)
+    finally:
+        engine.ctx.close()
+        if cfg.ca.provider == "sandbox" and cfg.ca.portal_url:  # orientation: the instructor's board
+            from onboard.orientation.report import send
+
+            send(cfg, record)
+
+
+def _sleep_showing(ui, what: str, due, seconds: float) -> None:
+    """Sleep, showing on a terminal what we wait for and when we look next."""
+    import sys
+    import time
+
+    from onboard.ui import fmt_time
+
+    end = time.monotonic() + seconds
+    live = sys.stderr.isatty()
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        if live:
+            when = fmt_time(due) if due else "soon"
+            sys.stderr.write(f"\r\033[K⏳ waiting for {what} — next check {when} (in {int(left)} s)")
+            sys.stderr.flush()
+        time.sleep(min(1.0, left))
+    if live:
+        sys.stderr.write("\r\033[K")
+
+
+def _finish(ui, record) -> int:
+    from onboard.errors import Exit
+
+    states = record.states()
+    if states == ["done"]:
+        ui.say(f"Done: your credential for VO {record.vo} works.")
+        return Exit.OK
+    reason = f": {record.outcome}" if record.outcome else ""
+    from onboard.errors import OnboardError
+
+    code = Exit.REJECTED if "rejected" in states else Exit.EXPIRED if "expired" in states else Exit.ERROR
+    if record.workflow.startswith("renew-"):  # never a second registration: the membership is there
+        raise OnboardError(f"the renewal for VO {record.vo} ended in '{states[0]}'{reason}.",
+                           f"Ask the VO's administrators to add your new certificate "
+                           f"({record.artifacts.certificate.subject_dn}) to your membership.", exit_code=code)
+    raise OnboardError(f"the journey for VO {record.vo} ended in '{states[0]}'{reason}.",
+                       f"Ask the VO's administrators why, then `onboard reset --vo {record.vo}` and "
+                       f"`onboard start --vo {record.vo}` to try again.", exit_code=code)

@@ -64,6 +64,9 @@ class CA(Section):
     download_dir: Path = Path("~/Downloads")
     open_browser: bool = True  # open the portal in a browser when there is a display
     csr: bool = False  # provider "other": make the key and a CSR here instead of downloading a .p12
+    # with csr, in `onboard renew`: the CSR is made with the previous certificate's key (for CAs that
+    # renew a certificate for the same key); otherwise a new key
+    renew_with_old_key: bool = False
     sandbox_dir: Path | None = None  # provider "sandbox": the directory of `onboard sandbox up`
     # provider "sandbox" over its portal: the file (0600) with the seat token `onboard sandbox join` was given
     seat_token_file: Path | None = None

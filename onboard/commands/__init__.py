@@ -10,6 +10,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("journey", "continue the journey (as often as needed, days apart)"),
     "status": ("journey", "where the journey stands: done, current, next, and what it waits for"),
     "history": ("journey", "every step the journey took, with times and outcomes"),
+    "renew": ("renew", "the second year: a new certificate, the VO told if it changed, the submit host "
+              "updated"),
     "reset": ("journey", "forget the journey's state (files and credentials are kept)"),
     "confirm": ("confirm",
         "open the VO's e-mail confirmation link by hand (checked like the mail reader does)"),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from datetime import datetime, timezone
 
 from onboard import app
-from onboard.errors import Exit, StateError, Waiting
+from onboard.app import drive as _drive  # the run loop, shared with `onboard renew`
+from onboard.errors import Exit, StateError
 from onboard.ui import fmt_time
 
 
@@ -46,15 +45,6 @@ def run(args: argparse.Namespace) -> int:
     return {"start": start, "resume": resume, "status": status, "history": history, "reset": reset}[
         args.command
     ](args)
-
-
-def _options(args: argparse.Namespace) -> dict:
-    from pathlib import Path
-
-    return {"p12": Path(args.p12) if args.p12 else None,
-            "passphrase_file": Path(args.passphrase_file) if args.passphrase_file else None,
-            "passphrase_stdin": args.passphrase_stdin, "trust_host_key": args.trust_host_key,
-            "wait": bool(getattr(args, "wait", False))}  # steps may block on IMAP IDLE only with --wait
 
 
 def start(args: argparse.Namespace) -> int:
@@ -95,67 +85,6 @@ def start(args: argparse.Namespace) -> int:
 def resume(args: argparse.Namespace) -> int:
     with app.journey(args) as (st, cfg, _vo, record):
         return _drive(args, st, cfg, record)
-
-
-def _drive(args: argparse.Namespace, st, cfg, record) -> int:
-    from onboard.ui import UI
-
-    ui = UI(quiet=args.quiet)
-    run = app.Run(cfg, st, ui, record, _options(args))
-    engine = run.engine()
-    deadline = time.monotonic() + args.timeout if args.wait and args.timeout else None
-    try:
-        while True:
-            result = engine.run()
-            if result.finished:
-                return _finish(ui, record)
-            due = result.next_check_after
-            what = "; ".join(result.waiting_for or ["the outside world"])
-            if not args.wait:
-                raise Waiting(what, due)
-            pause = max(0.0, (due - engine.ctx.now()).total_seconds()) if due else 2.0
-            if deadline is not None and time.monotonic() + pause > deadline:
-                remaining = max(0.0, deadline - time.monotonic())
-                _sleep_showing(ui, what, due, remaining)
-                raise Waiting(what, due, "Gave up waiting (--timeout); `onboard resume --wait` goes on.")
-            _sleep_showing(ui, what, due, pause)
-    finally:
-        engine.ctx.close()
-        if cfg.ca.provider == "sandbox" and cfg.ca.portal_url:  # orientation: the instructor's board
-            from onboard.orientation.report import send
-
-            send(cfg, record)
-
-
-def _sleep_showing(ui, what: str, due, seconds: float) -> None:
-    """Sleep, showing on a terminal what we wait for and when we look next."""
-    end = time.monotonic() + seconds
-    live = sys.stderr.isatty()
-    while True:
-        left = end - time.monotonic()
-        if left <= 0:
-            break
-        if live:
-            when = fmt_time(due) if due else "soon"
-            sys.stderr.write(f"\r\033[K⏳ waiting for {what} — next check {when} (in {int(left)} s)")
-            sys.stderr.flush()
-        time.sleep(min(1.0, left))
-    if live:
-        sys.stderr.write("\r\033[K")
-
-
-def _finish(ui, record) -> int:
-    states = record.states()
-    if states == ["done"]:
-        ui.say(f"Done: your credential for VO {record.vo} works.")
-        return Exit.OK
-    reason = f": {record.outcome}" if record.outcome else ""
-    from onboard.errors import OnboardError
-
-    code = Exit.REJECTED if "rejected" in states else Exit.EXPIRED if "expired" in states else Exit.ERROR
-    raise OnboardError(f"the journey for VO {record.vo} ended in '{states[0]}'{reason}.",
-                       f"Ask the VO's administrators why, then `onboard reset --vo {record.vo}` and "
-                       f"`onboard start --vo {record.vo}` to try again.", exit_code=code)
 
 
 # -- read-only commands: no pydantic, no engine (they must start fast) --------------------------------

@@ -8,10 +8,10 @@ onboard's directory so the rest of the journey is the same as for a downloaded .
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from onboard.atomicfile import write_new
 from onboard.errors import CredentialError, Exit
 from onboard.obtain import Provider
 
@@ -57,13 +57,14 @@ def _passphrase(ctx, new: bool) -> str:
     return value
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _fresh_stamp(dest_dir: Path) -> str:
+    """A time stamp naming no key or request in dest_dir yet (two CSRs within a second get -2, -3...)."""
+    base = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1, 1000):
+        stamp = base if n == 1 else f"{base}-{n}"
+        if not any((dest_dir / f"{kind}-{stamp}.pem").exists() for kind in ("key", "request")):
+            return stamp
+    raise FileExistsError(f"no free name for a new request in {dest_dir}")
 
 
 def make_key_and_csr(common_name: str, passphrase: str, dest_dir: Path) -> tuple[Path, Path, bytes]:
@@ -80,13 +81,53 @@ def make_key_and_csr(common_name: str, passphrase: str, dest_dir: Path) -> tuple
     csr = (x509.CertificateSigningRequestBuilder()
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
            .sign(key, hashes.SHA256()))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = _fresh_stamp(dest_dir)
     key_path, csr_path = dest_dir / f"key-{stamp}.pem", dest_dir / f"request-{stamp}.pem"
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.BestAvailableEncryption(passphrase.encode()))
     csr_pem = csr.public_bytes(serialization.Encoding.PEM)
-    _write_new(key_path, key_pem, 0o600)
-    _write_new(csr_path, csr_pem, 0o644)
+    write_new(key_path, key_pem, 0o600)
+    write_new(csr_path, csr_pem, 0o644)
+    return key_path, csr_path, csr_pem
+
+
+def _renewal_key(ctx) -> Path | None:
+    """The previous certificate's key, in a renewal configured to keep it (ca.renew_with_old_key)."""
+    if not ctx.config.ca.renew_with_old_key:
+        return None
+    prev = ctx.record.artifacts.extra.get("renewal", {}).get("previous", {})
+    key = Path(prev["key"]) if prev.get("key") else None
+    if key is None or not key.is_file():
+        raise CredentialError("ca.renew_with_old_key is set but the previous key is not there"
+                              + (f" ({key})." if key else "."),
+                              "Put it back, or set ca.renew_with_old_key = false for a new key.",
+                              exit_code=Exit.CREDENTIAL)
+    return key
+
+
+def csr_for_key(key_path: Path, common_name: str, passphrase: str,
+                dest_dir: Path) -> tuple[Path, Path, bytes]:
+    """A CSR for an existing (encrypted) key; the key file stays where it is and is not rewritten."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    from cryptography.x509.oid import NameOID
+
+    from onboard.paths import ensure_private_dir
+
+    try:
+        key = load_pem_private_key(key_path.read_bytes(), passphrase.encode())
+    except (ValueError, TypeError):
+        raise CredentialError(f"the passphrase does not open {key_path}.",
+                              "Give the passphrase of your present key.",
+                              exit_code=Exit.WRONG_PASSPHRASE) from None
+    ensure_private_dir(dest_dir)
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+           .sign(key, hashes.SHA256()))
+    csr_path = dest_dir / f"request-{_fresh_stamp(dest_dir)}.pem"
+    csr_pem = csr.public_bytes(serialization.Encoding.PEM)
+    write_new(csr_path, csr_pem, 0o644)
     return key_path, csr_path, csr_pem
 
 
@@ -131,8 +172,14 @@ def _csr_flow(ctx, portal: str) -> None:
                    "certificate request (CSR), which holds your public key and your name.")
         ui.explain("The key is encrypted with a passphrase (12 characters or more) so that a copy of the "
                    "file alone is useless to anyone else.")
-        passphrase = _passphrase(ctx, new=True)
-        key_path, csr_path, csr_pem = make_key_and_csr(name, passphrase, paths.data_dir() / "keys")
+        old_key = _renewal_key(ctx)
+        if old_key is not None:  # a renewal, and the CA renews for the same key: no new key
+            ui.say(f"The request is made with your present key ({old_key}), as ca.renew_with_old_key asks.")
+            key_path, csr_path, csr_pem = csr_for_key(old_key, name, ctx.secrets.passphrase(),
+                                                      paths.data_dir() / "keys")
+        else:
+            passphrase = _passphrase(ctx, new=True)
+            key_path, csr_path, csr_pem = make_key_and_csr(name, passphrase, paths.data_dir() / "keys")
         arts.key, arts.csr = key_path, csr_path
         watcher = DownloadWatcher(download_dir, suffixes=CERT_SUFFIXES)
         state.update(provider="other", mode="csr", portal=portal, download_dir=str(download_dir),
@@ -182,7 +229,7 @@ def _csr_flow(ctx, portal: str) -> None:
     dest_dir = paths.ensure_private_dir(paths.data_dir() / "obtained")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     p12 = dest_dir / f"{stamp}-issued.p12"
-    _write_new(p12, blob, 0o600)
+    write_new(p12, blob, 0o600)
     state["issued_cert"] = str(path)
     arts.p12 = p12
     ctx.checkpoint()

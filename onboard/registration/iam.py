@@ -20,8 +20,10 @@ from onboard.registration.registrar import MemberRecord, Registrar
 from onboard.registration.voms_admin import FormError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from email.message import Message
 
+    from onboard.adapters.https import HTTPS
     from onboard.registration.flow import Scan
     from onboard.steps.context import StepContext
 
@@ -310,6 +312,17 @@ class IamRegistrar(Registrar):
                 "`onboard resume` tries again later.",
             )
         return "refused", f"{code}: {message}" if code else f"HTTP {resp.status_code}"
+
+
+    # the second year: the new certificate linked to the account, as the first time (iam_certificates.py)
+    def add_certificate(self, ctx: StepContext, known: Callable[[], HTTPS]) -> str:
+        from onboard.registration import iam_certificates
+
+        return iam_certificates.ask(ctx, base_url(flow.server_url(ctx)))
+
+    def certificate_added(self, ctx: StepContext, known: Callable[[], HTTPS]) -> str:
+        self.link_certificate(ctx)  # waits until the VOMS-AA answers for the new certificate
+        return "known"
 
 
 REGISTRAR = IamRegistrar()

@@ -32,10 +32,11 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from onboard.errors import MailError
+from onboard.errors import MailError, NotImplementedStep
 from onboard.registration import flow, links, mails
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from email.message import Message
 
     from onboard.adapters.https import HTTPS
@@ -138,6 +139,20 @@ class Registrar(abc.ABC):
         service tells nothing onboard can read."""
         return MemberRecord(why=f"{self.kind} tells a member nothing about its membership that onboard can "
                             "read", todo="Ask the VO's administrators when your membership ends.")
+
+    # -- the second year: a new certificate for the same membership -------------------------------
+    def add_certificate(self, ctx: StepContext, known: Callable[[], HTTPS]) -> str:
+        """Ask the VO, once, to know the record's (new) certificate the way the service supports it, never
+        by a second registration; `known()` gives a session made with the previous certificate, which the
+        VO knows. Returns "known" (it does already) or "requested"."""
+        raise NotImplementedStep(
+            f"telling a {self.kind} VO about a new certificate is not implemented.",
+            f"Ask the VO's administrators to add {flow.identity(ctx).subject} to your membership.")
+
+    def certificate_added(self, ctx: StepContext, known: Callable[[], HTTPS]) -> str:
+        """One check after add_certificate: "known", or "rejected"; raises ctx.wait(...) while undecided."""
+        raise NotImplementedStep(f"telling a {self.kind} VO about a new certificate is not implemented.",
+                                 "Ask the VO's administrators to add it to your membership.")
 
     # -- the mailbox ------------------------------------------------------------------------------
     def scan_mail(self, ctx: StepContext, box: Mailbox) -> Scan:

@@ -17,8 +17,10 @@ from onboard.registration.registrar import MemberRecord, Registrar
 from onboard.registration.voms_admin import Start, VomsAdmin, base_path, manager_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from email.message import Message
 
+    from onboard.adapters.https import HTTPS
     from onboard.registration.flow import Scan
     from onboard.steps.context import StepContext
 
@@ -210,6 +212,17 @@ class VomsAdminRegistrar(Registrar):
         if verdict.switch_to:
             extra["approval_method"] = verdict.switch_to
         return verdict
+
+    # the second year: VOMS-Admin's certificate request for an existing member (voms_admin_certificates.py)
+    def add_certificate(self, ctx: StepContext, known: Callable[[], HTTPS]) -> str:
+        from onboard.registration import voms_admin_certificates
+
+        return voms_admin_certificates.ask(ctx, known())
+
+    def certificate_added(self, ctx: StepContext, known: Callable[[], HTTPS]) -> str:
+        from onboard.registration import voms_admin_certificates
+
+        return voms_admin_certificates.decided(ctx, known())
 
 
 def _manager_chooser(ctx: StepContext, wanted: str):

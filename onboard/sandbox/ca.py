@@ -40,6 +40,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from onboard.atomicfile import write_atomic, write_new
 from onboard.errors import SandboxError
 from onboard.pki.names import oneline, subject_hash
+from onboard.sandbox.ca_switch import current_issuer
 from onboard.secret_pipes import fd_numbers, secret_fds
 
 BASE = [
@@ -340,6 +341,7 @@ class SandboxCA:
             raise CAError("an empty passphrase would leave the key unprotected")
         if not name.strip() or any(c in name for c in "/=\n\r"):
             raise CAError(f"{name!r} cannot be a certificate name (no '/', '=' or line breaks)")
+        issuer, name = current_issuer(self.dir, name)  # `onboard sandbox ca-switch`: the second CA
         key = rsa.generate_private_key(65537, key_size)
         subject = x509.Name(
             [
@@ -352,11 +354,11 @@ class SandboxCA:
         if once and oneline(subject) in {r.get("subject") for r in self.issued()}:
             raise CAError(f"a certificate for {name.strip()!r} was issued already; ask the instructor")
         now = _now()
-        ca_key = self._load_key("personal")
+        ca_key, ca_cert = self._load_key(issuer), self._load_cert(issuer)
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
-            .issuer_name(PERSONAL_NAME)
+            .issuer_name(ca_cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
@@ -385,7 +387,7 @@ class SandboxCA:
             .sign(ca_key, hashes.SHA256())
         )
         friendly = f"{name.strip()} issued {now:%Y-%m-%d}".encode()
-        chain = [self.personal, self.root]
+        chain = [ca_cert, self.root]
         if legacy:
             data = _legacy_p12(friendly, key, cert, chain, passphrase)
         else:
@@ -394,7 +396,7 @@ class SandboxCA:
             )
         info = IssuedCredential(
             oneline(subject),
-            self.personal_dn,
+            oneline(ca_cert.subject),
             cert.serial_number,
             cert.not_valid_after_utc,
             out,

@@ -27,6 +27,9 @@ STEPS: dict[str, str] = {
     "link_certificate": "link_certificate",  # IAM: the certificate linked to the account (VOMS-AA answers)
     "deliver": "deliver",
     "verify": "verify",
+    # the second year (`onboard renew`): the VO told about a new certificate, and its answer
+    "add_certificate": "add_certificate",
+    "await_certificate": "await_certificate",
 }
 
 

@@ -517,8 +517,9 @@ def snapshot(grid: Grid, t: Trainee) -> dict[str, Any]:
     return {"files": files, "server": grid.server_state(t), "record": record, "history": history}
 
 
-def compare(ref: Run, run: Run) -> list[str]:
-    """What differs in `run`'s end state from the reference's."""
+def compare(ref: Run, run: Run, *, own_backups: bool = False) -> list[str]:
+    """What differs in `run`'s end state from the reference's (own_backups: a renewal, whose backups of
+    the old credential are expected, and compared by name like every other file)."""
     if not run.done:
         return []
     a, b = ref.snapshot, run.snapshot
@@ -533,7 +534,7 @@ def compare(ref: Run, run: Run) -> list[str]:
         for k in ("type", "mode", "target"):
             if ea.get(k) != eb.get(k):
                 problems.append(f"{name}: {k} {eb.get(k)} instead of {ea.get(k)}")
-    for name in fb:
+    for name in fb if not own_backups else ():
         if "backup." in name:
             problems.append(f"a backup of our own file: {name}")
     if a["server"] != b["server"]:

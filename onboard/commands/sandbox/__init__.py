@@ -7,6 +7,7 @@ time. Errors are raised (onboard.errors), never printed here: onboard.cli report
     grid.py              up, down, status, serve (the background process), issue, config, authorize
     requests.py          requests, approve, reject (VOMS-Admin); iam-* and vomrs-* (the IAM and VOMRS
                          imitations' administrators)
+    second_year.py       cert-requests, cert-approve, cert-reject (a member's new certificate), ca-switch
     voms.py              voms-add-member, voms-set-status (the hooks feeding a real voms-server)
     lapses.py            members, member-end, aup-resign, aup-sign, suspend, restore, lapses-due,
                          iam-suspend, iam-restore, iam-aup-lapse (the second year: what the instructor
@@ -58,6 +59,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "iam-suspend": ("lapses", "suspend an IAM account (its VOMS-AA then answers \"... is not active.\")"),
     "iam-restore": ("lapses", "make a suspended IAM account active again"),
     "iam-aup-lapse": ("lapses", "let an IAM account's AUP signature lapse (--signed: signed again)"),
+    "cert-requests": ("second_year", "members' requests to add a new certificate (VOMS-Admin)"),
+    "cert-approve": ("second_year", "approve a certificate request: the certificate joins the membership"),
+    "cert-reject": ("second_year", "reject a certificate request (the member is told)"),
+    "ca-switch": ("second_year", "a second sandbox CA (\"the new TCS\") issues from now on; --back undoes"),
     "iam-requests": ("requests", "IAM registration requests waiting for the administrator"),
     "iam-approve": ("requests", "approve an IAM registration request (the account becomes active)"),
     "iam-reject": ("requests", "reject an IAM registration request (the account is deleted)"),

@@ -50,6 +50,11 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         help="the VO (its root group /VO; ONBOARD_VO); default: the first group",
     )
     p.add_argument("--email", default=env.get("ONBOARD_EMAIL") or env.get("ONBOARD_SANDBOX_EMAIL", ""))
+    p.add_argument("--member-dn", default=env.get("ONBOARD_MEMBER_DN"),
+                   help="a certificate request: the member's present certificate, whose groups the new one "
+                        "gets (ONBOARD_MEMBER_DN, as the sandbox gives it)")
+    p.add_argument("--member-ca", default=env.get("ONBOARD_MEMBER_CA_DN"),
+                   help="its issuer (ONBOARD_MEMBER_CA_DN)")
     p.add_argument(
         "--wait-for",
         metavar="FILE",
@@ -87,7 +92,14 @@ def _run(a: argparse.Namespace, directory: Path) -> int:
     if not a.socket:
         client.update(host=a.host, port=a.port)
     try:
-        add_member(a.dn, a.ca, socket_path=a.socket, database=a.database, vo=a.vo, email=a.email, **client)
+        if a.member_dn and a.member_ca:  # an added certificate: the member's groups, no new membership
+            from onboard.sandbox.voms_server.members import add_certificate
+
+            add_certificate(a.dn, a.ca, a.member_dn, a.member_ca, socket_path=a.socket, database=a.database,
+                            email=a.email, **client)
+        else:
+            add_member(a.dn, a.ca, socket_path=a.socket, database=a.database, vo=a.vo, email=a.email,
+                       **client)
     except Exception as e:  # one line for the hook's log (the password is never in it: not in argv)
         raise _Failed(str(e)) from None
     print(f"voms-add-member: {a.dn} is a member of {a.vo or a.database}")

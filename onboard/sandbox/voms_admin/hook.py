@@ -17,7 +17,7 @@ class HookFailed(SandboxError):
     """The on-approval command failed: the request stays as it was."""
 
 
-def run_hook(ctx: SandboxContext, row: Any) -> None:
+def run_hook(ctx: SandboxContext, row: Any, extra_env: dict[str, str] | None = None) -> None:
     """The on-approval command, e.g. `onboard sandbox voms-add-member` feeding a real voms-server's database.
 
     It receives DN, CA DN, e-mail and VO in its environment (ONBOARD_SANDBOX_DN, _CA, _EMAIL, _VO,
@@ -47,6 +47,7 @@ def run_hook(ctx: SandboxContext, row: Any) -> None:
         "ONBOARD_CA_DN": row["issuer"],
         "ONBOARD_VO": row["vo"],
         "ONBOARD_EMAIL": row["email"],
+        **(extra_env or {}),  # a certificate request: the member's present certificate (ONBOARD_MEMBER_DN)
     }
     try:
         proc = subprocess.run(

@@ -7,7 +7,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from onboard.errors import SandboxError
-from onboard.sandbox.voms_admin import api, mails, sign_aup
+from onboard.sandbox.voms_admin import api, cert_requests, mails, sign_aup
 from onboard.sandbox.voms_admin.admin import approve, purge_expired
 from onboard.sandbox.voms_admin.form import validate
 from onboard.sandbox.voms_admin.links import base_url, lsc, vo_of, vomses_line
@@ -269,13 +269,15 @@ def user_home(req: Request) -> Response:
     if u is None:
         return Response.redirect(f"/voms/{vo}/register/start.action")
     groups = "".join(f'<li class="fqan">{escape(f)}</li>' for f in fqans)
+
     return page(
         vo,
         "home",
         f'<h1>Welcome to the <span class="voName">{escape(vo)}</span> VO,</h1>\n'
         f'<div id="welcomeUserName">{escape((u["name"] or "") + " " + (u["surname"] or ""))}</div>\n'
         f"<h2>Your membership</h2><p>Member since {java_date(u['creation_time'])}.</p>"
-        f"<h2>Groups and roles</h2><ul>{groups}</ul>",
+        f"<h2>Groups and roles</h2><ul>{groups}</ul>"
+        + cert_requests.certificates_pane(req.app.ctx, vo, u["id"]),
     )
 
 
@@ -309,6 +311,7 @@ def configuration(req: Request) -> Response:
 
 
 def install(app: App) -> None:
+    cert_requests.install(app)  # a member's request to add a certificate (the second year)
     for vo in app.ctx.settings.vos:
         b = f"/voms/{vo}"
         app.route("GET", b, root)

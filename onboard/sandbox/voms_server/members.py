@@ -65,3 +65,42 @@ def hook_command(socket_path: str | Path, database: str, vo: str, *, wait_for: P
     if wait_for is not None:
         argv += ["--wait-for", str(wait_for)]
     return shlex.join(argv)
+
+
+def add_certificate(
+    dn: str,
+    ca_dn: str,
+    member_dn: str,
+    member_ca_dn: str,
+    *,
+    socket_path: str | Path | None,
+    database: str,
+    email: str = "",
+    **client: object,
+) -> None:
+    """An approved certificate request: the voms daemon answers for `dn` (issued by `ca_dn`) with the
+    groups and roles the member's certificate `member_dn` has. The database here is voms-mysql-plugin's
+    version 2 (Debian's voms-mysql.data), where a usr row is one certificate: the added certificate gets its
+    own row holding the member's memberships (VOMS-Admin 3's version 3 has a `certificate` table instead;
+    the member count that matters, VOMS-Admin's, stays one). Idempotent."""
+    sql = f"""
+DO GET_LOCK('onboard_add_member', 60);
+SET @old = (SELECT MIN(u.userid) FROM usr u JOIN ca c ON c.cid = u.ca
+            WHERE u.dn = {sql_quote(member_dn)} AND c.ca = {sql_quote(member_ca_dn)});
+INSERT IGNORE INTO ca (ca, cadescr) VALUES ({sql_quote(ca_dn)}, {sql_quote(ca_dn)});
+SET @cid = (SELECT cid FROM ca WHERE ca = {sql_quote(ca_dn)});
+INSERT INTO usr (dn, ca, cn, mail)
+  SELECT {sql_quote(dn)}, @cid, {sql_quote(dn.rsplit("CN=", 1)[-1])}, {sql_quote(email)} FROM DUAL
+  WHERE @old IS NOT NULL AND NOT EXISTS (SELECT 1 FROM usr WHERE dn = {sql_quote(dn)} AND ca = @cid);
+SET @uid = (SELECT MIN(userid) FROM usr WHERE dn = {sql_quote(dn)} AND ca = @cid);
+INSERT INTO m (userid, gid, rid, cid)
+  SELECT @uid, o.gid, o.rid, o.cid FROM m o
+  WHERE o.userid = @old AND NOT EXISTS (
+    SELECT 1 FROM m n WHERE n.userid = @uid AND n.gid = o.gid AND n.rid <=> o.rid);
+SELECT COUNT(*) FROM m WHERE userid = @uid AND @old IS NOT NULL;
+DO RELEASE_LOCK('onboard_add_member');
+"""
+    out = mariadb_client(socket_path, database, sql, **client)  # type: ignore[arg-type]
+    last = (out.strip().splitlines() or ["0"])[-1]
+    if not last.isdigit() or int(last) == 0:
+        raise RuntimeError(f"{member_dn} ({member_ca_dn}) is no member here, so {dn} cannot be added to it")

@@ -86,10 +86,10 @@ def _write_whole(out: Path, data: bytes) -> None:
     """`out` appears whole or not at all: written (0600 from the first byte, O_EXCL) under a temporary
     name, then linked into place. Killed halfway, a run leaves no empty or cut .p12 under the recorded
     name (which the next run would take for the certificate), only the temporary file it then removes."""
-    from onboard.obtain.other import _write_new
+    from onboard.atomicfile import write_new
 
     part = _part(out)
-    _write_new(part, data, 0o600)
+    write_new(part, data, 0o600)
     try:
         os.link(part, out)  # never over an existing file
     finally:

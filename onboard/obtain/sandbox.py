@@ -13,6 +13,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from onboard.atomicfile import write_new
 from onboard.errors import ConfigError, Exit, OnboardError
 from onboard.obtain import Provider
 
@@ -86,8 +87,6 @@ def _write_whole(out: Path, data: bytes) -> None:
     """`out` appears whole or not at all: written (0600 from the first byte, O_EXCL) under a temporary
     name, then linked into place. Killed halfway, a run leaves no empty or cut .p12 under the recorded
     name (which the next run would take for the certificate), only the temporary file it then removes."""
-    from onboard.atomicfile import write_new
-
     part = _part(out)
     write_new(part, data, 0o600)
     try:

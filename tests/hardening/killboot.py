@@ -177,8 +177,19 @@ def install() -> None:
     watcher.os = _OsWithPoints("take")  # type: ignore[assignment]
     _around(watcher, "take_private", "obtain:take_private")
     _around(sandbox_ca.SandboxCA, "issue_user", "obtain:sandbox-ca issue")
-    obtain_other.os = _OsWithPoints("obtain")  # type: ignore[assignment]
-    obtain_sandbox.os = _OsWithPoints("obtain")  # type: ignore[assignment]
+    obtain_os = _OsWithPoints("obtain")
+    real_write_new = atomicfile.write_new
+
+    def write_new(path: Any, data: bytes, mode: int = 0o600) -> None:  # the key, CSR and .p12 files
+        atomicfile.os = obtain_os
+        try:
+            real_write_new(path, data, mode)
+        finally:
+            atomicfile.os = os
+
+    obtain_other.write_new = write_new  # type: ignore[assignment]
+    obtain_sandbox.write_new = write_new  # type: ignore[assignment]
+    obtain_sandbox.os = obtain_os  # type: ignore[assignment]
     _around(known_hosts, "save_known_host", "ssh:save_known_host")
     _around(pathlib.Path, "unlink", lambda self, missing_ok=False: f"unlink({_norm(self.name)})")
 

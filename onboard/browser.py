@@ -17,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from onboard import secret_pipes
 from onboard.errors import Exit, OnboardError
@@ -226,3 +227,96 @@ def os_store_steps(platform: str | None = None) -> list[str]:
         "Chrome and Chromium on Linux use the NSS database in ~/.pki/nssdb: `onboard browser-import` "
         "handles it like a Firefox profile (it needs a password too: certutil -W -d sql:$HOME/.pki/nssdb).",
     ]
+
+
+# -- the CA a VO's web site needs ------------------------------------------------------------------------
+# The OSG guide's "Installing Certifying Authority certificates into a web browser": a VO's registration
+# site usually has a grid (IGTF) host certificate, which browsers do not trust by themselves. onboard
+# reads the site's certificate over TLS verified against the grid trust directory, and gives the browser
+# just the CAs of that chain (the root trusted for web sites, "C,,"), not the whole IGTF bundle.
+
+def site_cas(url: str, trust_dir: Path, timeout: float = 15.0) -> list[Any]:
+    """The CA certificates from `trust_dir` above the certificate of the site at `url`, root last."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    from cryptography import x509
+
+    from onboard.pki import trustdirs
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 443
+    tls = ssl.create_default_context(capath=str(trust_dir))  # verified: never a CA from an unchecked answer
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                tls.wrap_socket(raw, server_hostname=host) as conn:
+            der = conn.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as e:
+        raise BrowserError(f"the certificate of {host}:{port} could not be read and verified against "
+                           f"{trust_dir}: {e}.",
+                           "Check `onboard trust`; the browser needs that site's CA (import it by hand).",
+                           ) from None
+    chain: list[Any] = []
+    cert = x509.load_der_x509_certificate(der)
+    for _ in range(8):  # an issuer chain longer than that is not a real one
+        ca = trustdirs.find_issuer(cert, trust_dir)
+        if ca is None or ca in chain:
+            break
+        chain.append(ca)
+        if ca.subject == ca.issuer:
+            break
+        cert = ca
+    return chain
+
+
+def _decided(profile: Profile) -> set[bytes]:
+    """The certificates (DER) in the profile that carry the user's own web-site trust decision: trusted
+    (C, T) or distrusted (p). A CA a .p12 brought along has none (",,"); 'u' only says a key is there."""
+    import re
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    out: set[bytes] = set()
+    for line in _run([tool("certutil"), "-L", "-d", profile.db]).stdout.splitlines():
+        parts = line.rstrip().rsplit(None, 1)
+        if len(parts) != 2 or parts[1].count(",") != 2 or not parts[1].split(",")[0].strip("u"):
+            continue
+        pem = _run([tool("certutil"), "-L", "-d", profile.db, "-n", parts[0].strip(), "-a"]).stdout
+        for block in re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem, re.S):
+            try:
+                out.add(x509.load_pem_x509_certificate(block.encode()).public_bytes(serialization.Encoding.DER))
+            except ValueError:
+                continue
+    return out
+
+
+def trust_cas(profile: Profile, cas: list[Any], db_password: str) -> list[str]:
+    """Add `cas` to the profile: the root trusted for web sites, the others as known intermediates.
+    Returns the nicknames added (a CA the user trusted or distrusted already keeps that decision)."""
+    import tempfile
+
+    from cryptography.hazmat.primitives import serialization
+
+    from onboard.pki.names import oneline
+
+    decided = _decided(profile)
+    added = []
+    for ca in cas:
+        nickname = oneline(ca.subject).rsplit("CN=", 1)[-1] or oneline(ca.subject)
+        if ca.public_bytes(serialization.Encoding.DER) in decided:
+            continue
+        root = ca.subject == ca.issuer
+        with tempfile.NamedTemporaryFile(suffix=".pem") as f:  # a public certificate: no secret on disk
+            f.write(ca.public_bytes(serialization.Encoding.PEM))
+            f.flush()
+            with secret_fds(db_password) as (pw,):
+                proc = _run([tool("certutil"), "-A", "-d", profile.db, "-n", nickname, "-t",
+                             "C,," if root else ",,", "-i", f.name, "-f", pw], [pw])
+        if proc.returncode != 0:
+            last = (proc.stdout + proc.stderr).strip().splitlines()
+            raise BrowserError(f"adding the CA '{nickname}' to {profile.label()} failed: "
+                               f"{last[-1] if last else proc.returncode}", "Run the same with --debug.")
+        added.append(nickname)
+    return added

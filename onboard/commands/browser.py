@@ -85,6 +85,34 @@ def _package(args: argparse.Namespace, cfg) -> Path:
                      "Finish the convert step (`onboard resume`) or give --p12 FILE.")
 
 
+def _trust_sites(args: argparse.Namespace, ui, cfg, prof, db_password: str) -> None:
+    """The CA chain of each VO registration site this configuration knows, into the profile: the browser
+    then opens those pages (the OSG guide's CA step). A site that cannot be read costs the import nothing."""
+    from onboard import browser
+    from onboard.errors import OnboardError
+    from onboard.pki import trustdirs
+    from onboard.registration.flow import registration_url
+
+    where = trustdirs.find(trustdirs.configured(cfg))
+    if where is None:
+        return
+    vos = [args.vo] if args.vo else ([cfg.vo] if cfg.vo else list(cfg.vos))
+    urls = []
+    for vo in vos:
+        try:
+            urls.append(registration_url(cfg, vo))
+        except OnboardError:
+            continue
+    for url in dict.fromkeys(urls):
+        try:
+            added = browser.trust_cas(prof, browser.site_cas(url, where.path), db_password)
+        except OnboardError as e:
+            ui.say(f"✗ {e.message} {e.hint}")
+            continue
+        if added:
+            ui.say(f"✓ {prof.label()} trusts {', '.join(added)} for {url} (the site's CA, from {where.path})")
+
+
 def _list(ui, profiles) -> int:
     from onboard import browser
     from onboard.errors import Exit
@@ -146,9 +174,11 @@ def _import(args: argparse.Namespace, ui, cfg, profiles) -> int:
             if prof.running():
                 ui.explain(f"{prof.app} is running; the certificate shows up there at once or after a "
                            "restart.")
-            browser.import_p12(prof, p12, passphrase, _db_password(args, ui, prof))
+            db_password = _db_password(args, ui, prof)
+            browser.import_p12(prof, p12, passphrase, db_password)
             imported.append(prof)
             ui.say(f"✓ imported {p12.name} into {prof.label()}")
+            _trust_sites(args, ui, cfg, prof, db_password)
     ui.say("")
     for line in browser.os_store_steps():
         ui.say(line)

@@ -61,6 +61,7 @@ EXTENSIONS = (
     "onboard.sandbox.iam",
     "onboard.sandbox.vomrs",
     "onboard.sandbox.portal",
+    "onboard.sandbox.board",  # the instructor's board page
 )
 
 LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base

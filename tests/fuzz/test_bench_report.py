@@ -27,7 +27,9 @@ OUTPUTS = {
     "(target <= 1 h): OK\n",
     "orientation": '{\n  "trainees": 5,\n  "done": 5,\n  "wall_seconds": 51.2,\n'
     '  "trainee_seconds_median": 49.0,\n'
-    '  "trainee_seconds_max": 50.0,\n  "sandbox_peak_rss_mib": 54.4,\n  "results": []\n}\n',
+    '  "trainee_seconds_max": 50.0,\n  "sandbox_peak_rss_mib": 54.4,\n  "board_polls": 20,\n'
+    '  "board_errors": 0,\n  "board_ms_median": 84,\n  "board_ms_max": 990,\n  "board_most_rows": 5,\n'
+    '  "results": []\n}\n',
     "crash": "portal journey, SIGKILL: 31/32 survived (40 points in all) in 181 s\n"
     "kill points survived: 31/32 (181 s)\n",
     "fuzz": 'fuzz: {"engine": "atheris", "seconds_per_target": 10, "executions": 15015, "targets": '
@@ -67,11 +69,14 @@ def test_every_figure_is_read(report, monkeypatch):
         "3 min",
         "51 s",
         "54.4 MiB",
+        "84 ms",
         "31/32",
         "15,015",
     ]
     assert "polling every minute: 60.00/h" in values["Requests per hour while waiting a day for approval"][1]
     assert values["SSH connections per delivery"][1] == "OpenSSH way: 2"
+    assert "up to 5/5 trainees shown" in values[
+        "Board page refresh during that session (state.json, every 2 s)"][1]
     assert "portal SIGKILL: 31/32" in values["Kill points survived (SIGKILL/SIGINT, resumed to done)"][1]
 
 

@@ -278,6 +278,7 @@ def _up(args: argparse.Namespace, directory: Path) -> int:
         "\n# A ready-made onboard configuration (also: `onboard sandbox config --email ADDRESS --user NAME`):"
     )
     print(sb.config_toml(email="", ssh_user=user if args.ssh_key else ""))
+    print(f"# The board for the projector: onboard sandbox board --web --dir {directory}")
     print(f"# Stop it with: onboard sandbox down --dir {directory}")
     return Exit.OK
 

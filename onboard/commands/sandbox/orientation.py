@@ -12,6 +12,9 @@ from pathlib import Path
 def _board_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--live", action="store_true", help="refresh every 2 s until Ctrl-C")
+    p.add_argument("--web", action="store_true",
+                   help="the board as a web page for the projector: print its link, with a new instructor "
+                        "token (shown once; the old link and its sessions stop working)")
 
 
 def _board(args: argparse.Namespace, directory: Path) -> int:
@@ -19,12 +22,32 @@ def _board(args: argparse.Namespace, directory: Path) -> int:
     from onboard.errors import Exit
     from onboard.orientation import board
 
-    load(directory)
+    sb = load(directory)
+    if args.web:
+        return _board_web(args, sb)
     if args.live:
         board.live(directory)
         return Exit.OK
     rows = board.rows(directory)
     print(json.dumps(board.as_json(rows), indent=2) if args.json else board.render(rows))
+    return Exit.OK
+
+
+def _board_web(args: argparse.Namespace, sb) -> int:
+    from onboard.errors import Exit
+    from onboard.sandbox.board import access
+
+    token = access.new_token(sb.ctx)
+    s = sb.settings
+    url = f"https://{s.hostname}:{s.port_for('open')}/board#{token}"
+    if args.json:
+        print(json.dumps({"url": url}))
+        return Exit.OK
+    print("The board page, for your browser (the link holds your instructor token: do not project it or "
+          "share it; a new `board --web` ends it):")
+    print(f"  {url}")
+    print(f"Your browser must trust the sandbox CA ({sb.ctx.ca.bundle_path}): import it as an authority "
+          "once.")
     return Exit.OK
 
 

@@ -158,19 +158,35 @@ class Request:
         return {k: m.value for k, m in jar.items()}
 
     def session(self, cookie_path: str = "/") -> dict:
-        """The server-side session of this client (JSESSIONID cookie), created on first use."""
+        """The server-side session of this client (JSESSIONID cookie), created on first use; its part for
+        `cookie_path` only (a client sends its cookie wherever it likes: what one service of the sandbox
+        keeps in it, a login, means nothing to another)."""
         if self._session is None:
             sid = self.cookies().get("JSESSIONID", "")
             data = self.app.sessions.get(sid) if sid else None
             if data is None:
-                sid = secrets.token_hex(16).upper()
-                data = {}
-                if len(self.app.sessions) >= MAX_SESSIONS:  # forget the oldest (dicts keep insertion order)
-                    self.app.sessions.pop(next(iter(self.app.sessions)), None)
-                self.app.sessions[sid] = data
-                self.set_cookies.append(f"JSESSIONID={sid}; Path={cookie_path}; Secure; HttpOnly")
+                sid, data = self._new_session(cookie_path)
             self._session = (sid, data, True)
-        return self._session[1]
+        return self._session[1].setdefault(cookie_path, {})
+
+    def renew_session(self, cookie_path: str) -> dict:
+        """A fresh, empty session for `cookie_path` under a new id, at a login: an id someone planted or
+        read before it (session fixation) never becomes a logged-in session."""
+        old = self.app.sessions.get(self.cookies().get("JSESSIONID", ""))
+        if old is not None:
+            old.pop(cookie_path, None)
+        self.set_cookies = [c for c in self.set_cookies if not c.startswith("JSESSIONID=")]
+        self._session = (*self._new_session(cookie_path), True)
+        return self._session[1].setdefault(cookie_path, {})
+
+    def _new_session(self, cookie_path: str) -> tuple[str, dict]:
+        sid, data = secrets.token_hex(16).upper(), {}
+        if len(self.app.sessions) >= MAX_SESSIONS:  # forget the oldest (dicts keep insertion order)
+            self.app.sessions.pop(next(iter(self.app.sessions)), None)
+        self.app.sessions[sid] = data
+        # SameSite=Lax: another site's form posts no cookie of ours (a mailed link, a GET, still logs in)
+        self.set_cookies.append(f"JSESSIONID={sid}; Path={cookie_path}; Secure; HttpOnly; SameSite=Lax")
+        return sid, data
 
 
 class App:

@@ -28,6 +28,7 @@ NAME = "sandbox SSO — not CERN"
 MAIL_NAME = "sandbox SSO - not CERN"  # the mail subject stays 7bit ASCII, as the Java servers send it
 TOKEN_LIFETIME = 900
 MAX_LINKS = 3  # outstanding sign-in links per address: nobody floods another trainee's mailbox
+MAX_PENDING = 1000  # outstanding sign-in links in all: addresses are free, the database and disk are not
 # one plain address (no list, no display name): the sign-in link goes to that mailbox and no other
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 NEXT = ("registration", "login")
@@ -64,6 +65,12 @@ def csrf_ok(req: Request, vo: str) -> bool:
 def identity(req: Request, vo: str) -> dict | None:
     """The external login of this browser session, or None."""
     return req.session(f"/iam/{vo}").get("ext")
+
+
+def _name_ok(name: str) -> bool:
+    """One line of printable text: a name goes into mails to any address and the instructor's, whose
+    lines (a forged link) and terminal escapes it must not write."""
+    return 2 <= len(name) <= 128 and name.isprintable()
 
 
 def _hash(token: str) -> str:
@@ -104,7 +111,7 @@ def send_link(req: Request, vo: str, base: str) -> Response:
     given, family = (req.param("givenname") or "").strip(), (req.param("familyname") or "").strip()
     email = (req.param("email") or "").strip()
     nxt = req.param("next") or "registration"
-    if not (_EMAIL.match(email) and 2 <= len(given) <= 128 and 2 <= len(family) <= 128 and nxt in NEXT):
+    if not (_EMAIL.match(email) and _name_ok(given) and _name_ok(family) and nxt in NEXT):
         return login_form(req, vo, base, "Give your names (2 to 128 characters) and a valid e-mail.", 400)
     token = secrets.token_urlsafe(24)
     now = ctx.now()
@@ -116,6 +123,10 @@ def send_link(req: Request, vo: str, base: str) -> Response:
         if count >= MAX_LINKS:
             return page(NAME, "<p class='error'>Sign-in links for this address were sent already; use "
                               "one of them, or wait a quarter of an hour.</p>", 429)
+        if db.execute("SELECT COUNT(*) FROM iam_sso_token").fetchone()[0] >= MAX_PENDING:
+            ctx.log(f"iam {vo}: sandbox SSO refused a sign-in link from {req.remote}: {MAX_PENDING} pending")
+            return page(NAME, "<p class='error'>Too many sign-in links are waiting to be used; try again "
+                              "in a quarter of an hour.</p>", 429)
         db.execute(
             "INSERT INTO iam_sso_token (token_hash, vo, email, givenname, familyname, next, expires) "
             "VALUES (?,?,?,?,?,?,?)",
@@ -141,12 +152,12 @@ def callback(req: Request, vo: str, base: str, token: str) -> Response:
             "SELECT * FROM iam_sso_token WHERE token_hash=? AND vo=? AND expires >= ?",
             (_hash(token), vo, ctx.now()),
         ).fetchone()
-        db.execute("DELETE FROM iam_sso_token WHERE token_hash=?", (_hash(token),))  # one use
-    if row is None:
+        # one use: of two requests racing with the link, only the one whose DELETE removed it logs in
+        used = db.execute("DELETE FROM iam_sso_token WHERE token_hash=?", (_hash(token),)).rowcount
+    if row is None or not used:
         return page(NAME, "<p class='error'>This sign-in link is not valid (used, expired or never sent)."
                           f" <a href='{escape(base)}/sandbox-sso/login'>Ask for another one</a>.</p>", 404)
-    sess = req.session(f"/iam/{vo}")
-    sess.clear()  # a new login: nothing of an earlier one stays
+    sess = req.renew_session(f"/iam/{vo}")  # a new login, a new id: nothing of an earlier session stays
     sess["ext"] = {
         "type": "oidc",
         "iss": f"{base}/sandbox-sso",

@@ -1,0 +1,172 @@
+"""The sandbox IAM's CERN profile (the "sandbox SSO — not CERN" login, the registration form, certificate
+linking) attacked as a stranger in the classroom would (issue 14 applied to issue 13): each test is a
+finding of the red-team pass, reproduced over HTTPS against a running sandbox on loopback."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+
+from onboard.adapters.mail import MaildirBox
+from onboard.sandbox import iam
+from onboard.sandbox.iam import sso
+from tests.lib.regkit import start_registration_servers
+
+VO, PLAIN = "cms", "plainvo"
+pytestmark = pytest.mark.servers  # the sandbox, in this process
+
+
+@pytest.fixture
+def cern(tmp_path, clock):
+    sb = start_registration_servers(tmp_path / "sb", vos=(VO, PLAIN), clock=clock, cern_profile_vos=[VO])
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+def browser(sb, cert: Path | None = None) -> requests.Session:
+    s = requests.Session()
+    s.verify, s.trust_env = str(sb.manager.ca.bundle_path), False
+    if cert is not None:
+        s.cert = str(cert)
+    return s
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
+
+
+def ask_link(sb, s: requests.Session, email: str, given: str = "Jane", family: str = "Doe",
+             vo: str = VO) -> requests.Response:
+    base = sb.iam_url(vo)
+    token = csrf_of(s.get(f"{base}/sandbox-sso/login").text)
+    form = {"_csrf": token, "next": "registration", "givenname": given, "familyname": family, "email": email}
+    return s.post(f"{base}/sandbox-sso/login", data=form)
+
+
+def mailed_link(sb, email: str) -> str:
+    mails = [m for m in MaildirBox(sb.maildir(email)).messages() if "sandbox SSO" in m.subject]
+    return re.search(r"https://\S+/sandbox-sso/callback/\S+", mails[-1].message.get_content()).group(0)
+
+
+def sso_login(sb, s: requests.Session, email: str) -> str:
+    """Logs `s` in by the mailed link; the registration form it lands on."""
+    assert ask_link(sb, s, email).status_code == 200
+    return s.get(mailed_link(sb, email)).text
+
+
+def person_cert(sb, tmp_path: Path, name: str, email: str) -> Path:
+    """A sandbox-CA certificate and its key in one PEM file, as `requests` presents it (test files only)."""
+    data, info = sb.ctx.ca.issue_user(name, email, b"pass phrase 1")
+    key, cert, chain = pkcs12.load_key_and_certificates(data, b"pass phrase 1")
+    pem = tmp_path / f"{name.replace(' ', '_')}.pem"
+    pem.write_bytes(cert.public_bytes(Encoding.PEM) + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                                                         NoEncryption()))
+    pem.chmod(0o600)
+    return pem
+
+
+def registered_and_approved(sb, vo: str, username: str, email: str) -> None:
+    """An active account `username` at `vo` (the instructor approves everybody in a classroom)."""
+    s = browser(sb)
+    if vo in sb.ctx.settings.cern_profile_vos:
+        form = sso_login(sb, s, email)
+        r = s.post(f"{sb.iam_url(vo)}/registration/create",
+                   data={"_csrf": csrf_of(form), "username": username})
+    else:
+        r = s.post(f"{sb.iam_url(vo)}/registration/create",
+                   json={"username": username, "givenname": "Mal", "familyname": "Lory", "email": email})
+    assert r.status_code == 200, r.text
+    [row] = [p for p in iam.pending(sb.ctx, vo) if p["username"] == username]
+    iam.approve(sb.ctx, row["uuid"])
+
+
+def password_of(sb, vo: str, email: str) -> str:
+    """Sets the password of the account through the approval mail's link."""
+    mail = [m for m in MaildirBox(sb.maildir(email)).messages() if "now active" in m.subject][-1]
+    link = re.search(r"https://\S+/password-reset/token/\S+", mail.message.get_content()).group(0)
+    assert browser(sb).post(link, data={"password": "mallory's password"}).status_code == 200
+    return "mallory's password"
+
+
+def jsessionid(resp: requests.Response) -> str | None:
+    m = re.search(r"JSESSIONID=([^;]+)", resp.headers.get("Set-Cookie", ""))
+    return m.group(1) if m else None
+
+
+# -- sessions ----------------------------------------------------------------------------------------------
+def test_a_login_at_one_vo_is_not_a_login_at_another(cern, tmp_path):
+    """The session's `iam_user` was one key for every IAM of the sandbox: Mallory, approved at the plain VO
+    as `alice`, was Alice at the CERN-profile VO with the same cookie and linked his certificate there."""
+    registered_and_approved(cern, VO, "alice", "alice@example.org")
+    registered_and_approved(cern, PLAIN, "alice", "mallory@example.org")
+    mallory = browser(cern, person_cert(cern, tmp_path, "Mal Lory", "mallory@example.org"))
+    form = sso_login(cern, mallory, "mallory@example.org")  # his certificate in the session of his login
+    sid = mallory.cookies.get("JSESSIONID")
+    cookie = {"Cookie": f"JSESSIONID={sid}"}  # a client sends its cookie wherever it likes
+    r = mallory.post(f"{cern.iam_url(PLAIN)}/login", data={"username": "alice",
+                                                            "password": password_of(cern, PLAIN,
+                                                                                    "mallory@example.org")},
+                     headers=cookie, allow_redirects=False)
+    assert r.status_code == 302  # he is alice at the plain VO: his own account there
+    mallory.post(f"{cern.iam_url(VO)}/iam/account-linking/X509", data={"_csrf": csrf_of(form)},
+                 headers=cookie)
+    with cern.ctx.db() as db:
+        linked = [dict(r) for r in db.execute("SELECT username, subject FROM iam_x509 WHERE vo=?", (VO,))]
+    assert linked == [], "Mallory's certificate linked to Alice's account at cms"
+    r = mallory.get(f"{cern.iam_url(VO)}/dashboard", headers=cookie, allow_redirects=False)
+    assert r.status_code == 302 and r.headers["Location"].endswith("/login"), "Mallory is Alice at cms"
+
+
+def test_the_sso_login_gets_a_new_session_id(cern):
+    """Session fixation: an id the attacker planted (or read) before the login must not become the victim's
+    logged-in session."""
+    s = browser(cern)
+    s.get(f"{cern.iam_url(VO)}/sandbox-sso/login")
+    planted = s.cookies.get("JSESSIONID")
+    assert planted
+    assert ask_link(cern, s, "alice@example.org").status_code == 200
+    r = s.get(mailed_link(cern, "alice@example.org"), allow_redirects=False)
+    assert r.status_code == 302
+    fresh = jsessionid(r)
+    assert fresh and fresh != planted
+    attacker = browser(cern)
+    page = attacker.get(f"{cern.iam_url(VO)}/start-registration", headers={"Cookie": f"JSESSIONID={planted}"})
+    assert "alice@example.org" not in page.text and 'id="username"' not in page.text
+
+
+def test_the_session_cookie_is_secure_httponly_and_same_site(cern):
+    r = browser(cern).get(f"{cern.iam_url(VO)}/sandbox-sso/login")
+    attrs = [a.strip().lower() for a in r.headers["Set-Cookie"].split(";")]
+    assert "secure" in attrs and "httponly" in attrs
+    assert "samesite=lax" in attrs or "samesite=strict" in attrs
+
+
+# -- the sign-in link and its mail -------------------------------------------------------------------------
+@pytest.mark.parametrize("given", ["Jane\n\nThe link below is broken, use https://evil.example/x\n",
+                                   "Jane\x1b]0;owned\x07", "Jane\r\nBcc: eve@example.org"],
+                         ids=["forged-text", "escape", "crlf"])
+def test_names_cannot_write_lines_or_escapes_into_mails_and_pages(cern, given):
+    """The names go into the mail to the address given (any trainee's), and on to the instructor's mail
+    and terminal: one line of printable text, nothing else."""
+    r = ask_link(cern, browser(cern), "alice@example.org", given=given)
+    assert r.status_code == 400
+    assert not (cern.maildir("alice@example.org") / "new").exists() or not list(
+        (cern.maildir("alice@example.org") / "new").iterdir())
+
+
+def test_outstanding_sign_in_links_are_bounded_in_total(cern, monkeypatch):
+    """Three links per address, but addresses are free: without a total, one client fills the database
+    (and the mail directory) without end."""
+    monkeypatch.setattr(sso, "MAX_PENDING", 5)
+    s = browser(cern)
+    answers = [ask_link(cern, s, f"victim{i}@example.org").status_code for i in range(6)]
+    assert answers == [200] * 5 + [429]
+    with cern.ctx.db() as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM iam_sso_token").fetchone()
+    assert count == 5

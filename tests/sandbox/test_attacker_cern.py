@@ -170,3 +170,19 @@ def test_outstanding_sign_in_links_are_bounded_in_total(cern, monkeypatch):
     with cern.ctx.db() as db:
         (count,) = db.execute("SELECT COUNT(*) FROM iam_sso_token").fetchone()
     assert count == 5
+
+
+def test_a_sign_in_link_logs_in_only_the_browser_that_asked_for_it(cern, tmp_path):
+    """Login CSRF: Mallory asks for a link to his own address and has Alice's browser open it (a link on a
+    page, in a chat). Her browser was then logged in as Mallory, with her certificate in the session: one
+    press on "Link certificate" on "his" dashboard linked her certificate to his account."""
+    mallory = browser(cern)
+    assert ask_link(cern, mallory, "mallory@example.org").status_code == 200
+    link = mailed_link(cern, "mallory@example.org")
+    alice = browser(cern, person_cert(cern, tmp_path, "Alice Liddell", "alice@example.org"))
+    alice.get(f"{cern.iam_url(VO)}/start-registration")  # her own session, before
+    r = alice.get(link, allow_redirects=False)
+    assert r.status_code == 404
+    assert "mallory@example.org" not in alice.get(f"{cern.iam_url(VO)}/start-registration").text
+    form = mallory.get(link).text  # the link was not used up: it still logs in the browser that asked
+    assert "mallory@example.org" in form and 'id="username"' in form

@@ -4,7 +4,8 @@ CERN's IAM registers only people logged in through CERN SSO (an external OIDC/SA
 cannot offer that, and must not let one trainee log in as another (each trainee is a possible attacker
 of the others): so this login proves what it can, that the person reads the mail of the address given.
 `GET /sandbox-sso/login` shows the form (name, e-mail), `POST` mails a one-time sign-in link (valid 15
-minutes, kept only as a hash), `GET /sandbox-sso/callback/<token>` logs the browser session in. The
+minutes, kept only as a hash bound to the asking browser's session), `GET /sandbox-sso/callback/<token>`
+logs that browser session in (and no other: a link opened elsewhere would be login CSRF). The
 session then holds the external identity (issuer, subject, names, e-mail: what IAM's
 ExternalAuthenticationRegistrationInfo carries) and the certificate the browser presented at this login
 (IAM keeps the X.509 credential of the login in the session; account linking uses that one).
@@ -73,8 +74,14 @@ def _name_ok(name: str) -> bool:
     return 2 <= len(name) <= 128 and name.isprintable()
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _hash(token: str, browser: str) -> str:
+    """What the database keeps of a sign-in link: bound to the browser session that asked for it, so that
+    the link logs in that browser only (login CSRF: another's link opened in a victim's browser)."""
+    return hashlib.sha256(f"{browser}:{token}".encode()).hexdigest()
+
+
+def _browser(req: Request, vo: str) -> str:
+    return req.session(f"/iam/{vo}").setdefault("sso_browser", secrets.token_urlsafe(18))
 
 
 def handle(req: Request, vo: str, rest: str, base: str) -> Response | None:
@@ -130,7 +137,7 @@ def send_link(req: Request, vo: str, base: str) -> Response:
         db.execute(
             "INSERT INTO iam_sso_token (token_hash, vo, email, givenname, familyname, next, expires) "
             "VALUES (?,?,?,?,?,?,?)",
-            (_hash(token), vo, email, given, family, nxt, now + TOKEN_LIFETIME),
+            (_hash(token, _browser(req, vo)), vo, email, given, family, nxt, now + TOKEN_LIFETIME),
         )
     ctx.mail.send(
         email,
@@ -147,15 +154,16 @@ def send_link(req: Request, vo: str, base: str) -> Response:
 
 def callback(req: Request, vo: str, base: str, token: str) -> Response:
     ctx = req.app.ctx
+    key = _hash(token, req.session(f"/iam/{vo}").get("sso_browser", ""))
     with ctx.db() as db:
         row = db.execute(
-            "SELECT * FROM iam_sso_token WHERE token_hash=? AND vo=? AND expires >= ?",
-            (_hash(token), vo, ctx.now()),
+            "SELECT * FROM iam_sso_token WHERE token_hash=? AND vo=? AND expires >= ?", (key, vo, ctx.now()),
         ).fetchone()
         # one use: of two requests racing with the link, only the one whose DELETE removed it logs in
-        used = db.execute("DELETE FROM iam_sso_token WHERE token_hash=?", (_hash(token),)).rowcount
+        used = db.execute("DELETE FROM iam_sso_token WHERE token_hash=?", (key,)).rowcount
     if row is None or not used:
-        return page(NAME, "<p class='error'>This sign-in link is not valid (used, expired or never sent)."
+        return page(NAME, "<p class='error'>This sign-in link is not valid (used, expired, never sent, or "
+                          "opened in another browser than the one that asked for it)."
                           f" <a href='{escape(base)}/sandbox-sso/login'>Ask for another one</a>.</p>", 404)
     sess = req.renew_session(f"/iam/{vo}")  # a new login, a new id: nothing of an earlier session stays
     sess["ext"] = {

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json as _json
+import re
 import secrets
 import socket
 import ssl
@@ -66,6 +67,12 @@ EXTENSIONS = (
 LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base
 MAX_BODY = 1 << 20
 MAX_SESSIONS = 10000
+# the mailed links' bearer secrets (sign-in, password reset, confirmation): no request line logs them
+_LINK_SECRET = re.compile(r"(/(?:callback|token|verify)/|[?&](?:confirmationId|code|token|key)=)[^/?&\s\"]+")
+
+
+def redact(line: str) -> str:
+    return _LINK_SECRET.sub(r"\1<secret>", line)
 
 
 class Response:
@@ -332,7 +339,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         srv = self.server
-        srv.app.ctx.log(f"{srv.listener_name} {self.address_string()} {format % args}")
+        srv.app.ctx.log(f"{srv.listener_name} {self.address_string()} {redact(format % args)}")
 
 
 class _Server(http.server.ThreadingHTTPServer):

@@ -186,3 +186,25 @@ def test_a_sign_in_link_logs_in_only_the_browser_that_asked_for_it(cern, tmp_pat
     assert "mallory@example.org" not in alice.get(f"{cern.iam_url(VO)}/start-registration").text
     form = mallory.get(link).text  # the link was not used up: it still logs in the browser that asked
     assert "mallory@example.org" in form and 'id="username"' in form
+
+
+def test_the_log_keeps_no_link_secret(cern):
+    """The request lines went into sandbox.log whole: each sign-in link, password-reset link and
+    confirmation key there (a log is shown, pasted, kept; the secrets in it are bearer tokens)."""
+    s = browser(cern)
+    form = sso_login(cern, s, "alice@example.org")
+    s.post(f"{cern.iam_url(VO)}/registration/create", data={"_csrf": csrf_of(form), "username": "alice"})
+    key = re.search(r"/registration/verify/(\S+)", [m for m in MaildirBox(cern.maildir("alice@example.org"))
+                                                    .messages() if "Confirm" in m.subject][-1]
+                    .message.get_content()).group(1)
+    s.get(f"{cern.iam_url(VO)}/registration/verify/{key}")
+    [row] = iam.pending(cern.ctx, VO)
+    iam.approve(cern.ctx, row["uuid"])
+    password_of(cern, VO, "alice@example.org")
+    secrets_sent = [re.search(r"/(?:callback|token|verify)/(\S+)", m.message.get_content()).group(1)
+                    for m in MaildirBox(cern.maildir("alice@example.org")).messages()]
+    assert len(secrets_sent) == 3 and key in secrets_sent
+    log = (cern.dir / "sandbox.log").read_text()
+    assert "sandbox-sso/callback/" in log  # the requests are logged, their secrets not
+    for secret in secrets_sent:
+        assert secret not in log

@@ -188,9 +188,17 @@ class Request:
 
     def _new_session(self, cookie_path: str) -> tuple[str, dict]:
         sid, data = secrets.token_hex(16).upper(), {}
-        if len(self.app.sessions) >= MAX_SESSIONS:  # forget the oldest (dicts keep insertion order)
-            self.app.sessions.pop(next(iter(self.app.sessions)), None)
-        self.app.sessions[sid] = data
+        app = self.app
+        with app._lock:
+            # full: forget the oldest (dicts keep insertion order), of this address when it has its share
+            # already: one stranger asking for pages in a loop pushes out its own sessions, not everyone's
+            if app.sessions_of.get(self.remote, 0) >= max(1, MAX_SESSIONS // 10):
+                app.forget_session(next(s for s, who in app.session_owner.items() if who == self.remote))
+            elif len(app.sessions) >= MAX_SESSIONS:
+                app.forget_session(next(iter(app.sessions)))
+            app.sessions[sid] = data
+            app.session_owner[sid] = self.remote
+            app.sessions_of[self.remote] = app.sessions_of.get(self.remote, 0) + 1
         # SameSite=Lax: another site's form posts no cookie of ours (a mailed link, a GET, still logs in)
         self.set_cookies.append(f"JSESSIONID={sid}; Path={cookie_path}; Secure; HttpOnly; SameSite=Lax")
         return sid, data
@@ -203,6 +211,8 @@ class App:
         self.ctx = ctx
         self.routes: list[Route] = []
         self.sessions: dict[str, dict] = {}
+        self.session_owner: dict[str, str] = {}  # session id -> the address that made it
+        self.sessions_of: dict[str, int] = {}  # address -> how many sessions it made
         self.ports: dict[str, int] = {}  # listener -> actual port, filled by the sandbox when started
         self._lock = threading.Lock()
 
@@ -213,6 +223,14 @@ class App:
         if listener not in LISTENERS:
             raise ValueError(f"unknown listener {listener!r}; known: {', '.join(LISTENERS)}")
         self.routes.append(Route(method.upper(), path, handler, listener, prefix))
+
+    def forget_session(self, sid: str) -> None:
+        self.sessions.pop(sid, None)
+        who = self.session_owner.pop(sid, None)
+        if who is not None:
+            self.sessions_of[who] -= 1
+            if not self.sessions_of[who]:
+                del self.sessions_of[who]
 
     def schema(self, sql: str) -> None:
         """Create an extension's tables (idempotent SQL: CREATE TABLE IF NOT EXISTS ...)."""

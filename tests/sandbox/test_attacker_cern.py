@@ -208,3 +208,39 @@ def test_the_log_keeps_no_link_secret(cern):
     assert "sandbox-sso/callback/" in log  # the requests are logged, their secrets not
     for secret in secrets_sent:
         assert secret not in log
+
+
+def _session_from(sb, source: str) -> str:
+    """A new session made by a client at loopback address `source` (a stranger's laptop)."""
+    import socket
+    import ssl
+
+    port = sb.listeners["open"].port
+    context = ssl.create_default_context(cafile=str(sb.manager.ca.bundle_path))
+    with socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0)) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as tls:
+        request = f"GET /iam/{VO}/sandbox-sso/login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        tls.sendall(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = tls.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return re.search(rb"JSESSIONID=([0-9A-F]+)", head).group(1).decode()
+
+
+def test_one_stranger_cannot_push_everyone_out_of_their_sessions(cern, monkeypatch):
+    """Sessions were capped in total by forgetting the oldest: one client asking for the login page
+    10,000 times logged every trainee out, mid-registration, again and again."""
+    from onboard.sandbox import web
+
+    monkeypatch.setattr(web, "MAX_SESSIONS", 40)
+    alice = browser(cern)
+    form = sso_login(cern, alice, "alice@example.org")
+    for _ in range(60):
+        _session_from(cern, "127.0.0.2")
+    r = alice.post(f"{cern.iam_url(VO)}/registration/create",
+                   data={"_csrf": csrf_of(form), "username": "alice"})
+    assert r.url.endswith("/registration/submitted"), "Alice's session was pushed out"
+    assert len(cern.app.sessions) <= 40

@@ -244,3 +244,34 @@ def test_one_stranger_cannot_push_everyone_out_of_their_sessions(cern, monkeypat
                    data={"_csrf": csrf_of(form), "username": "alice"})
     assert r.url.endswith("/registration/submitted"), "Alice's session was pushed out"
     assert len(cern.app.sessions) <= 40
+
+
+def _sso_logged_in(sb, email: str, nxt: str = "login") -> requests.Session:
+    s = browser(sb)
+    base = sb.iam_url(VO)
+    token = csrf_of(s.get(f"{base}/sandbox-sso/login", params={"next": nxt}).text)
+    r = s.post(f"{base}/sandbox-sso/login", data={"_csrf": token, "next": nxt, "givenname": "Mal",
+                                                  "familyname": "Lory", "email": email})
+    assert r.status_code == 200, r.text
+    s.get(mailed_link(sb, email), allow_redirects=False)
+    return s
+
+
+def test_a_rejected_login_does_not_log_in_to_the_next_account_with_that_username(cern):
+    """The login -> account table kept the rejected request's username: Mallory asked for `bob` (what
+    onboard derives from Bob's address), was rejected, Bob then got `bob`, and Mallory's SSO login opened
+    Bob's dashboard (and linked Mallory's certificate to Bob's account)."""
+    s = browser(cern)
+    form = sso_login(cern, s, "mallory@example.org")
+    r = s.post(f"{cern.iam_url(VO)}/registration/create", data={"_csrf": csrf_of(form), "username": "bob"})
+    assert r.url.endswith("/registration/submitted")
+    [mine] = iam.pending(cern.ctx, VO)
+    iam.reject(cern.ctx, mine["uuid"], "not in the experiment")
+    registered_and_approved(cern, VO, "bob", "bob@example.org")
+    mallory = _sso_logged_in(cern, "mallory@example.org")
+    r = mallory.get(f"{cern.iam_url(VO)}/login", allow_redirects=False)
+    assert r.status_code == 200 and "No active cms account" in r.text, "Mallory is Bob"
+    assert mallory.get(f"{cern.iam_url(VO)}/dashboard", allow_redirects=False).status_code == 302
+    bob = _sso_logged_in(cern, "bob@example.org")  # Bob himself still gets in
+    r = bob.get(f"{cern.iam_url(VO)}/login")
+    assert "Logged in as <b id='username'>bob</b>" in r.text

@@ -132,12 +132,13 @@ def create(req: Request, vo: str, base: str, create_request: Creator) -> Respons
 
 
 def _account(ctx: SandboxContext, vo: str, ext: dict) -> dict | None:
-    """The active account this external login belongs to, or None."""
+    """The active account this external login belongs to, or None. The account's address must be the
+    login's: a username is free again after a rejection, and the next account with it is someone else's."""
     with ctx.db() as db:
         row = db.execute(
             "SELECT r.* FROM iam_external e JOIN iam_request r ON r.vo=e.vo AND r.username=e.username "
-            "WHERE e.vo=? AND e.issuer=? AND e.subject=? AND r.active=1",
-            (vo, ext["iss"], ext["sub"]),
+            "WHERE e.vo=? AND e.issuer=? AND e.subject=? AND r.active=1 AND lower(r.email)=?",
+            (vo, ext["iss"], ext["sub"], ext["email"].lower()),
         ).fetchone()
     return dict(row) if row is not None else None
 

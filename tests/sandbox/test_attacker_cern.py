@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+from requests.adapters import HTTPAdapter
 
 from onboard.adapters.mail import MaildirBox
 from onboard.sandbox import iam
@@ -29,11 +30,25 @@ def cern(tmp_path, clock):
         sb.stop()
 
 
-def browser(sb, cert: Path | None = None) -> requests.Session:
+class _From(HTTPAdapter):
+    """Connections from another loopback address: another laptop in the room."""
+
+    def __init__(self, source: str):
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kw):
+        kw["source_address"] = (self.source, 0)
+        super().init_poolmanager(*args, **kw)
+
+
+def browser(sb, cert: Path | None = None, source: str = "") -> requests.Session:
     s = requests.Session()
     s.verify, s.trust_env = str(sb.manager.ca.bundle_path), False
     if cert is not None:
         s.cert = str(cert)
+    if source:
+        s.mount("https://", _From(source))
     return s
 
 
@@ -275,3 +290,16 @@ def test_a_rejected_login_does_not_log_in_to_the_next_account_with_that_username
     bob = _sso_logged_in(cern, "bob@example.org")  # Bob himself still gets in
     r = bob.get(f"{cern.iam_url(VO)}/login")
     assert "Logged in as <b id='username'>bob</b>" in r.text
+
+
+def test_a_stranger_cannot_use_up_a_trainees_sign_in_links(cern):
+    """Three outstanding links per address kept a mailbox from a flood, but Mallory used them up for
+    Alice's address every quarter of an hour, and the links he had sent her open only in his browser."""
+    mallory = browser(cern)
+    for _ in range(3):
+        assert ask_link(cern, mallory, "alice@example.org").status_code == 200
+    assert ask_link(cern, mallory, "alice@example.org").status_code == 429  # still no mail cannon
+    alice = browser(cern, source="127.0.0.3")  # Alice at her own laptop, another address: her link comes
+    assert ask_link(cern, alice, "alice@example.org").status_code == 200
+    r = alice.get(mailed_link(cern, "alice@example.org"))
+    assert "alice@example.org" in r.text and 'id="username"' in r.text

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 NOT_AUTHENTICATED = "User is not authenticated"  # CernHrDbRequestValidatorService's invalid(...) message
 
-SCHEMA = sso.SCHEMA + """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS iam_external (
     vo TEXT NOT NULL, username TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
     PRIMARY KEY (vo, issuer, subject)
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS iam_external (
 
 
 def install(app: App) -> None:
+    sso.install(app.ctx)
     app.ctx.create_tables(SCHEMA)
 
 

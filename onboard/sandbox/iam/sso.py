@@ -23,12 +23,16 @@ from urllib.parse import quote
 from onboard.sandbox.web import Response
 
 if TYPE_CHECKING:
+    from onboard.sandbox.context import SandboxContext
     from onboard.sandbox.web import Request
 
 NAME = "sandbox SSO — not CERN"
 MAIL_NAME = "sandbox SSO - not CERN"  # the mail subject stays 7bit ASCII, as the Java servers send it
 TOKEN_LIFETIME = 900
-MAX_LINKS = 3  # outstanding sign-in links per address: nobody floods another trainee's mailbox
+# outstanding sign-in links per address and asker (a stranger who used up his share does not stop the
+# address's owner, who asks from her own laptop), and per address in all: nobody floods a trainee's mailbox
+MAX_LINKS = 3
+MAX_LINKS_PER_ADDRESS = 10
 MAX_PENDING = 1000  # outstanding sign-in links in all: addresses are free, the database and disk are not
 # one plain address (no list, no display name): the sign-in link goes to that mailbox and no other
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -37,9 +41,16 @@ NEXT = ("registration", "login")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS iam_sso_token (
     token_hash TEXT PRIMARY KEY, vo TEXT NOT NULL, email TEXT NOT NULL, givenname TEXT NOT NULL,
-    familyname TEXT NOT NULL, next TEXT NOT NULL, expires REAL NOT NULL
+    familyname TEXT NOT NULL, next TEXT NOT NULL, expires REAL NOT NULL, remote TEXT NOT NULL DEFAULT ''
 );
 """
+
+
+def install(ctx: SandboxContext) -> None:
+    ctx.create_tables(SCHEMA)
+    with ctx.db() as db:  # a sandbox directory from before the asker was kept
+        if "remote" not in [c[1] for c in db.execute("PRAGMA table_info(iam_sso_token)")]:
+            db.execute("ALTER TABLE iam_sso_token ADD COLUMN remote TEXT NOT NULL DEFAULT ''")
 
 
 def page(title: str, body: str, status: int = 200) -> Response:
@@ -124,10 +135,11 @@ def send_link(req: Request, vo: str, base: str) -> Response:
     now = ctx.now()
     with ctx.db() as db:
         db.execute("DELETE FROM iam_sso_token WHERE expires < ?", (now,))
-        (count,) = db.execute(
-            "SELECT COUNT(*) FROM iam_sso_token WHERE lower(email)=?", (email.lower(),)
+        mine, count = db.execute(
+            "SELECT COUNT(CASE WHEN remote=? THEN 1 END), COUNT(*) FROM iam_sso_token WHERE lower(email)=?",
+            (req.remote, email.lower()),
         ).fetchone()
-        if count >= MAX_LINKS:
+        if mine >= MAX_LINKS or count >= MAX_LINKS_PER_ADDRESS:
             return page(NAME, "<p class='error'>Sign-in links for this address were sent already; use "
                               "one of them, or wait a quarter of an hour.</p>", 429)
         if db.execute("SELECT COUNT(*) FROM iam_sso_token").fetchone()[0] >= MAX_PENDING:
@@ -135,9 +147,10 @@ def send_link(req: Request, vo: str, base: str) -> Response:
             return page(NAME, "<p class='error'>Too many sign-in links are waiting to be used; try again "
                               "in a quarter of an hour.</p>", 429)
         db.execute(
-            "INSERT INTO iam_sso_token (token_hash, vo, email, givenname, familyname, next, expires) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (_hash(token, _browser(req, vo)), vo, email, given, family, nxt, now + TOKEN_LIFETIME),
+            "INSERT INTO iam_sso_token (token_hash, vo, email, givenname, familyname, next, expires, remote) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (_hash(token, _browser(req, vo)), vo, email, given, family, nxt, now + TOKEN_LIFETIME,
+             req.remote),
         )
     ctx.mail.send(
         email,

@@ -179,9 +179,13 @@ class Request:
     def renew_session(self, cookie_path: str) -> dict:
         """A fresh, empty session for `cookie_path` under a new id, at a login: an id someone planted or
         read before it (session fixation) never becomes a logged-in session."""
-        old = self.app.sessions.get(self.cookies().get("JSESSIONID", ""))
+        old_sid = self.cookies().get("JSESSIONID", "")
+        old = self.app.sessions.get(old_sid)
         if old is not None:
             old.pop(cookie_path, None)
+            if not old:  # nothing of another service in it: gone
+                with self.app._lock:
+                    self.app.forget_session(old_sid)
         self.set_cookies = [c for c in self.set_cookies if not c.startswith("JSESSIONID=")]
         self._session = (*self._new_session(cookie_path), True)
         return self._session[1].setdefault(cookie_path, {})

@@ -26,7 +26,8 @@ Adding an emulation (e.g. `onboard/sandbox/iam/`, `onboard/sandbox/vomrs/`): wri
 and add its name to `EXTENSIONS` below (a missing module is skipped, so the list may name modules that
 do not exist yet). Handlers receive a `Request` with `.client` (the verified client certificate's
 OpenSSL-style DN, issuer DN and e-mail, or None on the open listener without one), `.session(path)`
-(a server-side session keyed by a JSESSIONID cookie), `.app.ctx` (the SandboxContext: `.db()`,
+(a server-side session keyed by a JSESSIONID cookie, its part for that path; `.renew_session(path)` at a
+login gives it a new id), `.app.ctx` (the SandboxContext: `.db()`,
 `.mail`, `.settings`, `.ca`, `.now()`, `.log()`), and `.app.base_url(listener)`.
 Matching: an exact path route wins over a prefix route; among prefixes the longest wins. A path that
 matches no route gets 404; a path that matches with another method gets 405.

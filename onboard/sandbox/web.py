@@ -26,7 +26,8 @@ Adding an emulation (e.g. `onboard/sandbox/iam/`, `onboard/sandbox/vomrs/`): wri
 and add its name to `EXTENSIONS` below (a missing module is skipped, so the list may name modules that
 do not exist yet). Handlers receive a `Request` with `.client` (the verified client certificate's
 OpenSSL-style DN, issuer DN and e-mail, or None on the open listener without one), `.session(path)`
-(a server-side session keyed by a JSESSIONID cookie), `.app.ctx` (the SandboxContext: `.db()`,
+(a server-side session keyed by a JSESSIONID cookie, its part for that path; `.renew_session(path)` at a
+login gives it a new id), `.app.ctx` (the SandboxContext: `.db()`,
 `.mail`, `.settings`, `.ca`, `.now()`, `.log()`), and `.app.base_url(listener)`.
 Matching: an exact path route wins over a prefix route; among prefixes the longest wins. A path that
 matches no route gets 404; a path that matches with another method gets 405.
@@ -38,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json as _json
+import re
 import secrets
 import socket
 import ssl
@@ -67,6 +69,12 @@ EXTENSIONS = (
 LISTENERS = {"voms": 0, "open": 1}  # name -> offset from port_base
 MAX_BODY = 1 << 20
 MAX_SESSIONS = 10000
+# the mailed links' bearer secrets (sign-in, password reset, confirmation): no request line logs them
+_LINK_SECRET = re.compile(r"(/(?:callback|token|verify)/|[?&](?:confirmationId|code|token|key)=)[^/?&\s\"]+")
+
+
+def redact(line: str) -> str:
+    return _LINK_SECRET.sub(r"\1<secret>", line)
 
 
 class Response:
@@ -159,19 +167,47 @@ class Request:
         return {k: m.value for k, m in jar.items()}
 
     def session(self, cookie_path: str = "/") -> dict:
-        """The server-side session of this client (JSESSIONID cookie), created on first use."""
+        """The server-side session of this client (JSESSIONID cookie), created on first use; its part for
+        `cookie_path` only (a client sends its cookie wherever it likes: what one service of the sandbox
+        keeps in it, a login, means nothing to another)."""
         if self._session is None:
             sid = self.cookies().get("JSESSIONID", "")
             data = self.app.sessions.get(sid) if sid else None
             if data is None:
-                sid = secrets.token_hex(16).upper()
-                data = {}
-                if len(self.app.sessions) >= MAX_SESSIONS:  # forget the oldest (dicts keep insertion order)
-                    self.app.sessions.pop(next(iter(self.app.sessions)), None)
-                self.app.sessions[sid] = data
-                self.set_cookies.append(f"JSESSIONID={sid}; Path={cookie_path}; Secure; HttpOnly")
+                sid, data = self._new_session(cookie_path)
             self._session = (sid, data, True)
-        return self._session[1]
+        return self._session[1].setdefault(cookie_path, {})
+
+    def renew_session(self, cookie_path: str) -> dict:
+        """A fresh, empty session for `cookie_path` under a new id, at a login: an id someone planted or
+        read before it (session fixation) never becomes a logged-in session."""
+        old_sid = self.cookies().get("JSESSIONID", "")
+        old = self.app.sessions.get(old_sid)
+        if old is not None:
+            old.pop(cookie_path, None)
+            if not old:  # nothing of another service in it: gone
+                with self.app._lock:
+                    self.app.forget_session(old_sid)
+        self.set_cookies = [c for c in self.set_cookies if not c.startswith("JSESSIONID=")]
+        self._session = (*self._new_session(cookie_path), True)
+        return self._session[1].setdefault(cookie_path, {})
+
+    def _new_session(self, cookie_path: str) -> tuple[str, dict]:
+        sid, data = secrets.token_hex(16).upper(), {}
+        app = self.app
+        with app._lock:
+            # full: forget the oldest (dicts keep insertion order), of this address when it has its share
+            # already: one stranger asking for pages in a loop pushes out its own sessions, not everyone's
+            if app.sessions_of.get(self.remote, 0) >= max(1, MAX_SESSIONS // 10):
+                app.forget_session(next(s for s, who in app.session_owner.items() if who == self.remote))
+            elif len(app.sessions) >= MAX_SESSIONS:
+                app.forget_session(next(iter(app.sessions)))
+            app.sessions[sid] = data
+            app.session_owner[sid] = self.remote
+            app.sessions_of[self.remote] = app.sessions_of.get(self.remote, 0) + 1
+        # SameSite=Lax: another site's form posts no cookie of ours (a mailed link, a GET, still logs in)
+        self.set_cookies.append(f"JSESSIONID={sid}; Path={cookie_path}; Secure; HttpOnly; SameSite=Lax")
+        return sid, data
 
 
 class App:
@@ -181,6 +217,8 @@ class App:
         self.ctx = ctx
         self.routes: list[Route] = []
         self.sessions: dict[str, dict] = {}
+        self.session_owner: dict[str, str] = {}  # session id -> the address that made it
+        self.sessions_of: dict[str, int] = {}  # address -> how many sessions it made
         self.ports: dict[str, int] = {}  # listener -> actual port, filled by the sandbox when started
         self._lock = threading.Lock()
 
@@ -191,6 +229,14 @@ class App:
         if listener not in LISTENERS:
             raise ValueError(f"unknown listener {listener!r}; known: {', '.join(LISTENERS)}")
         self.routes.append(Route(method.upper(), path, handler, listener, prefix))
+
+    def forget_session(self, sid: str) -> None:
+        self.sessions.pop(sid, None)
+        who = self.session_owner.pop(sid, None)
+        if who is not None:
+            self.sessions_of[who] -= 1
+            if not self.sessions_of[who]:
+                del self.sessions_of[who]
 
     def schema(self, sql: str) -> None:
         """Create an extension's tables (idempotent SQL: CREATE TABLE IF NOT EXISTS ...)."""
@@ -321,7 +367,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         srv = self.server
-        srv.app.ctx.log(f"{srv.listener_name} {self.address_string()} {format % args}")
+        srv.app.ctx.log(f"{srv.listener_name} {self.address_string()} {redact(format % args)}")
 
 
 class _Server(http.server.ThreadingHTTPServer):

@@ -65,8 +65,9 @@ def test_the_sso_link_logs_in_once_and_the_form_registers(cern):
     base = cern.iam_url(VO)
     assert "Sign in with sandbox SSO" in s.get(f"{base}/start-registration").text
     link = _sso_login(cern, s, "jane@example.org")
-    other = _session(cern)  # someone else's browser may open the link: it logs in that browser, once
-    assert other.get(link).status_code == 200
+    other = _session(cern)  # another browser: the link is not for it (login CSRF; test_attacker_cern.py)
+    assert other.get(link).status_code == 404
+    assert "jane@example.org" in s.get(link).text  # the browser that asked
     assert s.get(link).status_code == 404  # used
     link = _sso_login(cern, s, "jane@example.org")
     form = s.get(link).text  # redirected to the registration form, name and e-mail from the login

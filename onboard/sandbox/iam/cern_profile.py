@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 NOT_AUTHENTICATED = "User is not authenticated"  # CernHrDbRequestValidatorService's invalid(...) message
 
-SCHEMA = sso.SCHEMA + """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS iam_external (
     vo TEXT NOT NULL, username TEXT NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL,
     PRIMARY KEY (vo, issuer, subject)
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS iam_external (
 
 
 def install(app: App) -> None:
+    sso.install(app.ctx)
     app.ctx.create_tables(SCHEMA)
 
 
@@ -132,12 +133,13 @@ def create(req: Request, vo: str, base: str, create_request: Creator) -> Respons
 
 
 def _account(ctx: SandboxContext, vo: str, ext: dict) -> dict | None:
-    """The active account this external login belongs to, or None."""
+    """The active account this external login belongs to, or None. The account's address must be the
+    login's: a username is free again after a rejection, and the next account with it is someone else's."""
     with ctx.db() as db:
         row = db.execute(
             "SELECT r.* FROM iam_external e JOIN iam_request r ON r.vo=e.vo AND r.username=e.username "
-            "WHERE e.vo=? AND e.issuer=? AND e.subject=? AND r.active=1",
-            (vo, ext["iss"], ext["sub"]),
+            "WHERE e.vo=? AND e.issuer=? AND e.subject=? AND r.active=1 AND lower(r.email)=?",
+            (vo, ext["iss"], ext["sub"], ext["email"].lower()),
         ).fetchone()
     return dict(row) if row is not None else None
 

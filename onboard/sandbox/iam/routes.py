@@ -219,7 +219,7 @@ def login(req: Request, vo: str) -> Response:
     salt = row["password_hash"].split("$", 1)[0]
     if not secrets.compare_digest(_hash(pw, salt), row["password_hash"]):
         return _page("Login", "<p class='error'>Bad credentials.</p>", 401)
-    req.session(f"/iam/{vo}")["iam_user"] = user
+    req.renew_session(f"/iam/{vo}")["iam_user"] = user  # a new id at the login (session fixation)
     return Response.redirect(f"{base(req, vo)}/dashboard")
 
 

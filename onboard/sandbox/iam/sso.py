@@ -4,7 +4,8 @@ CERN's IAM registers only people logged in through CERN SSO (an external OIDC/SA
 cannot offer that, and must not let one trainee log in as another (each trainee is a possible attacker
 of the others): so this login proves what it can, that the person reads the mail of the address given.
 `GET /sandbox-sso/login` shows the form (name, e-mail), `POST` mails a one-time sign-in link (valid 15
-minutes, kept only as a hash), `GET /sandbox-sso/callback/<token>` logs the browser session in. The
+minutes, kept only as a hash bound to the asking browser's session), `GET /sandbox-sso/callback/<token>`
+logs that browser session in (and no other: a link opened elsewhere would be login CSRF). The
 session then holds the external identity (issuer, subject, names, e-mail: what IAM's
 ExternalAuthenticationRegistrationInfo carries) and the certificate the browser presented at this login
 (IAM keeps the X.509 credential of the login in the session; account linking uses that one).
@@ -22,12 +23,17 @@ from urllib.parse import quote
 from onboard.sandbox.web import Response
 
 if TYPE_CHECKING:
+    from onboard.sandbox.context import SandboxContext
     from onboard.sandbox.web import Request
 
 NAME = "sandbox SSO — not CERN"
 MAIL_NAME = "sandbox SSO - not CERN"  # the mail subject stays 7bit ASCII, as the Java servers send it
 TOKEN_LIFETIME = 900
-MAX_LINKS = 3  # outstanding sign-in links per address: nobody floods another trainee's mailbox
+# outstanding sign-in links per address and asker (a stranger who used up his share does not stop the
+# address's owner, who asks from her own laptop), and per address in all: nobody floods a trainee's mailbox
+MAX_LINKS = 3
+MAX_LINKS_PER_ADDRESS = 10
+MAX_PENDING = 1000  # outstanding sign-in links in all: addresses are free, the database and disk are not
 # one plain address (no list, no display name): the sign-in link goes to that mailbox and no other
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 NEXT = ("registration", "login")
@@ -35,9 +41,16 @@ NEXT = ("registration", "login")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS iam_sso_token (
     token_hash TEXT PRIMARY KEY, vo TEXT NOT NULL, email TEXT NOT NULL, givenname TEXT NOT NULL,
-    familyname TEXT NOT NULL, next TEXT NOT NULL, expires REAL NOT NULL
+    familyname TEXT NOT NULL, next TEXT NOT NULL, expires REAL NOT NULL, remote TEXT NOT NULL DEFAULT ''
 );
 """
+
+
+def install(ctx: SandboxContext) -> None:
+    ctx.create_tables(SCHEMA)
+    with ctx.db() as db:  # a sandbox directory from before the asker was kept
+        if "remote" not in [c[1] for c in db.execute("PRAGMA table_info(iam_sso_token)")]:
+            db.execute("ALTER TABLE iam_sso_token ADD COLUMN remote TEXT NOT NULL DEFAULT ''")
 
 
 def page(title: str, body: str, status: int = 200) -> Response:
@@ -66,8 +79,20 @@ def identity(req: Request, vo: str) -> dict | None:
     return req.session(f"/iam/{vo}").get("ext")
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _name_ok(name: str) -> bool:
+    """One line of printable text: a name goes into mails to any address and the instructor's, whose
+    lines (a forged link) and terminal escapes it must not write."""
+    return 2 <= len(name) <= 128 and name.isprintable()
+
+
+def _hash(token: str, browser: str) -> str:
+    """What the database keeps of a sign-in link: bound to the browser session that asked for it, so that
+    the link logs in that browser only (login CSRF: another's link opened in a victim's browser)."""
+    return hashlib.sha256(f"{browser}:{token}".encode()).hexdigest()
+
+
+def _browser(req: Request, vo: str) -> str:
+    return req.session(f"/iam/{vo}").setdefault("sso_browser", secrets.token_urlsafe(18))
 
 
 def handle(req: Request, vo: str, rest: str, base: str) -> Response | None:
@@ -104,22 +129,28 @@ def send_link(req: Request, vo: str, base: str) -> Response:
     given, family = (req.param("givenname") or "").strip(), (req.param("familyname") or "").strip()
     email = (req.param("email") or "").strip()
     nxt = req.param("next") or "registration"
-    if not (_EMAIL.match(email) and 2 <= len(given) <= 128 and 2 <= len(family) <= 128 and nxt in NEXT):
+    if not (_EMAIL.match(email) and _name_ok(given) and _name_ok(family) and nxt in NEXT):
         return login_form(req, vo, base, "Give your names (2 to 128 characters) and a valid e-mail.", 400)
     token = secrets.token_urlsafe(24)
     now = ctx.now()
     with ctx.db() as db:
         db.execute("DELETE FROM iam_sso_token WHERE expires < ?", (now,))
-        (count,) = db.execute(
-            "SELECT COUNT(*) FROM iam_sso_token WHERE lower(email)=?", (email.lower(),)
+        mine, count = db.execute(
+            "SELECT COUNT(CASE WHEN remote=? THEN 1 END), COUNT(*) FROM iam_sso_token WHERE lower(email)=?",
+            (req.remote, email.lower()),
         ).fetchone()
-        if count >= MAX_LINKS:
+        if mine >= MAX_LINKS or count >= MAX_LINKS_PER_ADDRESS:
             return page(NAME, "<p class='error'>Sign-in links for this address were sent already; use "
                               "one of them, or wait a quarter of an hour.</p>", 429)
+        if db.execute("SELECT COUNT(*) FROM iam_sso_token").fetchone()[0] >= MAX_PENDING:
+            ctx.log(f"iam {vo}: sandbox SSO refused a sign-in link from {req.remote}: {MAX_PENDING} pending")
+            return page(NAME, "<p class='error'>Too many sign-in links are waiting to be used; try again "
+                              "in a quarter of an hour.</p>", 429)
         db.execute(
-            "INSERT INTO iam_sso_token (token_hash, vo, email, givenname, familyname, next, expires) "
-            "VALUES (?,?,?,?,?,?,?)",
-            (_hash(token), vo, email, given, family, nxt, now + TOKEN_LIFETIME),
+            "INSERT INTO iam_sso_token (token_hash, vo, email, givenname, familyname, next, expires, remote) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (_hash(token, _browser(req, vo)), vo, email, given, family, nxt, now + TOKEN_LIFETIME,
+             req.remote),
         )
     ctx.mail.send(
         email,
@@ -136,17 +167,18 @@ def send_link(req: Request, vo: str, base: str) -> Response:
 
 def callback(req: Request, vo: str, base: str, token: str) -> Response:
     ctx = req.app.ctx
+    key = _hash(token, req.session(f"/iam/{vo}").get("sso_browser", ""))
     with ctx.db() as db:
         row = db.execute(
-            "SELECT * FROM iam_sso_token WHERE token_hash=? AND vo=? AND expires >= ?",
-            (_hash(token), vo, ctx.now()),
+            "SELECT * FROM iam_sso_token WHERE token_hash=? AND vo=? AND expires >= ?", (key, vo, ctx.now()),
         ).fetchone()
-        db.execute("DELETE FROM iam_sso_token WHERE token_hash=?", (_hash(token),))  # one use
-    if row is None:
-        return page(NAME, "<p class='error'>This sign-in link is not valid (used, expired or never sent)."
+        # one use: of two requests racing with the link, only the one whose DELETE removed it logs in
+        used = db.execute("DELETE FROM iam_sso_token WHERE token_hash=?", (key,)).rowcount
+    if row is None or not used:
+        return page(NAME, "<p class='error'>This sign-in link is not valid (used, expired, never sent, or "
+                          "opened in another browser than the one that asked for it)."
                           f" <a href='{escape(base)}/sandbox-sso/login'>Ask for another one</a>.</p>", 404)
-    sess = req.session(f"/iam/{vo}")
-    sess.clear()  # a new login: nothing of an earlier one stays
+    sess = req.renew_session(f"/iam/{vo}")  # a new login, a new id: nothing of an earlier session stays
     sess["ext"] = {
         "type": "oidc",
         "iss": f"{base}/sandbox-sso",

@@ -1,10 +1,10 @@
 """Real Unix accounts for the seats, when the sandbox runs as root (the submit host is then OpenSSH's sshd).
 
 Each account is named `obx-<the trainee's user name>` (the prefix marks it as a sandbox's), has its own
-home /home/obx-<name> (0700, owned by the account), /bin/sh, no password (`*`: key-only, and not "locked"
-for an sshd without PAM), and belongs to the sandbox's group `obx-s<hash of the sandbox directory>`, the
-only group its sshd lets in (AllowGroups). An account or home that exists before the sandbox asks for it is
-never taken over.
+home /home/obx-<name> (0700, owned by the account), /bin/sh by way of public.py's seat shell (the proxy in
+the home, not the shared /tmp), no password (`*`: key-only, and not "locked" for an sshd without PAM), and
+belongs to the sandbox's group `obx-s<hash of the sandbox directory>`, the only group its sshd lets in
+(AllowGroups). An account or home that exists before the sandbox asks for it is never taken over.
 
 Every account and group the sandbox makes is written to a ledger (DIR/submit/accounts.json) *before* it
 is made, with its uid/gid once it exists; `remove_all()` (at `sandbox down`, and at the next start after a
@@ -32,6 +32,7 @@ from onboard.atomicfile import write_atomic
 from onboard.errors import SandboxError
 from onboard.sandbox.submit_host.homes import Homes, add_key
 from onboard.sandbox.submit_host.keys import parse_key_lines
+from onboard.sandbox.submit_host.public import seat_shell
 
 PREFIX = "obx-"
 MAX_NAME = 32  # useradd's limit for a user name
@@ -56,6 +57,7 @@ class Accounts:
     def __init__(self, root: Path, sandbox_dir: Path):
         self.root = Path(root)  # DIR/submit
         self.group = group_name(Path(sandbox_dir))
+        self.shell = seat_shell(Path(sandbox_dir))
         self.ledger_path = self.root / "accounts.json"
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
@@ -126,7 +128,7 @@ class Accounts:
             data["accounts"][name] = None
             self._save_now(data)
             r = subprocess.run(
-                ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh",
+                ["useradd", "--create-home", "--home-dir", str(home), "--shell", str(self.shell),
                  "--groups", self.group, "--comment", COMMENT, "--password", "*", "--key", "UMASK=077",
                  name], capture_output=True, text=True, timeout=60)
             if r.returncode != 0:

@@ -16,7 +16,6 @@ for every session by sshd (SetEnv) the way a site's grid environment sets them â
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import resource
 import shutil
@@ -30,17 +29,13 @@ from onboard.sandbox.processes import descendants, free_port, spawn, tool, wait_
 from onboard.sandbox.submit_host import confine
 from onboard.sandbox.submit_host.accounts import AccountHomes
 from onboard.sandbox.submit_host.keys import fingerprint, load_or_make_host_key
+from onboard.sandbox.submit_host.public import PUBLIC_BASE, SEAT_SHELL, public_dir
 
-PUBLIC_BASE = Path("/run/onboard-sandbox")
 START_TIMEOUT = 15.0
 
 
 def available() -> bool:
     return os.geteuid() == 0 and tool("sshd") is not None
-
-
-def public_dir(sandbox_dir: Path) -> Path:
-    return PUBLIC_BASE / hashlib.sha256(str(Path(sandbox_dir)).encode()).hexdigest()[:16]
 
 
 class SSHDHost(AccountHomes):
@@ -82,6 +77,8 @@ class SSHDHost(AccountHomes):
         for p in [fresh, *fresh.rglob("*")]:
             if not p.is_symlink():
                 os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        (fresh / "seat-shell").write_text(SEAT_SHELL)  # the seats' login shell (public.py says why)
+        os.chmod(fresh / "seat-shell", 0o755)
         old = self.public.with_name(self.public.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         if self.public.exists():

@@ -77,3 +77,16 @@ def test_a_classmate_cannot_take_a_seats_default_proxy_file(sandbox, tmp_path, p
         for p in (taken, "/tmp/alice-gets-it"):
             if os.path.lexists(p):
                 os.unlink(p)
+
+
+def test_a_short_user_name_cannot_take_a_long_names_account(sandbox, tmp_path):
+    """A long user name's account is its start and a hash; a short name spelled like that result must not
+    map to the same account (it would be made first, and the long name's owner refused as a stranger)."""
+    from onboard.sandbox.submit_host.accounts import account_name
+
+    victim = "jane.doe.from.the.third.row.of.the.room"
+    squatter = account_name(victim).removeprefix("obx-")  # 28 characters, every one a user name may have
+    assert account_name(squatter) != account_name(victim)
+    seated(sandbox, tmp_path, squatter)  # the squatter's seat takes that name first
+    seated(sandbox, tmp_path, victim)  # and the victim still gets an account of their own (200)
+    assert pwd.getpwnam(account_name(victim)).pw_uid != pwd.getpwnam(account_name(squatter)).pw_uid

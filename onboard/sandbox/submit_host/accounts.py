@@ -42,8 +42,10 @@ USERADD_NAME_IN_USE = 9
 
 
 def account_name(user: str) -> str:
-    """The Unix account of the trainee's user name: obx-<user>, or for a long name its start and a hash."""
-    if len(PREFIX) + len(user) <= MAX_NAME:
+    """The Unix account of the trainee's user name: obx-<user>, or for a long name its start and a hash.
+    A hashed name is MAX_NAME long and a plain one shorter, so no user name can be spelled as another's
+    hashed account (it would take it first, and the other's owner be refused)."""
+    if len(PREFIX) + len(user) < MAX_NAME:
         return PREFIX + user
     digest = hashlib.sha256(user.encode()).hexdigest()[:8]
     return f"{PREFIX}{user[: MAX_NAME - len(PREFIX) - 9]}-{digest}"

@@ -16,6 +16,7 @@ thread or outlives the request deadline.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict
 from typing import Any
@@ -35,6 +36,12 @@ SECURITY_HEADERS = [
 ]
 CSRF_HEADER = "X-Board-CSRF"
 MAX_REASON = 300
+# wrong tokens are logged once per address and minute, with how many came: a stranger's flood of guesses
+# (parallel requests each wait their own 0.5 s) must not grow the instructor's log with it
+WRONG_LOG_SECONDS = 60.0
+MAX_WRONG_ADDRESSES = 1024
+_wrong_lock = threading.Lock()
+_wrong: dict[str, tuple[float, int]] = {}  # address -> (when last logged, guesses since)
 
 
 def install(app) -> None:
@@ -95,7 +102,7 @@ def login(req) -> Response:
         return _json({"error": "a JSON body from this page is required"}, 400)
     got = access.login(req.app.ctx, data.get("token"))
     if got is None:
-        req.app.ctx.log(f"board: a wrong instructor token from {req.remote}")
+        _log_wrong_token(req.app.ctx, req.remote)
         time.sleep(0.5)  # guessing 256-bit tokens is hopeless anyway; this keeps the log short too
         return _json({"error": "not the instructor's token: `onboard sandbox board --web` prints a link"},
                      403)
@@ -106,9 +113,25 @@ def login(req) -> Response:
     return resp
 
 
+def _log_wrong_token(ctx, remote: str) -> None:
+    now = time.monotonic()
+    with _wrong_lock:
+        last, unlogged = _wrong.get(remote, (0.0, 0))
+        if last and now - last < WRONG_LOG_SECONDS:
+            _wrong[remote] = (last, unlogged + 1)
+            return
+        if len(_wrong) >= MAX_WRONG_ADDRESSES:
+            _wrong.clear()
+        _wrong[remote] = (now, 0)
+    more = f" ({unlogged} more since the last line)" if unlogged else ""
+    ctx.log(f"board: a wrong instructor token from {remote}{more}")
+
+
 def logout(req) -> Response:
-    if _same_origin(req):
-        access.logout(req.app.ctx, req.headers.get("Cookie"))
+    if not _same_origin(req) or _json_body(req) is None:
+        # another site's form: its cookie-clearing answer would sign the instructor's projector out
+        return _json({"error": "a JSON body from this page is required"}, 400)
+    access.logout(req.app.ctx, req.headers.get("Cookie"))
     resp = _json({"ok": True})
     resp.headers.append(("Set-Cookie", access.clear_cookie()))
     return resp

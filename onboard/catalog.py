@@ -96,6 +96,8 @@ class VOEntry:
     grid: str = ""
     notes: str = ""
     checked: str = ""
+    # the VO's OIDC token issuer (its IAM, WLCG token profile): `onboard tokens` and the IAM journey's step
+    token_issuer: str = ""
     data_from: str = ""  # where the vomses and LSC values came from (repository and files, or a vo-client)
     source: str = "catalog"  # catalog, config, or catalog+config
 
@@ -121,6 +123,8 @@ class VOEntry:
             out.append(f"registration '{self.registration}' is for IAM instances, not {self.kind}")
         if self.url and not self.url.startswith("https://"):
             out.append(f"url '{self.url}' is not an https:// address")
+        if self.token_issuer and not self.token_issuer.startswith("https://"):
+            out.append(f"token_issuer '{self.token_issuer}' is not an https:// address")
         hosts = set()
         for line in self.vomses:
             try:
@@ -147,7 +151,7 @@ class VOEntry:
 
 
 _FIELDS = {"kind", "url", "registration", "vomses", "lsc", "requirements", "title", "grid", "notes",
-           "checked", "data_from"}
+           "checked", "data_from", "token_issuer"}
 
 
 @lru_cache(maxsize=4)

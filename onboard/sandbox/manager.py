@@ -369,6 +369,7 @@ class Sandbox:
             "vos": {
                 v: {
                     **self._service(v),
+                    "token_issuer": f"{self.iam_url(v)}/",  # every VO's sandbox IAM issues tokens
                     "vomses": [self.vomses_line(v)],
                     "lsc": {host: self.lsc(v)},
                 }

@@ -32,7 +32,7 @@ def groups(vo: str) -> list[str]:
 
 def sign(ctx: SandboxContext, claims: dict[str, Any], key=None) -> str:
     key = key or signing_key(ctx)
-    return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key)
+    return jwt.encode({"alg": "RS256", "kid": key.kid or key.thumbprint(), "typ": "JWT"}, claims, key)
 
 
 def access_token(

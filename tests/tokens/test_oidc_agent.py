@@ -9,6 +9,7 @@ its own reason: a user outside the VO, an expired one, one signed by another key
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -177,3 +178,65 @@ def test_device_login_with_real_oidc_agent_then_refusals(world):
         assert "Traceback" not in r.stderr
         messages.add(r.stderr.splitlines()[0])
     assert len(messages) == 4
+
+
+def _nssdb(home: Path, ca_bundle: Path, tmp: Path, pw: Path) -> Path:
+    """The browser's NSS database as a person's chromium has it: a primary password (onboard's
+    browser-import insists on one) and the sandbox CA trusted for web servers."""
+    certutil = require_tool("certutil")
+    db = home / ".pki" / "nssdb"
+    db.mkdir(parents=True)
+    subprocess.run([certutil, "-N", "-d", f"sql:{db}", "-f", str(pw)], check=True, capture_output=True)
+    pems = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", ca_bundle.read_text(), re.S)
+    for i, pem in enumerate(pems):
+        one = tmp / f"ca-{i}.pem"
+        one.write_text(pem + "\n")
+        subprocess.run([certutil, "-A", "-d", f"sql:{db}", "-n", f"onboard sandbox CA {i}", "-t", "C,,",
+                        "-i", str(one), "-f", str(pw)], check=True, capture_output=True)
+    return db
+
+
+def test_the_trainee_approves_in_a_real_browser_with_the_linked_certificate(world, tmp_path):
+    """The device page as a person completes it: chromium presents the trainee's certificate (imported
+    with `onboard browser-import`), which the sandbox IAM knows as linked to the account; the code that
+    `onboard tokens` showed is typed in and authorized. While nobody has approved, onboard waits (75)."""
+    from selenium.webdriver.common.by import By
+
+    from tests.lib.browser import chromium, keep_screenshot
+
+    sb, home = world["sb"], world["home"]
+    bob = _account(sb, "bob")
+    p12 = tmp_path / "bob.p12"
+    _, cred = sb.issue_user_p12("Bob Tester", "bob@example.org", PASSWORD.encode(), out=p12)
+    iam.link_certificate(sb.ctx, VO, "bob", cred.subject, cred.issuer)
+
+    first = _tokens(world, "--password-file", str(world["pw"]), "--wait", "3")
+    assert first.returncode == Exit.WAITING, first.stdout + first.stderr
+    m = re.search(r"open (https://\S+) and enter the code (\S+)", first.stdout)
+    assert m, first.stdout
+    url, code = m.groups()
+
+    dbpw = tmp_path / "dbpw"
+    dbpw.write_text("browser primary password 7\n")
+    db = _nssdb(home, sb.ca.bundle_path, tmp_path, dbpw)
+    r = run_onboard("browser-import", "--p12", str(p12), "--passphrase-file", str(world["pw"]),
+                    "--db-password-file", str(dbpw), env={"HOME": str(home)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    empty = tmp_path / "empty"  # a headless browser cannot answer NSS's password prompt: unlock the db
+    empty.write_text("\n")
+    subprocess.run(["certutil", "-W", "-d", f"sql:{db}", "-f", str(dbpw), "-@", str(empty)], check=True,
+                   capture_output=True)
+    origin = url.split("/iam/")[0]
+    with chromium(home, client_cert_origins=(origin,)) as driver:
+        driver.implicitly_wait(10)
+        driver.get(url)
+        driver.find_element(By.ID, "user_code").send_keys(code)
+        driver.find_element(By.ID, "submit").click()
+        assert "bob" in driver.page_source and "wlcg.groups" in driver.page_source
+        driver.find_element(By.ID, "authorize").click()
+        assert "has been approved" in driver.find_element(By.ID, "result").text
+        keep_screenshot(driver, "sandbox-iam-device-approved")
+
+    done = _tokens(world, "--wait", "60")  # the same command again: oidc-gen finished in the background
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "token accepted" in done.stdout and bob["uuid"] in done.stdout

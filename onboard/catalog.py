@@ -242,6 +242,8 @@ def lookup(vo: str, cfg: Any = None) -> VOEntry | None:
     if "url" in over and "kind" not in over and base is not None and over["url"] != base.url:
         # another server than the catalog's (a sandbox, a test instance): its address tells its kind
         entry.kind = kind_from_url(over["url"]) or entry.kind
+        if "token_issuer" not in over:  # the catalog's issuer is the real server's, not this one's
+            entry.token_issuer = ""
     return entry
 
 

@@ -67,9 +67,19 @@ def run(args: argparse.Namespace) -> int:
         claims = flow.verify(cfg, entry, token)
     else:
         wait = args.wait if args.wait is not None else (600 if ui.interactive else 0)
-        claims = flow.obtain(
-            cfg, entry, ui, account=args.account or args.vo, wait=wait, password_file=args.password_file
-        )
+        account = args.account or args.vo
+
+        def password() -> str:
+            from onboard.secrets import Secrets
+
+            return Secrets(ui).get(
+                "oidc_password",
+                file=args.password_file,
+                key="--password-file",
+                prompt=f"Password to encrypt the oidc-agent account {account} with",
+            )
+
+        claims = flow.obtain(cfg, entry, ui, account=account, wait=wait, password=password)
     left = int(claims["exp"] - time.time())
     ui.say(
         f"token accepted: {claims.get('sub')} in {', '.join(claims.get('wlcg.groups', []))}, from "

@@ -27,6 +27,7 @@ STEPS: dict[str, str] = {
     "link_certificate": "link_certificate",  # IAM: the certificate linked to the account (VOMS-AA answers)
     "deliver": "deliver",
     "verify": "verify",
+    "tokens": "tokens",  # IAM VOs with a token issuer: an oidc-agent account and a WLCG token checked
 }
 
 

@@ -4,6 +4,7 @@ from `oidc-token` checked (verify.py). What `onboard tokens` and the IAM journey
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,31 +55,25 @@ def ca_bundle(trust: Path | None, where: Path) -> Path | None:
     return path
 
 
-def obtain(cfg: Any, entry: Any, ui: Any, *, account: str, wait: int, password_file: Path | None) -> dict:
+def obtain(cfg: Any, entry: Any, ui: Any, *, account: str, wait: int, password: Callable[[], str]) -> dict:
+    """An account for the issuer (a login when there is none yet), a token from it, checked; `password`
+    is asked only when oidc-gen must make the account."""
     rd = run_dir()
     agent = agentmod.agent(rd)
     if account not in agentmod.accounts(agent):
-        _login(cfg, entry, ui, agent, rd, account, wait, password_file)
+        _login(cfg, entry, ui, agent, rd, account, wait, password)
     if agent.own:
         ui.say(f"oidc-agent for this session: export OIDC_SOCK={agent.env['OIDC_SOCK']}")
     return verify(cfg, entry, agentmod.token(agent, account))
 
 
-def _login(cfg, entry, ui, agent, rd: Path, account: str, wait: int, password_file: Path | None) -> None:
+def _login(cfg, entry, ui, agent, rd: Path, account: str, wait: int, password: Callable[[], str]) -> None:
     from onboard.adapters import desktop
 
     login = agentmod.running_login(rd, account)
     if login is None:
-        from onboard.secrets import Secrets
-
-        password = Secrets(ui).get(
-            "oidc_password",
-            file=password_file,
-            key="--password-file",
-            prompt=f"Password to encrypt the oidc-agent account {account} with",
-        )
         bundle = ca_bundle(_trust_path(cfg), rd)
-        login = agentmod.start_login(agent, rd, account, entry.token_issuer, password, bundle)
+        login = agentmod.start_login(agent, rd, account, entry.token_issuer, password(), bundle)
     shown = False
     deadline = time.monotonic() + max(wait, 0) + 10  # oidc-gen needs a moment to register and ask
     while True:

@@ -38,7 +38,7 @@ def world(tmp_path):
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     config = tmp_path / "config.toml"
-    cfg = sb.onboard_config(vo=VO)
+    cfg = sb.onboard_config(vo=VO, tokens=True)
     cfg.pop("submit_host")  # no SSH host in this test
     config.write_text(to_toml(cfg))
     pw = tmp_path / "pw"

@@ -57,35 +57,37 @@ def _answers(env: dict[str, str]) -> bool:
     if not sock or not os.path.exists(sock):
         return False
     proc = subprocess.run(
-        ["oidc-add", "-l"], env=env, capture_output=True, text=True, timeout=30, check=False
+        ["oidc-add", "--loaded"], env=env, capture_output=True, text=True, timeout=30, check=False
     )
-    return proc.returncode == 0
+    return proc.returncode == 0  # --loaded asks the agent itself (-l only lists files)
 
 
 def agent(run_dir: Path) -> Agent:
-    """The user's agent if it answers, else onboard's (started now, or earlier and still alive)."""
+    """The user's agent if it answers, else onboard's: its socket at a fixed path in onboard's run
+    directory, so that a run killed right after starting it finds it again instead of starting another."""
     require_tools()
     users = os.environ.get("OIDC_SOCK", "")
     if users and _answers(_child_env(users)):
         return Agent(_child_env(users), own=False)
-    remembered = run_dir / "oidc-sock"
-    if remembered.exists():
-        env = _child_env(remembered.read_text().strip())
-        if _answers(env):
-            return Agent(env, own=True)
+    sock = run_dir / "oidc-agent.sock"
+    env = _child_env(str(sock))
+    if _answers(env):
+        return Agent(env, own=True)
+    sock.unlink(missing_ok=True)  # an agent that died (a reboot): its socket is left behind
     proc = subprocess.run(
-        ["oidc-agent"], env=_child_env(""), capture_output=True, text=True, timeout=30, check=False
+        ["oidc-agent", f"--socket-path={sock}"],
+        env=_child_env(""),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
-    found = re.search(r"OIDC_SOCK=([^;\s]+)", proc.stdout)
-    if proc.returncode != 0 or not found:
+    if proc.returncode != 0 or not _answers(env):
         raise AgentError(
             f"oidc-agent did not start: {(proc.stderr or proc.stdout).strip()[:200]}.",
             "Start it yourself (eval `oidc-agent`) and run onboard again.",
         )
-    from onboard.atomicfile import write_atomic
-
-    write_atomic(remembered, found.group(1).encode(), 0o600)
-    return Agent(_child_env(found.group(1)), own=True)
+    return Agent(env, own=True)
 
 
 def accounts(a: Agent) -> list[str]:

@@ -8,8 +8,10 @@ its own reason: a user outside the VO, an expired one, one signed by another key
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -56,17 +58,22 @@ def world(tmp_path):
     try:
         yield world
     finally:
-        sock_file = home / "state" / "tokens" / "oidc-sock"
-        _stop_agent(sock_file)
+        _stop_agent(home / "state" / "tokens" / "oidc-agent.sock")
         sb.stop()
 
 
-def _stop_agent(sock_file: Path) -> None:
-    """onboard's own oidc-agent: its pid from the socket's owner (the agent started by this test)."""
-    if not sock_file.exists():
-        return
-    env = {"PATH": os.environ["PATH"], "OIDC_SOCK": sock_file.read_text().strip()}
-    subprocess.run(["oidc-agent", "-k"], env=env, capture_output=True, timeout=30, check=False)
+def _stop_agent(sock: Path) -> None:
+    """onboard's own oidc-agent of this test: the process whose command line names its socket."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"oidc-agent") and f"--socket-path={sock}".encode() in argv:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGTERM)
 
 
 def _account(sb, username: str, vo: str = VO) -> dict:
@@ -139,7 +146,7 @@ def test_device_login_with_real_oidc_agent_then_refusals(world):
     assert PASSWORD not in done.stdout + done.stderr
 
     # the account is oidc-agent's: oidc-token gives a token onboard accepts (and again without a login)
-    sock = (world["home"] / "state" / "tokens" / "oidc-sock").read_text().strip()
+    sock = str(world["home"] / "state" / "tokens" / "oidc-agent.sock")
     env = {"PATH": os.environ["PATH"], "HOME": str(world["home"]), "OIDC_SOCK": sock}
     tok = subprocess.run(["oidc-token", VO], env=env, capture_output=True, text=True, timeout=60)
     assert tok.returncode == 0, tok.stderr
@@ -191,8 +198,24 @@ def _nssdb(home: Path, ca_bundle: Path, tmp: Path, pw: Path) -> Path:
     for i, pem in enumerate(pems):
         one = tmp / f"ca-{i}.pem"
         one.write_text(pem + "\n")
-        subprocess.run([certutil, "-A", "-d", f"sql:{db}", "-n", f"onboard sandbox CA {i}", "-t", "C,,",
-                        "-i", str(one), "-f", str(pw)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                certutil,
+                "-A",
+                "-d",
+                f"sql:{db}",
+                "-n",
+                f"onboard sandbox CA {i}",
+                "-t",
+                "C,,",
+                "-i",
+                str(one),
+                "-f",
+                str(pw),
+            ],
+            check=True,
+            capture_output=True,
+        )
     return db
 
 
@@ -219,13 +242,24 @@ def test_the_trainee_approves_in_a_real_browser_with_the_linked_certificate(worl
     dbpw = tmp_path / "dbpw"
     dbpw.write_text("browser primary password 7\n")
     db = _nssdb(home, sb.ca.bundle_path, tmp_path, dbpw)
-    r = run_onboard("browser-import", "--p12", str(p12), "--passphrase-file", str(world["pw"]),
-                    "--db-password-file", str(dbpw), env={"HOME": str(home)})
+    r = run_onboard(
+        "browser-import",
+        "--p12",
+        str(p12),
+        "--passphrase-file",
+        str(world["pw"]),
+        "--db-password-file",
+        str(dbpw),
+        env={"HOME": str(home)},
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     empty = tmp_path / "empty"  # a headless browser cannot answer NSS's password prompt: unlock the db
     empty.write_text("\n")
-    subprocess.run(["certutil", "-W", "-d", f"sql:{db}", "-f", str(dbpw), "-@", str(empty)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["certutil", "-W", "-d", f"sql:{db}", "-f", str(dbpw), "-@", str(empty)],
+        check=True,
+        capture_output=True,
+    )
     origin = url.split("/iam/")[0]
     with chromium(home, client_cert_origins=(origin,)) as driver:
         driver.implicitly_wait(10)

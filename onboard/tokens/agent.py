@@ -121,6 +121,11 @@ def running_login(run_dir: Path, account: str) -> Login | None:
         os.kill(pid, 0)
     except (OSError, ValueError):
         return None
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.parent.parent.exists() and b"oidc-gen" not in (
+        cmdline.read_bytes() if cmdline.exists() else b""
+    ):
+        return None  # the number went to another process since
     url, code = progress(_log_file(run_dir, account))
     return Login(pid, url, code)
 
@@ -153,6 +158,13 @@ def start_login(
     if ca_bundle is not None:
         argv.append(f"--cp={ca_bundle}")
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    pid_file = _pid_file(run_dir, account)
+    pid_file.unlink(missing_ok=True)
+    pid_fd = os.open(pid_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def remember_pid() -> None:  # in the child, before exec: a crash of ours after the fork still finds it
+        os.write(pid_fd, str(os.getpid()).encode())
+
     try:
         with secret_fds(password, error=AgentError) as names:
             proc = subprocess.Popen(
@@ -163,12 +175,11 @@ def start_login(
                 stderr=subprocess.STDOUT,
                 pass_fds=fd_numbers(names),
                 start_new_session=True,
+                preexec_fn=remember_pid,
             )
     finally:
         os.close(fd)
-    from onboard.atomicfile import write_atomic
-
-    write_atomic(_pid_file(run_dir, account), str(proc.pid).encode(), 0o600)
+        os.close(pid_fd)
     return Login(proc.pid, "", "")
 
 

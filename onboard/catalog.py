@@ -96,6 +96,8 @@ class VOEntry:
     grid: str = ""
     notes: str = ""
     checked: str = ""
+    # the VO's OIDC token issuer (its IAM, WLCG token profile): `onboard tokens` and the IAM journey's step
+    token_issuer: str = ""
     data_from: str = ""  # where the vomses and LSC values came from (repository and files, or a vo-client)
     source: str = "catalog"  # catalog, config, or catalog+config
 
@@ -121,6 +123,8 @@ class VOEntry:
             out.append(f"registration '{self.registration}' is for IAM instances, not {self.kind}")
         if self.url and not self.url.startswith("https://"):
             out.append(f"url '{self.url}' is not an https:// address")
+        if self.token_issuer and not self.token_issuer.startswith("https://"):
+            out.append(f"token_issuer '{self.token_issuer}' is not an https:// address")
         hosts = set()
         for line in self.vomses:
             try:
@@ -147,7 +151,7 @@ class VOEntry:
 
 
 _FIELDS = {"kind", "url", "registration", "vomses", "lsc", "requirements", "title", "grid", "notes",
-           "checked", "data_from"}
+           "checked", "data_from", "token_issuer"}
 
 
 @lru_cache(maxsize=4)
@@ -238,6 +242,8 @@ def lookup(vo: str, cfg: Any = None) -> VOEntry | None:
     if "url" in over and "kind" not in over and base is not None and over["url"] != base.url:
         # another server than the catalog's (a sandbox, a test instance): its address tells its kind
         entry.kind = kind_from_url(over["url"]) or entry.kind
+        if "token_issuer" not in over:  # the catalog's issuer is the real server's, not this one's
+            entry.token_issuer = ""
     return entry
 
 

@@ -79,11 +79,12 @@ class VOEntry(Section):
     # IAM: "browser-login" when the instance registers only after a login (CERN SSO): onboard guides
     registration: Literal["", "browser-login"] = ""
     url: str = ""  # e.g. https://voms2.cern.ch:8443/voms/cms
+    token_issuer: str = ""  # the VO's OIDC issuer for WLCG tokens (`onboard tokens`), e.g. https://cms-auth.cern.ch/
     vomses: list[str] = Field(default_factory=list)
     lsc: dict[str, list[str]] = Field(default_factory=dict)  # host -> [host DN, CA DN]
     requirements: str = ""
 
-    @field_validator("url")
+    @field_validator("url", "token_issuer")
     @classmethod
     def _https(cls, v: str) -> str:
         if v and not v.lower().startswith("https://"):  # the client certificate goes only over verified TLS

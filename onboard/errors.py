@@ -61,6 +61,12 @@ class Exit:
     LAPSING = 50  # something lapses within the warning period (`onboard check --warn-days`)
     LAPSED = 51  # something has lapsed: certificate ended, membership suspended or ended, AUP overdue
     CHECK_UNKNOWN = 52  # `onboard check` could not tell for some item (and nothing lapsed or lapses)
+    # tokens (`onboard tokens`): oidc-agent missing or failing, and each reason a token is refused
+    OIDC_AGENT = 60  # oidc-agent's tools missing, or oidc-agent/oidc-gen/oidc-token failed
+    TOKEN_SIGNATURE = 61  # not signed by a key of the issuer's JWKS
+    TOKEN_ISSUER = 62  # issued by another issuer than the VO's
+    TOKEN_EXPIRED = 63  # expired, or not valid yet
+    TOKEN_GROUP = 64  # the VO's group is not in wlcg.groups
     WAITING = 75  # EX_TEMPFAIL: waiting on something outside our control; run `onboard resume` later
     INTERRUPTED = 130
 

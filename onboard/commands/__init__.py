@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("credentials", "check the installed credential against what grid tools require"),
     "vos": ("vos", "the VO catalog: how each VO registers members and what it needs"),
     "check": ("check", "what can lapse: certificate, hosts, VO membership, AUP, CRLs (exit 50/51 for cron)"),
+    "tokens": ("tokens", "WLCG tokens: an oidc-agent account for an IAM VO's issuer, and a token checked"),
     "explain": ("explain", "what a CA portal's or grid tool's error message means, and whom to ask"),
     "trust": ("trust", "the grid trust anchors in use: check them, or install the IGTF bundle"),
     "browser-import": ("browser",

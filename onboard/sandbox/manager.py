@@ -347,8 +347,10 @@ class Sandbox:
         family_name: str = "",
         ssh_user: str = "",
         identity_file: Path | None = None,
+        tokens: bool = False,
     ) -> dict[str, Any]:
-        """A configuration for onboard that points every part of the journey at this sandbox."""
+        """A configuration for onboard that points every part of the journey at this sandbox (`tokens`:
+        each VO's token_issuer its sandbox IAM, so the IAM journey's token step runs)."""
         vo = vo or self.settings.vos[0]
         host = self.settings.hostname
         cfg: dict[str, Any] = {
@@ -369,6 +371,8 @@ class Sandbox:
             "vos": {
                 v: {
                     **self._service(v),
+                    # every VO's sandbox IAM issues tokens; named (the token step on) when asked for
+                    **({"token_issuer": f"{self.iam_url(v)}/"} if tokens else {}),
                     "vomses": [self.vomses_line(v)],
                     "lsc": {host: self.lsc(v)},
                 }

@@ -30,6 +30,7 @@ STEPS: dict[str, str] = {
     # the second year (`onboard renew`): the VO told about a new certificate, and its answer
     "add_certificate": "add_certificate",
     "await_certificate": "await_certificate",
+    "tokens": "tokens",  # IAM VOs with a token issuer: an oidc-agent account and a WLCG token checked
 }
 
 

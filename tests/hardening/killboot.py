@@ -236,6 +236,15 @@ def install() -> None:
 
     _around(paramiko.SFTPClient, "_request", sftp_label)
 
+    # tokens (`onboard tokens`, the IAM journey's token step): oidc-agent started, oidc-gen started, a
+    # token asked of the agent, the token checked against the issuer
+    import onboard.tokens.agent as tokens_agent
+    import onboard.tokens.flow as tokens_flow
+
+    for name in ("agent", "start_login", "token"):
+        _around(tokens_agent, name, f"tokens:{name}")
+    _around(tokens_flow, "verify", "tokens:verify")
+
 
 def main() -> None:
     configure()

@@ -12,6 +12,7 @@ time. Errors are raised (onboard.errors), never printed here: onboard.cli report
     lapses.py            members, member-end, aup-resign, aup-sign, suspend, restore, lapses-due,
                          iam-suspend, iam-restore, iam-aup-lapse (the second year: what the instructor
                          sets, and what comes due)
+    tokens.py            iam-device-approve (the device login of the IAM's token issuer)
     orientation.py       board (the instructor's board), join (a trainee joins the instructor's sandbox)
 """
 
@@ -67,6 +68,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "iam-approve": ("requests", "approve an IAM registration request (the account becomes active)"),
     "iam-reject": ("requests", "reject an IAM registration request (the account is deleted)"),
     "iam-link": ("requests", "link a certificate to an IAM account (as its dashboard does)"),
+    "iam-device-approve": ("tokens", "approve (or --deny) a device login waiting at an IAM"),
     "vomrs-requests": ("requests", "VOMRS registrations waiting for a decision"),
     "vomrs-approve": ("requests", "approve a VOMRS registration (the applicant becomes a member)"),
     "vomrs-deny": ("requests", "deny a VOMRS registration"),

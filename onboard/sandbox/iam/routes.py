@@ -11,8 +11,9 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from onboard.sandbox.iam import cern_profile, lapses
+from onboard.sandbox.iam import cern_profile, lapses, oidc_routes
 from onboard.sandbox.iam.model import SCHEMA, dto, link_certificate
+from onboard.sandbox.iam.oidc_model import SCHEMA as OIDC_SCHEMA
 from onboard.sandbox.web import Request, Response
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 def install(app: App) -> None:
     app.ctx.create_tables(SCHEMA)
+    app.ctx.create_tables(OIDC_SCHEMA)
     cern_profile.install(app)
     for method in ("GET", "POST"):
         app.route(method, "/iam/", handle, listener="open", prefix=True)
@@ -48,6 +50,9 @@ def handle(req: Request) -> Response:
     if vo not in req.app.ctx.settings.vos:
         return _page("Not found", "<p>No such organisation.</p>", 404)
     rest = "/" + rest
+    answer = oidc_routes.handle(req, vo, rest, base(req, vo))  # the OIDC issuer (oidc_routes.py)
+    if answer is not None:
+        return answer
     if vo in req.app.ctx.settings.cern_profile_vos:  # CERN's IAM: a login first (cern_profile.py)
         answer = cern_profile.handle(req, vo, rest, base(req, vo), create)
         if answer is not None:

@@ -239,9 +239,10 @@ def lookup(vo: str, cfg: Any = None) -> VOEntry | None:
             entry.source = "catalog+config"
     for key, value in over.items():
         setattr(entry, key, value)
-    if "url" in over and "kind" not in over and base is not None and over["url"] != base.url:
+    if "url" in over and base is not None and over["url"] != base.url:
         # another server than the catalog's (a sandbox, a test instance): its address tells its kind
-        entry.kind = kind_from_url(over["url"]) or entry.kind
+        if "kind" not in over:
+            entry.kind = kind_from_url(over["url"]) or entry.kind
         if "token_issuer" not in over:  # the catalog's issuer is the real server's, not this one's
             entry.token_issuer = ""
     return entry

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,10 @@ def agent(run_dir: Path) -> Agent:
         timeout=30,
         check=False,
     )
+    # the agent forks into the background: its socket answers a moment later (longer on a busy machine)
+    deadline = time.monotonic() + 10
+    while proc.returncode == 0 and not _answers(env) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if proc.returncode != 0 or not _answers(env):
         raise AgentError(
             f"oidc-agent did not start: {(proc.stderr or proc.stdout).strip()[:200]}.",

@@ -62,9 +62,9 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _run(a: argparse.Namespace, directory: Path) -> int:
-    """Exit 0 when the member is there, 2 for missing values, 1 otherwise; one line each way."""
-    from onboard.sandbox.voms_server import add_member, database_name
+def _require_target(a: argparse.Namespace, hook: str) -> None:
+    """The database (named after the VO when not given), the server and the certificate, or a UsageError."""
+    from onboard.sandbox.voms_server import database_name
 
     if not a.database and a.vo:
         a.database = database_name(a.vo)
@@ -74,8 +74,15 @@ def _run(a: argparse.Namespace, directory: Path) -> int:
     if lacking:
         raise UsageError(
             f"missing {', '.join('--' + m for m in lacking)}.",
-            "Give them as options, or in the environment the sandbox gives its on-approval hook.",
+            f"Give them as options, or in the environment the sandbox gives its {hook} hook.",
         )
+
+
+def _run(a: argparse.Namespace, directory: Path) -> int:
+    """Exit 0 when the member is there, 2 for missing values, 1 otherwise; one line each way."""
+    from onboard.sandbox.voms_server import add_member
+
+    _require_target(a, "on-approval")
     password = os.environ.get("VOMS_DB_PASSWORD") or None
     if a.password_file:
         try:
@@ -122,19 +129,9 @@ def _status_arguments(p: argparse.ArgumentParser) -> None:
 
 def _status_run(a: argparse.Namespace, directory: Path) -> int:
     """Exit 0 when the certificate's state is set, 2 for missing values, 1 otherwise."""
-    from onboard.sandbox.voms_server import database_name
     from onboard.sandbox.voms_server.lapses import set_status
 
-    if not a.database and a.vo:
-        a.database = database_name(a.vo)
-    lacking = [n for n in ("database", "dn", "ca") if not getattr(a, n)]
-    if not a.socket and not a.host:
-        lacking.insert(0, "socket")
-    if lacking:
-        raise UsageError(
-            f"missing {', '.join('--' + m for m in lacking)}.",
-            "Give them as options, or in the environment the sandbox gives its status-change hook.",
-        )
+    _require_target(a, "status-change")
     client: dict[str, object] = {"user": a.user, "password": os.environ.get("VOMS_DB_PASSWORD") or None}
     if a.password_file:
         try:
